@@ -1,0 +1,229 @@
+package event
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Limits on single fields. They keep one event small enough that state, keys
+// and logs stay bounded whatever a caller sends.
+const (
+	MaxIDLen         = 128
+	MaxTypeLen       = 64
+	MaxSourceLen     = 64
+	MaxProperties    = 64
+	MaxPropertyKey   = 64
+	MaxPropertyValue = 2048
+	// MaxFuture is how far ahead of the receiver's clock an event time may be.
+	MaxFuture = 5 * time.Minute
+)
+
+var typePattern = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
+
+// Event is one thing that happened to a contact or an account.
+type Event struct {
+	ID         string         `json:"id"`
+	Type       string         `json:"type"`
+	ContactID  string         `json:"contact_id,omitempty"`
+	AccountID  string         `json:"account_id,omitempty"`
+	Time       time.Time      `json:"time"`
+	Source     string         `json:"source,omitempty"`
+	Properties map[string]any `json:"properties,omitempty"`
+}
+
+// IsAccountEvent reports whether the event is about an account rather than a
+// contact (`account.*` types), which changes which ids it needs.
+func (e *Event) IsAccountEvent() bool { return strings.HasPrefix(e.Type, "account.") }
+
+// Key is the Kafka message key: the account id, else the contact id, so that
+// one account's events stay in order on one partition.
+func (e *Event) Key() string {
+	if e.AccountID != "" {
+		return e.AccountID
+	}
+	return e.ContactID
+}
+
+// FieldError says which field of an event is wrong and why.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+func (e FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Validate checks the event against the contract. now is the receiver's
+// clock, used to refuse times too far in the future; a zero now skips that
+// check (replay of history already accepted once). It returns every problem.
+func (e *Event) Validate(now time.Time) []FieldError {
+	var errs []FieldError
+	add := func(field, format string, args ...any) {
+		errs = append(errs, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	}
+	checkID := func(field, v string, required bool) {
+		switch {
+		case v == "":
+			if required {
+				add(field, "is required")
+			}
+		case len(v) > MaxIDLen:
+			add(field, "longer than %d bytes", MaxIDLen)
+		case !utf8.ValidString(v):
+			add(field, "is not valid UTF-8")
+		case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			add(field, "contains control characters")
+		}
+	}
+	checkID("id", e.ID, true)
+	switch {
+	case e.Type == "":
+		add("type", "is required")
+	case len(e.Type) > MaxTypeLen:
+		add("type", "longer than %d bytes", MaxTypeLen)
+	case !typePattern.MatchString(e.Type):
+		add("type", "must be lower-case dotted, like web.page_viewed")
+	}
+	if e.IsAccountEvent() {
+		checkID("account_id", e.AccountID, true)
+		checkID("contact_id", e.ContactID, false)
+	} else {
+		checkID("contact_id", e.ContactID, true)
+		checkID("account_id", e.AccountID, false)
+	}
+	switch {
+	case e.Time.IsZero():
+		add("time", "is required (RFC 3339)")
+	case !now.IsZero() && e.Time.After(now.Add(MaxFuture)):
+		add("time", "is more than %s in the future", MaxFuture)
+	}
+	if len(e.Source) > MaxSourceLen {
+		add("source", "longer than %d bytes", MaxSourceLen)
+	}
+	if len(e.Properties) > MaxProperties {
+		add("properties", "more than %d properties", MaxProperties)
+	}
+	for k, v := range e.Properties {
+		if len(k) > MaxPropertyKey {
+			add("properties", "key longer than %d bytes", MaxPropertyKey)
+			continue
+		}
+		if msg := checkValue(v, 0); msg != "" {
+			add("properties."+k, "%s", msg)
+		}
+	}
+	return errs
+}
+
+// checkValue bounds a property value: JSON never yields NaN or Inf, but a
+// value may be nested deeply or be huge.
+func checkValue(v any, depth int) string {
+	if depth > 4 {
+		return "nested too deeply"
+	}
+	switch x := v.(type) {
+	case string:
+		if len(x) > MaxPropertyValue {
+			return fmt.Sprintf("longer than %d bytes", MaxPropertyValue)
+		}
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return "is not a finite number"
+		}
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return "is not a finite number"
+		}
+	case []any:
+		if len(x) > MaxProperties {
+			return fmt.Sprintf("more than %d items", MaxProperties)
+		}
+		for _, item := range x {
+			if msg := checkValue(item, depth+1); msg != "" {
+				return msg
+			}
+		}
+	case map[string]any:
+		if len(x) > MaxProperties {
+			return fmt.Sprintf("more than %d keys", MaxProperties)
+		}
+		for _, item := range x {
+			if msg := checkValue(item, depth+1); msg != "" {
+				return msg
+			}
+		}
+	}
+	return ""
+}
+
+// String returns the named string property, or "" when absent or not a string.
+func (e *Event) String(name string) string {
+	s, _ := e.Properties[name].(string)
+	return s
+}
+
+// Number returns the named numeric property and whether it was present as a
+// number (a numeric string such as "75" counts).
+func (e *Event) Number(name string) (float64, bool) {
+	switch x := e.Properties[name].(type) {
+	case float64:
+		return x, true
+	case json.Number:
+		f, err := x.Float64()
+		return f, err == nil
+	case int:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case string:
+		var f float64
+		if _, err := fmt.Sscanf(x, "%g", &f); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+			return f, true
+		}
+	}
+	return 0, false
+}
+
+// Strings returns the named property as a list of strings: a JSON array of
+// strings, or a single string as a list of one.
+func (e *Event) Strings(name string) []string {
+	switch x := e.Properties[name].(type) {
+	case string:
+		return []string{x}
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, item := range x {
+			if s, ok := item.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	case []string:
+		return x
+	}
+	return nil
+}
+
+// Bool returns the named boolean property (true, "true", "yes", 1).
+func (e *Event) Bool(name string) bool {
+	switch x := e.Properties[name].(type) {
+	case bool:
+		return x
+	case string:
+		return x == "true" || x == "yes" || x == "1"
+	case float64:
+		return x != 0
+	}
+	return false
+}
+
+// Has reports whether the property is present.
+func (e *Event) Has(name string) bool {
+	_, ok := e.Properties[name]
+	return ok
+}

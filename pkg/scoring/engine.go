@@ -1,0 +1,697 @@
+package scoring
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/model"
+)
+
+// Crossing types, as published on the transitions topic.
+const (
+	BecameMQL     = "lead.became_mql"
+	LeftMQL       = "lead.left_mql"
+	BecameAQL     = "lead.became_aql"
+	LeftAQL       = "lead.left_aql"
+	StageChanged  = "lead.stage_changed"
+	WentDormant   = "lead.went_dormant"
+	Reactivated   = "lead.reactivated"
+	BecameMQA     = "account.became_mqa"
+	LeftMQA       = "account.left_mqa"
+	maxDecaySteps = 240
+)
+
+// Ledger entry kinds.
+const (
+	KindBehavior = "behavior"
+	KindFit      = "fit"
+	KindDecay    = "decay"
+)
+
+// Entry is one line of a contact's ledger: why its score changed.
+type Entry struct {
+	ContactID string `json:"-"`
+	Time      int64  `json:"time"`
+	Cause     string `json:"cause"`
+	Kind      string `json:"kind"`
+	Rule      string `json:"rule"`
+	Points    int32  `json:"points"`
+	Product   string `json:"product,omitempty"`
+	Reason    string `json:"reason"`
+	Score     int32  `json:"score"`
+	Behavior  int32  `json:"behavior"`
+	Fit       int32  `json:"fit"`
+}
+
+// Crossing is a threshold crossing of a contact or an account, with the state
+// right after it. Its ID is a pure function of subject, type and cause.
+type Crossing struct {
+	Type         string `json:"type"`
+	ContactID    string `json:"contact_id,omitempty"`
+	AccountID    string `json:"account_id,omitempty"`
+	Cause        string `json:"cause"`
+	Time         int64  `json:"time"`
+	Score        int32  `json:"score"`
+	Behavior     int32  `json:"behavior"`
+	Fit          int32  `json:"fit"`
+	AccountScore int32  `json:"account_score"`
+	Grade        string `json:"grade,omitempty"`
+	Stage        string `json:"stage,omitempty"`
+	From         string `json:"from,omitempty"`
+	ModelVersion string `json:"model_version"`
+}
+
+// Subject is the contact for lead crossings and the account for account ones.
+func (x *Crossing) Subject() string {
+	if strings.HasPrefix(x.Type, "account.") {
+		return x.AccountID
+	}
+	return x.ContactID
+}
+
+// ID is deterministic: the same history yields the same ids, so consumers
+// and republishing after a crash dedupe on it.
+func (x *Crossing) ID() string {
+	h := sha256.New()
+	h.Write([]byte(x.Subject()))
+	h.Write([]byte{0})
+	h.Write([]byte(x.Type))
+	h.Write([]byte{0})
+	h.Write([]byte(x.Cause))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Result collects what one or more engine calls produced. Reset it to reuse
+// its buffers.
+type Result struct {
+	Ledger    []Entry
+	Crossings []Crossing
+	// Duplicate is set when the event was already applied (seen window).
+	Duplicate bool
+	// Refresh lists accounts whose fit or AQL account gate changed, so each
+	// of their other member contacts needs Refresh.
+	Refresh []string
+}
+
+// Reset empties the result and keeps its buffers.
+func (r *Result) Reset() {
+	r.Ledger, r.Crossings, r.Duplicate, r.Refresh = r.Ledger[:0], r.Crossings[:0], false, r.Refresh[:0]
+}
+
+func (r *Result) refresh(accountID string) {
+	if !slices.Contains(r.Refresh, accountID) {
+		r.Refresh = append(r.Refresh, accountID)
+	}
+}
+
+// ErrMismatch is returned when an event is applied to the wrong state.
+var ErrMismatch = errors.New("event does not belong to this state")
+
+// Engine applies a model. It is immutable and safe for concurrent use.
+type Engine struct{ m *model.Model }
+
+// New returns an engine for the model.
+func New(m *model.Model) *Engine { return &Engine{m: m} }
+
+// Model returns the engine's model.
+func (e *Engine) Model() *model.Model { return e.m }
+
+// Apply applies a contact event to contact c, which is (or now joins)
+// account a; a has an empty ID when the contact belongs to no account. A
+// contact that moves account must first Leave its old one. Decay due before
+// the event's time is applied first. c and a are changed in place.
+func (e *Engine) Apply(a *Account, c *Contact, ev *event.Event, out *Result) error {
+	if ev.IsAccountEvent() {
+		return e.ApplyAccount(a, ev, out)
+	}
+	if ev.ContactID != c.ID {
+		return fmt.Errorf("%w: event %s is for contact %q, state is %q", ErrMismatch, ev.ID, ev.ContactID, c.ID)
+	}
+	h := EventHash(ev.ID)
+	if seen(c.Seen, h) {
+		out.Duplicate = true
+		return nil
+	}
+	t := ev.Time.Unix()
+	if c.AccountID != a.ID {
+		c.AccountID = a.ID
+	}
+	e.decayTo(a, c, t, out)
+	if t > c.DecayedTo {
+		c.DecayedTo = t
+	}
+	c.Seen = remember(c.Seen, h)
+	c.Events++
+	c.Model = e.m.Version
+	start := len(out.Ledger)
+	if ev.Type == "contact.updated" {
+		e.updateProfile(c, ev, t, out)
+	}
+	wasDormant := c.Dormant
+	if engaged := e.behavior(c, ev, t, out); engaged && t > c.LastEngaged {
+		c.LastEngaged = t
+	}
+	c.Dormant = e.isDormant(c)
+	e.settle(a, c, ev.ID, t, out)
+	if wasDormant && !c.Dormant {
+		out.Crossings = append(out.Crossings, e.crossing(a, c, Reactivated, ev.ID, t))
+	}
+	for i := start; i < len(out.Ledger); i++ {
+		out.Ledger[i].Score, out.Ledger[i].Behavior, out.Ledger[i].Fit = c.Score(), c.Behavior, c.Fit
+	}
+	return nil
+}
+
+// Leave takes contact c out of account old (it is moving to another). The
+// old account's engagement and MQA status are settled with the event as cause.
+func (e *Engine) Leave(old *Account, c *Contact, cause string, at time.Time, out *Result) {
+	if !old.IsAccount() {
+		return
+	}
+	delete(old.Members, c.ID)
+	e.settleAccount(old, cause, at.Unix(), out)
+}
+
+// ApplyAccount applies an account event (account.updated and other
+// account.* types) to a. When the account's fit or competitor status changes,
+// out.Refresh names it: every member then needs Refresh.
+func (e *Engine) ApplyAccount(a *Account, ev *event.Event, out *Result) error {
+	if !a.IsAccount() || ev.AccountID != a.ID {
+		return fmt.Errorf("%w: event %s is for account %q, state is %q", ErrMismatch, ev.ID, ev.AccountID, a.ID)
+	}
+	h := EventHash(ev.ID)
+	if seen(a.Seen, h) {
+		out.Duplicate = true
+		return nil
+	}
+	a.Seen = remember(a.Seen, h)
+	a.Events++
+	a.Model = e.m.Version
+	wasComp := a.isCompetitor(e.m)
+	if ev.Type == "account.updated" {
+		updateFirmographics(a, ev)
+	}
+	if fit := e.accountFit(a); fit != a.Fit || a.isCompetitor(e.m) != wasComp {
+		a.Fit = fit
+		out.refresh(a.ID)
+	}
+	e.settleAccount(a, ev.ID, ev.Time.Unix(), out)
+	return nil
+}
+
+// Refresh re-derives a member contact's fit and statuses after its account
+// changed (named in Result.Refresh), with the account change's cause.
+func (e *Engine) Refresh(a *Account, c *Contact, cause string, at time.Time, out *Result) {
+	e.settle(a, c, cause, at.Unix(), out)
+}
+
+// Decay lowers c's behavior for the idle time up to now and marks it dormant
+// when due. It is path-independent: decaying in many small steps or once
+// gives the same state, and a second call at the same instant does nothing.
+func (e *Engine) Decay(a *Account, c *Contact, now time.Time, out *Result) {
+	t := now.Unix()
+	e.decayTo(a, c, t, out)
+	if t > c.DecayedTo {
+		c.DecayedTo = t
+	}
+}
+
+// NextDue is when c next has a decay step or goes dormant, in Unix seconds;
+// 0 when nothing is due ever (until its next event).
+func (e *Engine) NextDue(c *Contact) int64 {
+	var next int64
+	d := e.m.Decay
+	if d.Enabled() && c.DecayFrom > 0 && (c.Behavior > e.lower(c) || slices.ContainsFunc(c.Products, func(p Product) bool { return p.Score > 0 })) {
+		k := e.steps(c.DecayFrom, c.DecayedTo)
+		next = c.DecayFrom + secs(d.IdleAfter) + k*secs(d.Every)
+	}
+	if !c.Dormant && c.LastEngaged > 0 && e.m.DormantAfter > 0 {
+		if at := c.LastEngaged + secs(e.m.DormantAfter); next == 0 || at < next {
+			next = at
+		}
+	}
+	return next
+}
+
+func secs(d time.Duration) int64 { return int64(d / time.Second) }
+
+// steps is how many decay steps are due between from (last scored behavior)
+// and to.
+func (e *Engine) steps(from, to int64) int64 {
+	d := e.m.Decay
+	if !d.Enabled() || from == 0 {
+		return 0
+	}
+	idle := to - from - secs(d.IdleAfter)
+	if idle < 0 {
+		return 0
+	}
+	return 1 + idle/secs(d.Every)
+}
+
+// lower is the least behavior decay may leave: the floor minus fit, and never
+// below zero.
+func (e *Engine) lower(c *Contact) int32 {
+	return max(int32(e.m.Decay.Floor)-c.Fit, 0)
+}
+
+// decayed is anchor after k steps, never below lower and never raised.
+func (e *Engine) decayed(anchor int32, k int64, lower int32) int32 {
+	if k <= 0 || anchor <= lower {
+		return anchor
+	}
+	d := e.m.Decay
+	var v float64
+	if d.Points > 0 {
+		v = float64(anchor) - float64(k)*float64(d.Points)
+	} else {
+		v = math.Round(float64(anchor) * math.Pow(1-d.Percent/100, float64(k)))
+	}
+	return int32(max(v, float64(lower)))
+}
+
+// refreshBehavior recomputes behavior and product scores from their anchors.
+func (e *Engine) refreshBehavior(c *Contact) {
+	k := e.steps(c.DecayFrom, c.DecayedTo)
+	c.Behavior = e.decayed(c.Anchor, k, e.lower(c))
+	for i := range c.Products {
+		c.Products[i].Score = e.decayed(c.Products[i].Anchor, k, 0)
+	}
+}
+
+func decayCause(c *Contact, k int64) string {
+	return "decay:" + c.ID + ":" + strconv.FormatInt(c.DecayFrom, 10) + ":" + strconv.FormatInt(k, 10)
+}
+
+// decayTo applies the decay steps and dormancy due up to now, one step at a
+// time so that each crossing is attributed to the step that caused it.
+func (e *Engine) decayTo(a *Account, c *Contact, now int64, out *Result) {
+	if now <= c.DecayedTo {
+		return
+	}
+	d := e.m.Decay
+	dormantAt := int64(0)
+	if !c.Dormant && c.LastEngaged > 0 && e.m.DormantAfter > 0 {
+		dormantAt = c.LastEngaged + secs(e.m.DormantAfter)
+	}
+	kFrom, kTo := e.steps(c.DecayFrom, c.DecayedTo), e.steps(c.DecayFrom, now)
+	for k := kFrom + 1; k <= kTo; k++ {
+		if k-kFrom > maxDecaySteps {
+			k = kTo // a very long idle stretch: collapse the rest into one step
+		}
+		at := c.DecayFrom + secs(d.IdleAfter) + (k-1)*secs(d.Every)
+		if dormantAt != 0 && dormantAt <= at {
+			e.goDormant(a, c, dormantAt, out)
+			dormantAt = 0
+		}
+		before := c.Behavior
+		c.DecayedTo = at
+		e.refreshBehavior(c)
+		if c.Behavior == before {
+			continue
+		}
+		cause := decayCause(c, k)
+		out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: at, Cause: cause, Kind: KindDecay, Rule: "decay",
+			Points: c.Behavior - before, Reason: "idle " + model.FormatDuration(time.Duration(at-c.DecayFrom)*time.Second)})
+		e.settle(a, c, cause, at, out)
+		l := &out.Ledger[len(out.Ledger)-1]
+		l.Score, l.Behavior, l.Fit = c.Score(), c.Behavior, c.Fit
+	}
+	if dormantAt != 0 && dormantAt <= now {
+		e.goDormant(a, c, dormantAt, out)
+	}
+	c.DecayedTo = now
+	e.refreshBehavior(c)
+}
+
+func (e *Engine) goDormant(a *Account, c *Contact, at int64, out *Result) {
+	c.Dormant = true
+	out.Crossings = append(out.Crossings, e.crossing(a, c, WentDormant, "dormant:"+c.ID+":"+strconv.FormatInt(c.LastEngaged, 10), at))
+}
+
+func (e *Engine) isDormant(c *Contact) bool {
+	return e.m.DormantAfter > 0 && c.LastEngaged > 0 && c.DecayedTo-c.LastEngaged >= secs(e.m.DormantAfter)
+}
+
+var profileFields = []string{"first_name", "last_name", "email", "phone", "company", "title"}
+
+func (e *Engine) updateProfile(c *Contact, ev *event.Event, t int64, out *Result) {
+	for _, name := range profileFields {
+		v, ok := ev.Properties[name]
+		if !ok {
+			continue
+		}
+		s, _ := v.(string)
+		s = strings.TrimSpace(s)
+		bit := model.FieldBits[name]
+		if s == "" {
+			c.Fields &^= bit
+		} else {
+			c.Fields |= bit
+		}
+		switch name {
+		case "title":
+			c.Title = s
+		case "email":
+			c.Competitor = e.m.IsCompetitorDomain(s)
+		}
+	}
+	pts, rule := e.m.TitlePoints(c.Title)
+	if int32(pts) == c.TitleFit && rule == c.TitleRule {
+		return
+	}
+	reason := "title no longer scores"
+	if rule != "" {
+		reason = "title " + strconv.Quote(c.Title)
+	}
+	out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: t, Cause: ev.ID, Kind: KindFit, Rule: ruleOr(rule, c.TitleRule),
+		Points: int32(pts) - c.TitleFit, Reason: reason})
+	c.TitleFit, c.TitleRule = int32(pts), rule
+}
+
+func ruleOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// behavior applies the behavior rules matching the event and reports whether
+// any gave positive points (engagement).
+func (e *Engine) behavior(c *Contact, ev *event.Event, t int64, out *Result) bool {
+	engaged := false
+	for _, ri := range e.m.ByEvent[ev.Type] {
+		r := &e.m.Rules[ri]
+		if !matches(r, ev) {
+			continue
+		}
+		pts, ok := points(r, ev)
+		if !ok {
+			continue
+		}
+		reason := r.Reason
+		if reason == "" {
+			reason = ev.Type
+		}
+		if r.Cap != nil && !c.capAllows(r, t) {
+			out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: t, Cause: ev.ID, Kind: KindBehavior, Rule: r.ID,
+				Product: r.Product, Reason: reason + " (over cap: 0)"})
+			continue
+		}
+		e.addPoints(c, t, pts, r.Product)
+		out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: t, Cause: ev.ID, Kind: KindBehavior, Rule: r.ID,
+			Points: pts, Product: r.Product, Reason: reason})
+		engaged = engaged || pts > 0
+	}
+	return engaged
+}
+
+func matches(r *model.Rule, ev *event.Event) bool {
+	for i := range r.Match {
+		pm := &r.Match[i]
+		v, ok := ev.Properties[pm.Property].(string)
+		if !ok || !pm.Matches(v) {
+			return false
+		}
+	}
+	return true
+}
+
+func points(r *model.Rule, ev *event.Event) (int32, bool) {
+	switch {
+	case r.PointsBy != nil:
+		v, ok := ev.Number(r.PointsBy.Property)
+		if !ok {
+			return 0, false
+		}
+		best, found := 0, false
+		for _, st := range r.PointsBy.Steps {
+			if v >= st.Min {
+				best, found = st.Points, true
+			}
+		}
+		return int32(best), found
+	case r.PointsFrom != "":
+		v, ok := ev.Number(r.PointsFrom)
+		if !ok {
+			return 0, false
+		}
+		return int32(max(min(math.Round(v), 1000), -1000)), true
+	}
+	return int32(r.Points), true
+}
+
+// capAllows counts a match of a capped rule and says whether it scores.
+// A late event from a period older than the one counted scores nothing: that
+// period's count is no longer known.
+func (c *Contact) capAllows(r *model.Rule, t int64) bool {
+	period := t / secs(r.Cap.Per)
+	i := slices.IndexFunc(c.Caps, func(cc CapCount) bool { return cc.Rule == r.ID })
+	if i < 0 {
+		c.Caps = append(c.Caps, CapCount{Rule: r.ID, Period: period})
+		i = len(c.Caps) - 1
+	}
+	cc := &c.Caps[i]
+	switch {
+	case period < cc.Period:
+		return false
+	case period > cc.Period:
+		cc.Period, cc.Count = period, 0
+	}
+	cc.Count++
+	n := int(cc.Count)
+	return n >= r.Cap.From && n < r.Cap.From+r.Cap.Max
+}
+
+// addPoints adds behavior points scored at time t. An event at or after the
+// last scored one re-anchors decay at t; a late one adds to the anchor, so
+// time is never rewound and the result does not depend on whether a decayer
+// ran in between.
+func (e *Engine) addPoints(c *Contact, t int64, pts int32, product string) {
+	if t >= c.DecayFrom {
+		k := e.steps(c.DecayFrom, t)
+		c.Anchor = e.decayed(c.Anchor, k, e.lower(c))
+		for i := range c.Products {
+			c.Products[i].Anchor = e.decayed(c.Products[i].Anchor, k, 0)
+		}
+		c.DecayFrom = t
+	}
+	c.Anchor += pts
+	if product != "" {
+		i, found := slices.BinarySearchFunc(c.Products, product, func(p Product, name string) int { return strings.Compare(p.Name, name) })
+		if !found {
+			c.Products = slices.Insert(c.Products, i, Product{Name: product})
+		}
+		c.Products[i].Anchor += pts
+	}
+	e.refreshBehavior(c)
+}
+
+// settle re-derives fit, the account aggregate and the statuses after a
+// change with the given cause, and records the crossings.
+func (e *Engine) settle(a *Account, c *Contact, cause string, t int64, out *Result) {
+	fit := c.TitleFit
+	if a.IsAccount() {
+		fit += a.Fit
+	}
+	if fit != c.Fit {
+		c.Fit = fit
+		e.refreshBehavior(c)
+	}
+	if a.IsAccount() {
+		if a.Members == nil {
+			a.Members = map[string]int32{}
+		}
+		a.Members[c.ID] = c.Behavior
+		e.settleAccount(a, cause, t, out)
+	}
+	m := e.m
+	comp := c.Competitor || a.isCompetitor(m)
+	score := c.Score()
+	c.Grade = string(m.Grade(int(c.Fit), comp))
+	if stage := m.StageOf(int(c.Behavior)); stage != c.Stage {
+		from := c.Stage
+		c.Stage = stage
+		x := e.crossing(a, c, StageChanged, cause, t)
+		x.From = from.String()
+		out.Crossings = append(out.Crossings, x)
+	}
+	mql := !comp && (score >= int32(m.MQL.Enter) || (c.MQL && score >= int32(m.MQL.Leave)))
+	if mql != c.MQL {
+		c.MQL = mql
+		out.Crossings = append(out.Crossings, e.crossing(a, c, pick(mql, BecameMQL, LeftMQL), cause, t))
+	}
+	aql := !comp && e.isTarget(c) && c.Behavior >= int32(m.AQL.Behavior) && a.IsAccount() && a.Score() >= int32(m.AQL.Account)
+	if aql != c.AQL {
+		c.AQL = aql
+		out.Crossings = append(out.Crossings, e.crossing(a, c, pick(aql, BecameAQL, LeftAQL), cause, t))
+	}
+}
+
+// Gates reports AQL's three gates for c in a, in order: target contact,
+// behavior, account.
+func (e *Engine) Gates(a *Account, c *Contact) (target, behavior, account bool) {
+	return e.isTarget(c), c.Behavior >= int32(e.m.AQL.Behavior), a.IsAccount() && a.Score() >= int32(e.m.AQL.Account)
+}
+
+func (e *Engine) isTarget(c *Contact) bool {
+	if !e.m.IsTargetTitle(c.Title) {
+		return false
+	}
+	for _, bits := range e.m.TargetRequired {
+		if c.Fields&bits == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func pick(b bool, yes, no string) string {
+	if b {
+		return yes
+	}
+	return no
+}
+
+func (e *Engine) settleAccount(a *Account, cause string, t int64, out *Result) {
+	if !a.IsAccount() {
+		return
+	}
+	m := e.m
+	a.Engagement = e.aggregate(a)
+	total := a.Score()
+	gate := int32(m.AQL.Account)
+	if (a.Total >= gate) != (total >= gate) {
+		out.refresh(a.ID)
+	}
+	a.Total = total
+	mqa := !a.isCompetitor(m) && (total >= int32(m.MQA.Enter) || (a.MQA && total >= int32(m.MQA.Leave)))
+	if mqa != a.MQA {
+		a.MQA = mqa
+		out.Crossings = append(out.Crossings, Crossing{Type: pick(mqa, BecameMQA, LeftMQA), AccountID: a.ID, Cause: cause, Time: t,
+			Score: total, Fit: a.Fit, AccountScore: total, ModelVersion: m.Version})
+	}
+}
+
+// aggregate is the account's engagement from its members' behavior; negative
+// behavior counts as zero.
+func (e *Engine) aggregate(a *Account) int32 {
+	switch e.m.Engagement {
+	case "max":
+		var best int32
+		for _, b := range a.Members {
+			best = max(best, b)
+		}
+		return best
+	case "top_n":
+		var top [16]int32
+		n := min(e.m.TopN, len(top))
+		if e.m.TopN > len(top) {
+			return e.topNSlow(a)
+		}
+		for _, b := range a.Members {
+			if b <= top[n-1] {
+				continue
+			}
+			i := n - 1
+			for i > 0 && top[i-1] < b {
+				top[i] = top[i-1]
+				i--
+			}
+			top[i] = b
+		}
+		var sum int32
+		for _, b := range top[:n] {
+			sum += b
+		}
+		return sum
+	}
+	var sum int32
+	for _, b := range a.Members {
+		sum += max(b, 0)
+	}
+	return sum
+}
+
+func (e *Engine) topNSlow(a *Account) int32 {
+	all := make([]int32, 0, len(a.Members))
+	for _, b := range a.Members {
+		all = append(all, max(b, 0))
+	}
+	slices.Sort(all)
+	var sum int32
+	for i := len(all) - 1; i >= 0 && i >= len(all)-e.m.TopN; i-- {
+		sum += all[i]
+	}
+	return sum
+}
+
+func (e *Engine) crossing(a *Account, c *Contact, typ, cause string, t int64) Crossing {
+	x := Crossing{Type: typ, ContactID: c.ID, AccountID: a.ID, Cause: cause, Time: t, Score: c.Score(), Behavior: c.Behavior,
+		Fit: c.Fit, Grade: c.Grade, Stage: c.Stage.String(), ModelVersion: e.m.Version}
+	if a.IsAccount() {
+		x.AccountScore = a.Score()
+	}
+	return x
+}
+
+func (e *Engine) accountFit(a *Account) int32 {
+	var fit int32
+	for i := range e.m.AccountFit {
+		r := &e.m.AccountFit[i]
+		ok := false
+		switch r.Field {
+		case "employees":
+			ok = a.Employees > 0 && a.Employees >= r.Min && a.Employees <= r.Max
+		case "revenue":
+			ok = a.Revenue > 0 && a.Revenue >= r.Min && a.Revenue <= r.Max
+		case "industry":
+			ok = r.In[strings.ToLower(a.Industry)]
+		case "country":
+			ok = r.In[strings.ToLower(a.Country)]
+		case "tier":
+			ok = r.In[a.Tier]
+		case "technologies":
+			ok = slices.ContainsFunc(a.Technologies, func(t string) bool { return r.In[strings.ToLower(t)] })
+		}
+		if ok {
+			fit += int32(r.Points)
+		}
+	}
+	return fit
+}
+
+func updateFirmographics(a *Account, ev *event.Event) {
+	if ev.Has("name") {
+		a.Name = ev.String("name")
+	}
+	if v, ok := ev.Number("employees"); ok || ev.Has("employees") {
+		a.Employees = v
+	}
+	if v, ok := ev.Number("revenue"); ok || ev.Has("revenue") {
+		a.Revenue = v
+	}
+	if ev.Has("industry") {
+		a.Industry = ev.String("industry")
+	}
+	if ev.Has("country") {
+		a.Country = ev.String("country")
+	}
+	if ev.Has("technologies") {
+		a.Technologies = ev.Strings("technologies")
+	}
+	if ev.Has("tier") {
+		a.Tier = ev.String("tier")
+	}
+	if ev.Has("competitor") {
+		a.Competitor = ev.Bool("competitor")
+	}
+}

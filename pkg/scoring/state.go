@@ -1,0 +1,141 @@
+package scoring
+
+import (
+	"slices"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/leadscore/leads/pkg/model"
+)
+
+// seenWindow is how many recent event ids a contact or account remembers for
+// dedupe. Redelivery from Kafka is caught earlier by offset watermarks; this
+// window catches the same event posted again over HTTP shortly after.
+const seenWindow = 8
+
+// Contact is one person's scoring state. Times are Unix seconds. Behavior is
+// always a pure function of (Anchor, DecayFrom, DecayedTo, Fit), which is what
+// makes decay path-independent.
+type Contact struct {
+	ID        string `json:"id"`
+	AccountID string `json:"a,omitempty"`
+	Title     string `json:"t,omitempty"`
+	// Fields holds model.Field* bits for the profile fields present.
+	Fields     uint8 `json:"pf,omitempty"`
+	Competitor bool  `json:"cx,omitempty"`
+	TitleRule  string `json:"tr,omitempty"`
+	TitleFit   int32  `json:"tf,omitempty"`
+	Fit        int32  `json:"f,omitempty"`
+	// Anchor is the behavior score at DecayFrom, the time of the last scored
+	// behavior event; Behavior is Anchor decayed to DecayedTo.
+	Anchor      int32      `json:"an,omitempty"`
+	Behavior    int32      `json:"b,omitempty"`
+	Products    []Product  `json:"p,omitempty"`
+	DecayFrom   int64      `json:"df,omitempty"`
+	DecayedTo   int64      `json:"dt,omitempty"`
+	LastEngaged int64      `json:"le,omitempty"`
+	Caps        []CapCount `json:"c,omitempty"`
+	Grade       string     `json:"g,omitempty"`
+	Stage       model.Stage `json:"s,omitempty"`
+	MQL         bool       `json:"q,omitempty"`
+	AQL         bool       `json:"aq,omitempty"`
+	Dormant     bool       `json:"d,omitempty"`
+	Events      int32      `json:"n,omitempty"`
+	Model       string     `json:"m,omitempty"`
+	Seen        []uint64   `json:"r,omitempty"`
+}
+
+// Score is the total: fit plus behavior.
+func (c *Contact) Score() int32 { return c.Fit + c.Behavior }
+
+// Product is a per-product interest score with its own decay anchor.
+type Product struct {
+	Name   string `json:"n"`
+	Anchor int32  `json:"a"`
+	Score  int32  `json:"s"`
+}
+
+// CapCount counts a capped rule's matches in its current period.
+type CapCount struct {
+	Rule   string `json:"r"`
+	Period int64  `json:"p"`
+	Count  int32  `json:"n"`
+}
+
+// Account is one company's scoring state: its firmographics, its fit, and the
+// behavior of each member contact, from which its engagement is aggregated.
+type Account struct {
+	ID           string           `json:"id"`
+	Name         string           `json:"nm,omitempty"`
+	Employees    float64          `json:"em,omitempty"`
+	Revenue      float64          `json:"rv,omitempty"`
+	Industry     string           `json:"in,omitempty"`
+	Country      string           `json:"co,omitempty"`
+	Technologies []string         `json:"te,omitempty"`
+	Tier         string           `json:"ti,omitempty"`
+	Competitor   bool             `json:"cx,omitempty"`
+	Fit          int32            `json:"f,omitempty"`
+	Engagement   int32            `json:"e,omitempty"`
+	Total        int32            `json:"s,omitempty"`
+	MQA          bool             `json:"q,omitempty"`
+	Members      map[string]int32 `json:"mb,omitempty"`
+	Events       int32            `json:"n,omitempty"`
+	Model        string           `json:"m,omitempty"`
+	Seen         []uint64         `json:"r,omitempty"`
+}
+
+// Score is the account score: fit plus aggregated engagement.
+func (a *Account) Score() int32 { return a.Fit + a.Engagement }
+
+// IsAccount reports whether this is a real account rather than the empty
+// stand-in for a contact that belongs to none.
+func (a *Account) IsAccount() bool { return a != nil && a.ID != "" }
+
+func (a *Account) isCompetitor(m *model.Model) bool {
+	return a.IsAccount() && (a.Competitor || m.IsCompetitorDomain(a.ID))
+}
+
+// EventHash is the dedupe key of an event id.
+func EventHash(id string) uint64 { return xxhash.Sum64String(id) }
+
+func seen(ring []uint64, h uint64) bool { return slices.Contains(ring, h) }
+
+func remember(ring []uint64, h uint64) []uint64 {
+	if len(ring) < seenWindow {
+		return append(ring, h)
+	}
+	copy(ring, ring[1:])
+	ring[len(ring)-1] = h
+	return ring
+}
+
+// Clone returns a deep copy, so callers can keep a state from before a change.
+func (c *Contact) Clone() *Contact {
+	cp := *c
+	cp.Products = slices.Clone(c.Products)
+	cp.Caps = slices.Clone(c.Caps)
+	cp.Seen = slices.Clone(c.Seen)
+	return &cp
+}
+
+// Clone returns a deep copy.
+func (a *Account) Clone() *Account {
+	cp := *a
+	cp.Technologies = slices.Clone(a.Technologies)
+	cp.Seen = slices.Clone(a.Seen)
+	if a.Members != nil {
+		cp.Members = make(map[string]int32, len(a.Members))
+		for k, v := range a.Members {
+			cp.Members[k] = v
+		}
+	}
+	return &cp
+}
+
+func sortedContactIDs(m map[string]*Contact) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}

@@ -1,0 +1,262 @@
+package scoring
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/leadscore/leads/pkg/event"
+)
+
+// HomeID names where a contact's state lives: with its account ("a:<id>"),
+// or on its own while it has none ("c:<id>"). Every key of a home shares one
+// Redis hash slot, so one home is committed atomically.
+func HomeID(accountID, contactID string) string {
+	if accountID != "" {
+		return "a:" + accountID
+	}
+	return "c:" + contactID
+}
+
+// AccountOfHome returns the account id of an account home, or "".
+func AccountOfHome(home string) string {
+	id, _ := strings.CutPrefix(home, "a:")
+	if id == home {
+		return ""
+	}
+	return id
+}
+
+// Home is the state of one home as loaded for a batch, plus what the batch
+// did to it.
+type Home struct {
+	ID       string
+	Account  *Account
+	Contacts map[string]*Contact
+	// AllMembers is true when every contact of the home is loaded.
+	AllMembers bool
+	// Removed lists contacts that moved out of this home in this batch.
+	Removed []string
+	// Ledger and Crossings are what this batch added.
+	Ledger    []Entry
+	Crossings []Crossing
+	Changed   bool
+}
+
+// NewHome returns an empty home.
+func NewHome(id string) *Home {
+	return &Home{ID: id, Account: &Account{ID: AccountOfHome(id)}, Contacts: map[string]*Contact{}}
+}
+
+// Loader fetches a home with all its contacts; the workspace calls it when
+// an account change must be refreshed on every member (rare), or for a home
+// the caller did not preload.
+type Loader interface {
+	LoadHome(id string, allMembers bool) (*Home, error)
+}
+
+// Workspace applies a batch of events to the homes they touch, following
+// contacts that move and refreshing every member of an account whose fit or
+// AQL account gate changed. It is the one place that routing lives, shared
+// by the scorer, the decayer and replay.
+type Workspace struct {
+	e     *Engine
+	load  Loader
+	Homes map[string]*Home
+	// Where maps contact id to home id, for contacts known to this batch.
+	Where map[string]string
+	res   Result
+	// Duplicates counts events skipped by the seen window.
+	Duplicates int
+}
+
+// NewWorkspace returns an empty workspace; preload it with Put and Locate.
+func NewWorkspace(e *Engine, load Loader) *Workspace {
+	return &Workspace{e: e, load: load, Homes: map[string]*Home{}, Where: map[string]string{}}
+}
+
+// Put adds a loaded home.
+func (w *Workspace) Put(h *Home) {
+	w.Homes[h.ID] = h
+	for id := range h.Contacts {
+		w.Where[id] = h.ID
+	}
+}
+
+// Locate records where a contact lives, from the contact index.
+func (w *Workspace) Locate(contactID, home string) { w.Where[contactID] = home }
+
+func (w *Workspace) home(id string, all bool) (*Home, error) {
+	h, ok := w.Homes[id]
+	if ok && (!all || h.AllMembers) {
+		return h, nil
+	}
+	loaded, err := w.load.LoadHome(id, all)
+	if err != nil {
+		return nil, fmt.Errorf("load home %s: %w", id, err)
+	}
+	if ok {
+		// Keep the states this batch already changed; add the rest.
+		for cid, c := range loaded.Contacts {
+			if _, have := h.Contacts[cid]; !have && !containsStr(h.Removed, cid) {
+				h.Contacts[cid] = c
+			}
+		}
+		h.AllMembers = all || h.AllMembers
+		return h, nil
+	}
+	w.Put(loaded)
+	return loaded, nil
+}
+
+func containsStr(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Target returns the home an event is applied in: an account event's
+// account; a known contact's current home, unless a contact.updated names
+// another account (a move) or the contact had none yet; a new contact's
+// account, or its own home.
+func (w *Workspace) Target(ev *event.Event) (from, to string) {
+	if ev.IsAccountEvent() {
+		h := HomeID(ev.AccountID, "")
+		return h, h
+	}
+	cur, known := w.Where[ev.ContactID]
+	if !known || cur == "" {
+		h := HomeID(ev.AccountID, ev.ContactID)
+		return h, h
+	}
+	if ev.AccountID != "" && (ev.Type == "contact.updated" || strings.HasPrefix(cur, "c:")) {
+		return cur, HomeID(ev.AccountID, ev.ContactID)
+	}
+	return cur, cur
+}
+
+// Apply applies one event.
+func (w *Workspace) Apply(ev *event.Event) error {
+	w.res.Reset()
+	if ev.IsAccountEvent() {
+		h, err := w.home(HomeID(ev.AccountID, ""), false)
+		if err != nil {
+			return err
+		}
+		if err := w.e.ApplyAccount(h.Account, ev, &w.res); err != nil {
+			return err
+		}
+		return w.finish(ev.ID, ev.Time)
+	}
+	fromID, toID := w.Target(ev)
+	to, err := w.home(toID, false)
+	if err != nil {
+		return err
+	}
+	c := to.Contacts[ev.ContactID]
+	if fromID != toID {
+		from, err := w.home(fromID, false)
+		if err != nil {
+			return err
+		}
+		if moving, ok := from.Contacts[ev.ContactID]; ok {
+			if seen(moving.Seen, EventHash(ev.ID)) {
+				w.Duplicates++
+				return nil
+			}
+			w.e.Leave(from.Account, moving, ev.ID, ev.Time, &w.res)
+			delete(from.Contacts, ev.ContactID)
+			from.Removed = append(from.Removed, ev.ContactID)
+			from.Changed = true
+			c = moving
+		}
+	}
+	if c == nil {
+		c = &Contact{ID: ev.ContactID}
+	}
+	to.Contacts[ev.ContactID] = c
+	to.Removed = removeStr(to.Removed, ev.ContactID)
+	w.Where[ev.ContactID] = toID
+	if err := w.e.Apply(to.Account, c, ev, &w.res); err != nil {
+		return err
+	}
+	return w.finish(ev.ID, ev.Time)
+}
+
+func removeStr(xs []string, s string) []string {
+	for i, x := range xs {
+		if x == s {
+			return append(xs[:i], xs[i+1:]...)
+		}
+	}
+	return xs
+}
+
+// Decay decays one contact to now, in the home it lives in.
+func (w *Workspace) Decay(contactID string, now time.Time) error {
+	w.res.Reset()
+	h, err := w.home(w.Where[contactID], false)
+	if err != nil {
+		return err
+	}
+	c, ok := h.Contacts[contactID]
+	if !ok {
+		return nil
+	}
+	w.e.Decay(h.Account, c, now, &w.res)
+	if len(w.res.Ledger) == 0 && len(w.res.Crossings) == 0 && len(w.res.Refresh) == 0 {
+		return nil
+	}
+	cause := ""
+	if len(w.res.Ledger) > 0 {
+		cause = w.res.Ledger[len(w.res.Ledger)-1].Cause
+	}
+	h.Changed = true
+	return w.finish(cause, now)
+}
+
+// finish files the last engine result under the homes it concerns and
+// refreshes members of accounts that need it.
+func (w *Workspace) finish(cause string, at time.Time) error {
+	if w.res.Duplicate {
+		w.Duplicates++
+		return nil
+	}
+	for _, l := range w.res.Ledger {
+		h := w.Homes[w.Where[l.ContactID]]
+		h.Ledger = append(h.Ledger, l)
+		h.Changed = true
+	}
+	for _, x := range w.res.Crossings {
+		id := w.Where[x.ContactID]
+		if x.ContactID == "" || x.Type == BecameMQA || x.Type == LeftMQA {
+			id = HomeID(x.AccountID, "")
+		}
+		h := w.Homes[id]
+		h.Crossings = append(h.Crossings, x)
+		h.Changed = true
+	}
+	for _, id := range w.res.Refresh {
+		if h := w.Homes[HomeID(id, "")]; h != nil {
+			h.Changed = true
+		}
+	}
+	refresh := append([]string(nil), w.res.Refresh...)
+	for _, accountID := range refresh {
+		h, err := w.home(HomeID(accountID, ""), true)
+		if err != nil {
+			return err
+		}
+		w.res.Reset()
+		for _, id := range sortedContactIDs(h.Contacts) {
+			w.e.Refresh(h.Account, h.Contacts[id], cause, at, &w.res)
+		}
+		h.Ledger = append(h.Ledger, w.res.Ledger...)
+		h.Crossings = append(h.Crossings, w.res.Crossings...)
+		h.Changed = true
+	}
+	return nil
+}
