@@ -278,8 +278,8 @@ func TestMQLHysteresis(t *testing.T) {
 func TestStages(t *testing.T) {
 	t.Parallel()
 	c, out := run(t, model.Default(),
-		ev("webinar.attended", 0, nil),          // 25: mid
-		ev("meeting.booked", time.Hour, nil),    // 65: late
+		ev("webinar.attended", 0, nil),             // 25: mid
+		ev("meeting.booked", time.Hour, nil),       // 65: late
 		ev("sales.disqualified", 2*time.Hour, nil)) // 15: early
 	assert.Equal(t, model.Early, c.Stage)
 	var got []string

@@ -20,28 +20,28 @@ type Contact struct {
 	AccountID string `json:"a,omitempty"`
 	Title     string `json:"t,omitempty"`
 	// Fields holds model.Field* bits for the profile fields present.
-	Fields     uint8 `json:"pf,omitempty"`
-	Competitor bool  `json:"cx,omitempty"`
+	Fields     uint8  `json:"pf,omitempty"`
+	Competitor bool   `json:"cx,omitempty"`
 	TitleRule  string `json:"tr,omitempty"`
 	TitleFit   int32  `json:"tf,omitempty"`
 	Fit        int32  `json:"f,omitempty"`
 	// Anchor is the behavior score at DecayFrom, the time of the last scored
 	// behavior event; Behavior is Anchor decayed to DecayedTo.
-	Anchor      int32      `json:"an,omitempty"`
-	Behavior    int32      `json:"b,omitempty"`
-	Products    []Product  `json:"p,omitempty"`
-	DecayFrom   int64      `json:"df,omitempty"`
-	DecayedTo   int64      `json:"dt,omitempty"`
-	LastEngaged int64      `json:"le,omitempty"`
-	Caps        []CapCount `json:"c,omitempty"`
-	Grade       string     `json:"g,omitempty"`
+	Anchor      int32       `json:"an,omitempty"`
+	Behavior    int32       `json:"b,omitempty"`
+	Products    []Product   `json:"p,omitempty"`
+	DecayFrom   int64       `json:"df,omitempty"`
+	DecayedTo   int64       `json:"dt,omitempty"`
+	LastEngaged int64       `json:"le,omitempty"`
+	Caps        []CapCount  `json:"c,omitempty"`
+	Grade       string      `json:"g,omitempty"`
 	Stage       model.Stage `json:"s,omitempty"`
-	MQL         bool       `json:"q,omitempty"`
-	AQL         bool       `json:"aq,omitempty"`
-	Dormant     bool       `json:"d,omitempty"`
-	Events      int32      `json:"n,omitempty"`
-	Model       string     `json:"m,omitempty"`
-	Seen        []uint64   `json:"r,omitempty"`
+	MQL         bool        `json:"q,omitempty"`
+	AQL         bool        `json:"aq,omitempty"`
+	Dormant     bool        `json:"d,omitempty"`
+	Events      int32       `json:"n,omitempty"`
+	Model       string      `json:"m,omitempty"`
+	Seen        []uint64    `json:"r,omitempty"`
 }
 
 // Score is the total: fit plus behavior.
