@@ -1,0 +1,241 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
+)
+
+// Reader is what the API reads; *store.Store implements it.
+type Reader interface {
+	Contact(ctx context.Context, id string) (*scoring.Contact, string, error)
+	Account(ctx context.Context, id string) (*scoring.Account, error)
+	History(ctx context.Context, contactID string, limit int) ([]scoring.Entry, error)
+	Leaderboard(ctx context.Context, by string, limit int) ([]store.Ranked, error)
+}
+
+// API serves the read endpoints.
+type API struct {
+	r      Reader
+	engine *scoring.Engine
+	log    *zap.Logger
+}
+
+// New returns the read API. The engine's model explains AQL gates.
+func New(r Reader, engine *scoring.Engine, log *zap.Logger) *API {
+	return &API{r: r, engine: engine, log: log}
+}
+
+// Register mounts the endpoints on mux.
+func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/contacts/{id}", a.contact)
+	mux.HandleFunc("GET /v1/contacts/{id}/history", a.history)
+	mux.HandleFunc("GET /v1/accounts/{id}", a.account)
+	mux.HandleFunc("GET /v1/leaderboard", a.leaderboard)
+}
+
+// Contact is the contact resource.
+type Contact struct {
+	ContactID      string           `json:"contact_id"`
+	AccountID      string           `json:"account_id,omitempty"`
+	Score          int32            `json:"score"`
+	Behavior       int32            `json:"behavior"`
+	Fit            int32            `json:"fit"`
+	Grade          string           `json:"grade"`
+	Stage          string           `json:"stage"`
+	MQL            bool             `json:"mql"`
+	AQL            bool             `json:"aql"`
+	AQLGates       Gates            `json:"aql_gates"`
+	Dormant        bool             `json:"dormant"`
+	Title          string           `json:"title,omitempty"`
+	Products       map[string]int32 `json:"products"`
+	LastEngagement *time.Time       `json:"last_engagement,omitempty"`
+	Events         int32            `json:"events"`
+	ModelVersion   string           `json:"model_version"`
+}
+
+// Gates are AQL's three gates for a contact.
+type Gates struct {
+	TargetContact bool `json:"target_contact"`
+	Behavior      bool `json:"behavior"`
+	Account       bool `json:"account"`
+}
+
+func (a *API) contact(w http.ResponseWriter, r *http.Request) {
+	c, home, err := a.r.Contact(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	acct := &scoring.Account{}
+	if id := scoring.AccountOfHome(home); id != "" {
+		if acct, err = a.r.Account(r.Context(), id); errors.Is(err, store.ErrNotFound) {
+			acct = &scoring.Account{ID: id}
+		} else if err != nil {
+			a.fail(w, err)
+			return
+		}
+	}
+	target, behavior, account := a.engine.Gates(acct, c)
+	out := Contact{ContactID: c.ID, AccountID: c.AccountID, Score: c.Score(), Behavior: c.Behavior, Fit: c.Fit,
+		Grade: c.Grade, Stage: c.Stage.String(), MQL: c.MQL, AQL: c.AQL, AQLGates: Gates{target, behavior, account},
+		Dormant: c.Dormant, Title: c.Title, Products: map[string]int32{}, Events: c.Events, ModelVersion: c.Model}
+	for _, p := range c.Products {
+		out.Products[p.Name] = p.Score
+	}
+	if c.LastEngaged > 0 {
+		t := time.Unix(c.LastEngaged, 0).UTC()
+		out.LastEngagement = &t
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Entry is one ledger line of the history resource.
+type Entry struct {
+	Time     time.Time `json:"time"`
+	Cause    string    `json:"cause"`
+	Kind     string    `json:"kind"`
+	Rule     string    `json:"rule"`
+	Points   int32     `json:"points"`
+	Product  string    `json:"product,omitempty"`
+	Reason   string    `json:"reason"`
+	Score    int32     `json:"score"`
+	Behavior int32     `json:"behavior"`
+	Fit      int32     `json:"fit"`
+}
+
+func (a *API) history(w http.ResponseWriter, r *http.Request) {
+	limit, ok := intParam(w, r, "limit", 100, 1, store.DefaultLedgerMax)
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	entries, err := a.r.History(r.Context(), id, limit)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	out := struct {
+		ContactID string  `json:"contact_id"`
+		Entries   []Entry `json:"entries"`
+	}{ContactID: id, Entries: make([]Entry, 0, len(entries))}
+	for _, e := range entries {
+		out.Entries = append(out.Entries, Entry{Time: time.Unix(e.Time, 0).UTC(), Cause: e.Cause, Kind: e.Kind, Rule: e.Rule,
+			Points: e.Points, Product: e.Product, Reason: e.Reason, Score: e.Score, Behavior: e.Behavior, Fit: e.Fit})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// Account is the account resource.
+type Account struct {
+	AccountID    string      `json:"account_id"`
+	Name         string      `json:"name,omitempty"`
+	Score        int32       `json:"score"`
+	Fit          int32       `json:"fit"`
+	Engagement   int32       `json:"engagement"`
+	MQA          bool        `json:"mqa"`
+	Tier         string      `json:"tier,omitempty"`
+	ContactCount int         `json:"contact_count"`
+	TopContacts  []TopMember `json:"top_contacts"`
+	ModelVersion string      `json:"model_version"`
+}
+
+// TopMember is a contact of an account by behavior.
+type TopMember struct {
+	ContactID string `json:"contact_id"`
+	Behavior  int32  `json:"behavior"`
+}
+
+func (a *API) account(w http.ResponseWriter, r *http.Request) {
+	acct, err := a.r.Account(r.Context(), r.PathValue("id"))
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	top := make([]TopMember, 0, len(acct.Members))
+	for id, b := range acct.Members {
+		top = append(top, TopMember{ContactID: id, Behavior: b})
+	}
+	slices.SortFunc(top, func(x, y TopMember) int {
+		if x.Behavior != y.Behavior {
+			return int(y.Behavior - x.Behavior)
+		}
+		return compareStrings(x.ContactID, y.ContactID)
+	})
+	writeJSON(w, http.StatusOK, Account{AccountID: acct.ID, Name: acct.Name, Score: acct.Score(), Fit: acct.Fit,
+		Engagement: acct.Engagement, MQA: acct.MQA, Tier: acct.Tier, ContactCount: len(acct.Members),
+		TopContacts: top[:min(len(top), 5)], ModelVersion: acct.Model})
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (a *API) leaderboard(w http.ResponseWriter, r *http.Request) {
+	by := r.URL.Query().Get("by")
+	if by == "" {
+		by = "contact"
+	}
+	if by != "contact" && by != "account" {
+		writeError(w, http.StatusBadRequest, "by must be contact or account")
+		return
+	}
+	limit, ok := intParam(w, r, "limit", 10, 1, 1000)
+	if !ok {
+		return
+	}
+	items, err := a.r.Leaderboard(r.Context(), by, limit)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"by": by, "items": items})
+}
+
+func intParam(w http.ResponseWriter, r *http.Request, name string, def, lo, hi int) (int, bool) {
+	s := r.URL.Query().Get(name)
+	if s == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		writeError(w, http.StatusBadRequest, name+" must be an integer from "+strconv.Itoa(lo)+" to "+strconv.Itoa(hi))
+		return 0, false
+	}
+	return n, true
+}
+
+func (a *API) fail(w http.ResponseWriter, err error) {
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, err.Error())
+		return
+	}
+	a.log.Warn("read failed", zap.Error(err))
+	w.Header().Set("Retry-After", "1")
+	writeError(w, http.StatusServiceUnavailable, "state store unavailable")
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

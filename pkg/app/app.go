@@ -1,0 +1,217 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/leadscore/leads/pkg/model"
+)
+
+// Common are the flags every program takes.
+type Common struct {
+	KafkaBrokers     string
+	RedisAddr        string
+	Namespace        string
+	EventsTopic      string
+	TransitionsTopic string
+	DLQTopic         string
+	ModelPath        string
+	HTTPAddr         string
+	LogLevel         string
+}
+
+// Errors from Validate.
+var (
+	ErrNoBrokers = errors.New("--kafka-brokers is required")
+	ErrNoRedis   = errors.New("--redis-addr is required")
+	ErrNoTopics  = errors.New("--events-topic, --transitions-topic and --dlq-topic are required")
+	ErrLogLevel  = errors.New("--log-level must be debug, info, warn or error")
+)
+
+// RegisterFlags adds the common flags; httpAddr is the program's default listener.
+func (c *Common) RegisterFlags(fs *flag.FlagSet, httpAddr string) {
+	fs.StringVar(&c.KafkaBrokers, "kafka-brokers", "localhost:9092", "comma-separated seed brokers")
+	fs.StringVar(&c.RedisAddr, "redis-addr", "localhost:6379", "host:port or redis:// URL; a comma list means Redis Cluster")
+	fs.StringVar(&c.Namespace, "namespace", "leads", "Redis key prefix of the live scores (replay writes to others)")
+	fs.StringVar(&c.EventsTopic, "events-topic", "leads.events", "input events topic")
+	fs.StringVar(&c.TransitionsTopic, "transitions-topic", "leads.transitions", "threshold crossings (output) topic")
+	fs.StringVar(&c.DLQTopic, "dlq-topic", "leads.events.dlq", "topic for events that cannot be processed")
+	fs.StringVar(&c.ModelPath, "model", "", "path of a scoring-model file (default: the built-in model)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", httpAddr, "HTTP listener for health, readiness and metrics")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+}
+
+// Validate checks the common flags.
+func (c *Common) Validate() error {
+	var errs []error
+	if strings.TrimSpace(c.KafkaBrokers) == "" {
+		errs = append(errs, ErrNoBrokers)
+	}
+	if strings.TrimSpace(c.RedisAddr) == "" {
+		errs = append(errs, ErrNoRedis)
+	}
+	if c.EventsTopic == "" || c.TransitionsTopic == "" || c.DLQTopic == "" {
+		errs = append(errs, ErrNoTopics)
+	}
+	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, ErrLogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+// Brokers returns the seed brokers as a list.
+func (c *Common) Brokers() []string { return SplitList(c.KafkaBrokers) }
+
+// SplitList splits a comma-separated list, dropping blanks.
+func SplitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Logger returns a JSON logger on stderr at the level.
+func Logger(level string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, err
+	}
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(lvl)
+	cfg.EncoderConfig.TimeKey = "time"
+	cfg.EncoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	return cfg.Build()
+}
+
+// LoadModel reads the model file, or the built-in default when path is "".
+func LoadModel(path string) (*model.Model, error) {
+	if path == "" {
+		return model.Default(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read model: %w", err)
+	}
+	m, err := model.Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// Redis returns a client for host:port, a redis:// URL, or a comma list of
+// cluster nodes.
+func Redis(addr string) (redis.UniversalClient, error) {
+	addrs := SplitList(addr)
+	switch {
+	case len(addrs) == 0:
+		return nil, ErrNoRedis
+	case len(addrs) > 1:
+		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}), nil
+	case strings.HasPrefix(addrs[0], "redis://") || strings.HasPrefix(addrs[0], "rediss://"):
+		opts, err := redis.ParseURL(addrs[0])
+		if err != nil {
+			return nil, fmt.Errorf("redis url: %w", err)
+		}
+		return redis.NewClient(opts), nil
+	}
+	return redis.NewClient(&redis.Options{Addr: addrs[0]}), nil
+}
+
+// Registry returns a Prometheus registry with the Go and process collectors.
+func Registry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// Health serves /healthz, /readyz and /metrics. Ready is consulted per
+// request; Draining makes /readyz answer 503 during shutdown.
+type Health struct {
+	Ready    func(ctx context.Context) error
+	Gatherer prometheus.Gatherer
+	draining atomic.Bool
+}
+
+// Drain makes /readyz answer 503 from now on.
+func (h *Health) Drain() { h.draining.Store(true) }
+
+// Register mounts the endpoints.
+func (h *Health) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		if h.draining.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "shutting down")
+			return
+		}
+		if h.Ready != nil {
+			if err := h.Ready(r.Context()); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "not ready:", err)
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(h.Gatherer, promhttp.HandlerOpts{}))
+}
+
+// Server runs an HTTP server until ctx ends, then shuts it down within the
+// grace period.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Listen binds addr now, so callers learn the real port (":0" in tests)
+// before serving.
+func Listen(addr string, h http.Handler) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen %s: %w", addr, err)
+	}
+	return &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}}, nil
+}
+
+// Addr is the bound address.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Serve serves until ctx ends, then shuts down gracefully.
+func (s *Server) Serve(ctx context.Context, grace time.Duration) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(s.ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := s.srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("http shutdown: %w", err)
+	}
+	return nil
+}

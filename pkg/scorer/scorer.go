@@ -1,0 +1,400 @@
+package scorer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.uber.org/zap"
+
+	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
+	"github.com/leadscore/leads/pkg/stream"
+	"github.com/leadscore/leads/pkg/transition"
+)
+
+// Config configures the scorer service.
+type Config struct {
+	EventsTopic      string
+	TransitionsTopic string
+	DLQTopic         string
+	BatchSize        int
+	Linger           time.Duration
+	// MaxBackoff caps the wait between retries of Redis or Kafka.
+	MaxBackoff time.Duration
+}
+
+// Errors from Validate.
+var (
+	ErrNoTopic   = errors.New("events, transitions and DLQ topics are required")
+	ErrBatchSize = errors.New("batch size must be between 1 and 100000")
+)
+
+// RegisterFlags adds the scorer's flags.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.EventsTopic, "events-topic", "leads.events", "input events topic")
+	fs.StringVar(&c.TransitionsTopic, "transitions-topic", "leads.transitions", "threshold crossings (output) topic")
+	fs.StringVar(&c.DLQTopic, "dlq-topic", "leads.events.dlq", "topic for events that cannot be processed")
+	fs.IntVar(&c.BatchSize, "batch-size", 2000, "most events processed in one batch")
+	fs.DurationVar(&c.Linger, "batch-linger", 5*time.Millisecond, "longest wait to fill a batch after its first event")
+	fs.DurationVar(&c.MaxBackoff, "max-backoff", 10*time.Second, "cap of the exponential backoff while Redis or Kafka is down")
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.EventsTopic == "" || c.TransitionsTopic == "" || c.DLQTopic == "" {
+		errs = append(errs, ErrNoTopic)
+	}
+	if c.BatchSize < 1 || c.BatchSize > 100000 {
+		errs = append(errs, ErrBatchSize)
+	}
+	return errors.Join(errs...)
+}
+
+// Source is where event records come from: a consumer group.
+type Source interface {
+	FetchBatch(ctx context.Context, max int, linger time.Duration) ([]stream.Record, error)
+	Commit(ctx context.Context, recs []stream.Record) error
+}
+
+// Sink publishes records and returns once they are durable.
+type Sink interface {
+	Publish(ctx context.Context, recs ...stream.Record) error
+}
+
+// Scorer consumes events and keeps scores.
+type Scorer struct {
+	cfg     Config
+	log     *zap.Logger
+	src     Source
+	sink    Sink
+	st      *store.Store
+	engine  *scoring.Engine
+	metrics *Metrics
+	now     func() time.Time
+	ready   atomic.Bool
+}
+
+// New returns a scorer. metrics may be nil.
+func New(cfg Config, log *zap.Logger, src Source, sink Sink, st *store.Store, engine *scoring.Engine, metrics *Metrics) (*Scorer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if metrics == nil {
+		metrics = NewMetrics(nil)
+	}
+	return &Scorer{cfg: cfg, log: log, src: src, sink: sink, st: st, engine: engine, metrics: metrics, now: time.Now}, nil
+}
+
+// Ready reports whether the last round trips to Redis and Kafka succeeded.
+func (s *Scorer) Ready() bool { return s.ready.Load() }
+
+// Run consumes until ctx is cancelled. A batch in flight when ctx ends is
+// abandoned before its offsets are committed: it is redelivered and, being
+// idempotent, applied once.
+func (s *Scorer) Run(ctx context.Context) error {
+	s.ready.Store(true)
+	for {
+		recs, err := s.src.FetchBatch(ctx, s.cfg.BatchSize, s.cfg.Linger)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			s.ready.Store(false)
+			s.log.Warn("fetch failed", zap.Error(err))
+			if !sleep(ctx, time.Second) {
+				return nil
+			}
+			continue
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		start := s.now()
+		if err := s.retry(ctx, "process batch", func() error { return s.Process(ctx, recs) }); err != nil {
+			return nil // only ctx ends retries
+		}
+		if err := s.retry(ctx, "commit offsets", func() error { return s.src.Commit(ctx, recs) }); err != nil {
+			return nil
+		}
+		s.metrics.observeBatch(len(recs), s.now().Sub(start))
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// retry runs op with capped exponential backoff and jitter until it succeeds
+// or ctx ends; readiness is false while it fails.
+func (s *Scorer) retry(ctx context.Context, what string, op func() error) error {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 100 * time.Millisecond
+	b.MaxInterval = s.cfg.MaxBackoff
+	b.MaxElapsedTime = 0
+	attempt := 0
+	return backoff.Retry(func() error {
+		err := op()
+		if err == nil {
+			s.ready.Store(true)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return backoff.Permanent(ctx.Err())
+		}
+		attempt++
+		s.ready.Store(false)
+		s.metrics.Retries.WithLabelValues(what).Inc()
+		s.log.Warn(what+" failed; retrying", zap.Int("attempt", attempt), zap.Error(err))
+		return err
+	}, backoff.WithContext(b, ctx))
+}
+
+// item is one decoded record of a batch.
+type item struct {
+	rec stream.Record
+	ev  event.Event
+}
+
+// Process applies a batch of records once: it is safe to call again with the
+// same records after any failure.
+func (s *Scorer) Process(ctx context.Context, recs []stream.Record) error {
+	items := make([]item, 0, len(recs))
+	for _, rec := range recs {
+		var it item
+		it.rec = rec
+		if err := decode(rec.Value, &it.ev); err != nil {
+			if err := s.deadLetter(ctx, rec, err); err != nil {
+				return err
+			}
+			continue
+		}
+		items = append(items, it)
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.apply(ctx, items)
+		if !errors.Is(err, store.ErrConflict) || attempt >= 20 {
+			return err
+		}
+		s.metrics.Conflicts.Inc()
+		s.log.Debug("home changed under us; reloading", zap.Error(err))
+	}
+}
+
+// decode parses and validates an event from the topic. Time in the future is
+// not checked here: the ingestor did at the edge, and replay must not fail
+// on clock skew.
+func decode(value []byte, ev *event.Event) error {
+	if err := json.Unmarshal(value, ev); err != nil {
+		return fmt.Errorf("invalid JSON: %w", err)
+	}
+	if errs := ev.Validate(time.Time{}); len(errs) > 0 {
+		return fmt.Errorf("invalid event: %w", errs[0])
+	}
+	return nil
+}
+
+func (s *Scorer) deadLetter(ctx context.Context, rec stream.Record, cause error) error {
+	s.metrics.DeadLetters.Inc()
+	s.log.Warn("event sent to the DLQ", zap.String("topic", rec.Topic), zap.Int("partition", rec.Partition),
+		zap.Int64("offset", rec.Offset), zap.Error(cause))
+	return s.sink.Publish(ctx, stream.DLQRecord(rec, s.cfg.DLQTopic, cause, s.now()))
+}
+
+// loader lets the workspace load a whole home (for an account-wide refresh)
+// and remembers its metadata for the commit.
+type loader struct {
+	ctx   context.Context
+	st    *store.Store
+	metas map[string]*store.Meta
+}
+
+func (l *loader) LoadHome(id string, _ bool) (*scoring.Home, error) {
+	h, m, err := l.st.LoadHome(l.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if old, ok := l.metas[id]; ok && old.Version != m.Version {
+		return nil, fmt.Errorf("%w: %s moved from version %d to %d", store.ErrConflict, id, old.Version, m.Version)
+	}
+	l.metas[id] = m
+	return h, nil
+}
+
+func (s *Scorer) apply(ctx context.Context, items []item) error {
+	var contacts []string
+	for i := range items {
+		if !items[i].ev.IsAccountEvent() {
+			contacts = append(contacts, items[i].ev.ContactID)
+		}
+	}
+	slices.Sort(contacts)
+	contacts = slices.Compact(contacts)
+	where, err := s.st.Locate(ctx, contacts)
+	if err != nil {
+		return err
+	}
+	ld := &loader{ctx: ctx, st: s.st, metas: map[string]*store.Meta{}}
+	ws := scoring.NewWorkspace(s.engine, ld)
+	for c, h := range where {
+		ws.Locate(c, h)
+	}
+	reqs := map[string]*store.Request{}
+	req := func(home string) *store.Request {
+		r, ok := reqs[home]
+		if !ok {
+			r = &store.Request{}
+			reqs[home] = r
+		}
+		return r
+	}
+	for i := range items {
+		ev, p := &items[i].ev, int32(items[i].rec.Partition)
+		from, to := ws.Target(ev)
+		req(to).Partitions = append(req(to).Partitions, p)
+		if !ev.IsAccountEvent() {
+			req(to).Contacts = append(req(to).Contacts, ev.ContactID)
+			if from != to {
+				req(from).Contacts = append(req(from).Contacts, ev.ContactID)
+			}
+		}
+	}
+	for _, r := range reqs {
+		slices.Sort(r.Contacts)
+		r.Contacts = slices.Compact(r.Contacts)
+		slices.Sort(r.Partitions)
+		r.Partitions = slices.Compact(r.Partitions)
+	}
+	homes, metas, err := s.st.Load(ctx, reqs)
+	if err != nil {
+		return err
+	}
+	for id, h := range homes {
+		ws.Put(h)
+		ld.metas[id] = metas[id]
+	}
+	applied := map[string]map[int32]int64{}
+	skipped := 0
+	for i := range items {
+		it := &items[i]
+		_, to := ws.Target(&it.ev)
+		p := int32(it.rec.Partition)
+		if m := ld.metas[to]; m != nil {
+			if w, ok := m.Offsets[p]; ok && it.rec.Offset <= w {
+				skipped++
+				continue
+			}
+		}
+		if err := ws.Apply(&it.ev); err != nil {
+			if !errors.Is(err, scoring.ErrMismatch) {
+				return err
+			}
+			// The engine refuses the event itself: retrying cannot help.
+			if err := s.deadLetter(ctx, it.rec, err); err != nil {
+				return err
+			}
+			continue
+		}
+		if applied[to] == nil {
+			applied[to] = map[int32]int64{}
+		}
+		applied[to][p] = max(applied[to][p], it.rec.Offset)
+		s.metrics.Events.WithLabelValues(it.ev.Type).Inc()
+	}
+	s.metrics.Duplicates.Add(float64(skipped + ws.Duplicates))
+	return s.commit(ctx, ws, ld.metas, applied)
+}
+
+func (s *Scorer) commit(ctx context.Context, ws *scoring.Workspace, metas map[string]*store.Meta, applied map[string]map[int32]int64) error {
+	var commits []store.Commit
+	for id, h := range ws.Homes {
+		m := metas[id]
+		if m == nil {
+			m = &store.Meta{}
+		}
+		if !h.Changed && len(applied[id]) == 0 && len(m.Outbox) == 0 {
+			continue
+		}
+		outbox := append(slices.Clip(m.Outbox), h.Crossings...)
+		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: applied[id], Outbox: outbox})
+	}
+	if len(commits) == 0 {
+		return nil
+	}
+	versions, errs, err := s.st.CommitAll(ctx, commits)
+	if err != nil {
+		return err
+	}
+	var recs []stream.Record
+	published := map[string]int64{}
+	var conflict error
+	for i, c := range commits {
+		if errs[i] != nil {
+			conflict = errs[i]
+			continue
+		}
+		for j := range c.Outbox {
+			x := &c.Outbox[j]
+			key, value, err := transition.Encode(x)
+			if err != nil {
+				return fmt.Errorf("encode transition: %w", err)
+			}
+			recs = append(recs, stream.Record{Topic: s.cfg.TransitionsTopic, Key: key, Value: value})
+		}
+		if len(c.Outbox) > 0 {
+			published[c.Home.ID] = versions[i]
+		}
+	}
+	if len(recs) > 0 {
+		if err := s.sink.Publish(ctx, recs...); err != nil {
+			return fmt.Errorf("publish transitions: %w", err)
+		}
+		for i := range commits {
+			if errs[i] == nil {
+				for j := range commits[i].Outbox {
+					s.metrics.Transitions.WithLabelValues(commits[i].Outbox[j].Type).Inc()
+				}
+			}
+		}
+	}
+	if err := s.st.ClearOutboxes(ctx, published); err != nil {
+		return err
+	}
+	if err := s.st.WriteDerived(ctx, derived(ws, commits, errs)); err != nil {
+		return err
+	}
+	return conflict
+}
+
+// derived lists the index entries and leaderboard scores of committed homes.
+func derived(ws *scoring.Workspace, commits []store.Commit, errs []error) store.Derived {
+	d := store.Derived{Where: map[string]string{}, Contacts: map[string]int32{}, Accounts: map[string]int32{}}
+	for i, c := range commits {
+		if errs[i] != nil || !c.Home.Changed {
+			continue
+		}
+		for id, ct := range c.Home.Contacts {
+			d.Where[id] = c.Home.ID
+			d.Contacts[id] = ct.Score()
+		}
+		if c.Home.Account.IsAccount() {
+			d.Accounts[c.Home.Account.ID] = c.Home.Account.Score()
+		}
+	}
+	return d
+}

@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leadscore/leads/pkg/scoring"
+)
+
+// Contact reads one contact's state and the home it lives in.
+func (s *Store) Contact(ctx context.Context, id string) (*scoring.Contact, string, error) {
+	home, err := s.rdb.Get(ctx, s.indexKey(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, "", fmt.Errorf("contact %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("contact %q: %w", id, err)
+	}
+	raw, err := s.rdb.HGet(ctx, s.HomeKey(home), prefixContact+id).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, "", fmt.Errorf("contact %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("contact %q: %w", id, err)
+	}
+	var c scoring.Contact
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		return nil, "", fmt.Errorf("contact %q: %w", id, err)
+	}
+	return &c, home, nil
+}
+
+// Account reads one account's state.
+func (s *Store) Account(ctx context.Context, id string) (*scoring.Account, error) {
+	raw, err := s.rdb.HGet(ctx, s.HomeKey(scoring.HomeID(id, "")), fieldAccount).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("account %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("account %q: %w", id, err)
+	}
+	var a scoring.Account
+	if err := json.Unmarshal([]byte(raw), &a); err != nil {
+		return nil, fmt.Errorf("account %q: %w", id, err)
+	}
+	return &a, nil
+}
+
+// History reads a contact's ledger, newest first.
+func (s *Store) History(ctx context.Context, contactID string, limit int) ([]scoring.Entry, error) {
+	home, err := s.rdb.Get(ctx, s.indexKey(contactID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("contact %q: %w", contactID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("history of %q: %w", contactID, err)
+	}
+	raws, err := s.rdb.LRange(ctx, s.ledgerKey(home, contactID), 0, int64(limit)-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("history of %q: %w", contactID, err)
+	}
+	out := make([]scoring.Entry, 0, len(raws))
+	for _, raw := range raws {
+		var e scoring.Entry
+		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+			return nil, fmt.Errorf("history of %q: %w", contactID, err)
+		}
+		e.ContactID = contactID
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Ranked is one leaderboard row.
+type Ranked struct {
+	ID    string `json:"id"`
+	Score int64  `json:"score"`
+}
+
+// Leaderboard returns the top contacts or accounts ("contact" or "account").
+func (s *Store) Leaderboard(ctx context.Context, by string, limit int) ([]Ranked, error) {
+	zs, err := s.rdb.ZRevRangeWithScores(ctx, s.LeaderboardKey(by), 0, int64(limit)-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("leaderboard %s: %w", by, err)
+	}
+	out := make([]Ranked, 0, len(zs))
+	for _, z := range zs {
+		out = append(out, Ranked{ID: z.Member.(string), Score: int64(z.Score)})
+	}
+	return out, nil
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }

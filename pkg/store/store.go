@@ -1,0 +1,378 @@
+package store
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leadscore/leads/pkg/scoring"
+)
+
+var (
+	//go:embed commit.lua
+	commitLua string
+	//go:embed clear_outbox.lua
+	clearOutboxLua string
+
+	commitScript      = redis.NewScript(commitLua)
+	clearOutboxScript = redis.NewScript(clearOutboxLua)
+)
+
+// Hash fields of a home.
+const (
+	fieldVersion  = "_v"
+	fieldAccount  = "_a"
+	fieldOutbox   = "_x"
+	prefixContact = "c:"
+	prefixOffset  = "o:"
+)
+
+// DefaultLedgerMax is how many ledger entries are kept per contact.
+const DefaultLedgerMax = 200
+
+// ErrNotFound is returned by reads of a contact or account that does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Store reads and writes scoring state in one namespace of Redis.
+type Store struct {
+	rdb       redis.UniversalClient
+	ns        string
+	LedgerMax int
+}
+
+// New returns a store for the namespace (a key prefix; "leads" for live).
+func New(rdb redis.UniversalClient, namespace string) *Store {
+	return &Store{rdb: rdb, ns: namespace, LedgerMax: DefaultLedgerMax}
+}
+
+// Client returns the Redis client.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Namespace returns the key prefix.
+func (s *Store) Namespace() string { return s.ns }
+
+// HomeKey is the hash of a home; the braces make every key of the home share
+// one Redis Cluster hash slot.
+func (s *Store) HomeKey(home string) string { return s.ns + ":{" + home + "}" }
+
+func (s *Store) ledgerKey(home, contact string) string { return s.ns + ":{" + home + "}:l:" + contact }
+
+func (s *Store) indexKey(contact string) string { return s.ns + ":ci:" + contact }
+
+// LeaderboardKey is the sorted set of contacts or accounts by score.
+func (s *Store) LeaderboardKey(by string) string { return s.ns + ":lb:" + by }
+
+// Meta is what the store knows of a loaded home beyond its states.
+type Meta struct {
+	Version int64
+	// Offsets are the per-partition watermarks: messages at or below were applied.
+	Offsets map[int32]int64
+	// Outbox holds crossings committed but maybe not yet published.
+	Outbox []scoring.Crossing
+}
+
+// Request says what to load of one home.
+type Request struct {
+	Contacts   []string
+	Partitions []int32
+	All        bool
+}
+
+// Locate reads the contact index: contact id → home id ("" when unknown).
+func (s *Store) Locate(ctx context.Context, contacts []string) (map[string]string, error) {
+	out := make(map[string]string, len(contacts))
+	if len(contacts) == 0 {
+		return out, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(contacts))
+	for i, c := range contacts {
+		cmds[i] = pipe.Get(ctx, s.indexKey(c))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("locate contacts: %w", err)
+	}
+	for i, c := range contacts {
+		if v, err := cmds[i].Result(); err == nil {
+			out[c] = v
+		}
+	}
+	return out, nil
+}
+
+// Load reads the requested homes in one pipeline.
+func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]*scoring.Home, map[string]*Meta, error) {
+	homes := make(map[string]*scoring.Home, len(reqs))
+	metas := make(map[string]*Meta, len(reqs))
+	if len(reqs) == 0 {
+		return homes, metas, nil
+	}
+	type pending struct {
+		id     string
+		fields []string
+		get    *redis.SliceCmd
+		all    *redis.MapStringStringCmd
+	}
+	pipe := s.rdb.Pipeline()
+	var ps []pending
+	for id, r := range reqs {
+		p := pending{id: id}
+		if r.All {
+			p.all = pipe.HGetAll(ctx, s.HomeKey(id))
+		} else {
+			p.fields = make([]string, 0, 3+len(r.Contacts)+len(r.Partitions))
+			p.fields = append(p.fields, fieldVersion, fieldAccount, fieldOutbox)
+			for _, c := range r.Contacts {
+				p.fields = append(p.fields, prefixContact+c)
+			}
+			for _, part := range r.Partitions {
+				p.fields = append(p.fields, offsetField(part))
+			}
+			p.get = pipe.HMGet(ctx, s.HomeKey(id), p.fields...)
+		}
+		ps = append(ps, p)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, nil, fmt.Errorf("load homes: %w", err)
+	}
+	for _, p := range ps {
+		fields := map[string]string{}
+		if p.all != nil {
+			fields = p.all.Val()
+		} else {
+			for i, v := range p.get.Val() {
+				if str, ok := v.(string); ok {
+					fields[p.fields[i]] = str
+				}
+			}
+		}
+		h, m, err := decodeHome(p.id, fields, p.all != nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		homes[p.id], metas[p.id] = h, m
+	}
+	return homes, metas, nil
+}
+
+func offsetField(partition int32) string { return prefixOffset + strconv.Itoa(int(partition)) }
+
+func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *Meta, error) {
+	h := scoring.NewHome(id)
+	h.AllMembers = all
+	m := &Meta{Offsets: map[int32]int64{}}
+	for k, v := range fields {
+		var err error
+		switch {
+		case k == fieldVersion:
+			m.Version, err = strconv.ParseInt(v, 10, 64)
+		case k == fieldAccount:
+			err = json.Unmarshal([]byte(v), h.Account)
+		case k == fieldOutbox:
+			err = json.Unmarshal([]byte(v), &m.Outbox)
+		case strings.HasPrefix(k, prefixContact):
+			c := &scoring.Contact{}
+			if err = json.Unmarshal([]byte(v), c); err == nil {
+				h.Contacts[c.ID] = c
+			}
+		case strings.HasPrefix(k, prefixOffset):
+			var p, o int64
+			if p, err = strconv.ParseInt(k[len(prefixOffset):], 10, 32); err == nil {
+				o, err = strconv.ParseInt(v, 10, 64)
+				m.Offsets[int32(p)] = o
+			}
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("home %s field %s: %w", id, k, err)
+		}
+	}
+	return h, m, nil
+}
+
+// Commit is one home's write.
+type Commit struct {
+	Home *scoring.Home
+	Meta *Meta
+	// Offsets are the highest offsets applied per partition in this batch.
+	Offsets map[int32]int64
+	// Outbox is every crossing not yet known published: the loaded outbox
+	// plus this batch's crossings.
+	Outbox []scoring.Crossing
+}
+
+// ErrConflict is returned for homes another writer committed since they
+// were loaded; reload and redo them.
+var ErrConflict = errors.New("home changed since it was loaded")
+
+// CommitAll runs the commit script for every home in one pipeline and
+// returns the new version of each, or ErrConflict (wrapped, per home) in errs.
+func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int64, errs []error, err error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.Cmd, len(commits))
+	for i := range commits {
+		keys, args, err := s.commitArgs(&commits[i])
+		if err != nil {
+			return nil, nil, err
+		}
+		cmds[i] = commitScript.EvalSha(ctx, pipe, keys, args...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		if !isNoScript(err) {
+			return nil, nil, fmt.Errorf("commit homes: %w", err)
+		}
+		if err := commitScript.Load(ctx, s.rdb).Err(); err != nil {
+			return nil, nil, fmt.Errorf("load commit script: %w", err)
+		}
+		return s.CommitAll(ctx, commits)
+	}
+	versions = make([]int64, len(commits))
+	errs = make([]error, len(commits))
+	for i, cmd := range cmds {
+		res, err := cmd.Int64Slice()
+		if err != nil || len(res) != 2 {
+			return nil, nil, fmt.Errorf("commit home %s: unexpected reply %v: %w", commits[i].Home.ID, cmd.Val(), err)
+		}
+		versions[i] = res[1]
+		if res[0] != 1 {
+			errs[i] = fmt.Errorf("%w: %s is at version %d, loaded %d", ErrConflict, commits[i].Home.ID, res[1], commits[i].Meta.Version)
+		}
+	}
+	return versions, errs, nil
+}
+
+func isNoScript(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+}
+
+func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
+	h := c.Home
+	keys := []string{s.HomeKey(h.ID)}
+	args := []any{c.Meta.Version, s.LedgerMax, ""}
+	if len(c.Outbox) > 0 {
+		b, err := json.Marshal(c.Outbox)
+		if err != nil {
+			return nil, nil, err
+		}
+		args[2] = string(b)
+	}
+	args = append(args, len(c.Offsets))
+	for p, o := range c.Offsets {
+		args = append(args, offsetField(p), o)
+	}
+	sets := 0
+	setAt := len(args)
+	args = append(args, 0)
+	if h.Account.IsAccount() {
+		b, err := json.Marshal(h.Account)
+		if err != nil {
+			return nil, nil, err
+		}
+		args = append(args, fieldAccount, string(b))
+		sets++
+	}
+	for _, c := range h.Contacts {
+		b, err := json.Marshal(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		args = append(args, prefixContact+c.ID, string(b))
+		sets++
+	}
+	args[setAt] = sets
+	args = append(args, len(h.Removed))
+	for _, id := range h.Removed {
+		args = append(args, prefixContact+id)
+	}
+	byContact := map[string][]string{}
+	var order []string
+	for _, l := range h.Ledger {
+		if _, ok := byContact[l.ContactID]; !ok {
+			order = append(order, l.ContactID)
+		}
+		b, err := json.Marshal(l)
+		if err != nil {
+			return nil, nil, err
+		}
+		byContact[l.ContactID] = append(byContact[l.ContactID], string(b))
+	}
+	for _, id := range order {
+		keys = append(keys, s.ledgerKey(h.ID, id))
+		args = append(args, len(byContact[id]))
+		for _, e := range byContact[id] {
+			args = append(args, e)
+		}
+	}
+	return keys, args, nil
+}
+
+// ClearOutboxes clears published outboxes: home id → version it was written at.
+func (s *Store) ClearOutboxes(ctx context.Context, versions map[string]int64) error {
+	if len(versions) == 0 {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	for id, v := range versions {
+		clearOutboxScript.EvalSha(ctx, pipe, []string{s.HomeKey(id)}, v)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		if !isNoScript(err) {
+			return fmt.Errorf("clear outboxes: %w", err)
+		}
+		if err := clearOutboxScript.Load(ctx, s.rdb).Err(); err != nil {
+			return fmt.Errorf("load clear-outbox script: %w", err)
+		}
+		return s.ClearOutboxes(ctx, versions)
+	}
+	return nil
+}
+
+// Derived is what is written after the commits: the contact index and the
+// leaderboards. All of it can be recomputed from the homes, so it is written
+// idempotently outside the atomic commit (its keys live in other slots).
+type Derived struct {
+	Where    map[string]string
+	Contacts map[string]int32
+	Accounts map[string]int32
+	Removed  []string
+}
+
+// WriteDerived writes the index and leaderboards in one pipeline.
+func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
+	pipe := s.rdb.Pipeline()
+	for c, home := range d.Where {
+		pipe.Set(ctx, s.indexKey(c), home, 0)
+	}
+	if len(d.Contacts) > 0 {
+		zs := make([]redis.Z, 0, len(d.Contacts))
+		for id, score := range d.Contacts {
+			zs = append(zs, redis.Z{Score: float64(score), Member: id})
+		}
+		pipe.ZAdd(ctx, s.LeaderboardKey("contact"), zs...)
+	}
+	if len(d.Accounts) > 0 {
+		zs := make([]redis.Z, 0, len(d.Accounts))
+		for id, score := range d.Accounts {
+			zs = append(zs, redis.Z{Score: float64(score), Member: id})
+		}
+		pipe.ZAdd(ctx, s.LeaderboardKey("account"), zs...)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("write index and leaderboards: %w", err)
+	}
+	return nil
+}
+
+// LoadHome loads one home with all its contacts, for the workspace.
+func (s *Store) LoadHome(ctx context.Context, id string) (*scoring.Home, *Meta, error) {
+	homes, metas, err := s.Load(ctx, map[string]*Request{id: {All: true}})
+	if err != nil {
+		return nil, nil, err
+	}
+	return homes[id], metas[id], nil
+}

@@ -1,0 +1,109 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/testutil"
+)
+
+func newStore(t *testing.T) *Store {
+	t.Helper()
+	addr, _ := testutil.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	return New(rdb, testutil.Prefix(t))
+}
+
+func TestCommitLoadRoundTrip(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	s.LedgerMax = 3
+	h := scoring.NewHome("a:acme.io")
+	h.Account.Fit = 40
+	h.Account.Members = map[string]int32{"c-1": 25}
+	h.Contacts["c-1"] = &scoring.Contact{ID: "c-1", AccountID: "acme.io", Behavior: 25, Anchor: 25, Grade: "A"}
+	for i := range 5 {
+		h.Ledger = append(h.Ledger, scoring.Entry{ContactID: "c-1", Cause: "e", Rule: "r", Points: int32(i)})
+	}
+	x := scoring.Crossing{Type: scoring.BecameMQL, ContactID: "c-1", AccountID: "acme.io", Cause: "e"}
+	versions, errs, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Offsets: map[int32]int64{2: 41}, Outbox: []scoring.Crossing{x}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	assert.Equal(t, int64(1), versions[0])
+
+	homes, metas, err := s.Load(ctx, map[string]*Request{"a:acme.io": {Contacts: []string{"c-1", "c-2"}, Partitions: []int32{2, 3}}})
+	require.NoError(t, err)
+	got := homes["a:acme.io"]
+	assert.Equal(t, h.Contacts["c-1"], got.Contacts["c-1"])
+	assert.Equal(t, int32(40), got.Account.Fit)
+	assert.Equal(t, int64(1), metas["a:acme.io"].Version)
+	assert.Equal(t, map[int32]int64{2: 41}, metas["a:acme.io"].Offsets)
+	assert.Equal(t, []scoring.Crossing{x}, metas["a:acme.io"].Outbox)
+
+	entries, err := s.History(ctx, "c-1", 10)
+	require.Error(t, err, "no index entry yet")
+	require.NoError(t, s.WriteDerived(ctx, Derived{Where: map[string]string{"c-1": "a:acme.io"}, Contacts: map[string]int32{"c-1": 65}}))
+	entries, err = s.History(ctx, "c-1", 10)
+	require.NoError(t, err)
+	require.Len(t, entries, 3, "ledger trimmed to LedgerMax")
+	assert.Equal(t, int32(4), entries[0].Points, "newest first")
+
+	c, home, err := s.Contact(ctx, "c-1")
+	require.NoError(t, err)
+	assert.Equal(t, "a:acme.io", home)
+	assert.Equal(t, int32(25), c.Behavior)
+	_, _, err = s.Contact(ctx, "nobody")
+	assert.True(t, errors.Is(err, ErrNotFound))
+	lb, err := s.Leaderboard(ctx, "contact", 5)
+	require.NoError(t, err)
+	assert.Equal(t, []Ranked{{ID: "c-1", Score: 65}}, lb)
+}
+
+func TestVersionCheckFencesStaleWriters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	h := scoring.NewHome("c:c-9")
+	h.Contacts["c-9"] = &scoring.Contact{ID: "c-9", Behavior: 10}
+	_, errs, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	// A zombie that loaded version 0 tries to write over version 1.
+	h.Contacts["c-9"] = &scoring.Contact{ID: "c-9", Behavior: 999}
+	_, errs, err = s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{Version: 0}}})
+	require.NoError(t, err)
+	assert.True(t, errors.Is(errs[0], ErrConflict))
+	homes, _, err := s.Load(ctx, map[string]*Request{"c:c-9": {Contacts: []string{"c-9"}}})
+	require.NoError(t, err)
+	assert.Equal(t, int32(10), homes["c:c-9"].Contacts["c-9"].Behavior)
+}
+
+func TestOutboxClearedOnlyAtItsVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	h := scoring.NewHome("c:c-1")
+	h.Contacts["c-1"] = &scoring.Contact{ID: "c-1"}
+	x := []scoring.Crossing{{Type: scoring.BecameMQL, ContactID: "c-1", Cause: "e1"}}
+	v, _, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Outbox: x}})
+	require.NoError(t, err)
+	// Another commit carries the outbox forward before the first clears it.
+	_, _, err = s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{Version: v[0]}, Outbox: x}})
+	require.NoError(t, err)
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]int64{"c:c-1": v[0]}))
+	_, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {}})
+	require.NoError(t, err)
+	assert.Len(t, metas["c:c-1"].Outbox, 1, "stale clear must not drop the newer outbox")
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]int64{"c:c-1": v[0] + 1}))
+	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}})
+	require.NoError(t, err)
+	assert.Empty(t, metas["c:c-1"].Outbox)
+}

@@ -1,0 +1,59 @@
+package testutil
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/leadscore/leads/pkg/embedded"
+)
+
+// Redis starts a Redis for this test and stops it at cleanup.
+func Redis(t testing.TB) (string, *embedded.Redis) {
+	t.Helper()
+	r, err := embedded.StartRedis(context.Background(), zap.NewNop(), embedded.RedisOptions{})
+	if err != nil {
+		t.Fatalf("start redis: %v", err)
+	}
+	if r.Kind() != "redis-server" {
+		t.Logf("redis-server is not installed: using miniredis")
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r.Addr(), r
+}
+
+// Kafka starts an embedded broker with the topics and stops it at cleanup.
+func Kafka(t testing.TB, partitions int32, topics ...string) []string {
+	t.Helper()
+	k, err := embedded.StartKafka(zap.NewNop(), embedded.KafkaOptions{Partitions: partitions, Topics: topics})
+	if err != nil {
+		t.Fatalf("start kafka: %v", err)
+	}
+	t.Cleanup(k.Close)
+	return k.Addrs()
+}
+
+// Prefix returns a random prefix for topic, group and key names.
+func Prefix(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, strings.ToLower(t.Name()))
+	if len(name) > 20 {
+		name = name[:20]
+	}
+	return name + "-" + hex.EncodeToString(b)
+}
+
+// Logger returns a logger that writes through t.
+func Logger(t testing.TB) *zap.Logger { return zaptest.NewLogger(t) }

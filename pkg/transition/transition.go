@@ -1,0 +1,65 @@
+package transition
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/leadscore/leads/pkg/scoring"
+)
+
+// Sources of transitions.
+const (
+	SourceScorer  = "leads/scorer"
+	SourceDecayer = "leads/decayer"
+)
+
+// CloudEvent is a CloudEvents 1.0 structured-mode event.
+type CloudEvent struct {
+	SpecVersion     string    `json:"specversion"`
+	ID              string    `json:"id"`
+	Source          string    `json:"source"`
+	Type            string    `json:"type"`
+	Subject         string    `json:"subject"`
+	Time            time.Time `json:"time"`
+	DataContentType string    `json:"datacontenttype"`
+	Data            Data      `json:"data"`
+}
+
+// Data is the payload of a transition.
+type Data struct {
+	ContactID    string `json:"contact_id,omitempty"`
+	AccountID    string `json:"account_id,omitempty"`
+	Score        int32  `json:"score"`
+	Behavior     int32  `json:"behavior"`
+	Fit          int32  `json:"fit"`
+	AccountScore int32  `json:"account_score"`
+	Grade        string `json:"grade,omitempty"`
+	Stage        string `json:"stage,omitempty"`
+	FromStage    string `json:"from_stage,omitempty"`
+	ModelVersion string `json:"model_version"`
+	Cause        string `json:"cause"`
+}
+
+// FromCrossing builds the CloudEvent of a crossing. The source says which
+// program found it: decay steps come from the decayer, the rest from the scorer.
+func FromCrossing(x *scoring.Crossing) CloudEvent {
+	source := SourceScorer
+	if strings.HasPrefix(x.Cause, "decay:") || strings.HasPrefix(x.Cause, "dormant:") {
+		source = SourceDecayer
+	}
+	return CloudEvent{
+		SpecVersion: "1.0", ID: x.ID(), Source: source, Type: x.Type, Subject: x.Subject(),
+		Time: time.Unix(x.Time, 0).UTC(), DataContentType: "application/json",
+		Data: Data{ContactID: x.ContactID, AccountID: x.AccountID, Score: x.Score, Behavior: x.Behavior, Fit: x.Fit,
+			AccountScore: x.AccountScore, Grade: x.Grade, Stage: x.Stage, FromStage: x.From,
+			ModelVersion: x.ModelVersion, Cause: x.Cause},
+	}
+}
+
+// Encode returns the Kafka key (the subject) and value of a crossing.
+func Encode(x *scoring.Crossing) (key, value []byte, err error) {
+	ce := FromCrossing(x)
+	value, err = json.Marshal(ce)
+	return []byte(ce.Subject), value, err
+}
