@@ -163,3 +163,6 @@ func (g *Generator) engagement(p *persona) event.Event {
 	}
 	return e
 }
+
+// SetTime moves the generator's clock, for live traffic stamped with now.
+func (g *Generator) SetTime(t time.Time) { g.at = t }

@@ -37,11 +37,9 @@ var (
 	ErrBatchSize = errors.New("batch size must be between 1 and 100000")
 )
 
-// RegisterFlags adds the scorer's flags.
+// RegisterFlags adds the scorer's own flags; the topics come from the
+// common flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.EventsTopic, "events-topic", "leads.events", "input events topic")
-	fs.StringVar(&c.TransitionsTopic, "transitions-topic", "leads.transitions", "threshold crossings (output) topic")
-	fs.StringVar(&c.DLQTopic, "dlq-topic", "leads.events.dlq", "topic for events that cannot be processed")
 	fs.IntVar(&c.BatchSize, "batch-size", 2000, "most events processed in one batch")
 	fs.DurationVar(&c.Linger, "batch-linger", 5*time.Millisecond, "longest wait to fill a batch after its first event")
 	fs.DurationVar(&c.MaxBackoff, "max-backoff", 10*time.Second, "cap of the exponential backoff while Redis or Kafka is down")

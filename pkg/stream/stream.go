@@ -298,3 +298,23 @@ func DLQRecord(rec Record, dlqTopic string, cause error, now time.Time) Record {
 	)
 	return Record{Topic: dlqTopic, Key: rec.Key, Value: rec.Value, Headers: hs}
 }
+
+// Ping reports whether any seed broker accepts a connection and answers a
+// metadata request.
+func Ping(ctx context.Context, brokers []string) error {
+	var errs []error
+	for _, b := range brokers {
+		conn, err := (&kafka.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", b)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		_, err = conn.Brokers()
+		conn.Close()
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return fmt.Errorf("no Kafka broker reachable: %w", errors.Join(errs...))
+}

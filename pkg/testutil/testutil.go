@@ -56,4 +56,4 @@ func Prefix(t testing.TB) string {
 }
 
 // Logger returns a logger that writes through t.
-func Logger(t testing.TB) *zap.Logger { return zaptest.NewLogger(t) }
+func Logger(t testing.TB) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)) }

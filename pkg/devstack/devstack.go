@@ -1,0 +1,162 @@
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/leadscore/leads/pkg/demo"
+	"github.com/leadscore/leads/pkg/embedded"
+	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/program"
+	"github.com/leadscore/leads/pkg/stream"
+)
+
+// Config configures the dev stack.
+type Config struct {
+	KafkaPort      int
+	IngestorAddr   string
+	ScorerAddr     string
+	Partitions     int
+	DemoRate       int // events per second; 0 disables demo traffic
+	DemoContacts   int
+	ModelPath      string
+	LogLevel       string
+	ForceMiniredis bool
+}
+
+// Topics of the stack.
+const (
+	EventsTopic      = "leads.events"
+	TransitionsTopic = "leads.transitions"
+	DLQTopic         = "leads.events.dlq"
+)
+
+// Stack is a running dev stack.
+type Stack struct {
+	Brokers     []string
+	RedisAddr   string
+	RedisKind   string
+	IngestorURL string
+	ScorerURL   string
+}
+
+// Run starts everything, calls ready with the addresses, and runs until ctx
+// ends; then it stops the services first and the infrastructure last.
+func Run(ctx context.Context, cfg Config, log *zap.Logger, ready func(Stack)) error {
+	kafka, err := embedded.StartKafka(log, embedded.KafkaOptions{Port: cfg.KafkaPort, Partitions: int32(cfg.Partitions)})
+	if err != nil {
+		return fmt.Errorf("start Kafka: %w", err)
+	}
+	defer kafka.Close()
+	if err := stream.EnsureTopics(ctx, kafka.Addrs(),
+		stream.TopicSpec{Name: EventsTopic, Partitions: cfg.Partitions, Config: map[string]string{"retention.ms": "-1"}},
+		stream.TopicSpec{Name: TransitionsTopic, Partitions: cfg.Partitions},
+		stream.TopicSpec{Name: DLQTopic, Partitions: 1}); err != nil {
+		return err
+	}
+	redis, err := embedded.StartRedis(ctx, log, embedded.RedisOptions{ForceMiniredis: cfg.ForceMiniredis})
+	if err != nil {
+		return fmt.Errorf("start Redis: %w", err)
+	}
+	defer redis.Close()
+
+	brokers := kafka.Addrs()
+	common := []string{
+		"--kafka-brokers=" + brokers[0], "--redis-addr=" + redis.Addr(), "--log-level=" + cfg.LogLevel,
+		"--events-topic=" + EventsTopic, "--transitions-topic=" + TransitionsTopic, "--dlq-topic=" + DLQTopic,
+	}
+	if cfg.ModelPath != "" {
+		common = append(common, "--model="+cfg.ModelPath)
+	}
+	st := Stack{Brokers: brokers, RedisAddr: redis.Addr(), RedisKind: redis.Kind()}
+	ingestorUp, scorerUp := make(chan string, 1), make(chan string, 1)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		return program.Ingestor(gctx, append(common, "--http-addr="+cfg.IngestorAddr), program.Options{
+			OnListen: func(a string) { ingestorUp <- a }})
+	})
+	g.Go(func() error {
+		return program.Scorer(gctx, append(common, "--http-addr="+cfg.ScorerAddr, "--session-timeout=2s"), program.Options{
+			OnListen: func(a string) { scorerUp <- a }})
+	})
+	for _, ch := range []chan string{ingestorUp, scorerUp} {
+		select {
+		case a := <-ch:
+			if ch == ingestorUp {
+				st.IngestorURL = "http://" + a
+			} else {
+				st.ScorerURL = "http://" + a
+			}
+		case <-gctx.Done():
+			return g.Wait()
+		}
+	}
+	if ready != nil {
+		ready(st)
+	}
+	if cfg.DemoRate > 0 {
+		g.Go(func() error { return traffic(gctx, st.IngestorURL, cfg, log) })
+	}
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// traffic posts demo events as NDJSON, ten batches a second.
+func traffic(ctx context.Context, url string, cfg Config, log *zap.Logger) error {
+	gen := demo.New(uint64(time.Now().UnixNano()), max(cfg.DemoContacts, 10), time.Now().UTC(), "")
+	if err := post(ctx, url, gen.Accounts()); err != nil {
+		return err
+	}
+	per := max(cfg.DemoRate/10, 1)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		gen.SetTime(time.Now().UTC())
+		if err := post(ctx, url, gen.Next(per, time.Millisecond)); err != nil && ctx.Err() == nil {
+			log.Warn("demo traffic post failed", zap.Error(err))
+		}
+	}
+}
+
+func post(ctx context.Context, url string, evs []event.Event) error {
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	for i := range evs {
+		if err := enc.Encode(&evs[i]); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/events", &body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/x-ndjson")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("POST /v1/events: %s: %s", strconv.Itoa(resp.StatusCode), b)
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+// Package ingest is the ingestor's HTTP service: POST /v1/events decodes
+// one event, an array or NDJSON, validates every event, and answers 202 only
+// after the whole batch is durably published; any invalid event refuses the
+// batch with per-item reasons and publishes nothing.
+package ingest

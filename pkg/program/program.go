@@ -1,0 +1,197 @@
+package program
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/leadscore/leads/pkg/api"
+	"github.com/leadscore/leads/pkg/app"
+	"github.com/leadscore/leads/pkg/flagenv"
+	"github.com/leadscore/leads/pkg/ingest"
+	"github.com/leadscore/leads/pkg/scorer"
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
+	"github.com/leadscore/leads/pkg/stream"
+)
+
+// Options let an embedding caller observe a program.
+type Options struct {
+	// OnListen is called with the bound HTTP address once serving.
+	OnListen func(addr string)
+	// Logger replaces the JSON logger built from --log-level.
+	Logger *zap.Logger
+}
+
+// shutdownGrace bounds the HTTP shutdown; the contract promises exit
+// within 10 s of SIGTERM.
+const shutdownGrace = 5 * time.Second
+
+type base struct {
+	common app.Common
+	kafka  stream.Config
+	log    *zap.Logger
+	reg    *prometheus.Registry
+}
+
+func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
+	if err := flagenv.Parse(fs, args); err != nil {
+		return err
+	}
+	if err := b.common.Validate(); err != nil {
+		return err
+	}
+	b.kafka.Brokers = b.common.Brokers()
+	b.log = opts.Logger
+	if b.log == nil {
+		log, err := app.Logger(b.common.LogLevel)
+		if err != nil {
+			return err
+		}
+		b.log = log
+	}
+	b.reg = app.Registry()
+	return nil
+}
+
+// serve runs the HTTP server and work until ctx ends or work fails, then
+// shuts down in order: readiness 503, HTTP shutdown, then the caller's closes.
+func serve(ctx context.Context, b *base, mux *http.ServeMux, health *app.Health, opts Options, work func(context.Context) error) error {
+	srv, err := app.Listen(b.common.HTTPAddr, mux)
+	if err != nil {
+		return err
+	}
+	b.log.Info("listening", zap.String("addr", srv.Addr()))
+	if opts.OnListen != nil {
+		opts.OnListen(srv.Addr())
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	workCtx, stopWork := context.WithCancel(gctx)
+	defer stopWork()
+	g.Go(func() error {
+		<-gctx.Done()
+		health.Drain()
+		return nil
+	})
+	g.Go(func() error { return srv.Serve(gctx, shutdownGrace) })
+	if work != nil {
+		g.Go(func() error {
+			err := work(workCtx)
+			if err == nil && ctx.Err() == nil {
+				return errors.New("stopped unexpectedly")
+			}
+			return err
+		})
+	}
+	return g.Wait()
+}
+
+// Ingestor runs the ingestor: POST /v1/events and the read API.
+func Ingestor(ctx context.Context, args []string, opts Options) error {
+	fs := flag.NewFlagSet("ingestor", flag.ContinueOnError)
+	var b base
+	var cfg ingest.Config
+	b.common.RegisterFlags(fs, ":8080")
+	b.kafka.RegisterFlags(fs)
+	cfg.RegisterFlags(fs)
+	if err := b.parse(fs, args, opts); err != nil {
+		return err
+	}
+	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	m, err := app.LoadModel(b.common.ModelPath)
+	if err != nil {
+		return err
+	}
+	rdb, err := app.Redis(b.common.RedisAddr)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	st := store.New(rdb, b.common.Namespace)
+	w := stream.NewWriter(b.kafka, b.log)
+	defer w.Close()
+	svc, err := ingest.New(cfg, b.log, &ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}, b.reg, nil)
+	if err != nil {
+		return err
+	}
+	health := &app.Health{Gatherer: b.reg, Ready: func(ctx context.Context) error {
+		return errors.Join(stream.Ping(ctx, b.kafka.Brokers), st.Ping(ctx))
+	}}
+	mux := http.NewServeMux()
+	svc.Register(mux)
+	api.New(st, scoring.New(m), b.log).Register(mux)
+	health.Register(mux)
+	b.log.Info("ingestor starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("events_topic", b.common.EventsTopic),
+		zap.String("model_version", m.Version))
+	return serve(ctx, &b, mux, health, opts, nil)
+}
+
+// Scorer runs the scorer.
+func Scorer(ctx context.Context, args []string, opts Options) error {
+	fs := flag.NewFlagSet("scorer", flag.ContinueOnError)
+	var b base
+	var cfg scorer.Config
+	var group string
+	b.common.RegisterFlags(fs, ":8081")
+	b.kafka.RegisterFlags(fs)
+	fs.StringVar(&group, "group", "leads-scorer", "consumer group id")
+	cfg.RegisterFlags(fs)
+	if err := b.parse(fs, args, opts); err != nil {
+		return err
+	}
+	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic = b.common.EventsTopic, b.common.TransitionsTopic, b.common.DLQTopic
+	m, err := app.LoadModel(b.common.ModelPath)
+	if err != nil {
+		return err
+	}
+	rdb, err := app.Redis(b.common.RedisAddr)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	st := store.New(rdb, b.common.Namespace)
+	w := stream.NewWriter(b.kafka, b.log)
+	defer w.Close()
+	src := stream.NewConsumer(b.kafka, group, b.common.EventsTopic, b.log)
+	defer src.Close()
+	metrics := scorer.NewMetrics(b.reg)
+	b.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "leads_scorer_lag",
+		Help: "Events behind the end of the events topic, as last seen by the consumer."}, func() float64 { return float64(src.Lag()) }))
+	s, err := scorer.New(cfg, b.log, src, w, st, scoring.New(m), metrics)
+	if err != nil {
+		return err
+	}
+	health := &app.Health{Gatherer: b.reg, Ready: func(ctx context.Context) error {
+		if !s.Ready() {
+			return errors.New("retrying Redis or Kafka")
+		}
+		return st.Ping(ctx)
+	}}
+	mux := http.NewServeMux()
+	health.Register(mux)
+	b.log.Info("scorer starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("group", group),
+		zap.String("model_version", m.Version))
+	return serve(ctx, &b, mux, health, opts, s.Run)
+}
+
+// Usage errors are printed by the flag package already.
+func IsUsage(err error) bool { return errors.Is(err, flag.ErrHelp) }
+
+// Exit maps an error to a process exit code and message.
+func Exit(err error) (int, string) {
+	switch {
+	case err == nil:
+		return 0, ""
+	case IsUsage(err):
+		return 0, ""
+	}
+	return 1, fmt.Sprintf("error: %v", err)
+}
