@@ -1,0 +1,256 @@
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leadscore/leads/pkg/api"
+	"github.com/leadscore/leads/pkg/stream"
+	"github.com/leadscore/leads/pkg/testutil"
+	"github.com/leadscore/leads/pkg/transition"
+)
+
+// startStack runs the whole stack (embedded Kafka, redis-server, ingestor,
+// scorer) on free ports until the test ends.
+func startStack(t *testing.T) Stack {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	up := make(chan Stack, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Config{IngestorAddr: "127.0.0.1:0", ScorerAddr: "127.0.0.1:0", Partitions: 4, LogLevel: "warn"},
+			testutil.Logger(t), func(s Stack) { up <- s })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(15 * time.Second):
+			t.Error("stack did not stop within 15s")
+		}
+	})
+	select {
+	case s := <-up:
+		return s
+	case err := <-done:
+		t.Fatalf("stack failed: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("stack did not start within 30s")
+	}
+	return Stack{}
+}
+
+const historyNDJSON = `{"id":"h-a1","type":"account.updated","account_id":"acme.io","time":"2026-11-02T09:00:00Z","source":"crm","properties":{"name":"Acme","employees":5000,"revenue":400000000,"industry":"software","country":"US","tier":"named"}}
+{"id":"h-1","type":"contact.updated","contact_id":"c-42","account_id":"acme.io","time":"2026-11-02T10:00:00Z","source":"crm","properties":{"first_name":"Ada","last_name":"Lovelace","email":"ada@acme.io","title":"VP Engineering","company":"Acme"}}
+{"id":"h-2","type":"email.opened","contact_id":"c-42","account_id":"acme.io","time":"2026-11-02T11:00:00Z","source":"email"}
+{"id":"h-3","type":"web.page_viewed","contact_id":"c-42","account_id":"acme.io","time":"2026-11-02T11:05:00Z","source":"web","properties":{"url":"https://acme.io/careers"}}
+{"id":"h-4","type":"content.downloaded","contact_id":"c-42","account_id":"acme.io","time":"2026-11-03T09:00:00Z","source":"web","properties":{"asset_type":"whitepaper"}}
+{"id":"h-5","type":"webinar.attended","contact_id":"c-42","account_id":"acme.io","time":"2026-11-04T16:00:00Z","source":"zoom","properties":{"webinar_id":"w-9"}}
+{"id":"h-6","type":"web.page_viewed","contact_id":"c-42","account_id":"acme.io","time":"2026-11-05T09:00:00Z","source":"web","properties":{"url":"https://acme.io/pricing"}}
+{"id":"h-7","type":"web.page_viewed","contact_id":"c-42","account_id":"acme.io","time":"2026-11-05T09:10:00Z","source":"web","properties":{"url":"https://acme.io/pricing?plan=pro"}}
+{"id":"h-8","type":"email.opened","contact_id":"c-7","account_id":"acme.io","time":"2026-11-05T10:00:00Z","source":"email"}
+`
+
+func postEvents(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	resp, err := http.Post(url+"/v1/events", "application/x-ndjson", bytes.NewBufferString(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	_, _ = buf.ReadFrom(resp.Body)
+	return resp.StatusCode, buf.String()
+}
+
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(v))
+	}
+	return resp.StatusCode
+}
+
+// transitions reads the transitions topic until n events or the deadline.
+func transitions(t *testing.T, s Stack, n int, wait time.Duration) []transition.CloudEvent {
+	t.Helper()
+	c := stream.NewConsumer(stream.Config{Brokers: s.Brokers, SessionTimeout: time.Second}, testutil.Prefix(t), TransitionsTopic, testutil.Logger(t))
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var out []transition.CloudEvent
+	for len(out) < n {
+		recs, err := c.FetchBatch(ctx, 100, 20*time.Millisecond)
+		if err != nil {
+			break
+		}
+		for _, r := range recs {
+			var ce transition.CloudEvent
+			require.NoError(t, json.Unmarshal(r.Value, &ce))
+			assert.Equal(t, ce.Subject, string(r.Key), "keyed by subject")
+			out = append(out, ce)
+		}
+	}
+	return out
+}
+
+func waitContact(t *testing.T, s Stack, id string, events int32) api.Contact {
+	t.Helper()
+	var c api.Contact
+	require.Eventually(t, func() bool {
+		return getJSON(t, s.IngestorURL+"/v1/contacts/"+id, &c) == http.StatusOK && c.Events == events
+	}, 30*time.Second, 20*time.Millisecond, "contact %s never reached %d events", id, events)
+	return c
+}
+
+func byContact(ces []transition.CloudEvent, subject string) []string {
+	var out []string
+	for _, ce := range ces {
+		if ce.Subject == subject {
+			out = append(out, fmt.Sprintf("%s<-%s", ce.Type, ce.Data.Cause))
+		}
+	}
+	return out
+}
+
+func ids(ces []transition.CloudEvent) map[string]string {
+	out := map[string]string{}
+	for _, ce := range ces {
+		out[ce.Type+"<-"+ce.Data.Cause+"@"+ce.Subject] = ce.ID
+	}
+	return out
+}
+
+// TestEndToEnd posts a realistic history over HTTP and checks the scores,
+// the ledger and the exact transitions; a second, fresh stack fed the same
+// history publishes the same transition ids.
+func TestEndToEnd(t *testing.T) {
+	t.Parallel()
+	var runs []map[string]string
+	for run := range 2 {
+		s := startStack(t)
+		code, body := postEvents(t, s.IngestorURL, historyNDJSON)
+		require.Equal(t, http.StatusAccepted, code, body)
+		assert.JSONEq(t, `{"accepted": 9}`, body)
+
+		c := waitContact(t, s, "c-42", 7)
+		// Fit: VP 10 + >1000 employees 15 + revenue 10 + software 10 + US 5 + named 10 = 60.
+		// Behavior: open 5, careers -10, whitepaper 20, webinar 25, pricing 0 then 30 = 70.
+		assert.Equal(t, int32(60), c.Fit)
+		assert.Equal(t, int32(70), c.Behavior)
+		assert.Equal(t, int32(130), c.Score)
+		assert.Equal(t, "A", c.Grade)
+		assert.Equal(t, "late", c.Stage)
+		assert.True(t, c.MQL)
+		assert.True(t, c.AQL)
+		assert.Equal(t, api.Gates{TargetContact: true, Behavior: true, Account: true}, c.AQLGates)
+		assert.Equal(t, "acme.io", c.AccountID)
+
+		var hist struct{ Entries []api.Entry }
+		require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/contacts/c-42/history", &hist))
+		var rules []string
+		var sum int32
+		for i := len(hist.Entries) - 1; i >= 0; i-- {
+			e := hist.Entries[i]
+			rules = append(rules, fmt.Sprintf("%s %+d", e.Rule, e.Points))
+			sum += e.Points
+		}
+		assert.Equal(t, []string{"vp-plus +10", "email-open +5", "careers -10", "whitepaper +20", "webinar-attended +25",
+			"pricing-repeat +0", "pricing-repeat +30"}, rules)
+		assert.Equal(t, int32(70+10), sum, "the ledger explains behavior and title fit; the account's 50 comes from its own record")
+		assert.Equal(t, int32(130), hist.Entries[0].Score)
+
+		var acct api.Account
+		require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/accounts/acme.io", &acct))
+		assert.Equal(t, int32(50), acct.Fit)
+		assert.Equal(t, 2, acct.ContactCount)
+		assert.Equal(t, "c-42", acct.TopContacts[0].ContactID)
+
+		ces := transitions(t, s, 5, 20*time.Second)
+		assert.Equal(t, []string{
+			"lead.stage_changed<-h-5", "lead.became_mql<-h-5", "lead.became_aql<-h-5", "lead.stage_changed<-h-7",
+		}, byContact(ces, "c-42"), "in causal order")
+		// The account: fit 50 + top engagement 70 reaches MQA's 120 with c-42's second pricing visit.
+		assert.Equal(t, []string{"account.became_mqa<-h-7"}, byContact(ces, "acme.io"))
+		assert.Empty(t, byContact(ces, "c-7"), "c-7 scores 50 fit + 5: nothing crossed")
+		for _, ce := range ces {
+			assert.Equal(t, "1.0", ce.SpecVersion)
+			assert.Equal(t, "leads/scorer", ce.Source)
+			assert.Equal(t, "application/json", ce.DataContentType)
+			assert.Equal(t, "1", ce.Data.ModelVersion)
+		}
+		runs = append(runs, ids(ces))
+		if run == 0 {
+			assert.Len(t, runs[0], 5)
+		}
+	}
+	assert.Equal(t, runs[0], runs[1], "transition ids are stable across reruns")
+}
+
+// TestDuplicateBatchScoresOnce posts the same batch twice: scores count it
+// once and no transition id is published twice.
+func TestDuplicateBatchScoresOnce(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	for range 2 {
+		code, body := postEvents(t, s.IngestorURL, historyNDJSON)
+		require.Equal(t, http.StatusAccepted, code, body)
+	}
+	c := waitContact(t, s, "c-42", 7)
+	var c7 api.Contact
+	require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/contacts/c-7", &c7))
+	// A marker after both batches proves the second batch was consumed.
+	code, _ := postEvents(t, s.IngestorURL, `{"id":"marker","type":"email.opened","contact_id":"c-marker","time":"2026-11-06T10:00:00Z"}`)
+	require.Equal(t, http.StatusAccepted, code)
+	waitContact(t, s, "c-marker", 1)
+	c = waitContact(t, s, "c-42", 7)
+	assert.Equal(t, int32(130), c.Score)
+	ces := transitions(t, s, 100, 3*time.Second)
+	seen := map[string]int{}
+	for _, ce := range ces {
+		seen[ce.ID]++
+	}
+	assert.Len(t, seen, 5)
+	for id, n := range seen {
+		assert.Equal(t, 1, n, "transition %s published %d times", id, n)
+	}
+}
+
+func TestIngestRefusesInvalidBatchAndPublishesNothing(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	body := `{"id":"ok-1","type":"email.opened","contact_id":"c-1","time":"2026-11-02T10:00:00Z"}
+{"id":"bad-1","type":"Email Opened","contact_id":"c-1","time":"2026-11-02T10:00:00Z"}
+{"id":"bad-2","type":"account.updated","time":"2126-11-02T10:00:00Z"}
+`
+	code, resp := postEvents(t, s.IngestorURL, body)
+	require.Equal(t, http.StatusBadRequest, code)
+	var out struct {
+		Errors []struct {
+			Index   int
+			Field   string
+			Message string
+		}
+	}
+	require.NoError(t, json.Unmarshal([]byte(resp), &out))
+	var got []string
+	for _, e := range out.Errors {
+		got = append(got, fmt.Sprint(e.Index, ":", e.Field))
+	}
+	assert.Equal(t, []string{"1:type", "2:account_id", "2:time"}, got)
+	code, _ = postEvents(t, s.IngestorURL, `{"id":"marker","type":"email.opened","contact_id":"c-marker","time":"2026-11-06T10:00:00Z"}`)
+	require.Equal(t, http.StatusAccepted, code)
+	waitContact(t, s, "c-marker", 1)
+	var c api.Contact
+	assert.Equal(t, http.StatusNotFound, getJSON(t, s.IngestorURL+"/v1/contacts/c-1", &c), "nothing of the refused batch was published")
+}
