@@ -3,6 +3,7 @@ package demo
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/leadscore/leads/pkg/event"
@@ -48,6 +49,7 @@ type Generator struct {
 	at       time.Time
 	seq      int
 	prefix   string
+	accounts int
 }
 
 type persona struct {
@@ -56,29 +58,42 @@ type persona struct {
 	introduced  bool
 }
 
-// New returns a generator of contacts spread over the demo companies, with
-// events starting at start. Ids are prefixed so runs never collide.
+// New returns a generator of contacts spread over accounts, with events
+// starting at start. Up to 12 contacts there is one account per demo
+// company; beyond, every 20 contacts get an account of their own, modelled
+// on a demo company (acme.io, acme-2.io, …), as in a real B2B database.
+// Ids are prefixed so runs never collide.
 func New(seed uint64, contacts int, start time.Time, prefix string) *Generator {
 	g := &Generator{rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), at: start, prefix: prefix}
+	g.accounts = max(len(companies), contacts/20)
 	for i := range contacts {
-		co := companies[i%len(companies)]
 		heat := g.rnd.Float64()
 		heat = heat * heat * heat // most contacts are lukewarm, a few hot
-		g.contacts = append(g.contacts, persona{id: fmt.Sprintf("%sc-%d", prefix, i), account: prefix + co.domain, heat: heat})
+		g.contacts = append(g.contacts, persona{id: fmt.Sprintf("%sc-%d", prefix, i), account: g.accountID(i % g.accounts), heat: heat})
 	}
 	return g
 }
 
-// Accounts returns an account.updated event for every demo company.
+func (g *Generator) accountID(n int) string {
+	co := companies[n%len(companies)]
+	if n < len(companies) {
+		return g.prefix + co.domain
+	}
+	name, tld, _ := strings.Cut(co.domain, ".")
+	return fmt.Sprintf("%s%s-%d.%s", g.prefix, name, n/len(companies)+1, tld)
+}
+
+// Accounts returns an account.updated event for every account.
 func (g *Generator) Accounts() []event.Event {
-	out := make([]event.Event, 0, len(companies))
-	for _, co := range companies {
+	out := make([]event.Event, 0, g.accounts)
+	for n := range g.accounts {
+		co := companies[n%len(companies)]
 		tech := make([]any, 0, len(co.tech))
 		for _, t := range co.tech {
 			tech = append(tech, t)
 		}
 		out = append(out, event.Event{
-			ID: g.id(), Type: "account.updated", AccountID: g.prefix + co.domain, Time: g.at, Source: "crm",
+			ID: g.id(), Type: "account.updated", AccountID: g.accountID(n), Time: g.at, Source: "crm",
 			Properties: map[string]any{"name": co.name, "employees": co.employees, "revenue": co.revenue,
 				"industry": co.industry, "country": co.country, "tier": co.tier, "technologies": tech,
 				"competitor": co.domain == "rivalscore.io"},

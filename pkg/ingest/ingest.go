@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"mime"
@@ -10,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 

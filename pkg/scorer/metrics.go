@@ -16,7 +16,17 @@ type Metrics struct {
 	Retries      *prometheus.CounterVec
 	BatchSeconds prometheus.Histogram
 	BatchEvents  prometheus.Histogram
+	// EventLatency is from ingest (the record's timestamp) to the Redis commit.
+	EventLatency prometheus.Histogram
+	// TransitionLatency is from ingest of the causing event to the
+	// transition acknowledged on the transitions topic.
+	TransitionLatency prometheus.Histogram
 }
+
+// latencyBuckets are fine enough to read p50 and p99 from: 1 ms steps to
+// 10 ms, then wider.
+var latencyBuckets = []float64{0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 0.010, 0.015, 0.020, 0.030, 0.040, 0.050,
+	0.075, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30}
 
 // NewMetrics creates the metrics and registers them when reg is not nil.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -37,9 +47,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Time to process and commit one batch.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		BatchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "leads_scorer_batch_events",
 			Help: "Events per batch.", Buckets: prometheus.ExponentialBuckets(1, 4, 9)}),
+		EventLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "leads_scorer_event_latency_seconds",
+			Help: "From ingest to the score committed in Redis.", Buckets: latencyBuckets}),
+		TransitionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "leads_scorer_transition_latency_seconds",
+			Help: "From ingest of the causing event to the transition published.", Buckets: latencyBuckets}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.Transitions, m.Duplicates, m.DeadLetters, m.Conflicts, m.Retries, m.BatchSeconds, m.BatchEvents)
+		reg.MustRegister(m.Events, m.Transitions, m.Duplicates, m.DeadLetters, m.Conflicts, m.Retries, m.BatchSeconds, m.BatchEvents,
+			m.EventLatency, m.TransitionLatency)
 	}
 	return m
 }

@@ -2,7 +2,6 @@ package scorer
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	json "github.com/goccy/go-json"
 	"go.uber.org/zap"
 
 	"github.com/leadscore/leads/pkg/event"
@@ -287,6 +287,8 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 		ld.metas[id] = metas[id]
 	}
 	applied := map[string]map[int32]int64{}
+	ingested := map[string]time.Time{}
+	byType := map[string]int{}
 	skipped := 0
 	for i := range items {
 		it := &items[i]
@@ -312,13 +314,30 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 			applied[to] = map[int32]int64{}
 		}
 		applied[to][p] = max(applied[to][p], it.rec.Offset)
-		s.metrics.Events.WithLabelValues(it.ev.Type).Inc()
+		byType[it.ev.Type]++
+		if !it.rec.Time.IsZero() {
+			ingested[it.ev.ID] = it.rec.Time
+		}
+	}
+	if err := s.commit(ctx, ws, ld.metas, applied, ingested); err != nil {
+		return err
+	}
+	now := s.now()
+	for typ, n := range byType {
+		s.metrics.Events.WithLabelValues(typ).Add(float64(n))
+	}
+	for _, at := range ingested {
+		s.metrics.EventLatency.Observe(now.Sub(at).Seconds())
 	}
 	s.metrics.Duplicates.Add(float64(skipped + ws.Duplicates))
-	return s.commit(ctx, ws, ld.metas, applied)
+	return nil
 }
 
-func (s *Scorer) commit(ctx context.Context, ws *scoring.Workspace, metas map[string]*store.Meta, applied map[string]map[int32]int64) error {
+// commit writes every changed home, publishes their outboxes, clears them
+// and writes the derived keys. ingested maps event ids to the time their
+// records were ingested, for the latency metric.
+func (s *Scorer) commit(ctx context.Context, ws *scoring.Workspace, metas map[string]*store.Meta, applied map[string]map[int32]int64,
+	ingested map[string]time.Time) error {
 	var commits []store.Commit
 	for id, h := range ws.Homes {
 		m := metas[id]
@@ -362,10 +381,16 @@ func (s *Scorer) commit(ctx context.Context, ws *scoring.Workspace, metas map[st
 		if err := s.sink.Publish(ctx, recs...); err != nil {
 			return fmt.Errorf("publish transitions: %w", err)
 		}
+		now := s.now()
 		for i := range commits {
-			if errs[i] == nil {
-				for j := range commits[i].Outbox {
-					s.metrics.Transitions.WithLabelValues(commits[i].Outbox[j].Type).Inc()
+			if errs[i] != nil {
+				continue
+			}
+			for j := range commits[i].Outbox {
+				x := &commits[i].Outbox[j]
+				s.metrics.Transitions.WithLabelValues(x.Type).Inc()
+				if at, ok := ingested[x.Cause]; ok {
+					s.metrics.TransitionLatency.Observe(now.Sub(at).Seconds())
 				}
 			}
 		}

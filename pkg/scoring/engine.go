@@ -144,6 +144,7 @@ func (e *Engine) Apply(a *Account, c *Contact, ev *event.Event, out *Result) err
 	if c.AccountID != a.ID {
 		c.AccountID = a.ID
 	}
+	e.remodel(c)
 	e.decayTo(a, c, t, out)
 	if t > c.DecayedTo {
 		c.DecayedTo = t
@@ -210,7 +211,19 @@ func (e *Engine) ApplyAccount(a *Account, ev *event.Event, out *Result) error {
 // Refresh re-derives a member contact's fit and statuses after its account
 // changed (named in Result.Refresh), with the account change's cause.
 func (e *Engine) Refresh(a *Account, c *Contact, cause string, at time.Time, out *Result) {
+	e.remodel(c)
 	e.settle(a, c, cause, at.Unix(), out)
+}
+
+// remodel re-derives what a contact caches from its title when it was last
+// scored under another model version.
+func (e *Engine) remodel(c *Contact) {
+	if c.Model == e.m.Version || c.Title == "" {
+		return
+	}
+	c.TargetTitle = e.m.IsTargetTitle(c.Title)
+	pts, rule := e.m.TitlePoints(c.Title)
+	c.TitleFit, c.TitleRule = int32(pts), rule
 }
 
 // Decay lowers c's behavior for the idle time up to now and marks it dormant
@@ -218,6 +231,7 @@ func (e *Engine) Refresh(a *Account, c *Contact, cause string, at time.Time, out
 // gives the same state, and a second call at the same instant does nothing.
 func (e *Engine) Decay(a *Account, c *Contact, now time.Time, out *Result) {
 	t := now.Unix()
+	e.remodel(c)
 	e.decayTo(a, c, t, out)
 	if t > c.DecayedTo {
 		c.DecayedTo = t
@@ -360,6 +374,7 @@ func (e *Engine) updateProfile(c *Contact, ev *event.Event, t int64, out *Result
 		switch name {
 		case "title":
 			c.Title = s
+			c.TargetTitle = e.m.IsTargetTitle(s)
 		case "email":
 			c.Competitor = e.m.IsCompetitorDomain(s)
 		}
@@ -543,7 +558,7 @@ func (e *Engine) Gates(a *Account, c *Contact) (target, behavior, account bool) 
 }
 
 func (e *Engine) isTarget(c *Contact) bool {
-	if !e.m.IsTargetTitle(c.Title) {
+	if !c.TargetTitle {
 		return false
 	}
 	for _, bits := range e.m.TargetRequired {

@@ -20,11 +20,13 @@ type Contact struct {
 	AccountID string `json:"a,omitempty"`
 	Title     string `json:"t,omitempty"`
 	// Fields holds model.Field* bits for the profile fields present.
-	Fields     uint8  `json:"pf,omitempty"`
-	Competitor bool   `json:"cx,omitempty"`
-	TitleRule  string `json:"tr,omitempty"`
-	TitleFit   int32  `json:"tf,omitempty"`
-	Fit        int32  `json:"f,omitempty"`
+	Fields     uint8 `json:"pf,omitempty"`
+	Competitor bool  `json:"cx,omitempty"`
+	// TargetTitle caches AQL's title gate for Title under Model.
+	TargetTitle bool   `json:"tt,omitempty"`
+	TitleRule   string `json:"tr,omitempty"`
+	TitleFit    int32  `json:"tf,omitempty"`
+	Fit         int32  `json:"f,omitempty"`
 	// Anchor is the behavior score at DecayFrom, the time of the last scored
 	// behavior event; Behavior is Anchor decayed to DecayedTo.
 	Anchor      int32       `json:"an,omitempty"`

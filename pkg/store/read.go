@@ -2,10 +2,10 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
+	json "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/leadscore/leads/pkg/scoring"
@@ -13,7 +13,7 @@ import (
 
 // Contact reads one contact's state and the home it lives in.
 func (s *Store) Contact(ctx context.Context, id string) (*scoring.Contact, string, error) {
-	home, err := s.rdb.Get(ctx, s.indexKey(id)).Result()
+	home, err := s.rdb.HGet(ctx, s.indexKey(id), id).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, "", fmt.Errorf("contact %q: %w", id, ErrNotFound)
 	}
@@ -27,11 +27,11 @@ func (s *Store) Contact(ctx context.Context, id string) (*scoring.Contact, strin
 	if err != nil {
 		return nil, "", fmt.Errorf("contact %q: %w", id, err)
 	}
-	var c scoring.Contact
-	if err := json.Unmarshal([]byte(raw), &c); err != nil {
-		return nil, "", fmt.Errorf("contact %q: %w", id, err)
+	c, err := DecodeContact([]byte(raw), id, scoring.AccountOfHome(home))
+	if err != nil {
+		return nil, "", err
 	}
-	return &c, home, nil
+	return c, home, nil
 }
 
 // Account reads one account's state.
@@ -43,16 +43,12 @@ func (s *Store) Account(ctx context.Context, id string) (*scoring.Account, error
 	if err != nil {
 		return nil, fmt.Errorf("account %q: %w", id, err)
 	}
-	var a scoring.Account
-	if err := json.Unmarshal([]byte(raw), &a); err != nil {
-		return nil, fmt.Errorf("account %q: %w", id, err)
-	}
-	return &a, nil
+	return DecodeAccount([]byte(raw), id)
 }
 
 // History reads a contact's ledger, newest first.
 func (s *Store) History(ctx context.Context, contactID string, limit int) ([]scoring.Entry, error) {
-	home, err := s.rdb.Get(ctx, s.indexKey(contactID)).Result()
+	home, err := s.rdb.HGet(ctx, s.indexKey(contactID), contactID).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("contact %q: %w", contactID, ErrNotFound)
 	}

@@ -3,12 +3,13 @@ package store
 import (
 	"context"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
+	"github.com/cespare/xxhash/v2"
+	json "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/leadscore/leads/pkg/scoring"
@@ -44,11 +45,17 @@ type Store struct {
 	rdb       redis.UniversalClient
 	ns        string
 	LedgerMax int
+	// LeaderboardSize bounds each leaderboard to the top N.
+	LeaderboardSize int
 }
+
+// DefaultLeaderboardSize is how many contacts and accounts the
+// leaderboards keep.
+const DefaultLeaderboardSize = 10000
 
 // New returns a store for the namespace (a key prefix; "leads" for live).
 func New(rdb redis.UniversalClient, namespace string) *Store {
-	return &Store{rdb: rdb, ns: namespace, LedgerMax: DefaultLedgerMax}
+	return &Store{rdb: rdb, ns: namespace, LedgerMax: DefaultLedgerMax, LeaderboardSize: DefaultLeaderboardSize}
 }
 
 // Client returns the Redis client.
@@ -63,7 +70,16 @@ func (s *Store) HomeKey(home string) string { return s.ns + ":{" + home + "}" }
 
 func (s *Store) ledgerKey(home, contact string) string { return s.ns + ":{" + home + "}:l:" + contact }
 
-func (s *Store) indexKey(contact string) string { return s.ns + ":ci:" + contact }
+// indexBuckets spreads the contact index over small hashes: Redis stores a
+// hash of up to 128 short fields as a listpack, about 25 bytes a contact
+// against some 80 for a key of its own, as long as buckets stay small (up to
+// about two million contacts).
+const indexBuckets = 16384
+
+// indexKey is the bucket of the contact index holding a contact.
+func (s *Store) indexKey(contact string) string {
+	return s.ns + ":ci:{" + strconv.FormatUint(xxhash.Sum64String(contact)%indexBuckets, 10) + "}"
+}
 
 // LeaderboardKey is the sorted set of contacts or accounts by score.
 func (s *Store) LeaderboardKey(by string) string { return s.ns + ":lb:" + by }
@@ -93,7 +109,7 @@ func (s *Store) Locate(ctx context.Context, contacts []string) (map[string]strin
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(contacts))
 	for i, c := range contacts {
-		cmds[i] = pipe.Get(ctx, s.indexKey(c))
+		cmds[i] = pipe.HGet(ctx, s.indexKey(c), c)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("locate contacts: %w", err)
@@ -173,13 +189,14 @@ func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *
 		case k == fieldVersion:
 			m.Version, err = strconv.ParseInt(v, 10, 64)
 		case k == fieldAccount:
-			err = json.Unmarshal([]byte(v), h.Account)
+			h.Account, err = DecodeAccount([]byte(v), scoring.AccountOfHome(id))
 		case k == fieldOutbox:
 			err = json.Unmarshal([]byte(v), &m.Outbox)
 		case strings.HasPrefix(k, prefixContact):
-			c := &scoring.Contact{}
-			if err = json.Unmarshal([]byte(v), c); err == nil {
-				h.Contacts[c.ID] = c
+			cid := k[len(prefixContact):]
+			var c *scoring.Contact
+			if c, err = DecodeContact([]byte(v), cid, scoring.AccountOfHome(id)); err == nil {
+				h.Contacts[cid] = c
 			}
 		case strings.HasPrefix(k, prefixOffset):
 			var p, o int64
@@ -269,19 +286,11 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 	setAt := len(args)
 	args = append(args, 0)
 	if h.Account.IsAccount() {
-		b, err := json.Marshal(h.Account)
-		if err != nil {
-			return nil, nil, err
-		}
-		args = append(args, fieldAccount, string(b))
+		args = append(args, fieldAccount, EncodeAccount(h.Account))
 		sets++
 	}
 	for _, c := range h.Contacts {
-		b, err := json.Marshal(c)
-		if err != nil {
-			return nil, nil, err
-		}
-		args = append(args, prefixContact+c.ID, string(b))
+		args = append(args, prefixContact+c.ID, EncodeContact(c))
 		sets++
 	}
 	args[setAt] = sets
@@ -346,7 +355,7 @@ type Derived struct {
 func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	pipe := s.rdb.Pipeline()
 	for c, home := range d.Where {
-		pipe.Set(ctx, s.indexKey(c), home, 0)
+		pipe.HSet(ctx, s.indexKey(c), c, home)
 	}
 	if len(d.Contacts) > 0 {
 		zs := make([]redis.Z, 0, len(d.Contacts))
@@ -354,6 +363,7 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 			zs = append(zs, redis.Z{Score: float64(score), Member: id})
 		}
 		pipe.ZAdd(ctx, s.LeaderboardKey("contact"), zs...)
+		pipe.ZRemRangeByRank(ctx, s.LeaderboardKey("contact"), 0, -int64(s.LeaderboardSize)-1)
 	}
 	if len(d.Accounts) > 0 {
 		zs := make([]redis.Z, 0, len(d.Accounts))
@@ -361,6 +371,7 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 			zs = append(zs, redis.Z{Score: float64(score), Member: id})
 		}
 		pipe.ZAdd(ctx, s.LeaderboardKey("account"), zs...)
+		pipe.ZRemRangeByRank(ctx, s.LeaderboardKey("account"), 0, -int64(s.LeaderboardSize)-1)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("write index and leaderboards: %w", err)

@@ -1,9 +1,10 @@
 package transition
 
 import (
-	"encoding/json"
 	"strings"
 	"time"
+
+	json "github.com/goccy/go-json"
 
 	"github.com/leadscore/leads/pkg/scoring"
 )

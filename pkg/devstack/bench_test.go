@@ -1,0 +1,350 @@
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leadscore/leads/pkg/demo"
+	"github.com/leadscore/leads/pkg/embedded"
+	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/scorer"
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
+	"github.com/leadscore/leads/pkg/stream"
+	"github.com/leadscore/leads/pkg/testutil"
+)
+
+const (
+	benchEvents   = 200_000
+	benchContacts = 20_000
+)
+
+// BenchmarkScorer1M pushes 1,000,000 demo events (100,000 contacts in 5,000
+// accounts) through the embedded broker into the scorer with a real
+// redis-server, and reports events/s and Redis bytes per contact.
+func BenchmarkScorer1M(b *testing.B) {
+	ctx := context.Background()
+	topics := []string{EventsTopic, TransitionsTopic, DLQTopic}
+	brokers := testutil.Kafka(b, 8, topics...)
+	addr, _ := testutil.Redis(b)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	log := testutil.Logger(b)
+	w := stream.NewWriter(stream.Config{Brokers: brokers}, log)
+	defer w.Close()
+
+	gen := demo.New(42, benchContacts, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), "")
+	evs := gen.Accounts()
+	evs = append(evs, gen.Next(benchEvents-len(evs), 20*time.Second)...)
+	for chunk := range slicesChunk(evs, 20000) {
+		recs := make([]stream.Record, len(chunk))
+		for i := range chunk {
+			v, err := json.Marshal(&chunk[i])
+			if err != nil {
+				b.Fatal(err)
+			}
+			recs[i] = stream.Record{Topic: EventsTopic, Key: []byte(chunk[i].Key()), Value: v}
+		}
+		if err := w.Publish(ctx, recs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	base := usedMemory(b, rdb)
+	reg := prometheus.NewRegistry()
+	src := stream.NewConsumer(stream.Config{Brokers: brokers, SessionTimeout: time.Second}, "bench", EventsTopic, log)
+	defer src.Close()
+	st := store.New(rdb, "leads")
+	s, err := scorer.New(scorer.Config{EventsTopic: EventsTopic, TransitionsTopic: TransitionsTopic, DLQTopic: DLQTopic,
+		BatchSize: 5000, Linger: 5 * time.Millisecond, MaxBackoff: time.Second}, log, src, w, st, scoring.New(model.Default()), scorer.NewMetrics(reg))
+	if err != nil {
+		b.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var elapsed time.Duration
+	for b.Loop() {
+		start := time.Now()
+		go func() { _ = s.Run(runCtx) }()
+		for sum(b, reg, "leads_scorer_events_total")+sum(b, reg, "leads_scorer_dedupe_hits_total") < benchEvents {
+			if time.Since(start) > 10*time.Minute {
+				b.Fatal("scorer did not finish in 10 minutes")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		elapsed = time.Since(start)
+	}
+	cancel()
+	b.ReportMetric(redisCPU(b, rdb), "redis-cpu-s")
+	b.ReportMetric(benchEvents/elapsed.Seconds(), "events/s")
+	b.ReportMetric(sum(b, reg, "leads_scorer_transitions_total"), "transitions")
+	used := usedMemory(b, rdb) - base
+	ledger := keysMemory(b, rdb, "leads:{*}:l:*")
+	b.ReportMetric(float64(used)/benchContacts, "redis-bytes/contact")
+	b.ReportMetric(float64(used-ledger)/benchContacts, "state-bytes/contact")
+	b.ReportMetric(float64(ledger)/benchEvents, "ledger-bytes/event")
+}
+
+func slicesChunk[T any](s []T, n int) func(func([]T) bool) {
+	return func(yield func([]T) bool) {
+		for i := 0; i < len(s); i += n {
+			if !yield(s[i:min(i+n, len(s))]) {
+				return
+			}
+		}
+	}
+}
+
+func usedMemory(b *testing.B, rdb *redis.Client) int64 {
+	info, err := rdb.Info(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	b.Fatal("no used_memory in INFO")
+	return 0
+}
+
+// redisCPU is the CPU seconds the redis-server has used.
+func redisCPU(b *testing.B, rdb *redis.Client) float64 {
+	info, err := rdb.Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\r\n") {
+		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
+			if v, ok := strings.CutPrefix(line, k); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				total += f
+			}
+		}
+	}
+	return total
+}
+
+// keysMemory sums MEMORY USAGE over the keys matching pattern.
+func keysMemory(b *testing.B, rdb *redis.Client, pattern string) int64 {
+	ctx := context.Background()
+	var total int64
+	iter := rdb.Scan(ctx, 0, pattern, 10000).Iterator()
+	var keys []string
+	flush := func() {
+		pipe := rdb.Pipeline()
+		cmds := make([]*redis.IntCmd, len(keys))
+		for i, k := range keys {
+			cmds[i] = pipe.MemoryUsage(ctx, k)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range cmds {
+			total += c.Val()
+		}
+		keys = keys[:0]
+	}
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+		if len(keys) == 5000 {
+			flush()
+		}
+	}
+	if len(keys) > 0 {
+		flush()
+	}
+	return total
+}
+
+func sum(b *testing.B, g prometheus.Gatherer, name string) float64 {
+	mfs, err := g.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+// BenchmarkLatency5k runs the whole stack and posts NDJSON batches at 5,000
+// events/s for 10 s; it reports p50 and p99 from ingest to the score in
+// Redis and to the transition on its topic, from the scorer's histograms.
+func BenchmarkLatency5k(b *testing.B) {
+	s, stop := benchStack(b)
+	defer stop()
+	const rate, seconds, batches = 5000, 10, 100 // 100 posts a second of 50 events
+	gen := demo.New(7, 20000, time.Now().UTC(), "lat-")
+	if err := postBench(s.IngestorURL, gen.Accounts()); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		tick := time.NewTicker(time.Second / batches)
+		for i := 0; i < seconds*batches; i++ {
+			<-tick.C
+			gen.SetTime(time.Now().UTC())
+			if err := postBench(s.IngestorURL, gen.Next(rate/batches, time.Millisecond)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tick.Stop()
+	}
+	time.Sleep(time.Second)
+	hs := scrape(b, s.ScorerURL+"/metrics")
+	for _, h := range []struct{ name, label string }{
+		{"leads_scorer_event_latency_seconds", "score"},
+		{"leads_scorer_transition_latency_seconds", "transition"},
+	} {
+		b.ReportMetric(quantile(hs[h.name], 0.50)*1000, h.label+"-p50-ms")
+		b.ReportMetric(quantile(hs[h.name], 0.99)*1000, h.label+"-p99-ms")
+	}
+}
+
+// BenchmarkIngestNDJSON posts 1,000-event NDJSON batches from four clients
+// to the ingestor, which publishes them with acks=all to the embedded broker.
+func BenchmarkIngestNDJSON(b *testing.B) {
+	s, stop := benchStack(b)
+	defer stop()
+	gen := demo.New(9, 50000, time.Now().UTC().Add(-time.Hour), "ing-")
+	bodies := make([][]byte, 50)
+	for i := range bodies {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		for _, e := range gen.Next(1000, time.Millisecond) {
+			if err := enc.Encode(&e); err != nil {
+				b.Fatal(err)
+			}
+		}
+		bodies[i] = buf.Bytes()
+	}
+	var sent int
+	for b.Loop() {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for c := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := c; i < len(bodies)*4; i += 4 {
+					resp, err := http.Post(s.IngestorURL+"/v1/events", "application/x-ndjson", bytes.NewReader(bodies[i%len(bodies)]))
+					if err != nil || resp.StatusCode != http.StatusAccepted {
+						b.Errorf("post: %v %v", err, resp)
+						return
+					}
+					resp.Body.Close()
+					mu.Lock()
+					sent += 1000
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	b.ReportMetric(float64(sent)/b.Elapsed().Seconds(), "events/s")
+}
+
+func benchStack(b *testing.B) (Stack, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	up := make(chan Stack, 1)
+	done := make(chan error, 1)
+	port, err := embedded.FreePort()
+	if err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		done <- Run(ctx, Config{KafkaPort: port, IngestorAddr: "127.0.0.1:0", ScorerAddr: "127.0.0.1:0", Partitions: 8, LogLevel: "error"},
+			testutil.Logger(b), func(s Stack) { up <- s })
+	}()
+	select {
+	case s := <-up:
+		return s, func() { cancel(); <-done }
+	case err := <-done:
+		b.Fatal(err)
+	}
+	return Stack{}, nil
+}
+
+func postBench(url string, evs []event.Event) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for i := range evs {
+		if err := enc.Encode(&evs[i]); err != nil {
+			return err
+		}
+	}
+	resp, err := http.Post(url+"/v1/events", "application/x-ndjson", &buf)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+func scrape(b *testing.B, url string) map[string]*dto.Histogram {
+	resp, err := http.Get(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p expfmt.TextParser
+	mfs, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		b.Fatal(err)
+	}
+	out := map[string]*dto.Histogram{}
+	for name, mf := range mfs {
+		if mf.GetType() == dto.MetricType_HISTOGRAM && len(mf.GetMetric()) > 0 {
+			out[name] = mf.GetMetric()[0].GetHistogram()
+		}
+	}
+	return out
+}
+
+// quantile interpolates linearly inside the histogram bucket holding q.
+func quantile(h *dto.Histogram, q float64) float64 {
+	if h == nil || h.GetSampleCount() == 0 {
+		return math.NaN()
+	}
+	buckets := h.GetBucket()
+	sort.Slice(buckets, func(i, j int) bool { return buckets[i].GetUpperBound() < buckets[j].GetUpperBound() })
+	rank := q * float64(h.GetSampleCount())
+	prevBound, prevCount := 0.0, 0.0
+	for _, bk := range buckets {
+		c := float64(bk.GetCumulativeCount())
+		if c >= rank {
+			if c == prevCount {
+				return bk.GetUpperBound()
+			}
+			return prevBound + (bk.GetUpperBound()-prevBound)*(rank-prevCount)/(c-prevCount)
+		}
+		prevBound, prevCount = bk.GetUpperBound(), c
+	}
+	return prevBound
+}

@@ -1,0 +1,80 @@
+package store
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
+
+	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/scoring"
+)
+
+func genContact(t *rapid.T, id, account string) *scoring.Contact {
+	c := &scoring.Contact{ID: id, AccountID: account,
+		Title: rapid.String().Draw(t, "title"), Fields: rapid.Uint8().Draw(t, "fields"),
+		Competitor: rapid.Bool().Draw(t, "cx"), TargetTitle: rapid.Bool().Draw(t, "tt"), TitleRule: rapid.String().Draw(t, "tr"),
+		TitleFit: rapid.Int32().Draw(t, "tf"), Fit: rapid.Int32().Draw(t, "f"), Anchor: rapid.Int32().Draw(t, "an"),
+		Behavior: rapid.Int32().Draw(t, "b"), DecayFrom: rapid.Int64().Draw(t, "df"), DecayedTo: rapid.Int64().Draw(t, "dt"),
+		LastEngaged: rapid.Int64().Draw(t, "le"), Grade: rapid.SampledFrom([]string{"", "A", "F"}).Draw(t, "g"),
+		Stage: model.Stage(rapid.IntRange(0, 2).Draw(t, "s")), MQL: rapid.Bool().Draw(t, "q"), AQL: rapid.Bool().Draw(t, "aq"),
+		Dormant: rapid.Bool().Draw(t, "d"), Events: rapid.Int32().Draw(t, "n"), Model: rapid.String().Draw(t, "m"),
+		Seen: rapid.SliceOfN(rapid.Uint64(), 0, 8).Draw(t, "seen"),
+	}
+	for i := range rapid.IntRange(0, 3).Draw(t, "np") {
+		c.Products = append(c.Products, scoring.Product{Name: rapid.String().Draw(t, "pn"), Anchor: int32(i), Score: rapid.Int32().Draw(t, "ps")})
+	}
+	for range rapid.IntRange(0, 3).Draw(t, "nc") {
+		c.Caps = append(c.Caps, scoring.CapCount{Rule: rapid.String().Draw(t, "cr"), Period: rapid.Int64().Draw(t, "cp"), Count: rapid.Int32().Draw(t, "cn")})
+	}
+	if len(c.Seen) == 0 {
+		c.Seen = nil
+	}
+	return c
+}
+
+func TestContactCodecRoundTrip(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(t *rapid.T) {
+		c := genContact(t, "c-1", "acme.io")
+		got, err := DecodeContact(EncodeContact(c), "c-1", "acme.io")
+		require.NoError(t, err)
+		require.Equal(t, c, got)
+	})
+}
+
+func TestAccountCodecRoundTrip(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(t *rapid.T) {
+		a := &scoring.Account{ID: "acme.io", Name: rapid.String().Draw(t, "name"), Employees: rapid.Float64().Draw(t, "em"),
+			Revenue: rapid.Float64().Draw(t, "rv"), Industry: rapid.String().Draw(t, "in"), Country: rapid.String().Draw(t, "co"),
+			Tier: rapid.String().Draw(t, "ti"), Competitor: rapid.Bool().Draw(t, "cx"), Fit: rapid.Int32().Draw(t, "f"),
+			Engagement: rapid.Int32().Draw(t, "e"), Total: rapid.Int32().Draw(t, "s"), MQA: rapid.Bool().Draw(t, "q"),
+			Events: rapid.Int32().Draw(t, "n"), Model: rapid.String().Draw(t, "m"),
+			Technologies: rapid.SliceOfN(rapid.String(), 1, 4).Draw(t, "te"),
+			Members:      rapid.MapOfN(rapid.String(), rapid.Int32(), 1, 20).Draw(t, "mb"),
+			Seen:         rapid.SliceOfN(rapid.Uint64(), 1, 8).Draw(t, "seen"),
+		}
+		got, err := DecodeAccount(EncodeAccount(a), "acme.io")
+		require.NoError(t, err)
+		require.Equal(t, a, got)
+	})
+}
+
+func FuzzDecodeState(f *testing.F) {
+	f.Add(EncodeContact(&scoring.Contact{ID: "c", Title: "VP", Seen: []uint64{1, 2}, Products: []scoring.Product{{Name: "x"}}}))
+	f.Add(EncodeAccount(&scoring.Account{ID: "a", Members: map[string]int32{"c": 5}, Technologies: []string{"aws"}}))
+	f.Add([]byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if c, err := DecodeContact(b, "c", "a"); err == nil {
+			if _, err := DecodeContact(EncodeContact(c), "c", "a"); err != nil {
+				t.Fatalf("re-encoded contact does not decode: %v", err)
+			}
+		}
+		if a, err := DecodeAccount(b, "a"); err == nil {
+			if _, err := DecodeAccount(EncodeAccount(a), "a"); err != nil {
+				t.Fatalf("re-encoded account does not decode: %v", err)
+			}
+		}
+	})
+}
