@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leadscore/leads/pkg/app"
 	"github.com/leadscore/leads/pkg/demo"
 	"github.com/leadscore/leads/pkg/embedded"
 	"github.com/leadscore/leads/pkg/event"
@@ -31,8 +32,8 @@ import (
 )
 
 const (
-	benchEvents   = 200_000
-	benchContacts = 20_000
+	benchEvents   = 1_000_000
+	benchContacts = 100_000
 )
 
 // BenchmarkScorer1M pushes 1,000,000 demo events (100,000 contacts in 5,000
@@ -66,6 +67,7 @@ func BenchmarkScorer1M(b *testing.B) {
 		}
 	}
 	base := usedMemory(b, rdb)
+	app.TuneGC()
 	reg := prometheus.NewRegistry()
 	src := stream.NewConsumer(stream.Config{Brokers: brokers, SessionTimeout: time.Second}, "bench", EventsTopic, log)
 	defer src.Close()

@@ -319,7 +319,7 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 			ingested[it.ev.ID] = it.rec.Time
 		}
 	}
-	if err := s.commit(ctx, ws, ld.metas, applied, ingested); err != nil {
+	if err := s.commit(ctx, ws, where, ld.metas, applied, ingested); err != nil {
 		return err
 	}
 	now := s.now()
@@ -336,8 +336,8 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 // commit writes every changed home, publishes their outboxes, clears them
 // and writes the derived keys. ingested maps event ids to the time their
 // records were ingested, for the latency metric.
-func (s *Scorer) commit(ctx context.Context, ws *scoring.Workspace, metas map[string]*store.Meta, applied map[string]map[int32]int64,
-	ingested map[string]time.Time) error {
+func (s *Scorer) commit(ctx context.Context, ws *scoring.Workspace, where map[string]string, metas map[string]*store.Meta,
+	applied map[string]map[int32]int64, ingested map[string]time.Time) error {
 	var commits []store.Commit
 	for id, h := range ws.Homes {
 		m := metas[id]
@@ -398,22 +398,28 @@ func (s *Scorer) commit(ctx context.Context, ws *scoring.Workspace, metas map[st
 	if err := s.st.ClearOutboxes(ctx, published); err != nil {
 		return err
 	}
-	if err := s.st.WriteDerived(ctx, derived(ws, commits, errs)); err != nil {
+	if err := s.st.WriteDerived(ctx, derived(ws, where, commits, errs)); err != nil {
 		return err
 	}
 	return conflict
 }
 
-// derived lists the index entries and leaderboard scores of committed homes.
-func derived(ws *scoring.Workspace, commits []store.Commit, errs []error) store.Derived {
+// derived lists what changed in committed homes: index entries of contacts
+// that are new or moved (where is the index as loaded) and the leaderboard
+// scores of touched contacts and their accounts.
+func derived(ws *scoring.Workspace, where map[string]string, commits []store.Commit, errs []error) store.Derived {
 	d := store.Derived{Where: map[string]string{}, Contacts: map[string]int32{}, Accounts: map[string]int32{}}
 	for i, c := range commits {
 		if errs[i] != nil || !c.Home.Changed {
 			continue
 		}
 		for id, ct := range c.Home.Contacts {
-			d.Where[id] = c.Home.ID
-			d.Contacts[id] = ct.Score()
+			if where[id] != c.Home.ID {
+				d.Where[id] = c.Home.ID
+			}
+			if ws.Touched[id] {
+				d.Contacts[id] = ct.Score()
+			}
 		}
 		if c.Home.Account.IsAccount() {
 			d.Accounts[c.Home.Account.ID] = c.Home.Account.Score()

@@ -68,11 +68,13 @@ type Workspace struct {
 	res   Result
 	// Duplicates counts events skipped by the seen window.
 	Duplicates int
+	// Touched lists the contacts whose state this workspace changed.
+	Touched map[string]bool
 }
 
 // NewWorkspace returns an empty workspace; preload it with Put and Locate.
 func NewWorkspace(e *Engine, load Loader) *Workspace {
-	return &Workspace{e: e, load: load, Homes: map[string]*Home{}, Where: map[string]string{}}
+	return &Workspace{e: e, load: load, Homes: map[string]*Home{}, Where: map[string]string{}, Touched: map[string]bool{}}
 }
 
 // Put adds a loaded home.
@@ -180,6 +182,7 @@ func (w *Workspace) Apply(ev *event.Event) error {
 	to.Contacts[ev.ContactID] = c
 	to.Removed = removeStr(to.Removed, ev.ContactID)
 	w.Where[ev.ContactID] = toID
+	w.Touched[ev.ContactID] = true
 	if err := w.e.Apply(to.Account, c, ev, &w.res); err != nil {
 		return err
 	}
@@ -207,6 +210,7 @@ func (w *Workspace) Decay(contactID string, now time.Time) error {
 		return nil
 	}
 	w.e.Decay(h.Account, c, now, &w.res)
+	w.Touched[contactID] = true
 	if len(w.res.Ledger) == 0 && len(w.res.Crossings) == 0 && len(w.res.Refresh) == 0 {
 		return nil
 	}
@@ -253,6 +257,7 @@ func (w *Workspace) finish(cause string, at time.Time) error {
 		w.res.Reset()
 		for _, id := range sortedContactIDs(h.Contacts) {
 			w.e.Refresh(h.Account, h.Contacts[id], cause, at, &w.res)
+			w.Touched[id] = true
 		}
 		h.Ledger = append(h.Ledger, w.res.Ledger...)
 		h.Crossings = append(h.Crossings, w.res.Crossings...)

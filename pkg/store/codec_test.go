@@ -78,3 +78,19 @@ func FuzzDecodeState(f *testing.F) {
 		}
 	})
 }
+
+func TestLedgerEntryJSON(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(t *rapid.T) {
+		e := scoring.Entry{Time: rapid.Int64().Draw(t, "t"), Cause: rapid.String().Draw(t, "c"), Kind: rapid.String().Draw(t, "k"),
+			Rule: rapid.String().Draw(t, "r"), Points: rapid.Int32().Draw(t, "p"), Product: rapid.String().Draw(t, "pr"),
+			Reason: rapid.StringMatching(`(?s).*`).Draw(t, "why"), Score: rapid.Int32().Draw(t, "s"), Behavior: rapid.Int32().Draw(t, "b"),
+			Fit: rapid.Int32().Draw(t, "f")}
+		var got scoring.Entry
+		require.NoError(t, decodeEntry(appendEntry(nil, &e), &got))
+		require.Equal(t, e, got)
+	})
+	var got scoring.Entry
+	require.NoError(t, decodeEntry(appendEntry(nil, &scoring.Entry{Reason: "bad \xff byte \x01 \"q\""}), &got))
+	require.Equal(t, "bad \ufffd byte \x01 \"q\"", got.Reason)
+}

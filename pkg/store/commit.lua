@@ -15,33 +15,37 @@ if current ~= tonumber(ARGV[1]) then
 end
 local ledgerMax = tonumber(ARGV[2])
 local outbox = ARGV[3]
-local i = 4
-local n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  local field, offset = ARGV[i], tonumber(ARGV[i + 1])
-  local seen = tonumber(redis.call('HGET', home, field) or '-1')
-  if offset > seen then
-    redis.call('HSET', home, field, offset)
+
+-- Calls cmd on key with ARGV[from..from+n-1], in chunks that fit Lua's stack.
+local function bulk(cmd, key, from, n)
+  local last = from + n - 1
+  local ret = 0
+  while from <= last do
+    local to = math.min(from + 999, last)
+    ret = redis.call(cmd, key, unpack(ARGV, from, to))
+    from = to + 1
   end
-  i = i + 2
+  return ret
 end
+
+local i = 4
+-- Watermarks: the version check proves nobody applied later offsets since
+-- the load, so they only move forward.
+local n = tonumber(ARGV[i]); i = i + 1
+if n > 0 then bulk('HSET', home, i, 2 * n) end
+i = i + 2 * n
 n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  redis.call('HSET', home, ARGV[i], ARGV[i + 1])
-  i = i + 2
-end
+if n > 0 then bulk('HSET', home, i, 2 * n) end
+i = i + 2 * n
 n = tonumber(ARGV[i]); i = i + 1
-for _ = 1, n do
-  redis.call('HDEL', home, ARGV[i])
-  i = i + 1
-end
+if n > 0 then bulk('HDEL', home, i, n) end
+i = i + n
 for k = 2, #KEYS do
   n = tonumber(ARGV[i]); i = i + 1
-  for _ = 1, n do
-    redis.call('LPUSH', KEYS[k], ARGV[i])
-    i = i + 1
+  if bulk('LPUSH', KEYS[k], i, n) > ledgerMax then
+    redis.call('LTRIM', KEYS[k], 0, ledgerMax - 1)
   end
-  redis.call('LTRIM', KEYS[k], 0, ledgerMax - 1)
+  i = i + n
 end
 if outbox == '' then
   redis.call('HDEL', home, '_x')

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	json "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/leadscore/leads/pkg/scoring"
@@ -62,7 +61,7 @@ func (s *Store) History(ctx context.Context, contactID string, limit int) ([]sco
 	out := make([]scoring.Entry, 0, len(raws))
 	for _, raw := range raws {
 		var e scoring.Entry
-		if err := json.Unmarshal([]byte(raw), &e); err != nil {
+		if err := decodeEntry([]byte(raw), &e); err != nil {
 			return nil, fmt.Errorf("history of %q: %w", contactID, err)
 		}
 		e.ContactID = contactID

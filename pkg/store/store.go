@@ -304,11 +304,7 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 		if _, ok := byContact[l.ContactID]; !ok {
 			order = append(order, l.ContactID)
 		}
-		b, err := json.Marshal(l)
-		if err != nil {
-			return nil, nil, err
-		}
-		byContact[l.ContactID] = append(byContact[l.ContactID], string(b))
+		byContact[l.ContactID] = append(byContact[l.ContactID], string(appendEntry(nil, &l)))
 	}
 	for _, id := range order {
 		keys = append(keys, s.ledgerKey(h.ID, id))
