@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/leadscore/leads/pkg/app"
 	"github.com/leadscore/leads/pkg/devstack"
@@ -23,6 +24,8 @@ func main() {
 	fs.IntVar(&cfg.KafkaPort, "kafka-port", 9092, "port of the embedded Kafka broker (0: any free port)")
 	fs.StringVar(&cfg.IngestorAddr, "ingestor-addr", "127.0.0.1:8080", "ingestor HTTP listener")
 	fs.StringVar(&cfg.ScorerAddr, "scorer-addr", "127.0.0.1:8081", "scorer HTTP listener")
+	fs.StringVar(&cfg.DecayerAddr, "decayer-addr", "127.0.0.1:8082", "decayer HTTP listener")
+	fs.DurationVar(&cfg.DecayEvery, "decay-interval", time.Minute, "time between decay passes")
 	fs.IntVar(&cfg.Partitions, "partitions", 8, "partitions of the events and transitions topics")
 	fs.IntVar(&cfg.DemoRate, "demo-rate", 50, "demo events per second (0: no demo traffic)")
 	fs.IntVar(&cfg.DemoContacts, "demo-contacts", 300, "contacts in the demo traffic")
@@ -46,6 +49,7 @@ leads is running (Ctrl-C to stop)
   Redis (%s)  %s
   ingestor          %s    (POST /v1/events, read API, /metrics)
   scorer            %s    (/healthz, /readyz, /metrics)
+  decayer           %s    (/healthz, /readyz, /metrics)
 
 Try:
   curl -s -XPOST %[7]s/v1/events -H 'Content-Type: application/json' \
@@ -54,7 +58,7 @@ Try:
   curl -s %[7]s/v1/contacts/c-try/history
   curl -s '%[7]s/v1/leaderboard?by=contact&limit=5'
   curl -s %[7]s/v1/accounts/acme.io
-`, s.Brokers[0], devstack.EventsTopic, devstack.TransitionsTopic, devstack.DLQTopic, s.RedisKind, s.RedisAddr, s.IngestorURL, s.ScorerURL)
+`, s.Brokers[0], devstack.EventsTopic, devstack.TransitionsTopic, devstack.DLQTopic, s.RedisKind, s.RedisAddr, s.IngestorURL, s.ScorerURL, s.DecayerURL)
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "error:", err)

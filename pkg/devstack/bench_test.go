@@ -278,7 +278,7 @@ func benchStack(b *testing.B) (Stack, func()) {
 		b.Fatal(err)
 	}
 	go func() {
-		done <- Run(ctx, Config{KafkaPort: port, IngestorAddr: "127.0.0.1:0", ScorerAddr: "127.0.0.1:0", Partitions: 8, LogLevel: "error"},
+		done <- Run(ctx, Config{KafkaPort: port, IngestorAddr: "127.0.0.1:0", ScorerAddr: "127.0.0.1:0", DecayerAddr: "127.0.0.1:0", Partitions: 8, LogLevel: "error"},
 			testutil.Logger(b), func(s Stack) { up <- s })
 	}()
 	select {

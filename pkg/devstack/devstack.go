@@ -26,6 +26,8 @@ type Config struct {
 	KafkaPort      int
 	IngestorAddr   string
 	ScorerAddr     string
+	DecayerAddr    string
+	DecayEvery     time.Duration
 	Partitions     int
 	DemoRate       int // events per second; 0 disables demo traffic
 	DemoContacts   int
@@ -48,6 +50,7 @@ type Stack struct {
 	RedisKind   string
 	IngestorURL string
 	ScorerURL   string
+	DecayerURL  string
 }
 
 // Run starts everything, calls ready with the addresses, and runs until ctx
@@ -79,7 +82,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, ready func(Stack)) er
 		common = append(common, "--model="+cfg.ModelPath)
 	}
 	st := Stack{Brokers: brokers, RedisAddr: redis.Addr(), RedisKind: redis.Kind()}
-	ingestorUp, scorerUp := make(chan string, 1), make(chan string, 1)
+	ingestorUp, scorerUp, decayerUp := make(chan string, 1), make(chan string, 1), make(chan string, 1)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		return program.Ingestor(gctx, append(common, "--http-addr="+cfg.IngestorAddr), program.Options{
@@ -89,14 +92,17 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, ready func(Stack)) er
 		return program.Scorer(gctx, append(common, "--http-addr="+cfg.ScorerAddr, "--session-timeout=2s"), program.Options{
 			OnListen: func(a string) { scorerUp <- a }})
 	})
-	for _, ch := range []chan string{ingestorUp, scorerUp} {
+	g.Go(func() error {
+		return program.Decayer(gctx, append(common, "--http-addr="+cfg.DecayerAddr, "--interval="+max(cfg.DecayEvery, time.Second).String()),
+			program.Options{OnListen: func(a string) { decayerUp <- a }})
+	})
+	for _, up := range []struct {
+		ch  chan string
+		url *string
+	}{{ingestorUp, &st.IngestorURL}, {scorerUp, &st.ScorerURL}, {decayerUp, &st.DecayerURL}} {
 		select {
-		case a := <-ch:
-			if ch == ingestorUp {
-				st.IngestorURL = "http://" + a
-			} else {
-				st.ScorerURL = "http://" + a
-			}
+		case a := <-up.ch:
+			*up.url = "http://" + a
 		case <-gctx.Done():
 			return g.Wait()
 		}

@@ -26,7 +26,7 @@ func startStack(t *testing.T) Stack {
 	up := make(chan Stack, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{IngestorAddr: "127.0.0.1:0", ScorerAddr: "127.0.0.1:0", Partitions: 4, LogLevel: "warn"},
+		done <- Run(ctx, Config{IngestorAddr: "127.0.0.1:0", ScorerAddr: "127.0.0.1:0", DecayerAddr: "127.0.0.1:0", Partitions: 4, LogLevel: "warn"},
 			testutil.Logger(t), func(s Stack) { up <- s })
 	}()
 	t.Cleanup(func() {

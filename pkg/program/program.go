@@ -14,6 +14,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/api"
 	"github.com/leadscore/leads/pkg/app"
+	"github.com/leadscore/leads/pkg/decay"
 	"github.com/leadscore/leads/pkg/flagenv"
 	"github.com/leadscore/leads/pkg/ingest"
 	"github.com/leadscore/leads/pkg/scorer"
@@ -195,4 +196,68 @@ func Exit(err error) (int, string) {
 		return 0, ""
 	}
 	return 1, fmt.Sprintf("error: %v", err)
+}
+
+// Decayer runs the decayer: periodic passes, or one pass with --once.
+func Decayer(ctx context.Context, args []string, opts Options) error {
+	fs := flag.NewFlagSet("decayer", flag.ContinueOnError)
+	var b base
+	var cfg decay.Config
+	var once bool
+	var at string
+	b.common.RegisterFlags(fs, ":8082")
+	b.kafka.RegisterFlags(fs)
+	cfg.RegisterFlags(fs)
+	fs.BoolVar(&once, "once", false, "make one pass and exit")
+	fs.StringVar(&at, "now", "", "with --once: the instant to decay to (RFC 3339), instead of the clock")
+	if err := b.parse(fs, args, opts); err != nil {
+		return err
+	}
+	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	now := time.Now()
+	if at != "" {
+		if !once {
+			return errors.New("--now needs --once")
+		}
+		t, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			return fmt.Errorf("--now: %w", err)
+		}
+		now = t
+	}
+	m, err := app.LoadModel(b.common.ModelPath)
+	if err != nil {
+		return err
+	}
+	rdb, err := app.Redis(b.common.RedisAddr)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	st := store.New(rdb, b.common.Namespace)
+	w := stream.NewWriter(b.kafka, b.log)
+	defer w.Close()
+	d, err := decay.New(cfg, b.log, st, scoring.New(m), w, b.common.TransitionsTopic, decay.NewMetrics(b.reg))
+	if err != nil {
+		return err
+	}
+	if once {
+		n, err := d.Pass(ctx, now)
+		if err != nil {
+			return err
+		}
+		b.log.Info("one pass done", zap.Int("decayed", n), zap.Time("now", now))
+		return nil
+	}
+	health := &app.Health{Gatherer: b.reg, Ready: func(ctx context.Context) error {
+		if !d.Ready() {
+			return errors.New("retrying Redis or Kafka")
+		}
+		return st.Ping(ctx)
+	}}
+	mux := http.NewServeMux()
+	health.Register(mux)
+	b.log.Info("decayer starting", zap.Duration("interval", cfg.Interval), zap.String("owner", cfg.Owner),
+		zap.String("model_version", m.Version))
+	return serve(ctx, &b, mux, health, opts, d.Run)
 }

@@ -13,11 +13,11 @@ import (
 	json "github.com/goccy/go-json"
 	"go.uber.org/zap"
 
+	"github.com/leadscore/leads/pkg/commit"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
-	"github.com/leadscore/leads/pkg/transition"
 )
 
 // Config configures the scorer service.
@@ -79,6 +79,8 @@ type Scorer struct {
 	metrics *Metrics
 	now     func() time.Time
 	ready   atomic.Bool
+
+	committer *commit.Committer
 }
 
 // New returns a scorer. metrics may be nil.
@@ -89,7 +91,8 @@ func New(cfg Config, log *zap.Logger, src Source, sink Sink, st *store.Store, en
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
-	return &Scorer{cfg: cfg, log: log, src: src, sink: sink, st: st, engine: engine, metrics: metrics, now: time.Now}, nil
+	return &Scorer{cfg: cfg, log: log, src: src, sink: sink, st: st, engine: engine, metrics: metrics, now: time.Now,
+		committer: &commit.Committer{Store: st, Sink: sink, Topic: cfg.TransitionsTopic, Engine: engine}}, nil
 }
 
 // Ready reports whether the last round trips to Redis and Kafka succeeded.
@@ -214,26 +217,6 @@ func (s *Scorer) deadLetter(ctx context.Context, rec stream.Record, cause error)
 	return s.sink.Publish(ctx, stream.DLQRecord(rec, s.cfg.DLQTopic, cause, s.now()))
 }
 
-// loader lets the workspace load a whole home (for an account-wide refresh)
-// and remembers its metadata for the commit.
-type loader struct {
-	ctx   context.Context
-	st    *store.Store
-	metas map[string]*store.Meta
-}
-
-func (l *loader) LoadHome(id string, _ bool) (*scoring.Home, error) {
-	h, m, err := l.st.LoadHome(l.ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if old, ok := l.metas[id]; ok && old.Version != m.Version {
-		return nil, fmt.Errorf("%w: %s moved from version %d to %d", store.ErrConflict, id, old.Version, m.Version)
-	}
-	l.metas[id] = m
-	return h, nil
-}
-
 func (s *Scorer) apply(ctx context.Context, items []item) error {
 	var contacts []string
 	for i := range items {
@@ -247,7 +230,7 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 	if err != nil {
 		return err
 	}
-	ld := &loader{ctx: ctx, st: s.st, metas: map[string]*store.Meta{}}
+	ld := commit.NewLoader(ctx, s.st)
 	ws := scoring.NewWorkspace(s.engine, ld)
 	for c, h := range where {
 		ws.Locate(c, h)
@@ -272,19 +255,8 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 			}
 		}
 	}
-	for _, r := range reqs {
-		slices.Sort(r.Contacts)
-		r.Contacts = slices.Compact(r.Contacts)
-		slices.Sort(r.Partitions)
-		r.Partitions = slices.Compact(r.Partitions)
-	}
-	homes, metas, err := s.st.Load(ctx, reqs)
-	if err != nil {
+	if err := ld.Load(ws, reqs); err != nil {
 		return err
-	}
-	for id, h := range homes {
-		ws.Put(h)
-		ld.metas[id] = metas[id]
 	}
 	applied := map[string]map[int32]int64{}
 	ingested := map[string]time.Time{}
@@ -294,7 +266,7 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 		it := &items[i]
 		_, to := ws.Target(&it.ev)
 		p := int32(it.rec.Partition)
-		if m := ld.metas[to]; m != nil {
+		if m := ld.Metas[to]; m != nil {
 			if w, ok := m.Offsets[p]; ok && it.rec.Offset <= w {
 				skipped++
 				continue
@@ -319,10 +291,18 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 			ingested[it.ev.ID] = it.rec.Time
 		}
 	}
-	if err := s.commit(ctx, ws, where, ld.metas, applied, ingested); err != nil {
+	published, err := s.committer.Commit(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied})
+	now := s.now()
+	for i := range published {
+		x := &published[i]
+		s.metrics.Transitions.WithLabelValues(x.Type).Inc()
+		if at, ok := ingested[x.Cause]; ok {
+			s.metrics.TransitionLatency.Observe(now.Sub(at).Seconds())
+		}
+	}
+	if err != nil {
 		return err
 	}
-	now := s.now()
 	for typ, n := range byType {
 		s.metrics.Events.WithLabelValues(typ).Add(float64(n))
 	}
@@ -331,99 +311,4 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 	}
 	s.metrics.Duplicates.Add(float64(skipped + ws.Duplicates))
 	return nil
-}
-
-// commit writes every changed home, publishes their outboxes, clears them
-// and writes the derived keys. ingested maps event ids to the time their
-// records were ingested, for the latency metric.
-func (s *Scorer) commit(ctx context.Context, ws *scoring.Workspace, where map[string]string, metas map[string]*store.Meta,
-	applied map[string]map[int32]int64, ingested map[string]time.Time) error {
-	var commits []store.Commit
-	for id, h := range ws.Homes {
-		m := metas[id]
-		if m == nil {
-			m = &store.Meta{}
-		}
-		if !h.Changed && len(applied[id]) == 0 && len(m.Outbox) == 0 {
-			continue
-		}
-		outbox := append(slices.Clip(m.Outbox), h.Crossings...)
-		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: applied[id], Outbox: outbox})
-	}
-	if len(commits) == 0 {
-		return nil
-	}
-	versions, errs, err := s.st.CommitAll(ctx, commits)
-	if err != nil {
-		return err
-	}
-	var recs []stream.Record
-	published := map[string]int64{}
-	var conflict error
-	for i, c := range commits {
-		if errs[i] != nil {
-			conflict = errs[i]
-			continue
-		}
-		for j := range c.Outbox {
-			x := &c.Outbox[j]
-			key, value, err := transition.Encode(x)
-			if err != nil {
-				return fmt.Errorf("encode transition: %w", err)
-			}
-			recs = append(recs, stream.Record{Topic: s.cfg.TransitionsTopic, Key: key, Value: value})
-		}
-		if len(c.Outbox) > 0 {
-			published[c.Home.ID] = versions[i]
-		}
-	}
-	if len(recs) > 0 {
-		if err := s.sink.Publish(ctx, recs...); err != nil {
-			return fmt.Errorf("publish transitions: %w", err)
-		}
-		now := s.now()
-		for i := range commits {
-			if errs[i] != nil {
-				continue
-			}
-			for j := range commits[i].Outbox {
-				x := &commits[i].Outbox[j]
-				s.metrics.Transitions.WithLabelValues(x.Type).Inc()
-				if at, ok := ingested[x.Cause]; ok {
-					s.metrics.TransitionLatency.Observe(now.Sub(at).Seconds())
-				}
-			}
-		}
-	}
-	if err := s.st.ClearOutboxes(ctx, published); err != nil {
-		return err
-	}
-	if err := s.st.WriteDerived(ctx, derived(ws, where, commits, errs)); err != nil {
-		return err
-	}
-	return conflict
-}
-
-// derived lists what changed in committed homes: index entries of contacts
-// that are new or moved (where is the index as loaded) and the leaderboard
-// scores of touched contacts and their accounts.
-func derived(ws *scoring.Workspace, where map[string]string, commits []store.Commit, errs []error) store.Derived {
-	d := store.Derived{Where: map[string]string{}, Contacts: map[string]int32{}, Accounts: map[string]int32{}}
-	for i, c := range commits {
-		if errs[i] != nil || !c.Home.Changed {
-			continue
-		}
-		for id, ct := range c.Home.Contacts {
-			if where[id] != c.Home.ID {
-				d.Where[id] = c.Home.ID
-			}
-			if ws.Touched[id] {
-				d.Contacts[id] = ct.Score()
-			}
-		}
-		if c.Home.Account.IsAccount() {
-			d.Accounts[c.Home.Account.ID] = c.Home.Account.Score()
-		}
-	}
-	return d
 }

@@ -198,28 +198,41 @@ func removeStr(xs []string, s string) []string {
 	return xs
 }
 
-// Decay decays one contact to now, in the home it lives in.
-func (w *Workspace) Decay(contactID string, now time.Time) error {
+// Decay decays one contact to now, in the home it lives in, and reports
+// whether anything changed.
+func (w *Workspace) Decay(contactID string, now time.Time) (bool, error) {
 	w.res.Reset()
-	h, err := w.home(w.Where[contactID], false)
+	home, ok := w.Where[contactID]
+	if !ok {
+		return false, nil
+	}
+	h, err := w.home(home, false)
 	if err != nil {
-		return err
+		return false, err
 	}
 	c, ok := h.Contacts[contactID]
 	if !ok {
-		return nil
+		return false, nil
 	}
 	w.e.Decay(h.Account, c, now, &w.res)
 	w.Touched[contactID] = true
 	if len(w.res.Ledger) == 0 && len(w.res.Crossings) == 0 && len(w.res.Refresh) == 0 {
-		return nil
+		return false, nil
 	}
 	cause := ""
 	if len(w.res.Ledger) > 0 {
 		cause = w.res.Ledger[len(w.res.Ledger)-1].Cause
 	}
 	h.Changed = true
-	return w.finish(cause, now)
+	return true, w.finish(cause, now)
+}
+
+// Contact returns a contact of the workspace, or nil.
+func (w *Workspace) Contact(id string) *Contact {
+	if h, ok := w.Homes[w.Where[id]]; ok {
+		return h.Contacts[id]
+	}
+	return nil
 }
 
 // finish files the last engine result under the homes it concerns and

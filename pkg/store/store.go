@@ -344,7 +344,9 @@ type Derived struct {
 	Where    map[string]string
 	Contacts map[string]int32
 	Accounts map[string]int32
-	Removed  []string
+	// Due is each contact's next decay time (Unix seconds); 0 removes it
+	// from the due index.
+	Due map[string]int64
 }
 
 // WriteDerived writes the index and leaderboards in one pipeline.
@@ -368,6 +370,13 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 		}
 		pipe.ZAdd(ctx, s.LeaderboardKey("account"), zs...)
 		pipe.ZRemRangeByRank(ctx, s.LeaderboardKey("account"), 0, -int64(s.LeaderboardSize)-1)
+	}
+	for c, at := range d.Due {
+		if at == 0 {
+			pipe.ZRem(ctx, s.DueKey(DueShard(c)), c)
+		} else {
+			pipe.ZAdd(ctx, s.DueKey(DueShard(c)), redis.Z{Score: float64(at), Member: c})
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("write index and leaderboards: %w", err)

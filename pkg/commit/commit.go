@@ -1,0 +1,166 @@
+package commit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
+	"github.com/leadscore/leads/pkg/stream"
+	"github.com/leadscore/leads/pkg/transition"
+)
+
+// Sink publishes records and returns once they are durable.
+type Sink interface {
+	Publish(ctx context.Context, recs ...stream.Record) error
+}
+
+// Loader lets a workspace load whole homes (for an account-wide refresh)
+// and remembers the metadata of every loaded home for the commit.
+type Loader struct {
+	ctx   context.Context
+	st    *store.Store
+	Metas map[string]*store.Meta
+}
+
+// NewLoader returns a loader over the store for one batch.
+func NewLoader(ctx context.Context, st *store.Store) *Loader {
+	return &Loader{ctx: ctx, st: st, Metas: map[string]*store.Meta{}}
+}
+
+// LoadHome implements scoring.Loader. A home already loaded at another
+// version is a conflict: the batch must be redone.
+func (l *Loader) LoadHome(id string, _ bool) (*scoring.Home, error) {
+	h, m, err := l.st.LoadHome(l.ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if old, ok := l.Metas[id]; ok && old.Version != m.Version {
+		return nil, fmt.Errorf("%w: %s moved from version %d to %d", store.ErrConflict, id, old.Version, m.Version)
+	}
+	l.Metas[id] = m
+	return h, nil
+}
+
+// Load reads the requested homes into the workspace.
+func (l *Loader) Load(ws *scoring.Workspace, reqs map[string]*store.Request) error {
+	for _, r := range reqs {
+		slices.Sort(r.Contacts)
+		r.Contacts = slices.Compact(r.Contacts)
+		slices.Sort(r.Partitions)
+		r.Partitions = slices.Compact(r.Partitions)
+	}
+	homes, metas, err := l.st.Load(l.ctx, reqs)
+	if err != nil {
+		return err
+	}
+	for id, h := range homes {
+		ws.Put(h)
+		l.Metas[id] = metas[id]
+	}
+	return nil
+}
+
+// Committer writes workspaces.
+type Committer struct {
+	Store  *store.Store
+	Sink   Sink
+	Topic  string
+	Engine *scoring.Engine
+}
+
+// Batch is what one commit writes.
+type Batch struct {
+	WS *scoring.Workspace
+	// Where is the contact index as loaded, so only new or moved contacts
+	// are re-indexed.
+	Where map[string]string
+	Metas map[string]*store.Meta
+	// Applied are the highest offsets applied per home and partition.
+	Applied map[string]map[int32]int64
+}
+
+// Commit writes every changed home and publishes its outbox. It returns the
+// crossings published. When some homes conflicted, the others are fully
+// committed and the error wraps store.ErrConflict: redo the batch.
+func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, error) {
+	var commits []store.Commit
+	for id, h := range b.WS.Homes {
+		m := b.Metas[id]
+		if m == nil {
+			m = &store.Meta{}
+		}
+		if !h.Changed && len(b.Applied[id]) == 0 && len(m.Outbox) == 0 {
+			continue
+		}
+		outbox := append(slices.Clip(m.Outbox), h.Crossings...)
+		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: outbox})
+	}
+	if len(commits) == 0 {
+		return nil, nil
+	}
+	versions, errs, err := c.Store.CommitAll(ctx, commits)
+	if err != nil {
+		return nil, err
+	}
+	var recs []stream.Record
+	var published []scoring.Crossing
+	clear := map[string]int64{}
+	var conflicts []error
+	for i, cm := range commits {
+		if errs[i] != nil {
+			conflicts = append(conflicts, errs[i])
+			continue
+		}
+		for j := range cm.Outbox {
+			key, value, err := transition.Encode(&cm.Outbox[j])
+			if err != nil {
+				return nil, fmt.Errorf("encode transition: %w", err)
+			}
+			recs = append(recs, stream.Record{Topic: c.Topic, Key: key, Value: value})
+		}
+		if len(cm.Outbox) > 0 {
+			published = append(published, cm.Outbox...)
+			clear[cm.Home.ID] = versions[i]
+		}
+	}
+	if len(recs) > 0 {
+		if err := c.Sink.Publish(ctx, recs...); err != nil {
+			return nil, fmt.Errorf("publish transitions: %w", err)
+		}
+	}
+	if err := c.Store.ClearOutboxes(ctx, clear); err != nil {
+		return nil, err
+	}
+	if err := c.Store.WriteDerived(ctx, c.derived(b, commits, errs)); err != nil {
+		return nil, err
+	}
+	return published, errors.Join(conflicts...)
+}
+
+// derived lists what changed in committed homes: index entries of contacts
+// that are new or moved, and the leaderboard scores and next decay time of
+// touched contacts and their accounts.
+func (c *Committer) derived(b Batch, commits []store.Commit, errs []error) store.Derived {
+	d := store.Derived{Where: map[string]string{}, Contacts: map[string]int32{}, Accounts: map[string]int32{}, Due: map[string]int64{}}
+	for i, cm := range commits {
+		if errs[i] != nil || !cm.Home.Changed {
+			continue
+		}
+		for id, ct := range cm.Home.Contacts {
+			if b.Where[id] != cm.Home.ID {
+				d.Where[id] = cm.Home.ID
+			}
+			if b.WS.Touched[id] {
+				d.Contacts[id] = ct.Score()
+				d.Due[id] = c.Engine.NextDue(ct)
+			}
+		}
+		if cm.Home.Account.IsAccount() {
+			d.Accounts[cm.Home.Account.ID] = cm.Home.Account.Score()
+		}
+	}
+	return d
+}
