@@ -13,6 +13,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/leadscore/leads/pkg/commit"
 	"github.com/leadscore/leads/pkg/scoring"
@@ -150,45 +151,62 @@ func (d *Decayer) Run(ctx context.Context) error {
 // replica holds, and returns how many changed.
 func (d *Decayer) Pass(ctx context.Context, now time.Time) (int, error) {
 	start := time.Now()
-	total := 0
+	var total atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	// Shards in parallel keep Redis busy while Go decays the next batch.
+	g.SetLimit(passWorkers)
 	for shard := range store.DueShards {
-		ok, err := d.st.Lease(ctx, shard, d.cfg.Owner, d.cfg.LeaseTTL)
-		if err != nil {
-			return total, err
-		}
-		if !ok {
-			continue
-		}
-		var last []string
-		for {
-			ids, err := d.st.Due(ctx, shard, now, d.cfg.BatchSize)
-			if err != nil {
-				return total, err
-			}
-			if len(ids) == 0 {
-				break
-			}
-			if len(ids) == len(last) && ids[0] == last[0] {
-				return total, fmt.Errorf("shard %d: the same contacts stay due after decay (first %s)", shard, ids[0])
-			}
-			n, err := d.batch(ctx, ids, now)
-			if err != nil {
-				return total, err
-			}
-			total += n
-			last = ids
-			if len(ids) < d.cfg.BatchSize {
-				break
-			}
-		}
+		g.Go(func() error {
+			n, err := d.shard(gctx, shard, now)
+			total.Add(int64(n))
+			return err
+		})
+	}
+	err := g.Wait()
+	if err != nil {
+		return int(total.Load()), err
 	}
 	d.metrics.PassSeconds.Observe(time.Since(start).Seconds())
-	d.metrics.PassDecayed.Set(float64(total))
+	d.metrics.PassDecayed.Set(float64(total.Load()))
 	if n, err := d.st.Backlog(ctx, now); err == nil {
 		d.metrics.Backlog.Set(float64(n))
 	}
-	d.log.Info("decay pass", zap.Time("now", now), zap.Int("decayed", total), zap.Duration("took", time.Since(start)))
-	return total, nil
+	d.log.Info("decay pass", zap.Time("now", now), zap.Int64("decayed", total.Load()), zap.Duration("took", time.Since(start)))
+	return int(total.Load()), nil
+}
+
+// passWorkers is how many shards a pass works on at once.
+const passWorkers = 4
+
+// shard decays the due contacts of one shard, if this replica holds its lease.
+func (d *Decayer) shard(ctx context.Context, shard int, now time.Time) (int, error) {
+	ok, err := d.st.Lease(ctx, shard, d.cfg.Owner, d.cfg.LeaseTTL)
+	if err != nil || !ok {
+		return 0, err
+	}
+	total := 0
+	var last []string
+	for {
+		ids, err := d.st.Due(ctx, shard, now, d.cfg.BatchSize)
+		if err != nil {
+			return total, err
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
+		if len(ids) == len(last) && ids[0] == last[0] {
+			return total, fmt.Errorf("shard %d: the same contacts stay due after decay (first %s)", shard, ids[0])
+		}
+		n, err := d.batch(ctx, ids, now)
+		if err != nil {
+			return total, err
+		}
+		total += n
+		last = ids
+		if len(ids) < d.cfg.BatchSize {
+			return total, nil
+		}
+	}
 }
 
 // batch decays the given contacts, redoing it when a home changed under it
@@ -240,18 +258,23 @@ func (d *Decayer) try(ctx context.Context, ids []string, now time.Time) (int, er
 	if err != nil {
 		return 0, err
 	}
-	// Re-index every contact of the batch, changed or not, so none stays due:
-	// a stale entry (the contact engaged since) or a missing contact leaves.
-	due := make(map[string]int64, len(ids))
+	// The commit re-indexed the contacts it changed; re-index the others too
+	// so none stays due: a stale entry (the contact engaged since) or a
+	// contact that no longer exists leaves the index.
+	due := map[string]int64{}
 	for _, id := range ids {
-		if c := ws.Contact(id); c != nil {
-			due[id] = d.engine.NextDue(c)
-		} else {
+		c := ws.Contact(id)
+		switch {
+		case c == nil:
 			due[id] = 0
+		case !ws.Homes[ws.Where[id]].Changed:
+			due[id] = d.engine.NextDue(c)
 		}
 	}
-	if err := d.st.WriteDerived(ctx, store.Derived{Due: due}); err != nil {
-		return 0, err
+	if len(due) > 0 {
+		if err := d.st.WriteDerived(ctx, store.Derived{Due: due}); err != nil {
+			return 0, err
+		}
 	}
 	d.metrics.Decayed.Add(float64(changed))
 	return changed, nil
