@@ -98,20 +98,23 @@ func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, er
 		outbox := append(slices.Clip(m.Outbox), h.Crossings...)
 		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: outbox})
 	}
-	if len(commits) == 0 {
-		return nil, nil
-	}
-	versions, errs, err := c.Store.CommitAll(ctx, commits)
-	if err != nil {
-		return nil, err
+	var versions []int64
+	var errs []error
+	if len(commits) > 0 {
+		var err error
+		if versions, errs, err = c.Store.CommitAll(ctx, commits); err != nil {
+			return nil, err
+		}
 	}
 	var recs []stream.Record
 	var published []scoring.Crossing
 	clear := map[string]int64{}
 	var conflicts []error
+	conflicted := map[string]bool{}
 	for i, cm := range commits {
 		if errs[i] != nil {
 			conflicts = append(conflicts, errs[i])
+			conflicted[cm.Home.ID] = true
 			continue
 		}
 		for j := range cm.Outbox {
@@ -126,6 +129,14 @@ func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, er
 			clear[cm.Home.ID] = versions[i]
 		}
 	}
+	// Derived keys first, so scores are readable as soon as committed. A
+	// crash after the commit leaves watermarks that make redelivered events
+	// count as touched, so these are written again, and the outbox.
+	if d := c.derived(b, conflicted); len(d.Where)+len(d.Contacts)+len(d.Accounts)+len(d.Due) > 0 {
+		if err := c.Store.WriteDerived(ctx, d); err != nil {
+			return nil, err
+		}
+	}
 	if len(recs) > 0 {
 		if err := c.Sink.Publish(ctx, recs...); err != nil {
 			return nil, fmt.Errorf("publish transitions: %w", err)
@@ -134,32 +145,32 @@ func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, er
 	if err := c.Store.ClearOutboxes(ctx, clear); err != nil {
 		return nil, err
 	}
-	if err := c.Store.WriteDerived(ctx, c.derived(b, commits, errs)); err != nil {
-		return nil, err
-	}
 	return published, errors.Join(conflicts...)
 }
 
-// derived lists what changed in committed homes: index entries of contacts
-// that are new or moved, and the leaderboard scores and next decay time of
-// touched contacts and their accounts.
-func (c *Committer) derived(b Batch, commits []store.Commit, errs []error) store.Derived {
+// derived lists the derived keys of every home not in conflict: index
+// entries of contacts found somewhere else than the index says (new, moved,
+// or never indexed because a crash came first), and the leaderboard scores
+// and next decay time of touched contacts and their accounts.
+func (c *Committer) derived(b Batch, conflicted map[string]bool) store.Derived {
 	d := store.Derived{Where: map[string]string{}, Contacts: map[string]int32{}, Accounts: map[string]int32{}, Due: map[string]int64{}}
-	for i, cm := range commits {
-		if errs[i] != nil || !cm.Home.Changed {
+	for id, h := range b.WS.Homes {
+		if conflicted[id] {
 			continue
 		}
-		for id, ct := range cm.Home.Contacts {
-			if b.Where[id] != cm.Home.ID {
-				d.Where[id] = cm.Home.ID
+		touched := h.Changed
+		for cid, ct := range h.Contacts {
+			if b.Where[cid] != id {
+				d.Where[cid] = id
 			}
-			if b.WS.Touched[id] {
-				d.Contacts[id] = ct.Score()
-				d.Due[id] = c.Engine.NextDue(ct)
+			if b.WS.Touched[cid] {
+				touched = true
+				d.Contacts[cid] = ct.Score()
+				d.Due[cid] = c.Engine.NextDue(ct)
 			}
 		}
-		if cm.Home.Account.IsAccount() {
-			d.Accounts[cm.Home.Account.ID] = cm.Home.Account.Score()
+		if touched && h.Account.IsAccount() {
+			d.Accounts[h.Account.ID] = h.Account.Score()
 		}
 	}
 	return d

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -158,6 +159,9 @@ func decodeItem(raw []byte, ev *Event, lim Limits) *ItemError {
 	if err := dec.Decode(ev); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
+			if te.Type == reflect.TypeFor[time.Time]() {
+				return &ItemError{Field: te.Field, Message: "must be an RFC 3339 string"}
+			}
 			return &ItemError{Field: te.Field, Message: "wrong type: expected " + te.Type.String()}
 		}
 		var pe *time.ParseError

@@ -268,7 +268,12 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 		p := int32(it.rec.Partition)
 		if m := ld.Metas[to]; m != nil {
 			if w, ok := m.Offsets[p]; ok && it.rec.Offset <= w {
+				// Applied before; the run that applied it may have died before
+				// writing the derived keys, so they are written again.
 				skipped++
+				if !it.ev.IsAccountEvent() {
+					ws.Touched[it.ev.ContactID] = true
+				}
 				continue
 			}
 		}
