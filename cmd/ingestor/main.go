@@ -2,23 +2,6 @@
 // environment as LEADS_<FLAG_IN_UPPER_SNAKE>; --help lists them.
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
+import "github.com/leadscore/leads/pkg/program"
 
-	"github.com/leadscore/leads/pkg/program"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := program.Ingestor(ctx, os.Args[1:], program.Options{})
-	stop()
-	code, msg := program.Exit(err)
-	if msg != "" {
-		fmt.Fprintln(os.Stderr, msg)
-	}
-	os.Exit(code)
-}
+func main() { program.Main(program.Ingestor) }

@@ -17,13 +17,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/leadscore/leads/pkg/app"
 	"github.com/leadscore/leads/pkg/demo"
 	"github.com/leadscore/leads/pkg/embedded"
 	"github.com/leadscore/leads/pkg/event"
-	"github.com/leadscore/leads/pkg/model"
+	lmodel "github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scorer"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
@@ -73,7 +74,7 @@ func BenchmarkScorer1M(b *testing.B) {
 	defer src.Close()
 	st := store.New(rdb, "leads")
 	s, err := scorer.New(scorer.Config{EventsTopic: EventsTopic, TransitionsTopic: TransitionsTopic, DLQTopic: DLQTopic,
-		BatchSize: 5000, Linger: 5 * time.Millisecond, MaxBackoff: time.Second}, log, src, w, st, scoring.New(model.Default()), scorer.NewMetrics(reg))
+		BatchSize: 5000, Linger: 5 * time.Millisecond, MaxBackoff: time.Second}, log, src, w, st, scoring.New(lmodel.Default()), scorer.NewMetrics(reg))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -315,7 +316,7 @@ func scrape(b *testing.B, url string) map[string]*dto.Histogram {
 		b.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var p expfmt.TextParser
+	p := expfmt.NewTextParser(model.UTF8Validation)
 	mfs, err := p.TextToMetricFamilies(resp.Body)
 	if err != nil {
 		b.Fatal(err)

@@ -6,6 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,6 +20,7 @@ import (
 	"github.com/leadscore/leads/pkg/decay"
 	"github.com/leadscore/leads/pkg/flagenv"
 	"github.com/leadscore/leads/pkg/ingest"
+	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scorer"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
@@ -40,6 +44,8 @@ type base struct {
 	kafka  stream.Config
 	log    *zap.Logger
 	reg    *prometheus.Registry
+	// closers run in reverse at shutdown.
+	closers []func() error
 }
 
 func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
@@ -60,6 +66,27 @@ func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
 	}
 	b.reg = app.Registry()
 	return nil
+}
+
+// open loads the model and connects to Redis and Kafka; close releases them.
+func (b *base) open() (*model.Model, *store.Store, *stream.Writer, error) {
+	m, err := app.LoadModel(b.common.ModelPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	rdb, err := app.Redis(b.common.RedisAddr)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	w := stream.NewWriter(b.kafka, b.log)
+	b.closers = append(b.closers, rdb.Close, w.Close)
+	return m, store.New(rdb, b.common.Namespace), w, nil
+}
+
+func (b *base) close() {
+	for i := len(b.closers) - 1; i >= 0; i-- {
+		_ = b.closers[i]()
+	}
 }
 
 // serve runs the HTTP server and work until ctx ends or work fails, then
@@ -106,18 +133,11 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
-	m, err := app.LoadModel(b.common.ModelPath)
+	m, st, w, err := b.open()
 	if err != nil {
 		return err
 	}
-	rdb, err := app.Redis(b.common.RedisAddr)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	st := store.New(rdb, b.common.Namespace)
-	w := stream.NewWriter(b.kafka, b.log)
-	defer w.Close()
+	defer b.close()
 	svc, err := ingest.New(cfg, b.log, &ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}, b.reg, nil)
 	if err != nil {
 		return err
@@ -150,18 +170,11 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	app.TuneGC()
 	cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic = b.common.EventsTopic, b.common.TransitionsTopic, b.common.DLQTopic
-	m, err := app.LoadModel(b.common.ModelPath)
+	m, st, w, err := b.open()
 	if err != nil {
 		return err
 	}
-	rdb, err := app.Redis(b.common.RedisAddr)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	st := store.New(rdb, b.common.Namespace)
-	w := stream.NewWriter(b.kafka, b.log)
-	defer w.Close()
+	defer b.close()
 	src := stream.NewConsumer(b.kafka, group, b.common.EventsTopic, b.log)
 	defer src.Close()
 	metrics := scorer.NewMetrics(b.reg)
@@ -184,18 +197,17 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	return serve(ctx, &b, mux, health, opts, s.Run)
 }
 
-// Usage errors are printed by the flag package already.
-func IsUsage(err error) bool { return errors.Is(err, flag.ErrHelp) }
-
-// Exit maps an error to a process exit code and message.
-func Exit(err error) (int, string) {
-	switch {
-	case err == nil:
-		return 0, ""
-	case IsUsage(err):
-		return 0, ""
+// Main runs a program as a process: it stops on SIGINT or SIGTERM, prints
+// an error, and exits 0, or 1 on failure (flag errors are printed by the
+// flag package; --help exits 0).
+func Main(run func(context.Context, []string, Options) error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], Options{})
+	stop()
+	if err != nil && !errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintln(os.Stderr, "error:", err)
+		os.Exit(1)
 	}
-	return 1, fmt.Sprintf("error: %v", err)
 }
 
 // Decayer runs the decayer: periodic passes, or one pass with --once.
@@ -225,18 +237,11 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 		}
 		now = t
 	}
-	m, err := app.LoadModel(b.common.ModelPath)
+	m, st, w, err := b.open()
 	if err != nil {
 		return err
 	}
-	rdb, err := app.Redis(b.common.RedisAddr)
-	if err != nil {
-		return err
-	}
-	defer rdb.Close()
-	st := store.New(rdb, b.common.Namespace)
-	w := stream.NewWriter(b.kafka, b.log)
-	defer w.Close()
+	defer b.close()
 	d, err := decay.New(cfg, b.log, st, scoring.New(m), w, b.common.TransitionsTopic, decay.NewMetrics(b.reg))
 	if err != nil {
 		return err
