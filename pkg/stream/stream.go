@@ -53,7 +53,7 @@ var ErrNoBrokers = errors.New("at least one Kafka broker is required")
 // RegisterFlags adds the producer and consumer tuning flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSize, "kafka-batch-size", 10000, "most records per produce request per partition")
-	fs.DurationVar(&c.BatchTimeout, "kafka-batch-timeout", 2*time.Millisecond, "longest a record waits for its produce batch to fill")
+	fs.DurationVar(&c.BatchTimeout, "kafka-batch-timeout", time.Millisecond, "longest a record waits for its produce batch to fill")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", 10*time.Second, "consumer group session timeout: how long a crashed member keeps its partitions")
 }
 
@@ -84,7 +84,7 @@ func NewWriter(cfg Config, log *zap.Logger) *Writer {
 	}
 	timeout := cfg.BatchTimeout
 	if timeout <= 0 {
-		timeout = 2 * time.Millisecond
+		timeout = time.Millisecond
 	}
 	return &Writer{w: &kafka.Writer{
 		Addr:            kafka.TCP(cfg.Brokers...),
