@@ -82,11 +82,40 @@ type Batch struct {
 	Applied map[string]map[int32]int64
 }
 
+// Post is what is left of a commit once Redis has it: the transitions to
+// publish, then the outboxes to clear.
+type Post struct {
+	recs []stream.Record
+	// Published are the crossings this post publishes.
+	Published []scoring.Crossing
+	// Versions are the versions written, by home.
+	Versions map[string]int64
+	clear    map[string]int64
+}
+
 // Commit writes every changed home and publishes its outbox. It returns the
 // crossings published. When some homes conflicted, the others are fully
 // committed and the error wraps store.ErrConflict: redo the batch.
 func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, error) {
+	p, err := c.Write(ctx, b, nil)
+	if p == nil {
+		return nil, err
+	}
+	if perr := c.Publish(ctx, p); perr != nil {
+		return nil, perr
+	}
+	return p.Published, err
+}
+
+// Write commits every changed home and writes the derived keys. A loaded
+// outbox is published again unless inFlight says the post that wrote it
+// (home at that version) is still being published: its crossings stay in the
+// outbox, in case that post never completes, but are not sent twice. When
+// some homes conflicted, the Post of the others comes with an error wrapping
+// store.ErrConflict.
+func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home string, version int64) bool) (*Post, error) {
 	var commits []store.Commit
+	var fresh []int // where each commit's own crossings start in its outbox
 	for id, h := range b.WS.Homes {
 		m := b.Metas[id]
 		if m == nil {
@@ -97,6 +126,11 @@ func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, er
 		}
 		outbox := append(slices.Clip(m.Outbox), h.Crossings...)
 		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: outbox})
+		from := 0
+		if inFlight != nil && len(m.Outbox) > 0 && inFlight(id, m.Version) {
+			from = len(m.Outbox)
+		}
+		fresh = append(fresh, from)
 	}
 	var versions []int64
 	var errs []error
@@ -106,9 +140,7 @@ func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, er
 			return nil, err
 		}
 	}
-	var recs []stream.Record
-	var published []scoring.Crossing
-	clear := map[string]int64{}
+	p := &Post{Versions: map[string]int64{}, clear: map[string]int64{}}
 	var conflicts []error
 	conflicted := map[string]bool{}
 	for i, cm := range commits {
@@ -117,16 +149,17 @@ func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, er
 			conflicted[cm.Home.ID] = true
 			continue
 		}
-		for j := range cm.Outbox {
+		p.Versions[cm.Home.ID] = versions[i]
+		for j := fresh[i]; j < len(cm.Outbox); j++ {
 			key, value, err := transition.Encode(&cm.Outbox[j])
 			if err != nil {
 				return nil, fmt.Errorf("encode transition: %w", err)
 			}
-			recs = append(recs, stream.Record{Topic: c.Topic, Key: key, Value: value})
+			p.recs = append(p.recs, stream.Record{Topic: c.Topic, Key: key, Value: value})
+			p.Published = append(p.Published, cm.Outbox[j])
 		}
 		if len(cm.Outbox) > 0 {
-			published = append(published, cm.Outbox...)
-			clear[cm.Home.ID] = versions[i]
+			p.clear[cm.Home.ID] = versions[i]
 		}
 	}
 	// Derived keys first, so scores are readable as soon as committed. A
@@ -137,15 +170,18 @@ func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, er
 			return nil, err
 		}
 	}
-	if len(recs) > 0 {
-		if err := c.Sink.Publish(ctx, recs...); err != nil {
-			return nil, fmt.Errorf("publish transitions: %w", err)
+	return p, errors.Join(conflicts...)
+}
+
+// Publish sends a post's transitions and then clears the outboxes it
+// covers (each only if its home has not been committed again since).
+func (c *Committer) Publish(ctx context.Context, p *Post) error {
+	if len(p.recs) > 0 {
+		if err := c.Sink.Publish(ctx, p.recs...); err != nil {
+			return fmt.Errorf("publish transitions: %w", err)
 		}
 	}
-	if err := c.Store.ClearOutboxes(ctx, clear); err != nil {
-		return nil, err
-	}
-	return published, errors.Join(conflicts...)
+	return c.Store.ClearOutboxes(ctx, p.clear)
 }
 
 // derived lists the derived keys of every home not in conflict: index

@@ -145,3 +145,54 @@ func TestZombieIsFenced(t *testing.T) {
 	assert.Equal(t, int32(75), c.Behavior)
 	assert.Equal(t, int32(5), c.Events)
 }
+
+// TestPipelinedBatchesPublishOnce: while batch 1's transitions are not yet
+// published, batch 2 commits the same home. Each transition is published
+// once; and if the process dies before batch 1's post, a restart publishes
+// both batches' transitions from the outbox.
+func TestPipelinedBatchesPublishOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	addr, _ := testutil.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	mk := func(ns string, sink Sink) (*Scorer, *store.Store) {
+		st := store.New(rdb, ns)
+		s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100}, testutil.Logger(t), nil, sink,
+			st, scoring.New(model.Default()), nil)
+		require.NoError(t, err)
+		return s, st
+	}
+	recs := records(t, "p-")
+	first, second := recs[:4], recs[4:] // e3 crosses in the first batch, e5 in the second
+
+	clean := &flakySink{}
+	s, _ := mk("clean", clean)
+	require.NoError(t, s.Process(ctx, recs))
+
+	sink := &flakySink{}
+	s, st := mk("pipe", sink)
+	p1, err := s.stage(ctx, first)
+	require.NoError(t, err)
+	p2, err := s.stage(ctx, second)
+	require.NoError(t, err)
+	require.NoError(t, s.post(ctx, p1))
+	require.NoError(t, s.post(ctx, p2))
+	assert.Equal(t, clean.ids(t), sink.ids(t), "each transition once, none lost")
+	_, metas, err := st.Load(ctx, map[string]*store.Request{"a:p-acme.io": {}})
+	require.NoError(t, err)
+	assert.Empty(t, metas["a:p-acme.io"].Outbox, "the last post cleared the outbox")
+
+	// The same, but the process dies before posting either batch.
+	dead := &flakySink{}
+	s, _ = mk("dead", dead)
+	_, err = s.stage(ctx, first)
+	require.NoError(t, err)
+	_, err = s.stage(ctx, second)
+	require.NoError(t, err)
+	restarted := &flakySink{}
+	s, _ = mk("dead", restarted)
+	require.NoError(t, s.Process(ctx, recs))
+	assert.Empty(t, dead.recs)
+	assert.Equal(t, clean.ids(t), restarted.ids(t), "the restart publishes what the dead process committed")
+}

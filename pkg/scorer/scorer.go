@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -81,6 +82,7 @@ type Scorer struct {
 	ready   atomic.Bool
 
 	committer *commit.Committer
+	inflight  inflight
 }
 
 // New returns a scorer. metrics may be nil.
@@ -103,6 +105,27 @@ func (s *Scorer) Ready() bool { return s.ready.Load() }
 // idempotent, applied once.
 func (s *Scorer) Run(ctx context.Context) error {
 	s.ready.Store(true)
+	// While a batch's transitions are published and its offsets committed,
+	// the next batch is already applied and committed to Redis. Posts run
+	// in batch order, so transitions and offsets stay in order.
+	posts := make(chan pending, 1)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for p := range posts {
+			if s.retry(ctx, "publish transitions", func() error { return s.post(ctx, p.post) }) != nil {
+				continue // only ctx ends retries; drain
+			}
+			if s.retry(ctx, "commit offsets", func() error { return s.src.Commit(ctx, p.recs) }) != nil {
+				continue
+			}
+			s.metrics.observeBatch(len(p.recs), s.now().Sub(p.start))
+		}
+	}()
+	defer func() {
+		close(posts)
+		<-done
+	}()
 	for {
 		recs, err := s.src.FetchBatch(ctx, s.cfg.BatchSize, s.cfg.Linger)
 		if ctx.Err() != nil {
@@ -120,14 +143,31 @@ func (s *Scorer) Run(ctx context.Context) error {
 			continue
 		}
 		start := s.now()
-		if err := s.retry(ctx, "process batch", func() error { return s.Process(ctx, recs) }); err != nil {
+		var p *batchPost
+		if err := s.retry(ctx, "process batch", func() (err error) { p, err = s.stage(ctx, recs); return err }); err != nil {
 			return nil // only ctx ends retries
 		}
-		if err := s.retry(ctx, "commit offsets", func() error { return s.src.Commit(ctx, recs) }); err != nil {
+		select {
+		case posts <- pending{post: p, recs: recs, start: start}:
+		case <-ctx.Done():
 			return nil
 		}
-		s.metrics.observeBatch(len(recs), s.now().Sub(start))
 	}
+}
+
+// pending is a batch committed to Redis whose transitions and offsets are
+// still to be published and committed.
+type pending struct {
+	post  *batchPost
+	recs  []stream.Record
+	start time.Time
+}
+
+// batchPost is a commit's post plus when its events were ingested, for the
+// transition latency.
+type batchPost struct {
+	*commit.Post
+	ingested map[string]time.Time
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
@@ -172,28 +212,97 @@ type item struct {
 	ev  event.Event
 }
 
-// Process applies a batch of records once: it is safe to call again with the
-// same records after any failure.
+// Process applies a batch of records once and publishes its transitions:
+// it is safe to call again with the same records after any failure.
 func (s *Scorer) Process(ctx context.Context, recs []stream.Record) error {
+	p, err := s.stage(ctx, recs)
+	if err != nil {
+		return err
+	}
+	return s.post(ctx, p)
+}
+
+// stage applies a batch and commits it to Redis, dead-lettering records
+// that cannot be processed; what is left to do is in the returned post.
+func (s *Scorer) stage(ctx context.Context, recs []stream.Record) (*batchPost, error) {
 	items := make([]item, 0, len(recs))
 	for _, rec := range recs {
 		var it item
 		it.rec = rec
 		if err := decode(rec.Value, &it.ev); err != nil {
 			if err := s.deadLetter(ctx, rec, err); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
 		items = append(items, it)
 	}
 	for attempt := 0; ; attempt++ {
-		err := s.apply(ctx, items)
+		p, err := s.apply(ctx, items)
 		if !errors.Is(err, store.ErrConflict) || attempt >= 20 {
-			return err
+			return p, err
 		}
 		s.metrics.Conflicts.Inc()
 		s.log.Debug("home changed under us; reloading", zap.Error(err))
+		// The homes that did commit are published before the batch is redone.
+		if err := s.post(ctx, p); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// post publishes a committed batch's transitions and clears its outboxes.
+func (s *Scorer) post(ctx context.Context, p *batchPost) error {
+	if p == nil || p.Post == nil {
+		return nil
+	}
+	if err := s.committer.Publish(ctx, p.Post); err != nil {
+		return err
+	}
+	s.inflight.done(p.Versions)
+	now := s.now()
+	for i := range p.Published {
+		x := &p.Published[i]
+		s.metrics.Transitions.WithLabelValues(x.Type).Inc()
+		if at, ok := p.ingested[x.Cause]; ok {
+			s.metrics.TransitionLatency.Observe(now.Sub(at).Seconds())
+		}
+	}
+	return nil
+}
+
+// inflight remembers, per home, the version whose outbox a post not yet
+// published carries, so that the next batch does not publish it again.
+type inflight struct {
+	mu    sync.Mutex
+	homes map[string]int64
+}
+
+func (f *inflight) has(home string, version int64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	v, ok := f.homes[home]
+	return ok && v == version
+}
+
+func (f *inflight) add(versions map[string]int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.homes == nil {
+		f.homes = map[string]int64{}
+	}
+	for h, v := range versions {
+		f.homes[h] = v
+	}
+}
+
+func (f *inflight) done(versions map[string]int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for h, v := range versions {
+		if f.homes[h] == v {
+			delete(f.homes, h)
+		}
 	}
 }
 
@@ -217,7 +326,7 @@ func (s *Scorer) deadLetter(ctx context.Context, rec stream.Record, cause error)
 	return s.sink.Publish(ctx, stream.DLQRecord(rec, s.cfg.DLQTopic, cause, s.now()))
 }
 
-func (s *Scorer) apply(ctx context.Context, items []item) error {
+func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 	var contacts []string
 	for i := range items {
 		if !items[i].ev.IsAccountEvent() {
@@ -228,7 +337,7 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 	contacts = slices.Compact(contacts)
 	where, err := s.st.Locate(ctx, contacts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ld := commit.NewLoader(ctx, s.st)
 	ws := scoring.NewWorkspace(s.engine, ld)
@@ -256,7 +365,7 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 		}
 	}
 	if err := ld.Load(ws, reqs); err != nil {
-		return err
+		return nil, err
 	}
 	applied := map[string]map[int32]int64{}
 	ingested := map[string]time.Time{}
@@ -279,11 +388,11 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 		}
 		if err := ws.Apply(&it.ev); err != nil {
 			if !errors.Is(err, scoring.ErrMismatch) {
-				return err
+				return nil, err
 			}
 			// The engine refuses the event itself: retrying cannot help.
 			if err := s.deadLetter(ctx, it.rec, err); err != nil {
-				return err
+				return nil, err
 			}
 			continue
 		}
@@ -296,18 +405,14 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 			ingested[it.ev.ID] = it.rec.Time
 		}
 	}
-	published, err := s.committer.Commit(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied})
-	now := s.now()
-	for i := range published {
-		x := &published[i]
-		s.metrics.Transitions.WithLabelValues(x.Type).Inc()
-		if at, ok := ingested[x.Cause]; ok {
-			s.metrics.TransitionLatency.Observe(now.Sub(at).Seconds())
-		}
+	p, err := s.committer.Write(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied}, s.inflight.has)
+	if p != nil {
+		s.inflight.add(p.Versions)
 	}
 	if err != nil {
-		return err
+		return &batchPost{Post: p, ingested: ingested}, err
 	}
+	now := s.now()
 	for typ, n := range byType {
 		s.metrics.Events.WithLabelValues(typ).Add(float64(n))
 	}
@@ -315,5 +420,5 @@ func (s *Scorer) apply(ctx context.Context, items []item) error {
 		s.metrics.EventLatency.Observe(now.Sub(at).Seconds())
 	}
 	s.metrics.Duplicates.Add(float64(skipped + ws.Duplicates))
-	return nil
+	return &batchPost{Post: p, ingested: ingested}, nil
 }
