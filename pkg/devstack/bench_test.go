@@ -92,6 +92,14 @@ func BenchmarkScorer1M(b *testing.B) {
 		}
 		elapsed = time.Since(start)
 	}
+	// The last batches' transitions are still being published: wait for them.
+	for last := -1.0; ; time.Sleep(200 * time.Millisecond) {
+		n := sum(b, reg, "leads_scorer_transitions_total")
+		if n == last {
+			break
+		}
+		last = n
+	}
 	cancel()
 	b.ReportMetric(redisCPU(b, rdb), "redis-cpu-s")
 	b.ReportMetric(benchEvents/elapsed.Seconds(), "events/s")

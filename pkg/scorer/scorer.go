@@ -367,6 +367,15 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 	if err := ld.Load(ws, reqs); err != nil {
 		return nil, err
 	}
+	// Outboxes a post of ours still carries when loaded are published by
+	// that post; asking later would miss posts that finished in between
+	// (after this load, they cleared nothing of what was loaded).
+	covered := map[string]bool{}
+	for id, m := range ld.Metas {
+		if len(m.Outbox) > 0 && s.inflight.has(id, m.Version) {
+			covered[id] = true
+		}
+	}
 	applied := map[string]map[int32]int64{}
 	ingested := map[string]time.Time{}
 	byType := map[string]int{}
@@ -405,7 +414,8 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 			ingested[it.ev.ID] = it.rec.Time
 		}
 	}
-	p, err := s.committer.Write(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied}, s.inflight.has)
+	p, err := s.committer.Write(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied},
+		func(home string, _ int64) bool { return covered[home] })
 	if p != nil {
 		s.inflight.add(p.Versions)
 	}
