@@ -3,8 +3,6 @@ package decay
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -79,7 +77,7 @@ func BenchmarkPass1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cpu0 := redisCPU(b, rdb)
+	cpu0 := testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
 	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
 		b.Fatal(err)
 	}
@@ -93,7 +91,7 @@ func BenchmarkPass1M(b *testing.B) {
 	if backlog != contacts/10 || int64(decayed) != backlog {
 		b.Fatalf("decayed %d of %d due", decayed, backlog)
 	}
-	b.ReportMetric(redisCPU(b, rdb)-cpu0, "redis-cpu-s")
+	b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")-cpu0, "redis-cpu-s")
 	if testing.Verbose() {
 		stats, _ := rdb.Info(ctx, "commandstats").Result()
 		b.Log(stats)
@@ -101,22 +99,4 @@ func BenchmarkPass1M(b *testing.B) {
 	b.ReportMetric(float64(decayed), "decayed")
 	b.ReportMetric(float64(decayed)/b.Elapsed().Seconds(), "contacts/s")
 	b.ReportMetric(float64(index)/contacts, "index-bytes/contact")
-}
-
-// redisCPU is the CPU seconds redis-server has used.
-func redisCPU(b *testing.B, rdb *redis.Client) float64 {
-	info, err := rdb.Info(context.Background(), "cpu").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var total float64
-	for _, line := range strings.Split(info, "\r\n") {
-		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
-			if v, ok := strings.CutPrefix(line, k); ok {
-				f, _ := strconv.ParseFloat(v, 64)
-				total += f
-			}
-		}
-	}
-	return total
 }

@@ -8,8 +8,6 @@ import (
 	"math"
 	"net/http"
 	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,7 +65,7 @@ func BenchmarkScorer1M(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	base := usedMemory(b, rdb)
+	base := int64(testutil.RedisInfo(b, rdb, "memory", "used_memory"))
 	app.TuneGC()
 	reg := prometheus.NewRegistry()
 	src := stream.NewConsumer(stream.Config{Brokers: brokers, SessionTimeout: time.Second}, "bench", EventsTopic, log)
@@ -101,10 +99,10 @@ func BenchmarkScorer1M(b *testing.B) {
 		last = n
 	}
 	cancel()
-	b.ReportMetric(redisCPU(b, rdb), "redis-cpu-s")
+	b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user"), "redis-cpu-s")
 	b.ReportMetric(benchEvents/elapsed.Seconds(), "events/s")
 	b.ReportMetric(sum(b, reg, "leads_scorer_transitions_total"), "transitions")
-	used := usedMemory(b, rdb) - base
+	used := int64(testutil.RedisInfo(b, rdb, "memory", "used_memory")) - base
 	ledger := keysMemory(b, rdb, "leads:{*}:l:*")
 	b.ReportMetric(float64(used)/benchContacts, "redis-bytes/contact")
 	b.ReportMetric(float64(used-ledger)/benchContacts, "state-bytes/contact")
@@ -119,39 +117,6 @@ func slicesChunk[T any](s []T, n int) func(func([]T) bool) {
 			}
 		}
 	}
-}
-
-func usedMemory(b *testing.B, rdb *redis.Client) int64 {
-	info, err := rdb.Info(context.Background(), "memory").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	b.Fatal("no used_memory in INFO")
-	return 0
-}
-
-// redisCPU is the CPU seconds the redis-server has used.
-func redisCPU(b *testing.B, rdb *redis.Client) float64 {
-	info, err := rdb.Info(context.Background(), "cpu").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var total float64
-	for _, line := range strings.Split(info, "\r\n") {
-		for _, k := range []string{"used_cpu_sys:", "used_cpu_user:"} {
-			if v, ok := strings.CutPrefix(line, k); ok {
-				f, _ := strconv.ParseFloat(v, 64)
-				total += f
-			}
-		}
-	}
-	return total
 }
 
 // keysMemory sums MEMORY USAGE over the keys matching pattern.

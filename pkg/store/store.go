@@ -355,22 +355,8 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	for c, home := range d.Where {
 		pipe.HSet(ctx, s.indexKey(c), c, home)
 	}
-	if len(d.Contacts) > 0 {
-		zs := make([]redis.Z, 0, len(d.Contacts))
-		for id, score := range d.Contacts {
-			zs = append(zs, redis.Z{Score: float64(score), Member: id})
-		}
-		pipe.ZAdd(ctx, s.LeaderboardKey("contact"), zs...)
-		pipe.ZRemRangeByRank(ctx, s.LeaderboardKey("contact"), 0, -int64(s.LeaderboardSize)-1)
-	}
-	if len(d.Accounts) > 0 {
-		zs := make([]redis.Z, 0, len(d.Accounts))
-		for id, score := range d.Accounts {
-			zs = append(zs, redis.Z{Score: float64(score), Member: id})
-		}
-		pipe.ZAdd(ctx, s.LeaderboardKey("account"), zs...)
-		pipe.ZRemRangeByRank(ctx, s.LeaderboardKey("account"), 0, -int64(s.LeaderboardSize)-1)
-	}
+	s.rank(ctx, pipe, "contact", d.Contacts)
+	s.rank(ctx, pipe, "account", d.Accounts)
 	for c, at := range d.Due {
 		if at == 0 {
 			pipe.ZRem(ctx, s.DueKey(DueShard(c)), c)
@@ -382,6 +368,19 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 		return fmt.Errorf("write index and leaderboards: %w", err)
 	}
 	return nil
+}
+
+// rank adds scores to a leaderboard and trims it to the top LeaderboardSize.
+func (s *Store) rank(ctx context.Context, pipe redis.Pipeliner, by string, scores map[string]int32) {
+	if len(scores) == 0 {
+		return
+	}
+	zs := make([]redis.Z, 0, len(scores))
+	for id, score := range scores {
+		zs = append(zs, redis.Z{Score: float64(score), Member: id})
+	}
+	pipe.ZAdd(ctx, s.LeaderboardKey(by), zs...)
+	pipe.ZRemRangeByRank(ctx, s.LeaderboardKey(by), 0, -int64(s.LeaderboardSize)-1)
 }
 
 // LoadHome loads one home with all its contacts, for the workspace.

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -57,3 +59,24 @@ func Prefix(t testing.TB) string {
 
 // Logger returns a logger that writes through t.
 func Logger(t testing.TB) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)) }
+
+// RedisInfo reads one numeric field of INFO section, e.g. ("memory",
+// "used_memory"); fields listed together are summed ("cpu", "used_cpu_sys",
+// "used_cpu_user").
+func RedisInfo(tb testing.TB, rdb *redis.Client, section string, fields ...string) float64 {
+	tb.Helper()
+	info, err := rdb.Info(context.Background(), section).Result()
+	if err != nil {
+		tb.Fatalf("INFO %s: %v", section, err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\r\n") {
+		for _, f := range fields {
+			if v, ok := strings.CutPrefix(line, f+":"); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				total += n
+			}
+		}
+	}
+	return total
+}
