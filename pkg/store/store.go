@@ -270,48 +270,54 @@ func isNoScript(err error) bool {
 func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 	h := c.Home
 	keys := []string{s.HomeKey(h.ID)}
-	args := []any{c.Meta.Version, s.LedgerMax, ""}
+	args := make([]any, 0, 8+2*len(h.Contacts)+2*len(c.Offsets)+len(h.Ledger))
+	args = append(args, c.Meta.Version, s.LedgerMax, 0)
+	sets := 0
+	set := func(field string, value any) {
+		args = append(args, field, value)
+		sets++
+	}
+	for p, o := range c.Offsets {
+		set(offsetField(p), o)
+	}
+	if h.Account.IsAccount() {
+		set(fieldAccount, EncodeAccount(h.Account))
+	}
+	for _, c := range h.Contacts {
+		set(prefixContact+c.ID, EncodeContact(c))
+	}
 	if len(c.Outbox) > 0 {
 		b, err := json.Marshal(c.Outbox)
 		if err != nil {
 			return nil, nil, err
 		}
-		args[2] = string(b)
+		set(fieldOutbox, b)
 	}
-	args = append(args, len(c.Offsets))
-	for p, o := range c.Offsets {
-		args = append(args, offsetField(p), o)
+	args[2] = sets
+	dels := len(h.Removed)
+	if len(c.Outbox) == 0 && len(c.Meta.Outbox) > 0 {
+		dels++
 	}
-	sets := 0
-	setAt := len(args)
-	args = append(args, 0)
-	if h.Account.IsAccount() {
-		args = append(args, fieldAccount, EncodeAccount(h.Account))
-		sets++
-	}
-	for _, c := range h.Contacts {
-		args = append(args, prefixContact+c.ID, EncodeContact(c))
-		sets++
-	}
-	args[setAt] = sets
-	args = append(args, len(h.Removed))
+	args = append(args, dels)
 	for _, id := range h.Removed {
 		args = append(args, prefixContact+id)
 	}
-	byContact := map[string][]string{}
+	if len(c.Outbox) == 0 && len(c.Meta.Outbox) > 0 {
+		args = append(args, fieldOutbox)
+	}
+	byContact := map[string][]any{}
 	var order []string
-	for _, l := range h.Ledger {
+	for i := range h.Ledger {
+		l := &h.Ledger[i]
 		if _, ok := byContact[l.ContactID]; !ok {
 			order = append(order, l.ContactID)
 		}
-		byContact[l.ContactID] = append(byContact[l.ContactID], string(appendEntry(nil, &l)))
+		byContact[l.ContactID] = append(byContact[l.ContactID], appendEntry(nil, l))
 	}
 	for _, id := range order {
 		keys = append(keys, s.ledgerKey(h.ID, id))
 		args = append(args, len(byContact[id]))
-		for _, e := range byContact[id] {
-			args = append(args, e)
-		}
+		args = append(args, byContact[id]...)
 	}
 	return keys, args, nil
 }
