@@ -153,11 +153,11 @@ func (d *Decayer) Pass(ctx context.Context, now time.Time) (int, error) {
 	start := time.Now()
 	var total atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
-	// Shards in parallel keep Redis busy while Go decays the next batch.
+	// Groups in parallel keep Redis busy while Go decays the next batch.
 	g.SetLimit(passWorkers)
-	for shard := range store.DueShards {
+	for group := range store.DueGroups {
 		g.Go(func() error {
-			n, err := d.shard(gctx, shard, now)
+			n, err := d.group(gctx, group, now)
 			total.Add(int64(n))
 			return err
 		})
@@ -175,19 +175,20 @@ func (d *Decayer) Pass(ctx context.Context, now time.Time) (int, error) {
 	return int(total.Load()), nil
 }
 
-// passWorkers is how many shards a pass works on at once.
+// passWorkers is how many groups of shards a pass works on at once.
 const passWorkers = 4
 
-// shard decays the due contacts of one shard, if this replica holds its lease.
-func (d *Decayer) shard(ctx context.Context, shard int, now time.Time) (int, error) {
-	ok, err := d.st.Lease(ctx, shard, d.cfg.Owner, d.cfg.LeaseTTL)
+// group decays the due contacts of one group of shards, if this replica
+// holds its lease.
+func (d *Decayer) group(ctx context.Context, group int, now time.Time) (int, error) {
+	ok, err := d.st.Lease(ctx, group, d.cfg.Owner, d.cfg.LeaseTTL)
 	if err != nil || !ok {
 		return 0, err
 	}
 	total := 0
 	var last []string
 	for {
-		ids, err := d.st.Due(ctx, shard, now, d.cfg.BatchSize)
+		ids, err := d.st.Due(ctx, group, now, d.cfg.BatchSize)
 		if err != nil {
 			return total, err
 		}
@@ -195,7 +196,7 @@ func (d *Decayer) shard(ctx context.Context, shard int, now time.Time) (int, err
 			return total, nil
 		}
 		if len(ids) == len(last) && ids[0] == last[0] {
-			return total, fmt.Errorf("shard %d: the same contacts stay due after decay (first %s)", shard, ids[0])
+			return total, fmt.Errorf("group %d: the same contacts stay due after decay (first %s)", group, ids[0])
 		}
 		n, err := d.batch(ctx, ids, now)
 		if err != nil {

@@ -11,9 +11,16 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DueShards is how many sorted sets the due index is spread over; each is
-// its own Redis Cluster slot, and decayer replicas lease shards.
-const DueShards = 64
+// The due index is spread over many small sorted sets: Redis stores a
+// sorted set of up to 128 entries as a listpack, about 20 bytes an entry
+// against some 100 in a skiplist, as long as shards stay small (up to about
+// two million contacts). Shards are leased in groups, so a pass costs a few
+// dozen leases and one pipelined read per group.
+const (
+	DueShards      = 16384
+	DueGroups      = 64
+	shardsPerGroup = DueShards / DueGroups
+)
 
 // DueShard is the shard of a contact.
 func DueShard(contact string) int { return int(xxhash.Sum64String(contact) % DueShards) }
@@ -22,14 +29,26 @@ func DueShard(contact string) int { return int(xxhash.Sum64String(contact) % Due
 // time of their next decay step or dormancy.
 func (s *Store) DueKey(shard int) string { return s.ns + ":due:{" + strconv.Itoa(shard) + "}" }
 
-func (s *Store) leaseKey(shard int) string { return s.ns + ":due:{" + strconv.Itoa(shard) + "}:lease" }
+func (s *Store) leaseKey(group int) string { return s.ns + ":due:lease:{" + strconv.Itoa(group) + "}" }
 
-// Due returns up to limit contacts of a shard due at or before now.
-func (s *Store) Due(ctx context.Context, shard int, now time.Time, limit int) ([]string, error) {
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.DueKey(shard), Start: "-inf", Stop: strconv.FormatInt(now.Unix(), 10),
-		ByScore: true, Count: int64(limit)}).Result()
-	if err != nil {
-		return nil, fmt.Errorf("due contacts of shard %d: %w", shard, err)
+// Due returns up to limit contacts of a group of shards due at or before
+// now, read with one pipeline.
+func (s *Store) Due(ctx context.Context, group int, now time.Time, limit int) ([]string, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringSliceCmd, 0, shardsPerGroup)
+	for shard := group * shardsPerGroup; shard < (group+1)*shardsPerGroup; shard++ {
+		cmds = append(cmds, pipe.ZRangeArgs(ctx, redis.ZRangeArgs{Key: s.DueKey(shard), Start: "-inf",
+			Stop: strconv.FormatInt(now.Unix(), 10), ByScore: true, Count: int64(limit)}))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("due contacts of group %d: %w", group, err)
+	}
+	var ids []string
+	for _, c := range cmds {
+		ids = append(ids, c.Val()...)
+		if len(ids) >= limit {
+			return ids[:limit], nil
+		}
 	}
 	return ids, nil
 }
@@ -57,13 +76,13 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0`)
 
-// Lease takes or renews the lease of a shard for owner; it reports whether
-// owner holds it. Leases only spread work: the versioned commit keeps two
-// owners of one shard correct.
-func (s *Store) Lease(ctx context.Context, shard int, owner string, ttl time.Duration) (bool, error) {
-	n, err := renewLease.Run(ctx, s.rdb, []string{s.leaseKey(shard)}, owner, ttl.Milliseconds()).Int()
+// Lease takes or renews the lease of a group of shards for owner; it
+// reports whether owner holds it. Leases only spread work: the versioned
+// commit keeps two owners of one group correct.
+func (s *Store) Lease(ctx context.Context, group int, owner string, ttl time.Duration) (bool, error) {
+	n, err := renewLease.Run(ctx, s.rdb, []string{s.leaseKey(group)}, owner, ttl.Milliseconds()).Int()
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return false, fmt.Errorf("lease shard %d: %w", shard, err)
+		return false, fmt.Errorf("lease group %d: %w", group, err)
 	}
 	return n == 1, nil
 }
