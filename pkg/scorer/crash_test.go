@@ -7,11 +7,13 @@ import (
 	"sort"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/leadscore/leads/pkg/demo"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
@@ -183,6 +185,20 @@ func TestPipelinedBatchesPublishOnce(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, metas["a:p-acme.io"].Outbox, "the last post cleared the outbox")
 
+	// The previous post completes right after the next batch loaded the
+	// outbox it was publishing: still published once.
+	race := &flakySink{}
+	s, _ = mk("race", race)
+	p1, err = s.stage(ctx, first)
+	require.NoError(t, err)
+	var once sync.Once
+	s.afterLoad = func() { once.Do(func() { require.NoError(t, s.post(ctx, p1)) }) }
+	p2, err = s.stage(ctx, second)
+	require.NoError(t, err)
+	require.NoError(t, s.post(ctx, p2))
+	assert.Equal(t, clean.ids(t), race.ids(t), "each transition once when a post ends mid-load")
+	s.afterLoad = nil
+
 	// The same, but the process dies before posting either batch.
 	dead := &flakySink{}
 	s, _ = mk("dead", dead)
@@ -195,4 +211,89 @@ func TestPipelinedBatchesPublishOnce(t *testing.T) {
 	require.NoError(t, s.Process(ctx, recs))
 	assert.Empty(t, dead.recs)
 	assert.Equal(t, clean.ids(t), restarted.ids(t), "the restart publishes what the dead process committed")
+}
+
+// chunkSource hands out records in fixed-size batches, then blocks.
+type chunkSource struct {
+	mu        sync.Mutex
+	recs      []stream.Record
+	size      int
+	committed int
+}
+
+func (c *chunkSource) FetchBatch(ctx context.Context, _ int, _ time.Duration) ([]stream.Record, error) {
+	c.mu.Lock()
+	if len(c.recs) > 0 {
+		n := min(c.size, len(c.recs))
+		out := c.recs[:n]
+		c.recs = c.recs[n:]
+		c.mu.Unlock()
+		return out, nil
+	}
+	c.mu.Unlock()
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (c *chunkSource) Commit(_ context.Context, recs []stream.Record) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.committed += len(recs)
+	return nil
+}
+
+func (c *chunkSource) done() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.committed
+}
+
+// slowSink publishes after a delay, so that posts overlap the next batches.
+type slowSink struct {
+	flakySink
+	delay time.Duration
+}
+
+func (s *slowSink) Publish(ctx context.Context, recs ...stream.Record) error {
+	time.Sleep(s.delay)
+	return s.flakySink.Publish(ctx, recs...)
+}
+
+// TestRunOverlapsPostsWithoutDuplicates: many small batches on a few
+// homes, with slow publishing so posts overlap the next batches' commits.
+// Every transition of a synchronous run is published exactly once.
+func TestRunOverlapsPostsWithoutDuplicates(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	addr, _ := testutil.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	gen := demo.New(3, 40, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), "")
+	evs := append(gen.Accounts(), gen.Next(600, 6*time.Hour)...)
+	var recs []stream.Record
+	for i := range evs {
+		v, err := json.Marshal(&evs[i])
+		require.NoError(t, err)
+		recs = append(recs, stream.Record{Topic: "e", Partition: 0, Offset: int64(i), Value: v})
+	}
+	mk := func(ns string, src Source, sink Sink) *Scorer {
+		s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100, MaxBackoff: time.Second},
+			testutil.Logger(t), src, sink, store.New(rdb, ns), scoring.New(model.Default()), nil)
+		require.NoError(t, err)
+		return s
+	}
+	want := &flakySink{}
+	require.NoError(t, mk("sync", nil, want).Process(ctx, recs))
+	require.NotEmpty(t, want.recs)
+
+	src := &chunkSource{recs: recs, size: 7}
+	got := &slowSink{delay: 3 * time.Millisecond}
+	s := mk("pipe", src, got)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	require.Eventually(t, func() bool { return src.done() == len(recs) }, 30*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	assert.Equal(t, want.ids(t), got.ids(t), "each transition exactly once")
 }

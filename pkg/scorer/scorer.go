@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -83,6 +84,8 @@ type Scorer struct {
 
 	committer *commit.Committer
 	inflight  inflight
+	// afterLoad lets tests finish a post between a load and what follows.
+	afterLoad func()
 }
 
 // New returns a scorer. metrics may be nil.
@@ -278,11 +281,10 @@ type inflight struct {
 	homes map[string]int64
 }
 
-func (f *inflight) has(home string, version int64) bool {
+func (f *inflight) snapshot() map[string]int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	v, ok := f.homes[home]
-	return ok && v == version
+	return maps.Clone(f.homes)
 }
 
 func (f *inflight) add(versions map[string]int64) {
@@ -364,15 +366,20 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 			}
 		}
 	}
+	// An outbox loaded at a version that one of our posts was publishing
+	// before the load is that post's to publish. The snapshot must precede
+	// the load: a post finishing between load and check has published what
+	// was loaded, yet would no longer be found in flight.
+	flying := s.inflight.snapshot()
 	if err := ld.Load(ws, reqs); err != nil {
 		return nil, err
 	}
-	// Outboxes a post of ours still carries when loaded are published by
-	// that post; asking later would miss posts that finished in between
-	// (after this load, they cleared nothing of what was loaded).
+	if s.afterLoad != nil {
+		s.afterLoad()
+	}
 	covered := map[string]bool{}
 	for id, m := range ld.Metas {
-		if len(m.Outbox) > 0 && s.inflight.has(id, m.Version) {
+		if v, ok := flying[id]; ok && len(m.Outbox) > 0 && v == m.Version {
 			covered[id] = true
 		}
 	}
