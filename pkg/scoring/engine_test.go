@@ -260,15 +260,15 @@ func TestMQLHysteresis(t *testing.T) {
 		return e
 	}
 	// Enter at 80, stay at 75, leave below 70.
-	c, out := run(t, model.Default(), adjust(79, 0))
+	c, _ := run(t, model.Default(), adjust(79, 0))
 	assert.False(t, c.MQL, "79 is below 80")
-	c, out = run(t, model.Default(), adjust(79, 0), adjust(1, time.Minute))
+	c, _ = run(t, model.Default(), adjust(79, 0), adjust(1, time.Minute))
 	assert.True(t, c.MQL, "80 enters")
-	c, out = run(t, model.Default(), adjust(80, 0), adjust(-5, time.Minute))
+	c, _ = run(t, model.Default(), adjust(80, 0), adjust(-5, time.Minute))
 	assert.True(t, c.MQL, "75 stays")
-	c, out = run(t, model.Default(), adjust(80, 0), adjust(-10, time.Minute))
+	c, _ = run(t, model.Default(), adjust(80, 0), adjust(-10, time.Minute))
 	assert.True(t, c.MQL, "70 stays")
-	c, out = run(t, model.Default(), adjust(80, 0), adjust(-10, time.Minute), adjust(-1, 2*time.Minute))
+	c, out := run(t, model.Default(), adjust(80, 0), adjust(-10, time.Minute), adjust(-1, 2*time.Minute))
 	assert.False(t, c.MQL, "69 leaves")
 	assert.Equal(t, []string{StageChanged, BecameMQL, LeftMQL}, types(out.Crossings), "early→late once, then in and out of MQL")
 	c, _ = run(t, model.Default(), adjust(75, 0))

@@ -48,10 +48,10 @@ func TestCommitLoadRoundTrip(t *testing.T) {
 	assert.Equal(t, map[int32]int64{2: 41}, metas["a:acme.io"].Offsets)
 	assert.Equal(t, []scoring.Crossing{x}, metas["a:acme.io"].Outbox)
 
-	entries, err := s.History(ctx, "c-1", 10)
+	_, err = s.History(ctx, "c-1", 10)
 	require.Error(t, err, "no index entry yet")
 	require.NoError(t, s.WriteDerived(ctx, Derived{Where: map[string]string{"c-1": "a:acme.io"}, Contacts: map[string]int32{"c-1": 65}}))
-	entries, err = s.History(ctx, "c-1", 10)
+	entries, err := s.History(ctx, "c-1", 10)
 	require.NoError(t, err)
 	require.Len(t, entries, 3, "ledger trimmed to LedgerMax")
 	assert.Equal(t, int32(4), entries[0].Points, "newest first")
