@@ -43,7 +43,7 @@ var (
 // common flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSize, "batch-size", 2000, "most events processed in one batch")
-	fs.DurationVar(&c.Linger, "batch-linger", 5*time.Millisecond, "longest wait to fill a batch after its first event")
+	fs.DurationVar(&c.Linger, "batch-linger", time.Millisecond, "longest wait to fill a batch after its first event")
 	fs.DurationVar(&c.MaxBackoff, "max-backoff", 10*time.Second, "cap of the exponential backoff while Redis or Kafka is down")
 }
 
