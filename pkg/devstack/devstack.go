@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -93,7 +94,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, ready func(Stack)) er
 			OnListen: func(a string) { scorerUp <- a }})
 	})
 	g.Go(func() error {
-		return program.Decayer(gctx, append(common, "--http-addr="+cfg.DecayerAddr, "--interval="+max(cfg.DecayEvery, time.Second).String()),
+		return program.Decayer(gctx, append(common, "--http-addr="+cfg.DecayerAddr, "--interval="+cmp.Or(cfg.DecayEvery, time.Minute).String()),
 			program.Options{OnListen: func(a string) { decayerUp <- a }})
 	})
 	for _, up := range []struct {
