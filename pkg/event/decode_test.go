@@ -2,12 +2,14 @@ package event
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
 )
 
 const one = `{"id":"e1","type":"email.opened","contact_id":"c-1","time":"2026-11-20T10:00:00Z"}`
@@ -135,6 +137,26 @@ func FuzzDecode(f *testing.F) {
 			if n, ok := evs[i].Number("percent"); ok && (n != n) {
 				t.Fatal("NaN number accepted")
 			}
+		}
+	})
+}
+
+func TestValidTypeMatchesThePattern(t *testing.T) {
+	t.Parallel()
+	re := regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
+	for _, s := range []string{"web.page_viewed", "a.b.c", "a_1.b2", "", ".", "a", "a.", ".a", "a..b", "A.b", "a.b-c",
+		"a b.c", "é.b", "a.b.", "_._", "1.2"} {
+		assert.Equal(t, re.MatchString(s), validType(s), "%q", s)
+	}
+}
+
+func TestValidTypeProperty(t *testing.T) {
+	t.Parallel()
+	re := regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
+	rapid.Check(t, func(t *rapid.T) {
+		s := rapid.StringOfN(rapid.RuneFrom([]rune("az09_.A- é")), 0, 10, -1).Draw(t, "type")
+		if re.MatchString(s) != validType(s) {
+			t.Fatalf("%q: pattern says %v", s, re.MatchString(s))
 		}
 	})
 }
