@@ -132,13 +132,9 @@ func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home strin
 		}
 		fresh = append(fresh, from)
 	}
-	var versions []int64
-	var errs []error
-	if len(commits) > 0 {
-		var err error
-		if versions, errs, err = c.Store.CommitAll(ctx, commits); err != nil {
-			return nil, err
-		}
+	versions, errs, err := c.commitInOrder(ctx, commits, b.WS.Moves)
+	if err != nil {
+		return nil, err
 	}
 	p := &Post{Versions: map[string]int64{}, clear: map[string]int64{}}
 	var conflicts []error
@@ -171,6 +167,66 @@ func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home strin
 		}
 	}
 	return p, errors.Join(conflicts...)
+}
+
+// commitInOrder commits the homes that contacts moved into before the
+// homes they left, and leaves a left home uncommitted when the home its
+// contact moved to could not be committed: otherwise the contact would be
+// in neither. The reverse partial (new home written, old one not) is
+// repaired by the next batch that loads the contact (MovedFrom).
+func (c *Committer) commitInOrder(ctx context.Context, commits []store.Commit, moves []scoring.Move) ([]int64, []error, error) {
+	versions, errs := make([]int64, len(commits)), make([]error, len(commits))
+	if len(commits) == 0 {
+		return versions, errs, nil
+	}
+	into := map[string]bool{}
+	for _, m := range moves {
+		into[m.To] = true
+	}
+	run := func(pick func(id string) bool) error {
+		var idx []int
+		var batch []store.Commit
+		for i := range commits {
+			if pick(commits[i].Home.ID) {
+				idx = append(idx, i)
+				batch = append(batch, commits[i])
+			}
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		vs, es, err := c.Store.CommitAll(ctx, batch)
+		if err != nil {
+			return err
+		}
+		for j, i := range idx {
+			versions[i], errs[i] = vs[j], es[j]
+		}
+		return nil
+	}
+	if len(moves) == 0 {
+		return versions, errs, run(func(string) bool { return true })
+	}
+	if err := run(func(id string) bool { return into[id] }); err != nil {
+		return nil, nil, err
+	}
+	blocked := map[string]error{}
+	for i := range commits {
+		if errs[i] == nil {
+			continue
+		}
+		for _, m := range moves {
+			if m.To == commits[i].Home.ID {
+				blocked[m.From] = fmt.Errorf("%w: %s waits for %s, where %s moved", store.ErrConflict, m.From, m.To, m.Contact)
+			}
+		}
+	}
+	for i := range commits {
+		if err, ok := blocked[commits[i].Home.ID]; ok && !into[commits[i].Home.ID] {
+			errs[i] = err
+		}
+	}
+	return versions, errs, run(func(id string) bool { return !into[id] && blocked[id] == nil })
 }
 
 // Publish sends a post's transitions and then clears the outboxes it

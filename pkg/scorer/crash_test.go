@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leadscore/leads/pkg/demo"
+	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
@@ -296,4 +297,53 @@ func TestRunOverlapsPostsWithoutDuplicates(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	assert.Equal(t, want.ids(t), got.ids(t), "each transition exactly once")
+}
+
+// TestMoveWaitsForTheNewHome: when the home a contact moves into changes
+// under the scorer, the home it leaves is not committed either, so the
+// contact is never in neither; the redo moves it once.
+func TestMoveWaitsForTheNewHome(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	addr, _ := testutil.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	st := store.New(rdb, "mv")
+	s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100}, testutil.Logger(t), nil, &flakySink{},
+		st, scoring.New(model.Default()), nil)
+	require.NoError(t, err)
+	rec := func(off int64, ev event.Event) stream.Record {
+		v, err := json.Marshal(&ev)
+		require.NoError(t, err)
+		return stream.Record{Topic: "e", Partition: 0, Offset: off, Value: v}
+	}
+	require.NoError(t, s.Process(ctx, []stream.Record{rec(1, event.Event{ID: "e1", Type: "meeting.booked", ContactID: "c-1",
+		AccountID: "old.io", Time: base})}))
+
+	var once sync.Once
+	s.afterLoad = func() {
+		once.Do(func() {
+			// Another writer commits the new home between load and commit.
+			homes, metas, err := st.Load(ctx, map[string]*store.Request{"a:new.io": {}})
+			require.NoError(t, err)
+			_, errs, err := st.CommitAll(ctx, []store.Commit{{Home: homes["a:new.io"], Meta: metas["a:new.io"]}})
+			require.NoError(t, err)
+			require.NoError(t, errs[0])
+		})
+	}
+	move := event.Event{ID: "e2", Type: "contact.updated", ContactID: "c-1", AccountID: "new.io", Time: base.Add(time.Hour)}
+	require.NoError(t, s.Process(ctx, []stream.Record{rec(2, move)}))
+
+	c, home, err := st.Contact(ctx, "c-1")
+	require.NoError(t, err)
+	assert.Equal(t, "a:new.io", home)
+	assert.Equal(t, int32(2), c.Events)
+	assert.Equal(t, int32(40), c.Behavior)
+	old, err := st.Account(ctx, "old.io")
+	require.NoError(t, err)
+	assert.Empty(t, old.Members, "the old account no longer counts the contact")
+	assert.Equal(t, int32(0), old.Engagement)
+	homes, _, err := st.Load(ctx, map[string]*store.Request{"a:old.io": {All: true}})
+	require.NoError(t, err)
+	assert.Empty(t, homes["a:old.io"].Contacts)
 }

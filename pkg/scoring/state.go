@@ -43,6 +43,9 @@ type Contact struct {
 	Dormant     bool        `json:"d,omitempty"`
 	Events      int32       `json:"n,omitempty"`
 	Model       string      `json:"m,omitempty"`
+	// MovedFrom is the home this contact moved out of, until the old home
+	// is known to be rid of it (see Workspace.Apply).
+	MovedFrom string `json:"mf,omitempty"`
 	Seen        []uint64    `json:"r,omitempty"`
 }
 

@@ -70,7 +70,13 @@ type Workspace struct {
 	Duplicates int
 	// Touched lists the contacts whose state this workspace changed.
 	Touched map[string]bool
+	// Moves are the contacts that changed home in this workspace. The new
+	// home must be committed before the old one: see Committer.Write.
+	Moves []Move
 }
+
+// Move is a contact leaving one home for another.
+type Move struct{ Contact, From, To string }
 
 // NewWorkspace returns an empty workspace; preload it with Put and Locate.
 func NewWorkspace(e *Engine, load Loader) *Workspace {
@@ -179,6 +185,16 @@ func (w *Workspace) Apply(ev *event.Event) error {
 	if c == nil {
 		c = &Contact{ID: ev.ContactID}
 	}
+	if fromID != toID {
+		// Kept until a later batch finds the old home rid of the contact:
+		// if the old home's commit is lost, that batch finishes the move.
+		c.MovedFrom = fromID
+		w.Moves = append(w.Moves, Move{Contact: ev.ContactID, From: fromID, To: toID})
+	} else if c.MovedFrom != "" && !w.movedHere(ev.ContactID) {
+		if err := w.finishMove(c, ev); err != nil {
+			return err
+		}
+	}
 	to.Contacts[ev.ContactID] = c
 	to.Removed = removeStr(to.Removed, ev.ContactID)
 	w.Where[ev.ContactID] = toID
@@ -187,6 +203,33 @@ func (w *Workspace) Apply(ev *event.Event) error {
 		return err
 	}
 	return w.finish(ev.ID, ev.Time)
+}
+
+func (w *Workspace) movedHere(contactID string) bool {
+	for _, m := range w.Moves {
+		if m.Contact == contactID {
+			return true
+		}
+	}
+	return false
+}
+
+// finishMove removes a stale copy of c from the home it moved out of, when
+// that home's commit was lost (a conflict or a crash after the new home was
+// committed), so the old account stops counting it.
+func (w *Workspace) finishMove(c *Contact, ev *event.Event) error {
+	from, err := w.home(c.MovedFrom, true)
+	if err != nil {
+		return err
+	}
+	if stale, ok := from.Contacts[c.ID]; ok {
+		w.e.Leave(from.Account, stale, ev.ID, ev.Time, &w.res)
+		delete(from.Contacts, c.ID)
+		from.Removed = append(from.Removed, c.ID)
+		from.Changed = true
+	}
+	c.MovedFrom = ""
+	return nil
 }
 
 func removeStr(xs []string, s string) []string {

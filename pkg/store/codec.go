@@ -155,6 +155,7 @@ func EncodeContact(c *scoring.Contact) []byte {
 	e.svar(c.LastEngaged)
 	e.svar(int64(c.Events))
 	e.str(c.Model)
+	e.str(c.MovedFrom)
 	e.uvar(uint64(len(c.Products)))
 	for _, p := range c.Products {
 		e.str(p.Name)
@@ -191,6 +192,7 @@ func DecodeContact(b []byte, id, accountID string) (*scoring.Contact, error) {
 	c.DecayFrom, c.DecayedTo, c.LastEngaged = d.svar(), d.svar(), d.svar()
 	c.Events = d.i32()
 	c.Model = d.str()
+	c.MovedFrom = d.str()
 	if n := d.count(3); n > 0 {
 		c.Products = make([]scoring.Product, n)
 		for i := range c.Products {
