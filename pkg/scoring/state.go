@@ -45,8 +45,8 @@ type Contact struct {
 	Model       string      `json:"m,omitempty"`
 	// MovedFrom is the home this contact moved out of, until the old home
 	// is known to be rid of it (see Workspace.Apply).
-	MovedFrom string `json:"mf,omitempty"`
-	Seen        []uint64    `json:"r,omitempty"`
+	MovedFrom string   `json:"mf,omitempty"`
+	Seen      []uint64 `json:"r,omitempty"`
 }
 
 // Score is the total: fit plus behavior.

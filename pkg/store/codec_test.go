@@ -20,7 +20,7 @@ func genContact(t *rapid.T, id, account string) *scoring.Contact {
 		Stage: model.Stage(rapid.IntRange(0, 2).Draw(t, "s")), MQL: rapid.Bool().Draw(t, "q"), AQL: rapid.Bool().Draw(t, "aq"),
 		Dormant: rapid.Bool().Draw(t, "d"), Events: rapid.Int32().Draw(t, "n"), Model: rapid.String().Draw(t, "m"),
 		MovedFrom: rapid.String().Draw(t, "mf"),
-		Seen: rapid.SliceOfN(rapid.Uint64(), 0, 8).Draw(t, "seen"),
+		Seen:      rapid.SliceOfN(rapid.Uint64(), 0, 8).Draw(t, "seen"),
 	}
 	for i := range rapid.IntRange(0, 3).Draw(t, "np") {
 		c.Products = append(c.Products, scoring.Product{Name: rapid.String().Draw(t, "pn"), Anchor: int32(i), Score: rapid.Int32().Draw(t, "ps")})
