@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/leadscore/leads/pkg/embedded"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
@@ -29,6 +30,7 @@ type rig struct {
 	w        *stream.Writer
 	group    string
 	consumer stream.Config
+	redis    *embedded.Redis
 }
 
 func newRig(t *testing.T) *rig {
@@ -39,13 +41,13 @@ func newRig(t *testing.T) *rig {
 	cfg := Config{EventsTopic: p + ".events", TransitionsTopic: p + ".transitions", DLQTopic: p + ".dlq", BatchSize: 500,
 		Linger: 5 * time.Millisecond, MaxBackoff: time.Second}
 	brokers := testutil.Kafka(t, 4, cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic)
-	addr, _ := testutil.Redis(t)
+	addr, rs := testutil.Redis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })
 	sc := stream.Config{Brokers: brokers, SessionTimeout: time.Second}
 	w := stream.NewWriter(sc, testutil.Logger(t))
 	t.Cleanup(func() { w.Close() })
-	return &rig{ctx: ctx, cfg: cfg, brokers: brokers, st: store.New(rdb, p), w: w, group: p + "-scorer", consumer: sc}
+	return &rig{ctx: ctx, cfg: cfg, brokers: brokers, st: store.New(rdb, p), w: w, group: p + "-scorer", consumer: sc, redis: rs}
 }
 
 func (r *rig) publish(t *testing.T, evs ...event.Event) {
@@ -214,4 +216,52 @@ func (r *rig) publishMarker(t *testing.T, p string) string {
 	id := p + "marker"
 	r.publish(t, event.Event{ID: fmt.Sprint(id, "-e"), Type: "email.opened", ContactID: id, Time: base})
 	return id
+}
+
+// TestRedisOutageIsRetriedNotDropped: redis-server stops while events
+// arrive; the scorer backs off, is not ready, and applies every event once
+// Redis is back.
+func TestRedisOutageIsRetriedNotDropped(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	if r.redis.Kind() != "redis-server" {
+		t.Skip("needs redis-server to stop and restart it")
+	}
+	// A Redis with AOF, so that its data outlives the outage.
+	aof, err := embedded.StartRedis(r.ctx, testutil.Logger(t), embedded.RedisOptions{AppendOnly: true})
+	require.NoError(t, err)
+	defer aof.Close()
+	rdb := redis.NewClient(&redis.Options{Addr: aof.Addr()})
+	defer rdb.Close()
+	r.st, r.redis = store.New(rdb, "out"), aof
+	src := stream.NewConsumer(r.consumer, r.group, r.cfg.EventsTopic, testutil.Logger(t))
+	defer src.Close()
+	s, err := New(r.cfg, testutil.Logger(t), src, r.w, r.st, scoring.New(model.Default()), nil)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	p := "out-"
+	r.publish(t, history(p)[:2]...)
+	require.Eventually(t, func() bool {
+		c, _, err := r.st.Contact(r.ctx, p+"c-42")
+		return err == nil && c.Events == 1
+	}, 20*time.Second, 20*time.Millisecond)
+
+	require.NoError(t, r.redis.Stop())
+	r.publish(t, history(p)[2:]...)
+	require.Eventually(t, func() bool { return !s.Ready() }, 20*time.Second, 20*time.Millisecond, "not ready while Redis is down")
+	require.NoError(t, r.redis.Start(r.ctx))
+	require.Eventually(t, func() bool {
+		c, _, err := r.st.Contact(r.ctx, p+"c-42")
+		return err == nil && c.Events == 5
+	}, 30*time.Second, 50*time.Millisecond, "every event applied after the outage")
+	require.Eventually(t, s.Ready, 10*time.Second, 20*time.Millisecond)
+	c, _, err := r.st.Contact(r.ctx, p+"c-42")
+	require.NoError(t, err)
+	assert.Equal(t, int32(75), c.Behavior, "each event once")
 }
