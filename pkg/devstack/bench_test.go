@@ -36,9 +36,15 @@ const (
 )
 
 // BenchmarkScorer1M pushes 1,000,000 demo events (100,000 contacts in 5,000
-// accounts) through the embedded broker into the scorer with a real
+// accounts) through the embedded broker into one scorer with a real
 // redis-server, and reports events/s and Redis bytes per contact.
-func BenchmarkScorer1M(b *testing.B) {
+func BenchmarkScorer1M(b *testing.B) { benchScorer(b, 1) }
+
+// BenchmarkScorer1MTwoReplicas is the same with two scorers in one
+// consumer group, splitting the partitions.
+func BenchmarkScorer1MTwoReplicas(b *testing.B) { benchScorer(b, 2) }
+
+func benchScorer(b *testing.B, replicas int) {
 	ctx := context.Background()
 	topics := []string{EventsTopic, TransitionsTopic, DLQTopic}
 	brokers := testutil.Kafka(b, 8, topics...)
@@ -67,24 +73,39 @@ func BenchmarkScorer1M(b *testing.B) {
 	}
 	base := int64(testutil.RedisInfo(b, rdb, "memory", "used_memory"))
 	app.TuneGC()
-	reg := prometheus.NewRegistry()
-	src := stream.NewConsumer(stream.Config{Brokers: brokers, SessionTimeout: time.Second}, "bench", EventsTopic, log)
-	defer src.Close()
+	var regs []prometheus.Gatherer
+	var scorers []*scorer.Scorer
 	st := store.New(rdb, "leads")
-	s, err := scorer.New(scorer.Config{EventsTopic: EventsTopic, TransitionsTopic: TransitionsTopic, DLQTopic: DLQTopic,
-		BatchSize: 5000, Linger: 5 * time.Millisecond, MaxBackoff: time.Second}, log, src, w, st, scoring.New(lmodel.Default()), scorer.NewMetrics(reg))
-	if err != nil {
-		b.Fatal(err)
+	for range replicas {
+		reg := prometheus.NewRegistry()
+		src := stream.NewConsumer(stream.Config{Brokers: brokers, SessionTimeout: time.Second}, "bench", EventsTopic, log)
+		defer src.Close()
+		s, err := scorer.New(scorer.Config{EventsTopic: EventsTopic, TransitionsTopic: TransitionsTopic, DLQTopic: DLQTopic,
+			BatchSize: 5000, Linger: 5 * time.Millisecond, MaxBackoff: time.Second}, log, src, w, st, scoring.New(lmodel.Default()),
+			scorer.NewMetrics(reg))
+		if err != nil {
+			b.Fatal(err)
+		}
+		regs, scorers = append(regs, reg), append(scorers, s)
+	}
+	total := func(name string) float64 {
+		var n float64
+		for _, g := range regs {
+			n += sum(b, g, name)
+		}
+		return n
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var elapsed time.Duration
 	for b.Loop() {
 		start := time.Now()
-		go func() { _ = s.Run(runCtx) }()
-		for sum(b, reg, "leads_scorer_events_total")+sum(b, reg, "leads_scorer_dedupe_hits_total") < benchEvents {
+		for _, s := range scorers {
+			go func() { _ = s.Run(runCtx) }()
+		}
+		for total("leads_scorer_events_total")+total("leads_scorer_dedupe_hits_total") < benchEvents {
 			if time.Since(start) > 10*time.Minute {
-				b.Fatal("scorer did not finish in 10 minutes")
+				b.Fatal("scorers did not finish in 10 minutes")
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -92,7 +113,7 @@ func BenchmarkScorer1M(b *testing.B) {
 	}
 	// The last batches' transitions are still being published: wait for them.
 	for last := -1.0; ; time.Sleep(200 * time.Millisecond) {
-		n := sum(b, reg, "leads_scorer_transitions_total")
+		n := total("leads_scorer_transitions_total")
 		if n == last {
 			break
 		}
@@ -101,7 +122,7 @@ func BenchmarkScorer1M(b *testing.B) {
 	cancel()
 	b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user"), "redis-cpu-s")
 	b.ReportMetric(benchEvents/elapsed.Seconds(), "events/s")
-	b.ReportMetric(sum(b, reg, "leads_scorer_transitions_total"), "transitions")
+	b.ReportMetric(total("leads_scorer_transitions_total"), "transitions")
 	used := int64(testutil.RedisInfo(b, rdb, "memory", "used_memory")) - base
 	ledger := keysMemory(b, rdb, "leads:{*}:l:*")
 	b.ReportMetric(float64(used)/benchContacts, "redis-bytes/contact")
