@@ -72,16 +72,8 @@ func records(t *testing.T, p string) []stream.Record {
 func TestCrashBetweenCommitAndPublish(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	addr, _ := testutil.Redis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	newScorer := func(ns string, sink Sink) (*Scorer, *store.Store) {
-		st := store.New(rdb, ns)
-		s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100}, testutil.Logger(t), nil, sink,
-			st, scoring.New(model.Default()), nil)
-		require.NoError(t, err)
-		return s, st
-	}
+	f := newScorers(t)
+	newScorer := func(ns string, sink Sink) (*Scorer, *store.Store) { return f.at(ns, nil, sink) }
 	clean := &flakySink{}
 	s, _ := newScorer("clean", clean)
 	require.NoError(t, s.Process(ctx, records(t, "x-")))
@@ -118,14 +110,10 @@ func TestCrashBetweenCommitAndPublish(t *testing.T) {
 func TestZombieIsFenced(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	addr, _ := testutil.Redis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	st := store.New(rdb, "z")
+	f := newScorers(t)
+	_, st := f.at("z", nil, &flakySink{})
 	mk := func() *Scorer {
-		s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100}, testutil.Logger(t), nil, &flakySink{},
-			st, scoring.New(model.Default()), nil)
-		require.NoError(t, err)
+		s, _ := f.at("z", nil, &flakySink{})
 		return s
 	}
 	recs := records(t, "z-")
@@ -156,16 +144,8 @@ func TestZombieIsFenced(t *testing.T) {
 func TestPipelinedBatchesPublishOnce(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	addr, _ := testutil.Redis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	mk := func(ns string, sink Sink) (*Scorer, *store.Store) {
-		st := store.New(rdb, ns)
-		s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100}, testutil.Logger(t), nil, sink,
-			st, scoring.New(model.Default()), nil)
-		require.NoError(t, err)
-		return s, st
-	}
+	f := newScorers(t)
+	mk := func(ns string, sink Sink) (*Scorer, *store.Store) { return f.at(ns, nil, sink) }
 	recs := records(t, "p-")
 	first, second := recs[:4], recs[4:] // e3 crosses in the first batch, e5 in the second
 
@@ -266,9 +246,7 @@ func (s *slowSink) Publish(ctx context.Context, recs ...stream.Record) error {
 func TestRunOverlapsPostsWithoutDuplicates(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	addr, _ := testutil.Redis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
+	f := newScorers(t)
 	gen := demo.New(3, 40, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), "")
 	evs := append(gen.Accounts(), gen.Next(600, 6*time.Hour)...)
 	var recs []stream.Record
@@ -278,9 +256,7 @@ func TestRunOverlapsPostsWithoutDuplicates(t *testing.T) {
 		recs = append(recs, stream.Record{Topic: "e", Partition: 0, Offset: int64(i), Value: v})
 	}
 	mk := func(ns string, src Source, sink Sink) *Scorer {
-		s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100, MaxBackoff: time.Second},
-			testutil.Logger(t), src, sink, store.New(rdb, ns), scoring.New(model.Default()), nil)
-		require.NoError(t, err)
+		s, _ := f.at(ns, src, sink)
 		return s
 	}
 	want := &flakySink{}
@@ -305,13 +281,7 @@ func TestRunOverlapsPostsWithoutDuplicates(t *testing.T) {
 func TestMoveWaitsForTheNewHome(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	addr, _ := testutil.Redis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	st := store.New(rdb, "mv")
-	s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100}, testutil.Logger(t), nil, &flakySink{},
-		st, scoring.New(model.Default()), nil)
-	require.NoError(t, err)
+	s, st := newScorers(t).at("mv", nil, &flakySink{})
 	rec := func(off int64, ev event.Event) stream.Record {
 		v, err := json.Marshal(&ev)
 		require.NoError(t, err)
@@ -346,4 +316,29 @@ func TestMoveWaitsForTheNewHome(t *testing.T) {
 	homes, _, err := st.Load(ctx, map[string]*store.Request{"a:old.io": {All: true}})
 	require.NoError(t, err)
 	assert.Empty(t, homes["a:old.io"].Contacts)
+}
+
+// scorers builds scorers over one redis-server, each on a namespace.
+type scorers struct {
+	t   *testing.T
+	rdb *redis.Client
+}
+
+func newScorers(t *testing.T) *scorers {
+	t.Helper()
+	addr, _ := testutil.Redis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { rdb.Close() })
+	return &scorers{t: t, rdb: rdb}
+}
+
+// at returns a scorer of namespace ns reading src (nil: Process only) and
+// publishing to sink, and its store.
+func (f *scorers) at(ns string, src Source, sink Sink) (*Scorer, *store.Store) {
+	f.t.Helper()
+	st := store.New(f.rdb, ns)
+	s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100, MaxBackoff: time.Second},
+		testutil.Logger(f.t), src, sink, st, scoring.New(model.Default()), nil)
+	require.NoError(f.t, err)
+	return s, st
 }
