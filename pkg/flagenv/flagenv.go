@@ -1,6 +1,7 @@
 package flagenv
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -14,7 +15,9 @@ func EnvName(flagName string) string {
 }
 
 // Parse parses args, then sets every flag not given on the command line from
-// its environment variable, when that is set.
+// its environment variable, when that is set (even to ""). It also sets
+// fs.Usage so --help names the variables. An invalid value is an error
+// naming the variable.
 func Parse(fs *flag.FlagSet, args []string) error {
 	return parse(fs, args, os.LookupEnv)
 }
@@ -26,29 +29,36 @@ func parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) 
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var err error
+	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if err != nil || set[f.Name] {
+		if set[f.Name] {
 			return
 		}
 		name := EnvName(f.Name)
 		if v, ok := lookup(name); ok {
-			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %w", name, v, e)
+			if err := fs.Set(f.Name, v); err != nil {
+				errs = append(errs, fmt.Errorf("environment variable %s=%q: %w", name, v, err))
 			}
 		}
 	})
-	return err
+	return errors.Join(errs...)
 }
 
 func usage(fs *flag.FlagSet) {
 	out := fs.Output()
-	fmt.Fprintf(out, "Usage of %s:\n", fs.Name())
+	fmt.Fprintf(out, "Usage of %s (every flag can also be set by the environment variable shown):\n", fs.Name())
 	fs.VisitAll(func(f *flag.Flag) {
-		def := ""
-		if f.DefValue != "" {
-			def = fmt.Sprintf(" (default %q)", f.DefValue)
+		typ, help := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if typ != "" {
+			line += " " + typ
 		}
-		fmt.Fprintf(out, "  --%s  [$%s]%s\n      %s\n", f.Name, EnvName(f.Name), def, f.Usage)
+		line += "  [$" + EnvName(f.Name) + "]"
+		switch f.DefValue {
+		case "", "0", "0s", "false":
+		default:
+			line += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		fmt.Fprintf(out, "%s\n      %s\n", line, strings.ReplaceAll(help, "\n", "\n      "))
 	})
 }

@@ -56,6 +56,9 @@ func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
 		return err
 	}
 	b.kafka.Brokers = b.common.Brokers()
+	if err := b.kafka.Validate(); err != nil {
+		return err
+	}
 	b.log = opts.Logger
 	if b.log == nil {
 		log, err := app.Logger(b.common.LogLevel)

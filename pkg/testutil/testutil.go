@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -15,21 +16,31 @@ import (
 	"github.com/leadscore/leads/pkg/embedded"
 )
 
-// Redis starts a Redis for this test and stops it at cleanup.
+// Redis starts a Redis of its own for the caller (a redis-server child on a
+// free port takes about 20 ms; miniredis when redis-server is not
+// installed) and stops it at cleanup. The *embedded.Redis lets outage
+// tests Stop and Start it.
 func Redis(t testing.TB) (string, *embedded.Redis) {
 	t.Helper()
-	r, err := embedded.StartRedis(context.Background(), zap.NewNop(), embedded.RedisOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	r, err := embedded.StartRedis(ctx, zap.NewNop(), embedded.RedisOptions{})
 	if err != nil {
 		t.Fatalf("start redis: %v", err)
 	}
-	if r.Kind() != "redis-server" {
-		t.Logf("redis-server is not installed: using miniredis")
+	if r.Kind() != embedded.KindRedisServer {
+		t.Logf("redis-server is not installed: using miniredis at %s", r.Addr())
 	}
-	t.Cleanup(func() { _ = r.Close() })
+	t.Cleanup(func() {
+		if err := r.Close(); err != nil {
+			t.Errorf("stop redis: %v", err)
+		}
+	})
 	return r.Addr(), r
 }
 
-// Kafka starts an embedded broker with the topics and stops it at cleanup.
+// Kafka starts an embedded broker with the topics, each with the given
+// partitions, and stops it at cleanup. It returns the seed brokers.
 func Kafka(t testing.TB, partitions int32, topics ...string) []string {
 	t.Helper()
 	k, err := embedded.StartKafka(zap.NewNop(), embedded.KafkaOptions{Partitions: partitions, Topics: topics})
@@ -40,7 +51,9 @@ func Kafka(t testing.TB, partitions int32, topics ...string) []string {
 	return k.Addrs()
 }
 
-// Prefix returns a random prefix for topic, group and key names.
+// Prefix returns a prefix for topic, group and key names: the test's name,
+// lower-cased, letters and digits only, then 8 random hex digits, so tests
+// sharing a broker or a Redis never collide.
 func Prefix(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 4)
@@ -57,7 +70,7 @@ func Prefix(t testing.TB) string {
 	return name + "-" + hex.EncodeToString(b)
 }
 
-// Logger returns a logger that writes through t.
+// Logger returns a logger that writes Info and above through t.
 func Logger(t testing.TB) *zap.Logger { return zaptest.NewLogger(t, zaptest.Level(zap.InfoLevel)) }
 
 // RedisInfo reads one numeric field of INFO section, e.g. ("memory",

@@ -1,0 +1,63 @@
+package stream
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Headers a dead-lettered record carries, saying why and where from.
+const (
+	HeaderDLQError     = "dlq.error"
+	HeaderDLQTopic     = "dlq.topic"
+	HeaderDLQPartition = "dlq.partition"
+	HeaderDLQOffset    = "dlq.offset"
+	HeaderDLQTime      = "dlq.time"
+)
+
+// maxDLQError bounds the error header: some causes quote the whole input.
+const maxDLQError = 1024
+
+// DLQRecord wraps a record that cannot be processed for the dead-letter
+// topic: the same key, value and headers, plus the dlq.* headers. The dlq.*
+// headers of a record that was dead-lettered before are replaced, so a
+// replayed record that fails again says why it failed the last time.
+func DLQRecord(rec Record, dlqTopic string, cause error, now time.Time) Record {
+	msg := "unknown error"
+	if cause != nil {
+		msg = truncate(cause.Error(), maxDLQError)
+	}
+	hs := make([]Header, 0, len(rec.Headers)+5)
+	for _, h := range rec.Headers {
+		if !strings.HasPrefix(h.Key, "dlq.") {
+			hs = append(hs, h)
+		}
+	}
+	hs = append(hs,
+		Header{HeaderDLQError, msg},
+		Header{HeaderDLQTopic, rec.Topic},
+		Header{HeaderDLQPartition, strconv.Itoa(rec.Partition)},
+		Header{HeaderDLQOffset, strconv.FormatInt(rec.Offset, 10)},
+		Header{HeaderDLQTime, now.UTC().Format(time.RFC3339Nano)},
+	)
+	return Record{Topic: dlqTopic, Key: rec.Key, Value: rec.Value, Headers: hs}
+}
+
+// SendToDLQ publishes DLQRecord(rec, dlqTopic, cause, now) and returns once
+// it is acknowledged; only then may the caller commit past rec.
+func SendToDLQ(ctx context.Context, w *Writer, dlqTopic string, rec Record, cause error, now time.Time) error {
+	return w.Publish(ctx, DLQRecord(rec, dlqTopic, cause, now))
+}
+
+// truncate cuts s to at most n bytes without splitting a UTF-8 sequence.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
