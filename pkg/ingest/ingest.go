@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/leadscore/leads/pkg/event"
@@ -21,21 +25,28 @@ import (
 type Config struct {
 	MaxBodyBytes int64
 	MaxEvents    int
-	// RetryAfter is what a 503 tells callers to wait.
+	// RetryAfter is what a 503 tells callers to wait; whole seconds.
 	RetryAfter time.Duration
+}
+
+// DefaultConfig returns the flag defaults.
+func DefaultConfig() Config {
+	return Config{MaxBodyBytes: event.DefaultLimits.MaxBytes, MaxEvents: event.DefaultLimits.MaxEvents, RetryAfter: 5 * time.Second}
 }
 
 // Errors from Validate.
 var (
-	ErrMaxBody   = errors.New("--max-body-bytes must be between 1 KiB and 1 GiB")
-	ErrMaxEvents = errors.New("--max-events must be between 1 and 1,000,000")
+	ErrMaxBody    = errors.New("--max-body-bytes must be between 1 KiB and 1 GiB")
+	ErrMaxEvents  = errors.New("--max-events must be between 1 and 1,000,000")
+	ErrRetryAfter = errors.New("--retry-after must be between 1s and 1h")
 )
 
 // RegisterFlags adds the ingest flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", event.DefaultLimits.MaxBytes, "largest request body accepted (413 above)")
-	fs.IntVar(&c.MaxEvents, "max-events", event.DefaultLimits.MaxEvents, "most events in one request (413 above)")
-	fs.DurationVar(&c.RetryAfter, "retry-after", 5*time.Second, "Retry-After sent with 503 when Kafka is unavailable")
+	d := DefaultConfig()
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", d.MaxBodyBytes, "largest request body accepted (413 above)")
+	fs.IntVar(&c.MaxEvents, "max-events", d.MaxEvents, "most events in one request (413 above)")
+	fs.DurationVar(&c.RetryAfter, "retry-after", d.RetryAfter, "Retry-After sent with 503 when Kafka is unavailable")
 }
 
 // Validate checks the configuration.
@@ -47,114 +58,269 @@ func (c *Config) Validate() error {
 	if c.MaxEvents < 1 || c.MaxEvents > 1_000_000 {
 		errs = append(errs, ErrMaxEvents)
 	}
+	if c.RetryAfter < time.Second || c.RetryAfter > time.Hour {
+		errs = append(errs, ErrRetryAfter)
+	}
 	return errors.Join(errs...)
 }
 
-// Publisher durably publishes a whole batch of events, or fails.
+// Publisher durably publishes a whole batch of events, or fails. The service
+// calls it once per request, with every event of the request, and answers
+// 202 only when it returned nil.
 type Publisher interface {
 	Publish(ctx context.Context, events []event.Event) error
 }
 
-// Service serves POST /v1/events.
+// Option changes a default of New. A nil Option is ignored.
+type Option func(*Service)
+
+// WithClock sets the clock that refuses event times too far in the future.
+func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
+
+// WithReady sets the readiness check of GET /readyz: 200 while it returns
+// nil, else 503 with its error. Without it the service is ready until Drain.
+func WithReady(ready func(ctx context.Context) error) Option {
+	return func(s *Service) { s.ready = ready }
+}
+
+// WithGatherer sets what GET /metrics serves. The default is the registerer
+// given to New when it is also a Gatherer (a *prometheus.Registry), else
+// prometheus.DefaultGatherer.
+func WithGatherer(g prometheus.Gatherer) Option { return func(s *Service) { s.gatherer = g } }
+
+// readyTimeout bounds one readiness check, so a hung dependency makes the
+// probe fail rather than hang.
+const readyTimeout = 2 * time.Second
+
+// Service is the ingestor's HTTP service.
 type Service struct {
-	cfg     Config
-	log     *zap.Logger
-	pub     Publisher
-	now     func() time.Time
-	metrics *metrics
+	cfg      Config
+	log      *zap.Logger
+	pub      Publisher
+	now      func() time.Time
+	ready    func(ctx context.Context) error
+	gatherer prometheus.Gatherer
+	metrics  *metrics
+	mux      *http.ServeMux
+	draining atomic.Bool
 }
 
 type metrics struct {
 	accepted prometheus.Counter
 	rejected prometheus.Counter
 	requests *prometheus.CounterVec
-	publish  prometheus.Histogram
+	publish  *prometheus.HistogramVec
 }
 
-// New returns the service; reg may be nil, now defaults to time.Now.
-func New(cfg Config, log *zap.Logger, pub Publisher, reg prometheus.Registerer, now func() time.Time) (*Service, error) {
+func newMetrics() *metrics {
+	return &metrics{
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "leads_ingest_events_accepted_total",
+			Help: "Events published (acknowledged by Kafka) and answered 202."}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "leads_ingest_events_rejected_total",
+			Help: "Events refused as malformed or invalid (400)."}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_ingest_requests_total",
+			Help: "POST /v1/events requests by HTTP status code."}, []string{"code"}),
+		publish: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "leads_ingest_publish_duration_seconds",
+			Help:    "Time to publish one request's batch, until every event is acknowledged or the publish fails.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"result"}),
+	}
+}
+
+// New returns the service. reg may be nil (metrics then go nowhere).
+func New(cfg Config, log *zap.Logger, pub Publisher, reg prometheus.Registerer, opts ...Option) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("ingest config: %w", err)
 	}
-	if now == nil {
-		now = time.Now
+	if pub == nil {
+		return nil, errors.New("ingest: nil Publisher")
 	}
-	m := &metrics{
-		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "leads_ingest_events_accepted_total", Help: "Events published."}),
-		rejected: prometheus.NewCounter(prometheus.CounterOpts{Name: "leads_ingest_events_rejected_total", Help: "Invalid events refused."}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_ingest_requests_total", Help: "Requests by status code."}, []string{"code"}),
-		publish: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "leads_ingest_publish_seconds", Help: "Time to publish a batch with acks=all.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Service{cfg: cfg, log: log, pub: pub, now: time.Now, metrics: newMetrics(), mux: http.NewServeMux()}
+	if g, ok := reg.(prometheus.Gatherer); ok {
+		s.gatherer = g
+	} else {
+		s.gatherer = prometheus.DefaultGatherer
+	}
+	for _, opt := range opts {
+		if opt != nil {
+			opt(s)
+		}
 	}
 	if reg != nil {
-		reg.MustRegister(m.accepted, m.rejected, m.requests, m.publish)
+		m := s.metrics
+		for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.requests, m.publish} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register ingest metrics: %w", err)
+			}
+		}
 	}
-	return &Service{cfg: cfg, log: log, pub: pub, now: now, metrics: m}, nil
+	s.Register(s.mux)
+	s.mux.HandleFunc("GET /healthz", s.healthz)
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
+	return s, nil
 }
 
-// Register mounts POST /v1/events.
+// Register mounts only POST /v1/events on mux, for a program that serves
+// health, readiness and metrics itself.
 func (s *Service) Register(mux *http.ServeMux) { mux.HandleFunc("POST /v1/events", s.post) }
 
-func (s *Service) post(w http.ResponseWriter, r *http.Request) {
-	ct := r.Header.Get("Content-Type")
-	if ct != "" {
-		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && mt != "application/x-ndjson") {
-			s.reply(w, http.StatusUnsupportedMediaType, map[string]string{"error": "Content-Type must be application/json or application/x-ndjson"})
-			return
-		}
-		ct = mt
-	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	events, err := event.Decode(body, ct, event.Limits{MaxBytes: s.cfg.MaxBodyBytes, MaxEvents: s.cfg.MaxEvents, MaxDepth: event.DefaultLimits.MaxDepth})
-	var tooLarge *event.TooLargeError
-	var itemErrs event.ItemErrors
-	var maxBytes *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooLarge):
-		s.reply(w, http.StatusRequestEntityTooLarge, map[string]string{"error": tooLarge.Error()})
-		return
-	case errors.As(err, &maxBytes):
-		s.reply(w, http.StatusRequestEntityTooLarge, map[string]string{"error": "body over the limit of " + strconv.FormatInt(maxBytes.Limit, 10)})
-		return
-	case errors.As(err, &itemErrs):
-		s.metrics.rejected.Add(float64(len(itemErrs)))
-		s.reply(w, http.StatusBadRequest, map[string]any{"errors": itemErrs})
-		return
-	case err != nil:
-		s.reply(w, http.StatusBadRequest, map[string]any{"errors": []event.ItemError{{Message: err.Error()}}})
-		return
-	}
-	now := s.now()
-	var invalid []event.ItemError
-	for i := range events {
-		for _, fe := range events[i].Validate(now) {
-			invalid = append(invalid, event.ItemError{Index: i, Field: fe.Field, Message: fe.Message})
-		}
-	}
-	if len(invalid) > 0 {
-		s.metrics.rejected.Add(float64(len(invalid)))
-		s.reply(w, http.StatusBadRequest, map[string]any{"errors": invalid})
-		return
-	}
-	start := time.Now()
-	if err := s.pub.Publish(r.Context(), events); err != nil {
-		s.log.Warn("publish failed; answering 503", zap.Int("events", len(events)), zap.Error(err))
-		w.Header().Set("Retry-After", strconv.Itoa(int(max(s.cfg.RetryAfter, time.Second).Seconds())))
-		s.reply(w, http.StatusServiceUnavailable, map[string]string{"error": "events could not be published; retry later"})
-		return
-	}
-	s.metrics.publish.Observe(time.Since(start).Seconds())
-	s.metrics.accepted.Add(float64(len(events)))
-	s.log.Debug("events accepted", zap.Int("events", len(events)))
-	s.reply(w, http.StatusAccepted, map[string]int{"accepted": len(events)})
+// Handler serves POST /v1/events, GET /healthz, GET /readyz and GET /metrics,
+// and whatever was mounted on Mux.
+func (s *Service) Handler() http.Handler { return s.mux }
+
+// Mux is the mux behind Handler, to mount more routes (the read API) on the
+// same listener.
+func (s *Service) Mux() *http.ServeMux { return s.mux }
+
+// Drain makes GET /readyz answer 503 from now on, so a load balancer stops
+// sending work before the server shuts down.
+func (s *Service) Drain() { s.draining.Store(true) }
+
+func (s *Service) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Service) reply(w http.ResponseWriter, status int, v any) {
+func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": "shutting down"})
+		return
+	}
+	if s.ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+		defer cancel()
+		if err := s.ready(ctx); err != nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// itemError is one entry of a 400 answer. Field is always present (empty when
+// the problem is the item as a whole), as the contract's shape shows it.
+type itemError struct {
+	Index   int    `json:"index"`
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+type errorsBody struct {
+	Errors []itemError `json:"errors"`
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func (s *Service) post(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	status, n := s.handle(w, r)
 	s.metrics.requests.WithLabelValues(strconv.Itoa(status)).Inc()
+	s.log.Debug("POST /v1/events", zap.Int("status", status), zap.Int("events", n),
+		zap.Int64("bytes", r.ContentLength), zap.Duration("took", time.Since(start)))
+}
+
+// handle answers one POST and returns the status and how many events the
+// request carried (0 when it could not be decoded).
+func (s *Service) handle(w http.ResponseWriter, r *http.Request) (int, int) {
+	ct, ok := mediaType(r.Header.Get("Content-Type"))
+	if !ok {
+		return writeJSON(w, http.StatusUnsupportedMediaType,
+			errorBody{"Content-Type must be application/json or application/x-ndjson (UTF-8)"}), 0
+	}
+	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	lim := event.Limits{MaxBytes: s.cfg.MaxBodyBytes, MaxEvents: s.cfg.MaxEvents, MaxDepth: event.DefaultLimits.MaxDepth}
+	events, err := event.Decode(body, ct, lim)
+	if err != nil {
+		return s.decodeFailed(w, err), 0
+	}
+	now := s.now()
+	var invalid []itemError
+	bad := 0
+	for i := range events {
+		errs := events[i].Validate(now)
+		if len(errs) > 0 {
+			bad++
+		}
+		for _, fe := range errs {
+			invalid = append(invalid, itemError{Index: i, Field: fe.Field, Message: fe.Message})
+		}
+	}
+	if bad > 0 {
+		s.metrics.rejected.Add(float64(bad))
+		return writeJSON(w, http.StatusBadRequest, errorsBody{invalid}), len(events)
+	}
+	start := time.Now()
+	err = s.pub.Publish(r.Context(), events)
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	s.metrics.publish.WithLabelValues(result).Observe(time.Since(start).Seconds())
+	if err != nil {
+		// The publisher's error names brokers and topics, never event contents.
+		s.log.Warn("publish failed; answering 503", zap.Int("events", len(events)), zap.Error(err))
+		w.Header().Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
+		return writeJSON(w, http.StatusServiceUnavailable, errorBody{"events could not be published; retry later"}), len(events)
+	}
+	s.metrics.accepted.Add(float64(len(events)))
+	return writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)}), len(events)
+}
+
+func (s *Service) decodeFailed(w http.ResponseWriter, err error) int {
+	var tooLarge *event.TooLargeError
+	var maxBytes *http.MaxBytesError
+	var items event.ItemErrors
+	switch {
+	case errors.As(err, &tooLarge):
+		return writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{tooLarge.Error()})
+	case errors.As(err, &maxBytes):
+		return writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{"body over the limit of " + strconv.FormatInt(maxBytes.Limit, 10) + " bytes"})
+	case errors.As(err, &items):
+		out := make([]itemError, len(items))
+		seen := make(map[int]bool, len(items))
+		for i, ie := range items {
+			out[i] = itemError{Index: ie.Index, Field: ie.Field, Message: ie.Message}
+			seen[ie.Index] = true
+		}
+		s.metrics.rejected.Add(float64(len(seen)))
+		return writeJSON(w, http.StatusBadRequest, errorsBody{out})
+	default:
+		// The body could not be read (the client went away or sent a broken
+		// chunked encoding): nothing to say about any item.
+		return writeJSON(w, http.StatusBadRequest, errorsBody{[]itemError{{Message: err.Error()}}})
+	}
+}
+
+// mediaType returns the media type Decode should be told, and false when the
+// Content-Type is not one the contract accepts. No Content-Type means "sniff".
+func mediaType(ct string) (string, bool) {
+	if ct == "" {
+		return "", true
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && mt != "application/x-ndjson") {
+		return "", false
+	}
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
+		return "", false
+	}
+	return mt, true
+}
+
+// writeJSON answers with v as JSON and returns the status.
+func writeJSON(w http.ResponseWriter, status int, v any) int {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"error":"could not encode the answer"}`)
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	_, _ = w.Write(append(b, '\n'))
+	return status
 }
 
 // Sink publishes records durably; *stream.Writer is one.
@@ -181,7 +347,7 @@ func (p *StreamPublisher) Publish(ctx context.Context, events []event.Event) err
 	for i := range events {
 		b, err := json.Marshal(&events[i])
 		if err != nil {
-			return err
+			return fmt.Errorf("encode event %d: %w", i, err)
 		}
 		recs[i] = stream.Record{Topic: p.Topic, Key: []byte(events[i].Key()), Value: b, Time: at}
 	}

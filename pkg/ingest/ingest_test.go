@@ -1,9 +1,12 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,12 +18,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/stream"
-	tu "github.com/leadscore/leads/pkg/testutil"
 )
 
+// fakePublisher records every call, or fails them all with err.
 type fakePublisher struct {
 	mu    sync.Mutex
 	calls [][]event.Event
@@ -30,109 +37,366 @@ type fakePublisher struct {
 func (f *fakePublisher) Publish(_ context.Context, evs []event.Event) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.err != nil {
-		return f.err
-	}
 	f.calls = append(f.calls, evs)
-	return nil
+	return f.err
+}
+
+func (f *fakePublisher) Calls() [][]event.Event {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }
 
 var now = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 
-func newServer(t *testing.T, pub Publisher) (*httptest.Server, *prometheus.Registry) {
+var testConfig = Config{MaxBodyBytes: 4096, MaxEvents: 4, RetryAfter: 5 * time.Second}
+
+func newService(t *testing.T, pub Publisher, opts ...Option) (*Service, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	svc, err := New(Config{MaxBodyBytes: 4096, MaxEvents: 3, RetryAfter: 7 * time.Second}, tu.Logger(t), pub, reg, func() time.Time { return now })
+	svc, err := New(testConfig, zaptest.NewLogger(t), pub, reg, append([]Option{WithClock(func() time.Time { return now })}, opts...)...)
 	require.NoError(t, err)
-	mux := http.NewServeMux()
-	svc.Register(mux)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	return srv, reg
+	return svc, reg
 }
 
-const ev1 = `{"id":"e1","type":"email.opened","contact_id":"c-1","time":"2026-11-20T10:00:00Z"}`
+// ev returns an event line with the id; ev("e1", `"contact_id":"x"`) overrides fields.
+func ev(id string, fields ...string) string {
+	m := map[string]any{"id": id, "type": "email.opened", "contact_id": "c-1", "time": "2026-11-20T10:00:00Z"}
+	for _, f := range fields {
+		var kv map[string]any
+		if err := json.Unmarshal([]byte("{"+f+"}"), &kv); err != nil {
+			panic(err)
+		}
+		for k, v := range kv {
+			if v == nil {
+				delete(m, k)
+			} else {
+				m[k] = v
+			}
+		}
+	}
+	b, _ := json.Marshal(m)
+	return string(b)
+}
 
-func post(t *testing.T, url, ct, body string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url+"/v1/events", strings.NewReader(body))
-	require.NoError(t, err)
+func lines(items ...string) string { return strings.Join(items, "\n") + "\n" }
+func array(items ...string) string { return "[" + strings.Join(items, ",") + "]" }
+
+func do(h http.Handler, method, path, ct, body string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
 	if ct != "" {
 		req.Header.Set("Content-Type", ct)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
 }
 
-func TestPost(t *testing.T) {
+func ids(evs []event.Event) []string {
+	out := make([]string, len(evs))
+	for i := range evs {
+		out[i] = evs[i].ID
+	}
+	return out
+}
+
+func TestPostAccepts(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
 		name, ct, body string
-		status         int
-		published      int
-		want           string
+		ids            []string
 	}{
-		{"one object", "application/json", ev1, 202, 1, `{"accepted":1}`},
-		{"array", "application/json", "[" + ev1 + "," + ev1 + "]", 202, 2, `{"accepted":2}`},
-		{"ndjson", "application/x-ndjson", ev1 + "\n" + ev1 + "\n" + ev1, 202, 3, `{"accepted":3}`},
-		{"no content type", "", ev1, 202, 1, `{"accepted":1}`},
-		{"json with charset", "application/json; charset=utf-8", ev1, 202, 1, `{"accepted":1}`},
-		{"invalid item refuses the batch", "application/x-ndjson", ev1 + "\n" + `{"id":"e2","type":"email.opened","time":"2026-11-20T10:00:00Z"}`, 400, 0,
-			`{"errors":[{"index":1,"field":"contact_id","message":"is required"}]}`},
-		{"future time", "application/json", `{"id":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T12:06:00Z"}`, 400, 0,
-			`{"errors":[{"index":0,"field":"time","message":"is more than 5m0s in the future"}]}`},
-		{"broken JSON", "application/json", `[` + ev1 + `,{"id":`, 400, 0, ""},
-		{"too many events", "application/x-ndjson", strings.Repeat(ev1+"\n", 4), 413, 0, `{"error":"event count over the limit of 3"}`},
-		{"body too large", "application/json", `{"id":"` + strings.Repeat("x", 5000) + `"}`, 413, 0, `{"error":"body over the limit of 4096"}`},
-		{"form content type", "application/x-www-form-urlencoded", ev1, 415, 0, ""},
+		{"one object", "application/json", ev("e1"), []string{"e1"}},
+		{"array", "application/json", array(ev("e1"), ev("e2")), []string{"e1", "e2"}},
+		{"NDJSON", "application/x-ndjson", lines(ev("e1"), ev("e2"), ev("e3")), []string{"e1", "e2", "e3"}},
+		{"NDJSON sniffed without a Content-Type", "", lines(ev("e1"), ev("e2")), []string{"e1", "e2"}},
+		{"NDJSON sniffed under application/json", "application/json", lines(ev("e1"), ev("e2")), []string{"e1", "e2"}},
+		{"JSON with charset", "application/json; charset=UTF-8", ev("e1"), []string{"e1"}},
+		{"duplicate ids in one batch (dedupe is downstream)", "application/x-ndjson", lines(ev("e1"), ev("e1")), []string{"e1", "e1"}},
+		{"account event with account_id only", "application/json",
+			ev("e1", `"type":"account.updated","contact_id":null,"account_id":"acme.com"`), []string{"e1"}},
+		{"4 minutes ahead is fine", "application/json", ev("e1", `"time":"2026-11-20T12:04:00Z"`), []string{"e1"}},
+		{"old times are fine (backfill)", "application/json", ev("e1", `"time":"2019-01-01T00:00:00Z"`), []string{"e1"}},
+		{"unknown fields ignored", "application/json", ev("e1", `"campaign":{"id":7}`), []string{"e1"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			pub := &fakePublisher{}
-			srv, _ := newServer(t, pub)
-			resp, body := post(t, srv.URL, tt.ct, tt.body)
-			assert.Equal(t, tt.status, resp.StatusCode, body)
-			assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
-			if tt.want != "" {
-				assert.JSONEq(t, tt.want, body)
+			svc, _ := newService(t, pub)
+			rec := do(svc.Handler(), http.MethodPost, "/v1/events", tt.ct, tt.body)
+			assert.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+			assert.JSONEq(t, fmt.Sprintf(`{"accepted":%d}`, len(tt.ids)), rec.Body.String())
+			calls := pub.Calls()
+			require.Len(t, calls, 1, "one Publish per request, with every event")
+			assert.Equal(t, tt.ids, ids(calls[0]))
+		})
+	}
+}
+
+func TestPostRefuses(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name, ct, body string
+		status         int
+		want           string // the exact JSON answer, when given
+		index          int    // else the first error's index, field and message
+		field, msg     string
+	}{
+		{name: "missing id", ct: "application/json", body: ev("e1", `"id":null`), status: 400,
+			want: `{"errors":[{"index":0,"field":"id","message":"is required"}]}`},
+		{name: "bad type", ct: "application/x-ndjson", body: lines(ev("e1"), ev("e2", `"type":"Email.Opened"`)), status: 400,
+			want: `{"errors":[{"index":1,"field":"type","message":"must be lower-case dotted, like web.page_viewed"}]}`},
+		{name: "time more than 5 minutes ahead", ct: "application/json", body: ev("e1", `"time":"2026-11-20T12:06:00Z"`), status: 400,
+			want: `{"errors":[{"index":0,"field":"time","message":"is more than 5m0s in the future"}]}`},
+		{name: "account event without account_id", ct: "application/json", body: array(ev("e1"), ev("e2", `"type":"account.updated"`)), status: 400,
+			want: `{"errors":[{"index":1,"field":"account_id","message":"is required"}]}`},
+		{name: "contact event without contact_id", ct: "application/json", body: ev("e1", `"contact_id":null`), status: 400,
+			want: `{"errors":[{"index":0,"field":"contact_id","message":"is required"}]}`},
+		{name: "every problem of every event", ct: "application/x-ndjson", body: lines(ev("e1", `"id":null`), ev("e2"), ev("e3", `"type":"x","time":null`)), status: 400,
+			want: `{"errors":[{"index":0,"field":"id","message":"is required"},` +
+				`{"index":2,"field":"type","message":"must be lower-case dotted, like web.page_viewed"},` +
+				`{"index":2,"field":"time","message":"is required (RFC 3339)"}]}`},
+		{name: "invalid JSON at item 3", ct: "application/x-ndjson", body: ev("e0") + "\n" + ev("e1") + "\n" + ev("e2") + "\n" + `{"id":"e3",` + "\n",
+			status: 400, index: 3, msg: "invalid JSON"},
+		{name: "time is a number", ct: "application/json", body: ev("e1", `"time":5`), status: 400, index: 0, field: "time", msg: "RFC 3339"},
+		{name: "id is a number", ct: "application/json", body: array(ev("e1"), ev("e2", `"id":5`)), status: 400, index: 1, field: "id", msg: "wrong type"},
+		{name: "invalid UTF-8", ct: "application/json", body: "{\"id\":\"\xff\"}", status: 400, index: 0, msg: "UTF-8"},
+		{name: "nested too deeply", ct: "application/json", body: ev("e1", `"properties":{"a":`+strings.Repeat("[", 20)+strings.Repeat("]", 20)+`}`),
+			status: 400, index: 0, msg: "deeper"},
+		{name: "empty body", ct: "application/json", body: "", status: 400, index: 0, msg: "empty"},
+		{name: "not JSON", ct: "application/json", body: "hello", status: 400, index: 0, msg: "JSON"},
+		{name: "too many events in NDJSON", ct: "application/x-ndjson", body: lines(ev("1"), ev("2"), ev("3"), ev("4"), ev("5")), status: 413,
+			want: `{"error":"event count over the limit of 4"}`},
+		{name: "too many events in an array", ct: "application/json", body: array(ev("1"), ev("2"), ev("3"), ev("4"), ev("5")), status: 413,
+			want: `{"error":"event count over the limit of 4"}`},
+		{name: "body too large", ct: "application/json", body: ev(strings.Repeat("x", 5000)), status: 413,
+			want: `{"error":"body over the limit of 4096 bytes"}`},
+		{name: "form Content-Type", ct: "application/x-www-form-urlencoded", body: ev("e1"), status: 415},
+		{name: "text Content-Type", ct: "text/plain", body: ev("e1"), status: 415},
+		{name: "unparsable Content-Type", ct: "application/json; charset", body: ev("e1"), status: 415},
+		{name: "non-UTF-8 charset", ct: "application/json; charset=latin1", body: ev("e1"), status: 415},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			pub := &fakePublisher{}
+			svc, _ := newService(t, pub)
+			rec := do(svc.Handler(), http.MethodPost, "/v1/events", tt.ct, tt.body)
+			assert.Equal(t, tt.status, rec.Code, rec.Body.String())
+			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+			assert.Empty(t, pub.Calls(), "nothing of a refused batch is published")
+			switch {
+			case tt.want != "":
+				assert.JSONEq(t, tt.want, rec.Body.String())
+			case tt.status == http.StatusBadRequest:
+				var got errorsBody
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got), rec.Body.String())
+				require.NotEmpty(t, got.Errors)
+				assert.Equal(t, tt.index, got.Errors[0].Index)
+				assert.Equal(t, tt.field, got.Errors[0].Field)
+				assert.Contains(t, got.Errors[0].Message, tt.msg)
+				assert.Contains(t, rec.Body.String(), `"field":`, "field is always present")
+			default:
+				var got errorBody
+				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got), rec.Body.String())
+				assert.NotEmpty(t, got.Error)
 			}
-			n := 0
-			for _, c := range pub.calls {
-				n += len(c)
-			}
-			assert.Equal(t, tt.published, n)
-			assert.LessOrEqual(t, len(pub.calls), 1, "one publish per request")
 		})
 	}
 }
 
 func TestPublishFailureIs503WithRetryAfter(t *testing.T) {
 	t.Parallel()
-	srv, reg := newServer(t, &fakePublisher{err: errors.New("kafka down")})
-	resp, body := post(t, srv.URL, "application/json", ev1)
-	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
-	assert.Equal(t, "7", resp.Header.Get("Retry-After"))
-	assert.NotContains(t, body, "accepted")
-	assert.Zero(t, counter(t, reg, "leads_ingest_events_accepted_total", ""))
-	assert.Equal(t, 1.0, counter(t, reg, "leads_ingest_requests_total", "503"))
+	pub := &fakePublisher{err: errors.New("kafka: leader not available")}
+	svc, reg := newService(t, pub)
+	rec := do(svc.Handler(), http.MethodPost, "/v1/events", "application/x-ndjson", lines(ev("e1"), ev("e2")))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+	assert.Equal(t, "5", rec.Header().Get("Retry-After"))
+	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+	assert.JSONEq(t, `{"error":"events could not be published; retry later"}`, rec.Body.String())
+	require.Len(t, pub.Calls(), 1)
+	assert.Zero(t, sample(t, reg, "leads_ingest_events_accepted_total", ""))
+	assert.Equal(t, 1.0, sample(t, reg, "leads_ingest_requests_total", "503"))
+	assert.Equal(t, 1.0, sample(t, reg, "leads_ingest_publish_duration_seconds", "error"))
 }
 
-func TestMetricsCountAcceptedAndRejected(t *testing.T) {
+func TestPublishGetsTheRequestContext(t *testing.T) {
 	t.Parallel()
-	srv, reg := newServer(t, &fakePublisher{})
-	post(t, srv.URL, "application/json", "["+ev1+","+ev1+"]")
-	post(t, srv.URL, "application/json", `[{"id":"x","type":"Bad","contact_id":"c","time":"2026-11-20T10:00:00Z"}]`)
-	assert.Equal(t, 2.0, counter(t, reg, "leads_ingest_events_accepted_total", ""))
-	assert.Equal(t, 1.0, counter(t, reg, "leads_ingest_events_rejected_total", ""))
-	assert.Equal(t, 1.0, counter(t, reg, "leads_ingest_requests_total", "202"))
-	assert.Equal(t, 1.0, counter(t, reg, "leads_ingest_requests_total", "400"))
+	svc, _ := newService(t, publisherFunc(func(ctx context.Context, _ []event.Event) error { return ctx.Err() }))
+	req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(ev("e1")))
+	ctx, cancel := context.WithCancel(req.Context())
+	cancel()
+	rec := httptest.NewRecorder()
+	svc.Handler().ServeHTTP(rec, req.WithContext(ctx))
+	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, "a client gone before Kafka acknowledged never sees 202")
 }
 
-// counter reads a counter, or the sample of a vector whose only label has value code.
-func counter(t *testing.T, reg *prometheus.Registry, name, code string) float64 {
+type publisherFunc func(context.Context, []event.Event) error
+
+func (f publisherFunc) Publish(ctx context.Context, evs []event.Event) error { return f(ctx, evs) }
+
+func TestHealthAndReadiness(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name   string
+		opts   []Option
+		drain  bool
+		path   string
+		status int
+		want   string
+	}{
+		{"healthz", nil, false, "/healthz", 200, `{"status":"ok"}`},
+		{"healthz while not ready", []Option{WithReady(func(context.Context) error { return errors.New("kafka unreachable") })}, false, "/healthz", 200, `{"status":"ok"}`},
+		{"ready without a check", nil, false, "/readyz", 200, `{"status":"ready"}`},
+		{"ready", []Option{WithReady(func(context.Context) error { return nil })}, false, "/readyz", 200, `{"status":"ready"}`},
+		{"not ready", []Option{WithReady(func(context.Context) error { return errors.New("kafka unreachable") })}, false, "/readyz", 503,
+			`{"status":"not ready","error":"kafka unreachable"}`},
+		{"draining", nil, true, "/readyz", 503, `{"status":"not ready","error":"shutting down"}`},
+		{"a nil option is ignored", []Option{nil}, false, "/readyz", 200, `{"status":"ready"}`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			svc, _ := newService(t, &fakePublisher{}, tt.opts...)
+			if tt.drain {
+				svc.Drain()
+			}
+			rec := do(svc.Handler(), http.MethodGet, tt.path, "", "")
+			assert.Equal(t, tt.status, rec.Code)
+			assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
+			assert.JSONEq(t, tt.want, rec.Body.String())
+		})
+	}
+}
+
+func TestReadinessCheckIsBounded(t *testing.T) {
+	t.Parallel()
+	var deadline time.Time
+	svc, _ := newService(t, &fakePublisher{}, WithReady(func(ctx context.Context) error {
+		deadline, _ = ctx.Deadline()
+		return nil
+	}))
+	start := time.Now()
+	do(svc.Handler(), http.MethodGet, "/readyz", "", "")
+	assert.WithinDuration(t, start.Add(readyTimeout), deadline, time.Second)
+}
+
+func TestMetricsEndpointExposesTheCounters(t *testing.T) {
+	t.Parallel()
+	svc, reg := newService(t, &fakePublisher{})
+	h := svc.Handler()
+	do(h, http.MethodPost, "/v1/events", "application/json", array(ev("e1"), ev("e2")))
+	do(h, http.MethodPost, "/v1/events", "application/json", array(ev("e1", `"type":"Bad"`, `"id":null`), ev("e2"), ev("e3", `"type":"x"`)))
+	do(h, http.MethodPost, "/v1/events", "application/x-ndjson", lines(ev("e1"), "{"))
+	do(h, http.MethodPost, "/v1/events", "text/plain", ev("e1"))
+	assert.Equal(t, 2.0, sample(t, reg, "leads_ingest_events_accepted_total", ""))
+	assert.Equal(t, 3.0, sample(t, reg, "leads_ingest_events_rejected_total", ""), "events, not errors: two invalid events and one malformed")
+	assert.Equal(t, 1.0, sample(t, reg, "leads_ingest_requests_total", "202"))
+	assert.Equal(t, 2.0, sample(t, reg, "leads_ingest_requests_total", "400"))
+	assert.Equal(t, 1.0, sample(t, reg, "leads_ingest_requests_total", "415"))
+	assert.Equal(t, 1.0, sample(t, reg, "leads_ingest_publish_duration_seconds", "ok"))
+
+	rec := do(h, http.MethodGet, "/metrics", "", "")
+	require.Equal(t, http.StatusOK, rec.Code)
+	for _, name := range []string{"leads_ingest_events_accepted_total 2", "leads_ingest_events_rejected_total 3",
+		`leads_ingest_requests_total{code="202"} 1`, `leads_ingest_publish_duration_seconds_count{result="ok"} 1`} {
+		assert.Contains(t, rec.Body.String(), name)
+	}
+}
+
+func TestMuxTakesMoreRoutes(t *testing.T) {
+	t.Parallel()
+	svc, _ := newService(t, &fakePublisher{})
+	svc.Mux().HandleFunc("GET /v1/contacts/{id}", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.PathValue("id"))
+	})
+	rec := do(svc.Handler(), http.MethodGet, "/v1/contacts/c-42", "", "")
+	assert.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, "c-42", rec.Body.String())
+	assert.Equal(t, http.StatusMethodNotAllowed, do(svc.Handler(), http.MethodGet, "/v1/events", "", "").Code)
+}
+
+func TestRegisterMountsOnlyTheEventsRoute(t *testing.T) {
+	t.Parallel()
+	pub := &fakePublisher{}
+	svc, _ := newService(t, pub)
+	mux := http.NewServeMux()
+	svc.Register(mux)
+	assert.Equal(t, http.StatusAccepted, do(mux, http.MethodPost, "/v1/events", "", ev("e1")).Code)
+	assert.Equal(t, http.StatusNotFound, do(mux, http.MethodGet, "/healthz", "", "").Code)
+}
+
+func TestLogsCarryNoEventContents(t *testing.T) {
+	t.Parallel()
+	core, logs := observer.New(zapcore.DebugLevel)
+	pub := &fakePublisher{err: errors.New("kafka down")}
+	svc, err := New(testConfig, zap.New(core), pub, nil, WithClock(func() time.Time { return now }))
+	require.NoError(t, err)
+	pii := ev("e1", `"type":"contact.updated","properties":{"email":"jane@example.com","phone":"+1 555 0100"}`)
+	do(svc.Handler(), http.MethodPost, "/v1/events", "application/json", pii)
+	do(svc.Handler(), http.MethodPost, "/v1/events", "application/json", ev("e1", `"id":null,"properties":{"email":"jane@example.com"}`))
+	require.NotZero(t, logs.Len())
+	for _, entry := range logs.All() {
+		line := fmt.Sprint(entry.Message, entry.ContextMap())
+		assert.NotContains(t, line, "jane@example.com")
+		assert.NotContains(t, line, "555")
+		assert.NotContains(t, line, "c-1")
+	}
+}
+
+func TestNew(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{}, zaptest.NewLogger(t), &fakePublisher{}, nil)
+	assert.ErrorIs(t, err, ErrMaxBody)
+	_, err = New(testConfig, zaptest.NewLogger(t), nil, nil)
+	assert.Error(t, err)
+	reg := prometheus.NewRegistry()
+	_, err = New(testConfig, zaptest.NewLogger(t), &fakePublisher{}, reg)
+	require.NoError(t, err)
+	_, err = New(testConfig, zaptest.NewLogger(t), &fakePublisher{}, reg)
+	assert.Error(t, err, "registering twice is an error, not a panic")
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		args []string
+		want Config
+		errs []error
+	}{
+		{"defaults", nil, Config{MaxBodyBytes: 5 << 20, MaxEvents: 10000, RetryAfter: 5 * time.Second}, nil},
+		{"set", []string{"--max-body-bytes=2048", "--max-events=7", "--retry-after=10s"}, Config{MaxBodyBytes: 2048, MaxEvents: 7, RetryAfter: 10 * time.Second}, nil},
+		{"too small", []string{"--max-body-bytes=10", "--max-events=0", "--retry-after=0s"}, Config{MaxBodyBytes: 10, RetryAfter: 0},
+			[]error{ErrMaxBody, ErrMaxEvents, ErrRetryAfter}},
+		{"too large", []string{"--max-body-bytes=2000000000", "--max-events=2000000", "--retry-after=2h"},
+			Config{MaxBodyBytes: 2000000000, MaxEvents: 2000000, RetryAfter: 2 * time.Hour}, []error{ErrMaxBody, ErrMaxEvents, ErrRetryAfter}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fs := flag.NewFlagSet("ingestor", flag.ContinueOnError)
+			var cfg Config
+			cfg.RegisterFlags(fs)
+			require.NoError(t, fs.Parse(tt.args))
+			assert.Equal(t, tt.want, cfg)
+			err := cfg.Validate()
+			if tt.errs == nil {
+				assert.NoError(t, err)
+			}
+			for _, e := range tt.errs {
+				assert.ErrorIs(t, err, e)
+			}
+		})
+	}
+	assert.Equal(t, DefaultConfig(), func() Config {
+		var c Config
+		c.RegisterFlags(flag.NewFlagSet("", flag.ContinueOnError))
+		return c
+	}())
+}
+
+// sample reads a counter or a histogram's count, or the sample of a vector
+// whose only label has the value.
+func sample(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	require.NoError(t, err)
@@ -141,7 +405,10 @@ func counter(t *testing.T, reg *prometheus.Registry, name, code string) float64 
 			continue
 		}
 		for _, m := range mf.GetMetric() {
-			if code == "" || (len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == code) {
+			if label == "" || (len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == label) {
+				if h := m.GetHistogram(); h != nil {
+					return float64(h.GetSampleCount())
+				}
 				return m.GetCounter().GetValue()
 			}
 		}
@@ -168,8 +435,42 @@ func TestStreamPublisherKeysByAccountElseContact(t *testing.T) {
 	require.Len(t, sink.recs, 2)
 	assert.Equal(t, "acme.io", string(sink.recs[0].Key))
 	assert.Equal(t, "c-2", string(sink.recs[1].Key))
+	assert.Equal(t, "leads.events", sink.recs[0].Topic)
 	assert.Equal(t, now, sink.recs[0].Time, "the record time is the ingest time")
 	var back event.Event
 	require.NoError(t, json.Unmarshal(sink.recs[0].Value, &back))
 	assert.Equal(t, "e1", back.ID)
+}
+
+type nopPublisher struct{}
+
+func (nopPublisher) Publish(context.Context, []event.Event) error { return nil }
+
+// BenchmarkPost posts 1,000-event NDJSON batches of ~250-byte events through
+// the handler, with a publisher that does nothing.
+func BenchmarkPost(b *testing.B) {
+	const n = 1000
+	var body bytes.Buffer
+	for i := range n {
+		fmt.Fprintf(&body, `{"id":"evt-%08d","type":"web.page_viewed","contact_id":"c-%06d","account_id":"acme-%04d.com",`+
+			`"time":"2026-11-20T10:00:00Z","source":"website","properties":{"url":"https://acme.com/pricing/enterprise?utm_source=news","percent":75}}`+"\n",
+			i, i%100000, i%1000)
+	}
+	cfg := DefaultConfig()
+	svc, err := New(cfg, zap.NewNop(), nopPublisher{}, prometheus.NewRegistry(), WithClock(func() time.Time { return now }))
+	require.NoError(b, err)
+	h := svc.Handler()
+	raw := body.Bytes()
+	b.SetBytes(int64(len(raw)))
+	b.ReportAllocs()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/v1/events", bytes.NewReader(raw))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != http.StatusAccepted {
+			b.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+	}
+	b.ReportMetric(float64(b.N)*n/b.Elapsed().Seconds(), "events/s")
 }
