@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,9 +52,10 @@ func (e ItemErrors) Error() string {
 	return fmt.Sprintf("%d invalid item(s); first: item %d %s: %s", len(e), e[0].Index, e[0].Field, e[0].Message)
 }
 
-// Decode reads one JSON event object, a JSON array of them, or NDJSON (one
-// object per line; chosen by the content type application/x-ndjson or by
-// finding more than one top-level object). Unknown fields are accepted and
+// Decode reads one JSON event object (on one line or pretty-printed), a JSON
+// array of them, or NDJSON (one object per line; chosen by the content type
+// application/x-ndjson, or sniffed when the first line is a whole JSON value
+// and more lines follow). Unknown fields are accepted and
 // ignored, so producers can send extra context without breaking. Numbers in
 // properties keep their exact text (json.Number). It returns *TooLargeError
 // or ItemErrors; validation of each event is the caller's (Validate).
@@ -77,10 +79,24 @@ func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 		return decodeLines(trimmed, lim)
 	case trimmed[0] == '[':
 		return decodeArray(trimmed, lim)
-	case trimmed[0] == '{':
+	case trimmed[0] == '{' && sniffLines(trimmed):
 		return decodeLines(trimmed, lim)
+	case trimmed[0] == '{':
+		var ev Event
+		if ie := decodeItem(trimmed, &ev, lim); ie != nil {
+			return nil, ItemErrors{*ie}
+		}
+		return []Event{ev}, nil
 	}
 	return nil, ItemErrors{{Index: 0, Message: "body must be a JSON object, a JSON array or NDJSON"}}
+}
+
+// sniffLines reports whether a body that is not declared NDJSON is NDJSON
+// anyway: its first line is a whole JSON value and more lines follow. A
+// pretty-printed object fails the first test.
+func sniffLines(body []byte) bool {
+	first, rest, _ := bytes.Cut(body, []byte{'\n'})
+	return len(bytes.TrimSpace(rest)) > 0 && json.Valid(first)
 }
 
 func decodeLines(body []byte, lim Limits) ([]Event, error) {
@@ -122,7 +138,8 @@ func decodeLines(body []byte, lim Limits) ([]Event, error) {
 func decodeArray(body []byte, lim Limits) ([]Event, error) {
 	var raws []json.RawMessage
 	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, ItemErrors{{Index: 0, Message: "invalid JSON array: " + err.Error()}}
+		index, msg := brokenItem(body)
+		return nil, ItemErrors{{Index: index, Message: msg}}
 	}
 	if len(raws) > lim.MaxEvents {
 		return nil, &TooLargeError{What: "event count", Limit: int64(lim.MaxEvents)}
@@ -144,6 +161,29 @@ func decodeArray(body []byte, lim Limits) ([]Event, error) {
 	return out, nil
 }
 
+// brokenItem says which item of a JSON array that does not parse is broken,
+// so the client learns its index. Only refused bodies pay for this second
+// pass; the array's own faults (a missing ], data after it) are item 0's.
+func brokenItem(body []byte) (int, string) {
+	dec := stdjson.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil {
+		return 0, "invalid JSON array: " + err.Error()
+	}
+	for i := 0; dec.More(); i++ {
+		var raw stdjson.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return i, "invalid JSON: " + err.Error()
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return 0, "invalid JSON array: " + err.Error()
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return 0, "invalid JSON array: data after the closing ]"
+	}
+	return 0, "invalid JSON array"
+}
+
 func decodeItem(raw []byte, ev *Event, lim Limits) *ItemError {
 	if len(raw) == 0 || raw[0] != '{' {
 		return &ItemError{Message: "each event must be a JSON object"}
@@ -162,7 +202,7 @@ func decodeItem(raw []byte, ev *Event, lim Limits) *ItemError {
 			if te.Type == reflect.TypeFor[time.Time]() {
 				return &ItemError{Field: te.Field, Message: "must be an RFC 3339 string"}
 			}
-			return &ItemError{Field: te.Field, Message: "wrong type: expected " + te.Type.String()}
+			return &ItemError{Field: te.Field, Message: "wrong type: expected " + jsonType(te.Type)}
 		}
 		var pe *time.ParseError
 		if errors.As(err, &pe) || strings.Contains(err.Error(), "Time.UnmarshalJSON") {
@@ -171,9 +211,27 @@ func decodeItem(raw []byte, ev *Event, lim Limits) *ItemError {
 		return &ItemError{Message: "invalid JSON: " + err.Error()}
 	}
 	if dec.More() {
-		return &ItemError{Message: "more than one JSON value on the line"}
+		return &ItemError{Message: "more than one JSON value in one item (send NDJSON: one object per line)"}
 	}
 	return nil
+}
+
+// jsonType names a Go type as the JSON a client should have sent.
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return t.String()
 }
 
 // depth is the deepest nesting of objects and arrays, ignoring strings.
