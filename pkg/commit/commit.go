@@ -69,6 +69,10 @@ type Committer struct {
 	Sink   Sink
 	Topic  string
 	Engine *scoring.Engine
+	// Quiet keeps crossings out of the outbox: nothing is published. A
+	// replay into a namespace of its own uses it; what it would publish is
+	// counted in Post.Crossings.
+	Quiet bool
 }
 
 // Batch is what one commit writes.
@@ -90,7 +94,9 @@ type Post struct {
 	Published []scoring.Crossing
 	// Versions are the versions written, by home.
 	Versions map[string]int64
-	clear    map[string]int64
+	// Quiet counts the crossings a Quiet committer kept to itself.
+	Quiet int
+	clear map[string]int64
 }
 
 // Commit writes every changed home and publishes its outbox. It returns the
@@ -124,7 +130,10 @@ func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home strin
 		if !h.Changed && len(b.Applied[id]) == 0 && len(m.Outbox) == 0 {
 			continue
 		}
-		outbox := append(slices.Clip(m.Outbox), h.Crossings...)
+		outbox := slices.Clip(m.Outbox)
+		if !c.Quiet {
+			outbox = append(outbox, h.Crossings...)
+		}
 		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: outbox})
 		from := 0
 		if inFlight != nil && len(m.Outbox) > 0 && inFlight(id, m.Version) {
@@ -146,6 +155,9 @@ func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home strin
 			continue
 		}
 		p.Versions[cm.Home.ID] = versions[i]
+		if c.Quiet {
+			p.Quiet += len(cm.Home.Crossings)
+		}
 		for j := fresh[i]; j < len(cm.Outbox); j++ {
 			key, value, err := transition.Encode(&cm.Outbox[j])
 			if err != nil {

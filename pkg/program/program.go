@@ -5,12 +5,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
@@ -33,6 +35,16 @@ type Options struct {
 	OnListen func(addr string)
 	// Logger replaces the JSON logger built from --log-level.
 	Logger *zap.Logger
+	// Stdout receives the output of commands such as compare (default
+	// os.Stdout).
+	Stdout io.Writer
+}
+
+func (o Options) stdout() io.Writer {
+	if o.Stdout == nil {
+		return os.Stdout
+	}
+	return o.Stdout
 }
 
 // shutdownGrace bounds the HTTP shutdown; the contract promises exit
@@ -46,6 +58,8 @@ type base struct {
 	reg    *prometheus.Registry
 	// closers run in reverse at shutdown.
 	closers []func() error
+	// args are the positional arguments of a subcommand.
+	args []string
 }
 
 func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
@@ -72,7 +86,10 @@ func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
 }
 
 // open loads the model and connects to Redis and Kafka; close releases them.
-func (b *base) open() (*model.Model, *store.Store, *stream.Writer, error) {
+// The namespace is the one promoted to live for --namespace, if any
+// (see replay.Promote); an unreachable Redis is retried with backoff for
+// up to a minute.
+func (b *base) open(ctx context.Context) (*model.Model, *store.Store, *stream.Writer, error) {
 	m, err := app.LoadModel(b.common.ModelPath)
 	if err != nil {
 		return nil, nil, nil, err
@@ -81,9 +98,25 @@ func (b *base) open() (*model.Model, *store.Store, *stream.Writer, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	b.closers = append(b.closers, rdb.Close)
+	var ns string
+	eb := backoff.NewExponentialBackOff()
+	eb.MaxInterval, eb.MaxElapsedTime = 5*time.Second, time.Minute
+	err = backoff.RetryNotify(func() (err error) {
+		ns, err = store.Resolve(ctx, rdb, b.common.Namespace)
+		return err
+	}, backoff.WithContext(eb, ctx), func(err error, d time.Duration) {
+		b.log.Warn("Redis unreachable; retrying", zap.Duration("in", d), zap.Error(err))
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if ns != b.common.Namespace {
+		b.log.Info("using the promoted namespace", zap.String("configured", b.common.Namespace), zap.String("namespace", ns))
+	}
 	w := stream.NewWriter(b.kafka, b.log)
-	b.closers = append(b.closers, rdb.Close, w.Close)
-	return m, store.New(rdb, b.common.Namespace), w, nil
+	b.closers = append(b.closers, w.Close)
+	return m, store.New(rdb, ns), w, nil
 }
 
 func (b *base) close() {
@@ -136,7 +169,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
-	m, st, w, err := b.open()
+	m, st, w, err := b.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -158,7 +191,14 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 }
 
 // Scorer runs the scorer.
+// Its subcommands (backfill, compare, promote, model) are ops tools that
+// run once and exit.
 func Scorer(ctx context.Context, args []string, opts Options) error {
+	if len(args) > 0 {
+		if cmd, ok := scorerCommands[args[0]]; ok {
+			return cmd(ctx, args[1:], opts)
+		}
+	}
 	fs := flag.NewFlagSet("scorer", flag.ContinueOnError)
 	var b base
 	var cfg scorer.Config
@@ -173,7 +213,7 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	app.TuneGC()
 	cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic = b.common.EventsTopic, b.common.TransitionsTopic, b.common.DLQTopic
-	m, st, w, err := b.open()
+	m, st, w, err := b.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -240,7 +280,7 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 		}
 		now = t
 	}
-	m, st, w, err := b.open()
+	m, st, w, err := b.open(ctx)
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,8 @@ type Config struct {
 	Linger           time.Duration
 	// MaxBackoff caps the wait between retries of Redis or Kafka.
 	MaxBackoff time.Duration
+	// Quiet publishes no transitions (a replay into a namespace of its own).
+	Quiet bool
 }
 
 // Errors from Validate.
@@ -97,7 +99,7 @@ func New(cfg Config, log *zap.Logger, src Source, sink Sink, st *store.Store, en
 		metrics = NewMetrics(nil)
 	}
 	return &Scorer{cfg: cfg, log: log, src: src, sink: sink, st: st, engine: engine, metrics: metrics, now: time.Now,
-		committer: &commit.Committer{Store: st, Sink: sink, Topic: cfg.TransitionsTopic, Engine: engine}}, nil
+		committer: &commit.Committer{Store: st, Sink: sink, Topic: cfg.TransitionsTopic, Engine: engine, Quiet: cfg.Quiet}}, nil
 }
 
 // Ready reports whether the last round trips to Redis and Kafka succeeded.
@@ -218,11 +220,24 @@ type item struct {
 // Process applies a batch of records once and publishes its transitions:
 // it is safe to call again with the same records after any failure.
 func (s *Scorer) Process(ctx context.Context, recs []stream.Record) error {
+	_, err := s.ProcessCount(ctx, recs)
+	return err
+}
+
+// ProcessCount is Process that also says how many crossings the batch
+// caused (published, or kept back by a Quiet scorer).
+func (s *Scorer) ProcessCount(ctx context.Context, recs []stream.Record) (int, error) {
 	p, err := s.stage(ctx, recs)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	return s.post(ctx, p)
+	if err := s.post(ctx, p); err != nil {
+		return 0, err
+	}
+	if p == nil || p.Post == nil {
+		return 0, nil
+	}
+	return len(p.Published) + p.Quiet, nil
 }
 
 // stage applies a batch and commits it to Redis, dead-lettering records

@@ -1,0 +1,275 @@
+package program
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"go.uber.org/zap"
+
+	"github.com/leadscore/leads/pkg/app"
+	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/replay"
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
+	"github.com/leadscore/leads/pkg/stream"
+)
+
+var scorerCommands map[string]func(context.Context, []string, Options) error
+
+func init() {
+	scorerCommands = map[string]func(context.Context, []string, Options) error{
+		"backfill": backfillCommand,
+		"compare":  compareCommand,
+		"promote":  promoteCommand,
+		"model":    modelCommand,
+	}
+}
+
+// ErrUsage is returned for a subcommand called with the wrong arguments.
+var ErrUsage = errors.New("usage")
+
+// replayBase parses the common and Kafka flags of a replay command and
+// opens Redis; the store is the namespace given by --namespace as is (not
+// resolved: these commands name namespaces explicitly).
+func replayBase(fs *flag.FlagSet, b *base, args []string, opts Options) (*model.Model, *store.Store, error) {
+	flags, pos, err := interspersed(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := b.parse(fs, flags, opts); err != nil {
+		return nil, nil, err
+	}
+	b.args = pos
+	m, err := app.LoadModel(b.common.ModelPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	rdb, err := app.Redis(b.common.RedisAddr)
+	if err != nil {
+		return nil, nil, err
+	}
+	b.closers = append(b.closers, rdb.Close)
+	return m, store.New(rdb, b.common.Namespace), nil
+}
+
+// interspersed separates flags from positional arguments wherever they
+// appear (the flag package stops at the first positional one), so that
+// "compare A B --json" works as well as "compare --json A B".
+func interspersed(fs *flag.FlagSet, args []string) (flags, pos []string, err error) {
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return nil, nil, err
+		}
+		rest := fs.Args()
+		used := args[:len(args)-len(rest)]
+		if len(used) > 0 && used[len(used)-1] == "--" {
+			return append(flags, used[:len(used)-1]...), append(pos, rest...), nil
+		}
+		flags = append(flags, used...)
+		if len(rest) == 0 {
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return flags, pos, nil
+}
+
+func parseTime(name, v string, allowEarliest bool) (time.Time, error) {
+	if v == "" || allowEarliest && v == "earliest" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--%s: want RFC 3339%s: %w", name, map[bool]string{true: " or earliest"}[allowEarliest], err)
+	}
+	return t, nil
+}
+
+// backfillCommand: scorer backfill --from <RFC3339|earliest> [--to T]
+// [--file events.ndjson] --namespace NAME [--model FILE] [--emit-to TOPIC]
+// [--decay-at now|T].
+func backfillCommand(ctx context.Context, args []string, opts Options) error {
+	fs := flag.NewFlagSet("scorer backfill", flag.ContinueOnError)
+	var b base
+	var from, to, file, emitTo, decayAt, live string
+	var batch int
+	var every time.Duration
+	b.common.RegisterFlags(fs, "")
+	b.kafka.RegisterFlags(fs)
+	fs.StringVar(&from, "from", "", "first event time to replay: RFC 3339, or earliest (with the events topic)")
+	fs.StringVar(&to, "to", "", "last event time to replay (RFC 3339; default: the topic's end when the backfill starts)")
+	fs.StringVar(&file, "file", "", "replay an NDJSON archive instead of the events topic")
+	fs.StringVar(&emitTo, "emit-to", "", "publish the crossings as transitions to this topic (default: publish none)")
+	fs.StringVar(&decayAt, "decay-at", "", "after replaying, decay idle scores to this instant: now or RFC 3339 (default: no decay pass)")
+	fs.StringVar(&live, "live-namespace", "leads", "the live deployment's --namespace: never backfilled into")
+	fs.IntVar(&batch, "replay-batch-size", 20000, "events applied per commit")
+	fs.DurationVar(&every, "progress-interval", 5*time.Second, "how often progress is logged when stderr is not a terminal")
+	m, st, err := replayBase(fs, &b, args, opts)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	if (from == "") == (file == "") {
+		return fmt.Errorf("%w: scorer backfill needs exactly one of --from (the events topic) or --file", ErrUsage)
+	}
+	fromT, err := parseTime("from", from, true)
+	if err != nil {
+		return err
+	}
+	toT, err := parseTime("to", to, false)
+	if err != nil {
+		return err
+	}
+	liveNS, err := store.Resolve(ctx, st.Client(), live)
+	if err != nil {
+		return err
+	}
+	if ns := st.Namespace(); ns == live || ns == liveNS {
+		return fmt.Errorf("%w %s: give --namespace a new name, then promote it", replay.ErrLive, ns)
+	}
+	bf := &replay.Backfill{Log: b.log, Store: st, Engine: scoring.New(m), Kafka: b.kafka, Topic: b.common.EventsTopic,
+		BatchSize: batch, Progress: replay.NewProgress(os.Stderr, b.log, every)}
+	if emitTo != "" {
+		w := stream.NewWriter(b.kafka, b.log)
+		b.closers = append(b.closers, w.Close)
+		bf.Emit, bf.EmitTo = w, emitTo
+	}
+	b.log.Info("backfill starting", zap.String("namespace", st.Namespace()), zap.String("model_version", m.Version),
+		zap.String("from", from), zap.String("file", file))
+	var res *replay.Result
+	if file != "" {
+		res, err = bf.FromFile(ctx, file)
+	} else {
+		res, err = bf.FromTopic(ctx, fromT, toT, false)
+	}
+	if err != nil {
+		return err
+	}
+	fields := []zap.Field{zap.Int64("events", res.Events), zap.Int64("dead_letters", res.DeadLetters),
+		zap.Int64("crossings", res.Crossings), zap.Duration("elapsed", res.Elapsed),
+		zap.Float64("events_per_second", float64(res.Events)/max(res.Elapsed.Seconds(), 1e-9))}
+	if decayAt != "" {
+		at := time.Now()
+		if decayAt != "now" {
+			if at, err = parseTime("decay-at", decayAt, false); err != nil {
+				return err
+			}
+		}
+		n, err := bf.Decay(ctx, at)
+		if err != nil {
+			return fmt.Errorf("decay pass: %w", err)
+		}
+		fields = append(fields, zap.Int("decayed", n))
+	}
+	b.log.Info("backfill done", fields...)
+	return nil
+}
+
+// compareCommand: scorer compare NAME_A NAME_B [--json] [--limit N].
+func compareCommand(ctx context.Context, args []string, opts Options) error {
+	fs := flag.NewFlagSet("scorer compare", flag.ContinueOnError)
+	var b base
+	var asJSON bool
+	var limit int
+	b.common.RegisterFlags(fs, "")
+	b.kafka.RegisterFlags(fs)
+	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
+	fs.IntVar(&limit, "limit", 50, "most changed contacts listed in the table (0: all); JSON lists all")
+	_, st, err := replayBase(fs, &b, args, opts)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	if len(b.args) != 2 {
+		return fmt.Errorf("%w: scorer compare [flags] NAME_A NAME_B", ErrUsage)
+	}
+	a, c := store.New(st.Client(), b.args[0]), store.New(st.Client(), b.args[1])
+	rep, err := replay.Compare(ctx, a, c)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(opts.stdout())
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.WriteTable(opts.stdout(), limit)
+}
+
+// promoteCommand: scorer promote NAME [--group G] [--namespace LIVE].
+func promoteCommand(ctx context.Context, args []string, opts Options) error {
+	fs := flag.NewFlagSet("scorer promote", flag.ContinueOnError)
+	var b base
+	var group string
+	b.common.RegisterFlags(fs, "")
+	b.kafka.RegisterFlags(fs)
+	fs.StringVar(&group, "group", "leads-scorer", "the live scorers' consumer group (must have no members)")
+	m, st, err := replayBase(fs, &b, args, opts)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	if len(b.args) != 1 {
+		return fmt.Errorf("%w: scorer promote [flags] NAME (--namespace is the live deployment's)", ErrUsage)
+	}
+	bf := &replay.Backfill{Log: b.log, Store: store.New(st.Client(), b.args[0]), Engine: scoring.New(m), Kafka: b.kafka,
+		Topic: b.common.EventsTopic, Progress: replay.NewProgress(os.Stderr, b.log, 5*time.Second)}
+	p, err := replay.Promote(ctx, bf, b.common.Namespace, group)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(opts.stdout(), "%s is live for --namespace %s (was %s); group %s continues from %v\n",
+		p.Namespace, b.common.Namespace, p.Previous, group, p.Ends)
+	return nil
+}
+
+// modelCommand: scorer model validate FILE | scorer model diff OLD NEW [--json].
+func modelCommand(_ context.Context, args []string, opts Options) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: scorer model validate FILE | scorer model diff OLD NEW [--json]", ErrUsage)
+	}
+	fs := flag.NewFlagSet("scorer model "+args[0], flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	_, pos, err := interspersed(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	out := opts.stdout()
+	switch {
+	case args[0] == "validate" && len(pos) == 1:
+		m, err := app.LoadModel(pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s: valid, version %q, %d rules, %d title rules, %d account fit rules\n",
+			pos[0], m.Version, len(m.File.Rules), len(m.File.ContactFit.Titles), len(m.File.AccountFit))
+		return nil
+	case args[0] == "diff" && len(pos) == 2:
+		old, err := app.LoadModel(pos[0])
+		if err != nil {
+			return err
+		}
+		cur, err := app.LoadModel(pos[1])
+		if err != nil {
+			return err
+		}
+		diffs, err := model.Diff(&old.File, &cur.File)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(out).Encode(map[string]any{"old": old.Version, "new": cur.Version, "differences": diffs})
+		}
+		fmt.Fprintf(out, "model %q → %q\n", old.Version, cur.Version)
+		return model.WriteDiff(out, diffs)
+	}
+	return fmt.Errorf("%w: scorer model validate FILE | scorer model diff OLD NEW [--json]", ErrUsage)
+}

@@ -1,0 +1,417 @@
+package replay
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"go.uber.org/zap"
+
+	"github.com/leadscore/leads/pkg/decay"
+	"github.com/leadscore/leads/pkg/scorer"
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
+	"github.com/leadscore/leads/pkg/stream"
+)
+
+// FilePartition is the partition number under which events read from a
+// file are applied: watermarks of a file replay never shadow those of the
+// events topic's partitions.
+const FilePartition = -1
+
+// Errors a caller branches on.
+var (
+	// ErrComplete: the namespace holds a finished backfill; to add what
+	// arrived since, promote it (or backfill into a new namespace).
+	ErrComplete = errors.New("backfill already complete")
+	// ErrMismatch: the namespace holds a backfill of another source or model.
+	ErrMismatch = errors.New("namespace holds another backfill")
+	// ErrLive: a backfill never writes into the live namespace.
+	ErrLive = errors.New("refusing to backfill into the live namespace")
+)
+
+// Backfill scores history into a namespace of its own with the same engine,
+// batch path and atomic commits as the live scorer. Progress is kept in the
+// namespace (a checkpoint per partition), so an interrupted backfill
+// resumes where it stopped; anything replayed twice is skipped by the
+// homes' offset watermarks, as on the live path.
+type Backfill struct {
+	Log    *zap.Logger
+	Store  *store.Store
+	Engine *scoring.Engine
+	Kafka  stream.Config
+	// Topic is the events topic read by FromTopic.
+	Topic string
+	// Emit, when set, receives the crossings as CloudEvents on EmitTo;
+	// otherwise none are published (the default: a backfill must not
+	// announce history to live consumers).
+	Emit   scorer.Sink
+	EmitTo string
+	// BatchSize is how many events are applied per commit; bigger than the
+	// live scorer's, since latency does not matter and more events per home
+	// mean fewer commits.
+	BatchSize int
+	// Progress is told about every batch (nil: nothing shown).
+	Progress Progress
+}
+
+// Result sums up a backfill.
+type Result struct {
+	Events      int64         `json:"events"`
+	DeadLetters int64         `json:"dead_letters"`
+	Crossings   int64         `json:"crossings"`
+	Elapsed     time.Duration `json:"elapsed_ns"`
+	// Ends are the offsets the backfill read up to, per partition: the
+	// live scorer continues from them after a promote.
+	Ends map[int]int64 `json:"ends,omitempty"`
+}
+
+// checkpoint is a backfill's progress, kept in the hash ns:backfill.
+type checkpoint struct {
+	Source string
+	Model  string
+	Done   bool
+	Next   map[int]int64
+	End    map[int]int64
+}
+
+func (b *Backfill) checkpointKey() string { return b.Store.Namespace() + ":backfill" }
+
+func (b *Backfill) loadCheckpoint(ctx context.Context) (*checkpoint, error) {
+	fields, err := b.Store.Client().HGetAll(ctx, b.checkpointKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	if len(fields) == 0 {
+		return nil, nil
+	}
+	ck := &checkpoint{Source: fields["source"], Model: fields["model"], Done: fields["done"] == "1",
+		Next: map[int]int64{}, End: map[int]int64{}}
+	for k, v := range fields {
+		var into map[int]int64
+		var p string
+		switch {
+		case strings.HasPrefix(k, "next:"):
+			into, p = ck.Next, k[len("next:"):]
+		case strings.HasPrefix(k, "end:"):
+			into, p = ck.End, k[len("end:"):]
+		default:
+			continue
+		}
+		pn, err1 := strconv.Atoi(p)
+		off, err2 := strconv.ParseInt(v, 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return nil, fmt.Errorf("checkpoint field %s: %w", k, err)
+		}
+		into[pn] = off
+	}
+	return ck, nil
+}
+
+// start checks a checkpoint against this backfill, or writes a new one.
+func (b *Backfill) start(ctx context.Context, source string, spans []stream.Span) (*checkpoint, error) {
+	ck, err := b.loadCheckpoint(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if ck != nil {
+		if ck.Source != source || ck.Model != b.Engine.Model().Version {
+			return nil, fmt.Errorf("%w: %s holds %s under model %q, not %s under model %q", ErrMismatch,
+				b.Store.Namespace(), ck.Source, ck.Model, source, b.Engine.Model().Version)
+		}
+		return ck, nil
+	}
+	ck = &checkpoint{Source: source, Model: b.Engine.Model().Version, Next: map[int]int64{}, End: map[int]int64{}}
+	fields := map[string]any{"source": source, "model": ck.Model, "started": time.Now().UTC().Format(time.RFC3339)}
+	for _, s := range spans {
+		ck.Next[s.Partition], ck.End[s.Partition] = s.Start, s.End
+		fields["next:"+strconv.Itoa(s.Partition)] = s.Start
+		fields["end:"+strconv.Itoa(s.Partition)] = s.End
+	}
+	if err := b.Store.Client().HSet(ctx, b.checkpointKey(), fields).Err(); err != nil {
+		return nil, fmt.Errorf("write checkpoint: %w", err)
+	}
+	return ck, nil
+}
+
+// FromTopic backfills the events topic from the first record at or after
+// from (zero: the beginning) to the end it has when the backfill starts;
+// records after until (when not zero) are left out. A second call resumes
+// an interrupted backfill; catchUp also extends a finished one to the
+// topic's current end (what promote does).
+func (b *Backfill) FromTopic(ctx context.Context, from, until time.Time, catchUp bool) (*Result, error) {
+	spans, err := stream.Spans(ctx, b.Kafka, b.Topic, from)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := b.start(ctx, "topic:"+b.Topic, spans)
+	if err != nil {
+		return nil, err
+	}
+	if ck.Done && !catchUp {
+		return nil, fmt.Errorf("%w: %s read %s up to %v", ErrComplete, b.Store.Namespace(), b.Topic, ck.End)
+	}
+	if catchUp {
+		fields := map[string]any{"done": "0"}
+		for _, s := range spans {
+			if s.End > ck.End[s.Partition] {
+				ck.End[s.Partition] = s.End
+				fields["end:"+strconv.Itoa(s.Partition)] = s.End
+			}
+		}
+		if err := b.Store.Client().HSet(ctx, b.checkpointKey(), fields).Err(); err != nil {
+			return nil, fmt.Errorf("write checkpoint: %w", err)
+		}
+	}
+	var todo []stream.Span
+	var total int64
+	for p, end := range ck.End {
+		s := stream.Span{Partition: p, Start: ck.Next[p], End: end}
+		todo = append(todo, s)
+		total += s.Len()
+	}
+	run, err := b.runner(ctx, total)
+	if err != nil {
+		return nil, err
+	}
+	err = stream.ReadSpans(ctx, b.Kafka, b.Topic, todo, until, b.batchSize(), b.Log, run.batch)
+	if err != nil {
+		return nil, err
+	}
+	res, err := run.finish(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.Ends = ck.End
+	return res, nil
+}
+
+// FromFile backfills an NDJSON archive of events, one per line, in file
+// order. The checkpoint is the number of lines applied.
+func (b *Backfill) FromFile(ctx context.Context, path string) (*Result, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	lines, err := countLines(abs)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := b.start(ctx, "file:"+abs, []stream.Span{{Partition: FilePartition, End: lines}})
+	if err != nil {
+		return nil, err
+	}
+	if ck.Done {
+		return nil, fmt.Errorf("%w: %s read %s", ErrComplete, b.Store.Namespace(), abs)
+	}
+	next := ck.Next[FilePartition]
+	run, err := b.runner(ctx, lines-next)
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open(abs)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	batch := make([]stream.Record, 0, b.batchSize())
+	for line := int64(0); sc.Scan(); line++ {
+		if line < next {
+			continue
+		}
+		text := sc.Bytes()
+		if len(strings.TrimSpace(string(text))) == 0 {
+			continue
+		}
+		batch = append(batch, stream.Record{Topic: "file:" + abs, Partition: FilePartition, Offset: line,
+			Value: append([]byte(nil), text...)})
+		if len(batch) == cap(batch) {
+			if err := run.batch(batch); err != nil {
+				return nil, err
+			}
+			batch = batch[:0]
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", abs, err)
+	}
+	if len(batch) > 0 {
+		if err := run.batch(batch); err != nil {
+			return nil, err
+		}
+	}
+	return run.finish(ctx)
+}
+
+func countLines(path string) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n int64
+	buf := make([]byte, 1<<20)
+	last := byte('\n')
+	for {
+		k, err := f.Read(buf)
+		for _, c := range buf[:k] {
+			if c == '\n' {
+				n++
+			}
+		}
+		if k > 0 {
+			last = buf[k-1]
+		}
+		if err != nil {
+			if last != '\n' {
+				n++
+			}
+			return n, nil
+		}
+	}
+}
+
+func (b *Backfill) batchSize() int {
+	if b.BatchSize <= 0 {
+		return 20000
+	}
+	return b.BatchSize
+}
+
+// Internal topic names: the scorer's dead letters and, when quiet, its
+// transitions go to these and are only counted.
+const (
+	dlqTopic   = "backfill.dlq"
+	quietTopic = "backfill.transitions"
+)
+
+// runner applies batches through a scorer in quiet or emitting mode.
+type runner struct {
+	ctx   context.Context
+	b     *Backfill
+	s     *scorer.Scorer
+	sink  *countingSink
+	res   Result
+	start time.Time
+}
+
+func (b *Backfill) runner(ctx context.Context, total int64) (*runner, error) {
+	sink := &countingSink{next: b.Emit, emitTo: b.EmitTo}
+	transitions := quietTopic
+	if b.Emit != nil {
+		transitions = b.EmitTo
+	}
+	s, err := scorer.New(scorer.Config{EventsTopic: b.Topic, TransitionsTopic: transitions, DLQTopic: dlqTopic,
+		BatchSize: b.batchSize(), Quiet: b.Emit == nil}, b.Log, nil, sink, b.Store, b.Engine, nil)
+	if err != nil {
+		return nil, err
+	}
+	if b.Progress != nil {
+		b.Progress.Start(total)
+	}
+	return &runner{ctx: ctx, b: b, s: s, sink: sink, start: time.Now()}, nil
+}
+
+// batch applies records (retrying Redis and Kafka outages with backoff),
+// then moves the checkpoint past them.
+func (r *runner) batch(recs []stream.Record) error {
+	ctx := r.ctx
+	eb := backoff.NewExponentialBackOff()
+	eb.InitialInterval, eb.MaxInterval, eb.MaxElapsedTime = 100*time.Millisecond, 10*time.Second, 0
+	bo := backoff.WithContext(eb, ctx)
+	var crossings int
+	err := backoff.Retry(func() error {
+		n, err := r.s.ProcessCount(ctx, recs)
+		if err != nil {
+			r.b.Log.Warn("backfill batch failed; retrying", zap.Error(err))
+			return err
+		}
+		crossings = n
+		return nil
+	}, bo)
+	if err != nil {
+		return err
+	}
+	next := map[int]int64{}
+	for i := range recs {
+		next[recs[i].Partition] = max(next[recs[i].Partition], recs[i].Offset+1)
+	}
+	fields := make(map[string]any, len(next))
+	for p, off := range next {
+		fields["next:"+strconv.Itoa(p)] = off
+	}
+	if err := backoff.Retry(func() error {
+		return r.b.Store.Client().HSet(ctx, r.b.checkpointKey(), fields).Err()
+	}, bo); err != nil {
+		return err
+	}
+	r.res.Events += int64(len(recs))
+	r.res.Crossings += int64(crossings)
+	if r.b.Progress != nil {
+		r.b.Progress.Add(int64(len(recs)))
+	}
+	return nil
+}
+
+func (r *runner) finish(ctx context.Context) (*Result, error) {
+	if err := r.b.Store.Client().HSet(ctx, r.b.checkpointKey(), "done", "1",
+		"finished", time.Now().UTC().Format(time.RFC3339)).Err(); err != nil {
+		return nil, fmt.Errorf("write checkpoint: %w", err)
+	}
+	if r.b.Progress != nil {
+		r.b.Progress.Finish()
+	}
+	r.res.DeadLetters = r.sink.dead
+	r.res.Elapsed = time.Since(r.start)
+	return &r.res, nil
+}
+
+// Decay runs one decay pass over the namespace at now, as the live decayer
+// would, so a rebuilt namespace matches a live one decayed at the same
+// instant. Its crossings go where the backfill's go.
+func (b *Backfill) Decay(ctx context.Context, now time.Time) (int, error) {
+	sink := &countingSink{next: b.Emit, emitTo: b.EmitTo}
+	topic := quietTopic
+	if b.Emit != nil {
+		topic = b.EmitTo
+	}
+	d, err := decay.New(decay.Config{Interval: time.Minute, BatchSize: 1000, LeaseTTL: time.Minute, Owner: "backfill",
+		MaxBackoff: 10 * time.Second}, b.Log, b.Store, b.Engine, sink, topic, nil)
+	if err != nil {
+		return 0, err
+	}
+	return d.Pass(ctx, now)
+}
+
+// countingSink drops the scorer's dead letters (the live scorer already
+// sent them to the DLQ) and, unless emitting, its transitions.
+type countingSink struct {
+	next   scorer.Sink
+	emitTo string
+	dead   int64
+}
+
+func (s *countingSink) Publish(ctx context.Context, recs ...stream.Record) error {
+	var out []stream.Record
+	for _, r := range recs {
+		switch {
+		case r.Topic == dlqTopic:
+			s.dead++
+		case s.next != nil && r.Topic == s.emitTo:
+			out = append(out, r)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return s.next.Publish(ctx, out...)
+}

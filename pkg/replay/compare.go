@@ -1,0 +1,197 @@
+package replay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
+)
+
+// Summary counts one namespace's contacts and accounts by status.
+type Summary struct {
+	Namespace string `json:"namespace"`
+	// Models counts contacts by the model version that last scored them.
+	Models   map[string]int `json:"models"`
+	Contacts int            `json:"contacts"`
+	Accounts int            `json:"accounts"`
+	MQL      int            `json:"mql"`
+	AQL      int            `json:"aql"`
+	MQA      int            `json:"mqa"`
+	Grades   map[string]int `json:"grades"`
+	Stages   map[string]int `json:"stages"`
+}
+
+// Status is what compare shows of one contact in one namespace.
+type Status struct {
+	Score int32  `json:"score"`
+	Grade string `json:"grade"`
+	Stage string `json:"stage"`
+	MQL   bool   `json:"mql"`
+	AQL   bool   `json:"aql"`
+}
+
+func (s *Status) label() string {
+	if s == nil {
+		return "-"
+	}
+	var flags []string
+	if s.MQL {
+		flags = append(flags, "MQL")
+	}
+	if s.AQL {
+		flags = append(flags, "AQL")
+	}
+	if len(flags) == 0 {
+		return s.Stage
+	}
+	return s.Stage + " " + strings.Join(flags, "+")
+}
+
+// Change is a contact whose status (MQL, AQL or stage) differs between the
+// two namespaces, or that exists in only one (nil on the other side).
+type Change struct {
+	Contact string  `json:"contact_id"`
+	A       *Status `json:"a"`
+	B       *Status `json:"b"`
+}
+
+// Report is the outcome of Compare.
+type Report struct {
+	A       Summary  `json:"a"`
+	B       Summary  `json:"b"`
+	Changes []Change `json:"changes"`
+}
+
+// Compare reads two namespaces in full and reports how they differ.
+func Compare(ctx context.Context, a, b *store.Store) (*Report, error) {
+	sa, ca, err := collect(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	sb, cb, err := collect(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{A: sa, B: sb, Changes: []Change{}}
+	ids := slices.Sorted(maps.Keys(ca))
+	for id := range cb {
+		if _, ok := ca[id]; !ok {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		x, y := ca[id], cb[id]
+		if x != nil && y != nil && x.MQL == y.MQL && x.AQL == y.AQL && x.Stage == y.Stage {
+			continue
+		}
+		r.Changes = append(r.Changes, Change{Contact: id, A: x, B: y})
+	}
+	return r, nil
+}
+
+func collect(ctx context.Context, st *store.Store) (Summary, map[string]*Status, error) {
+	s := Summary{Namespace: st.Namespace(), Models: map[string]int{}, Grades: map[string]int{}, Stages: map[string]int{}}
+	contacts := map[string]*Status{}
+	err := st.ScanHomes(ctx, func(h *scoring.Home) error {
+		if h.Account.IsAccount() {
+			s.Accounts++
+			if h.Account.MQA {
+				s.MQA++
+			}
+		}
+		for id, c := range h.Contacts {
+			st := &Status{Score: c.Score(), Grade: c.Grade, Stage: c.Stage.String(), MQL: c.MQL, AQL: c.AQL}
+			contacts[id] = st
+			s.Contacts++
+			s.Models[c.Model]++
+			s.Grades[c.Grade]++
+			s.Stages[st.Stage]++
+			if c.MQL {
+				s.MQL++
+			}
+			if c.AQL {
+				s.AQL++
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return s, nil, fmt.Errorf("read %s: %w", st.Namespace(), err)
+	}
+	return s, contacts, nil
+}
+
+// WriteTable prints the report for people: the counts side by side, then
+// up to limit changed contacts (all when limit is 0).
+func (r *Report) WriteTable(w io.Writer, limit int) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	row := func(name string, a, b int) {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%+d\t\n", name, a, b, b-a)
+	}
+	fmt.Fprintf(tw, "\t%s\t%s\tchange\t\n", r.A.Namespace, r.B.Namespace)
+	row("contacts", r.A.Contacts, r.B.Contacts)
+	row("accounts", r.A.Accounts, r.B.Accounts)
+	row("MQL", r.A.MQL, r.B.MQL)
+	row("AQL", r.A.AQL, r.B.AQL)
+	row("MQA", r.A.MQA, r.B.MQA)
+	for _, g := range unionKeys(r.A.Grades, r.B.Grades) {
+		row("grade "+orNone(g), r.A.Grades[g], r.B.Grades[g])
+	}
+	for _, st := range unionKeys(r.A.Stages, r.B.Stages) {
+		row("stage "+orNone(st), r.A.Stages[st], r.B.Stages[st])
+	}
+	for _, m := range unionKeys(r.A.Models, r.B.Models) {
+		row("model "+orNone(m), r.A.Models[m], r.B.Models[m])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%d contacts change status\n", len(r.Changes))
+	if len(r.Changes) == 0 {
+		return nil
+	}
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "contact\tscore %s\tstatus %s\tscore %s\tstatus %s\n", r.A.Namespace, r.A.Namespace, r.B.Namespace, r.B.Namespace)
+	for i, c := range r.Changes {
+		if limit > 0 && i == limit {
+			fmt.Fprintf(tw, "… %d more (--limit 0 shows all)\n", len(r.Changes)-limit)
+			break
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Contact, score(c.A), c.A.label(), score(c.B), c.B.label())
+	}
+	return tw.Flush()
+}
+
+func score(s *Status) string {
+	if s == nil {
+		return "-"
+	}
+	return strconv.Itoa(int(s.Score))
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func unionKeys(a, b map[string]int) []string {
+	keys := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	return keys
+}
