@@ -107,8 +107,8 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	fs.StringVar(&file, "file", "", "replay an NDJSON archive instead of the events topic")
 	fs.StringVar(&emitTo, "emit-to", "", "publish the crossings as transitions to this topic (default: publish none)")
 	fs.StringVar(&decayAt, "decay-at", "", "after replaying, decay idle scores to this instant: now or RFC 3339 (default: no decay pass)")
-	fs.StringVar(&live, "live-namespace", "leads", "the live deployment's --namespace: never backfilled into")
-	fs.IntVar(&batch, "replay-batch-size", 20000, "events applied per commit")
+	fs.StringVar(&live, "live-namespace", "leads", "the live deployment's --namespace, never backfilled into ('' to rebuild a wiped live namespace, scorers stopped)")
+	fs.IntVar(&batch, "replay-batch-size", 100000, "events applied per commit (at most 100000)")
 	fs.DurationVar(&every, "progress-interval", 5*time.Second, "how often progress is logged when stderr is not a terminal")
 	m, st, err := replayBase(fs, &b, args, opts)
 	if err != nil {
@@ -127,12 +127,14 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	liveNS, err := store.Resolve(ctx, st.Client(), live)
-	if err != nil {
-		return err
-	}
-	if ns := st.Namespace(); ns == live || ns == liveNS {
-		return fmt.Errorf("%w %s: give --namespace a new name, then promote it", replay.ErrLive, ns)
+	if live != "" {
+		liveNS, err := store.Resolve(ctx, st.Client(), live)
+		if err != nil {
+			return err
+		}
+		if ns := st.Namespace(); ns == live || ns == liveNS {
+			return fmt.Errorf("%w %s: give --namespace a new name, then promote it", replay.ErrLive, ns)
+		}
 	}
 	bf := &replay.Backfill{Log: b.log, Store: st, Engine: scoring.New(m), Kafka: b.kafka, Topic: b.common.EventsTopic,
 		BatchSize: batch, Progress: replay.NewProgress(os.Stderr, b.log, every)}

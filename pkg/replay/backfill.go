@@ -282,7 +282,7 @@ func countLines(path string) (int64, error) {
 
 func (b *Backfill) batchSize() int {
 	if b.BatchSize <= 0 {
-		return 20000
+		return 100000
 	}
 	return b.BatchSize
 }
@@ -310,7 +310,11 @@ func (b *Backfill) runner(ctx context.Context, total int64) (*runner, error) {
 	if b.Emit != nil {
 		transitions = b.EmitTo
 	}
-	s, err := scorer.New(scorer.Config{EventsTopic: b.Topic, TransitionsTopic: transitions, DLQTopic: dlqTopic,
+	events := b.Topic
+	if events == "" {
+		events = "backfill.file" // a file backfill has no topic; the scorer only names it in logs
+	}
+	s, err := scorer.New(scorer.Config{EventsTopic: events, TransitionsTopic: transitions, DLQTopic: dlqTopic,
 		BatchSize: b.batchSize(), Quiet: b.Emit == nil}, b.Log, nil, sink, b.Store, b.Engine, nil)
 	if err != nil {
 		return nil, err

@@ -439,3 +439,40 @@ func TestPromoteLosesNothingThatArrivedMeanwhile(t *testing.T) {
 		assert.Equal(t, "2-low-mql", c.Model)
 	}
 }
+
+func TestBackfillRefusesTheLiveNamespace(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	live := r.prefix + "-live"
+	_, err := r.scorer(t, "backfill", "--from=earliest", "--namespace="+live)
+	require.ErrorIs(t, err, replay.ErrLive)
+	require.NoError(t, r.rdb.Set(r.ctx, store.LiveKey(live), r.prefix+"-v1", 0).Err())
+	_, err = r.scorer(t, "backfill", "--from=earliest", "--namespace="+r.prefix+"-v1")
+	require.ErrorIs(t, err, replay.ErrLive, "nor the namespace promoted to live")
+	_, err = r.scorer(t, "backfill", "--namespace="+r.prefix+"-v3")
+	require.ErrorIs(t, err, program.ErrUsage, "a source is required")
+}
+
+func TestModelCommands(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	old, cur := filepath.Join(dir, "old.yaml"), filepath.Join(dir, "new.yaml")
+	require.NoError(t, os.WriteFile(old, model.DefaultYAML(), 0o600))
+	require.NoError(t, os.WriteFile(cur, []byte(lowMQLSource()), 0o600))
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		err := program.Scorer(context.Background(), args, program.Options{Logger: testutil.Logger(t), Stdout: &out})
+		return out.String(), err
+	}
+	out, err := run("model", "validate", cur)
+	require.NoError(t, err)
+	assert.Contains(t, out, `valid, version "2-low-mql"`)
+	out, err = run("model", "diff", old, cur)
+	require.NoError(t, err)
+	assert.Equal(t, "model \"1\" → \"2-low-mql\"\n~ thresholds.mql  {\"enter\":80,\"leave\":70} → {\"enter\":40,\"leave\":35}\n", out)
+	require.NoError(t, os.WriteFile(cur, []byte(strings.Replace(lowMQLSource(), "per: 1d", "per: 1day", 1)), 0o600))
+	_, err = run("model", "validate", cur)
+	require.Error(t, err)
+	_, err = run("model", "diff", old)
+	require.ErrorIs(t, err, program.ErrUsage)
+}

@@ -1,0 +1,125 @@
+package replay_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leadscore/leads/pkg/app"
+	"github.com/leadscore/leads/pkg/demo"
+	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/replay"
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
+	"github.com/leadscore/leads/pkg/stream"
+	"github.com/leadscore/leads/pkg/testutil"
+)
+
+const (
+	benchEvents   = 1_000_000
+	benchContacts = 100_000
+)
+
+func benchHistory() []event.Event {
+	gen := demo.New(42, benchContacts, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), "")
+	evs := gen.Accounts()
+	return append(evs, gen.Next(benchEvents-len(evs), 20*time.Second)...)
+}
+
+// BenchmarkBackfillTopic1M backfills 1,000,000 demo events (100,000
+// contacts in 5,000 accounts) from the embedded broker into a real
+// redis-server and reports events/s.
+func BenchmarkBackfillTopic1M(b *testing.B) {
+	ctx := context.Background()
+	p := testutil.Prefix(b)
+	brokers := testutil.Kafka(b, 8, p+".events")
+	addr, _ := testutil.Redis(b)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	log := testutil.Logger(b)
+	cfg := stream.Config{Brokers: brokers}
+	w := stream.NewWriter(cfg, log)
+	defer w.Close()
+	evs := benchHistory()
+	for i := 0; i < len(evs); i += 20000 {
+		chunk := evs[i:min(i+20000, len(evs))]
+		recs := make([]stream.Record, len(chunk))
+		for j := range chunk {
+			v, err := json.Marshal(&chunk[j])
+			if err != nil {
+				b.Fatal(err)
+			}
+			recs[j] = stream.Record{Topic: p + ".events", Key: []byte(chunk[j].Key()), Value: v}
+		}
+		if err := w.Publish(ctx, recs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	app.TuneGC()
+	run := 0
+	for b.Loop() {
+		run++
+		bf := &replay.Backfill{Log: log, Store: store.New(rdb, p+"-"+string(rune('a'+run))), Engine: scoring.New(model.Default()),
+			Kafka: cfg, Topic: p + ".events"}
+		cpu := testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
+		res, err := bf.FromTopic(ctx, time.Time{}, time.Time{}, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")-cpu, "redis-cpu-s")
+		if res.Events != benchEvents {
+			b.Fatalf("backfilled %d events, want %d", res.Events, benchEvents)
+		}
+		b.ReportMetric(float64(res.Events)/res.Elapsed.Seconds(), "events/s")
+	}
+}
+
+// BenchmarkBackfillFile1M backfills the same 1,000,000 events from an
+// NDJSON archive.
+func BenchmarkBackfillFile1M(b *testing.B) {
+	ctx := context.Background()
+	p := testutil.Prefix(b)
+	addr, _ := testutil.Redis(b)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	path := filepath.Join(b.TempDir(), "events.ndjson")
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bw := bufio.NewWriter(f)
+	enc := json.NewEncoder(bw)
+	for _, e := range benchHistory() {
+		if err := enc.Encode(&e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := errors.Join(bw.Flush(), f.Close()); err != nil {
+		b.Fatal(err)
+	}
+	app.TuneGC()
+	run := 0
+	for b.Loop() {
+		run++
+		bf := &replay.Backfill{Log: testutil.Logger(b), Store: store.New(rdb, p+"-"+string(rune('a'+run))),
+			Engine: scoring.New(model.Default())}
+		cpu := testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
+		res, err := bf.FromFile(ctx, path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")-cpu, "redis-cpu-s")
+		if res.Events != benchEvents {
+			b.Fatalf("backfilled %d events, want %d", res.Events, benchEvents)
+		}
+		b.ReportMetric(float64(res.Events)/res.Elapsed.Seconds(), "events/s")
+	}
+}
