@@ -49,13 +49,14 @@ func (s *Status) label() string {
 	if s.AQL {
 		flags = append(flags, "AQL")
 	}
+	label := s.Grade + " " + s.Stage
 	if len(flags) == 0 {
-		return s.Stage
+		return label
 	}
-	return s.Stage + " " + strings.Join(flags, "+")
+	return label + " " + strings.Join(flags, "+")
 }
 
-// Change is a contact whose status (MQL, AQL or stage) differs between the
+// Change is a contact whose status (MQL, AQL, grade or stage) differs between the
 // two namespaces, or that exists in only one (nil on the other side).
 type Change struct {
 	Contact string  `json:"contact_id"`
@@ -90,7 +91,7 @@ func Compare(ctx context.Context, a, b *store.Store) (*Report, error) {
 	sort.Strings(ids)
 	for _, id := range ids {
 		x, y := ca[id], cb[id]
-		if x != nil && y != nil && x.MQL == y.MQL && x.AQL == y.AQL && x.Stage == y.Stage {
+		if x != nil && y != nil && x.MQL == y.MQL && x.AQL == y.AQL && x.Grade == y.Grade && x.Stage == y.Stage {
 			continue
 		}
 		r.Changes = append(r.Changes, Change{Contact: id, A: x, B: y})
@@ -137,7 +138,8 @@ func (r *Report) WriteTable(w io.Writer, limit int) error {
 	row := func(name string, a, b int) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%+d\t\n", name, a, b, b-a)
 	}
-	fmt.Fprintf(tw, "\t%s\t%s\tchange\t\n", r.A.Namespace, r.B.Namespace)
+	fmt.Fprintf(w, "A: %s\nB: %s\n\n", r.A.Namespace, r.B.Namespace)
+	fmt.Fprintf(tw, "\tA\tB\tchange\t\n")
 	row("contacts", r.A.Contacts, r.B.Contacts)
 	row("accounts", r.A.Accounts, r.B.Accounts)
 	row("MQL", r.A.MQL, r.B.MQL)
@@ -160,7 +162,7 @@ func (r *Report) WriteTable(w io.Writer, limit int) error {
 		return nil
 	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "contact\tscore %s\tstatus %s\tscore %s\tstatus %s\n", r.A.Namespace, r.A.Namespace, r.B.Namespace, r.B.Namespace)
+	fmt.Fprintf(tw, "contact\tscore A\tstatus A\tscore B\tstatus B\n")
 	for i, c := range r.Changes {
 		if limit > 0 && i == limit {
 			fmt.Fprintf(tw, "… %d more (--limit 0 shows all)\n", len(r.Changes)-limit)

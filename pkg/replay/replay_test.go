@@ -371,7 +371,7 @@ func TestCompareTwoModelsOnTheSameHistory(t *testing.T) {
 	var want []replay.Change
 	for id, a := range ca {
 		b := cb[id]
-		if a.MQL != b.MQL || a.AQL != b.AQL || a.Stage != b.Stage {
+		if a.MQL != b.MQL || a.AQL != b.AQL || a.Grade != b.Grade || a.Stage != b.Stage {
 			want = append(want, replay.Change{Contact: id,
 				A: &replay.Status{Score: a.Score(), Grade: a.Grade, Stage: a.Stage.String(), MQL: a.MQL, AQL: a.AQL},
 				B: &replay.Status{Score: b.Score(), Grade: b.Grade, Stage: b.Stage.String(), MQL: b.MQL, AQL: b.AQL}})
