@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 )
@@ -28,11 +29,12 @@ type API struct {
 	r      Reader
 	engine *scoring.Engine
 	log    *zap.Logger
+	now    func() time.Time
 }
 
 // New returns the read API. The engine's model explains AQL gates.
 func New(r Reader, engine *scoring.Engine, log *zap.Logger) *API {
-	return &API{r: r, engine: engine, log: log}
+	return &API{r: r, engine: engine, log: log, now: time.Now}
 }
 
 // Register mounts the endpoints on mux.
@@ -41,6 +43,25 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/contacts/{id}/history", a.history)
 	mux.HandleFunc("GET /v1/accounts/{id}", a.account)
 	mux.HandleFunc("GET /v1/leaderboard", a.leaderboard)
+	mux.HandleFunc("GET /v1/model", a.model)
+}
+
+// Model is the model resource: which model scores, and when it is due for
+// review (60 days after its first version, then every 90 days).
+type Model struct {
+	Version string `json:"version"`
+	Name    string `json:"name"`
+	model.Review
+	ReviewOverdue bool           `json:"review_overdue"`
+	Rules         int            `json:"rules"`
+	Changelog     []model.Change `json:"changelog"`
+}
+
+func (a *API) model(w http.ResponseWriter, _ *http.Request) {
+	m := a.engine.Model()
+	r := m.File.Review()
+	writeJSON(w, http.StatusOK, Model{Version: m.Version, Name: m.File.Name, Review: r, ReviewOverdue: r.Overdue(a.now()),
+		Rules: len(m.File.Rules), Changelog: m.File.Changelog})
 }
 
 // Contact is the contact resource.

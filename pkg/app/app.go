@@ -225,3 +225,34 @@ func TuneGC() {
 		debug.SetGCPercent(400)
 	}
 }
+
+// WatchReview publishes the model's version and review schedule as metrics
+// (leads_model_info, leads_model_review_due_timestamp_seconds,
+// leads_model_review_overdue) and warns in the log when the review is past
+// due: 60 days after the first version, then every 90 days.
+func WatchReview(reg prometheus.Registerer, log *zap.Logger, m *model.Model, now func() time.Time) {
+	r := m.File.Review()
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "leads_model_info", Help: "The scoring model in use (always 1).",
+			ConstLabels: prometheus.Labels{"version": m.Version, "name": m.File.Name}}, func() float64 { return 1 }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "leads_model_review_due_timestamp_seconds",
+			Help: "When the scoring model is due for review (Unix time; 0: the changelog has no date)."}, func() float64 {
+			if r.Due.IsZero() {
+				return 0
+			}
+			return float64(r.Due.Unix())
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "leads_model_review_overdue",
+			Help: "1 when the scoring model's review is past due."}, func() float64 {
+			if r.Overdue(now()) {
+				return 1
+			}
+			return 0
+		}),
+	)
+	fields := []zap.Field{zap.String("model_version", m.Version), zap.Time("first_version", r.First),
+		zap.Time("reviewed", r.Reviewed), zap.Time("review_due", r.Due)}
+	if r.Overdue(now()) {
+		log.Warn("the scoring model is past its review date: check its rules against outcomes and set reviewed:", fields...)
+	}
+}

@@ -30,11 +30,11 @@ type File struct {
 
 // Change is one changelog entry: which version, when, who, what and why.
 type Change struct {
-	Version string `yaml:"version"`
-	Date    Date   `yaml:"date"`
-	Author  string `yaml:"author"`
-	What    string `yaml:"what"`
-	Why     string `yaml:"why"`
+	Version string `yaml:"version" json:"version"`
+	Date    Date   `yaml:"date" json:"date"`
+	Author  string `yaml:"author" json:"author"`
+	What    string `yaml:"what" json:"what"`
+	Why     string `yaml:"why" json:"why,omitempty"`
 }
 
 // RuleSpec gives points to events of one type whose properties match.
@@ -221,6 +221,14 @@ func (d *Date) UnmarshalYAML(n *yaml.Node) error {
 	}
 	d.Time = t
 	return nil
+}
+
+// MarshalJSON writes YYYY-MM-DD, as in the file.
+func (d Date) MarshalJSON() ([]byte, error) {
+	if d.IsZero() {
+		return []byte(`null`), nil
+	}
+	return []byte(`"` + d.Format(time.DateOnly) + `"`), nil
 }
 
 // MarshalYAML writes YYYY-MM-DD.

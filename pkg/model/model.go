@@ -71,6 +71,8 @@ var FieldBits = map[string]uint8{
 type Model struct {
 	File    File
 	Version string
+	// Source is the file as written, kept in the model registry.
+	Source []byte
 	// Rules in file order; ByEvent indexes them by event type.
 	Rules   []Rule
 	ByEvent map[string][]int
@@ -296,6 +298,7 @@ func Parse(data []byte) (*Model, error) {
 	if len(c.problems) > 0 {
 		return nil, &ValidationError{Problems: c.problems}
 	}
+	m.Source = bytes.Clone(data)
 	return m, nil
 }
 

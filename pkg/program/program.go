@@ -94,6 +94,7 @@ func (b *base) open(ctx context.Context) (*model.Model, *store.Store, *stream.Wr
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	app.WatchReview(b.reg, b.log, m, time.Now)
 	rdb, err := app.Redis(b.common.RedisAddr)
 	if err != nil {
 		return nil, nil, nil, err
@@ -218,6 +219,9 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	defer b.close()
+	if err := store.RegisterModel(ctx, st.Client(), b.common.Namespace, m.Version, m.Source); err != nil {
+		return err
+	}
 	src := stream.NewConsumer(b.kafka, group, b.common.EventsTopic, b.log)
 	defer src.Close()
 	metrics := scorer.NewMetrics(b.reg)

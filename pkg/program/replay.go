@@ -136,6 +136,13 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 			return fmt.Errorf("%w %s: give --namespace a new name, then promote it", replay.ErrLive, ns)
 		}
 	}
+	registry := live
+	if registry == "" {
+		registry = st.Namespace()
+	}
+	if err := store.RegisterModel(ctx, st.Client(), registry, m.Version, m.Source); err != nil {
+		return err
+	}
 	bf := &replay.Backfill{Log: b.log, Store: st, Engine: scoring.New(m), Kafka: b.kafka, Topic: b.common.EventsTopic,
 		BatchSize: batch, Progress: replay.NewProgress(os.Stderr, b.log, every)}
 	if emitTo != "" {
@@ -233,13 +240,19 @@ func promoteCommand(ctx context.Context, args []string, opts Options) error {
 	return nil
 }
 
-// modelCommand: scorer model validate FILE | scorer model diff OLD NEW [--json].
-func modelCommand(_ context.Context, args []string, opts Options) error {
+const modelUsage = "scorer model validate FILE | scorer model diff OLD NEW [--json] | scorer model history [FILE...] [--json]"
+
+// modelCommand: validate a model file, diff two, or print the history of
+// the versions given as files or, without files, of every version the
+// deployment's scorers have registered in Redis.
+func modelCommand(ctx context.Context, args []string, opts Options) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: scorer model validate FILE | scorer model diff OLD NEW [--json]", ErrUsage)
+		return fmt.Errorf("%w: %s", ErrUsage, modelUsage)
 	}
 	fs := flag.NewFlagSet("scorer model "+args[0], flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
+	redisAddr := fs.String("redis-addr", "localhost:6379", "with history and no files: Redis holding the model registry")
+	namespace := fs.String("namespace", "leads", "with history and no files: the deployment's --namespace")
 	_, pos, err := interspersed(fs, args[1:])
 	if err != nil {
 		return err
@@ -272,6 +285,53 @@ func modelCommand(_ context.Context, args []string, opts Options) error {
 		}
 		fmt.Fprintf(out, "model %q → %q\n", old.Version, cur.Version)
 		return model.WriteDiff(out, diffs)
+	case args[0] == "history":
+		files, err := historyFiles(ctx, pos, *redisAddr, *namespace)
+		if err != nil {
+			return err
+		}
+		h, err := model.NewHistory(files)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			return json.NewEncoder(out).Encode(h)
+		}
+		return h.Write(out)
 	}
-	return fmt.Errorf("%w: scorer model validate FILE | scorer model diff OLD NEW [--json]", ErrUsage)
+	return fmt.Errorf("%w: %s", ErrUsage, modelUsage)
+}
+
+func historyFiles(ctx context.Context, paths []string, redisAddr, namespace string) ([]*model.File, error) {
+	var files []*model.File
+	for _, p := range paths {
+		m, err := app.LoadModel(p)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, &m.File)
+	}
+	if len(paths) > 0 {
+		return files, nil
+	}
+	rdb, err := app.Redis(redisAddr)
+	if err != nil {
+		return nil, err
+	}
+	defer rdb.Close()
+	reg, err := store.Models(ctx, rdb, namespace)
+	if err != nil {
+		return nil, err
+	}
+	if len(reg) == 0 {
+		return nil, fmt.Errorf("no model registered under %s: give model files, or check --redis-addr and --namespace", store.ModelsKey(namespace))
+	}
+	for v, src := range reg {
+		m, err := model.Parse([]byte(src))
+		if err != nil {
+			return nil, fmt.Errorf("registered model %s: %w", v, err)
+		}
+		files = append(files, &m.File)
+	}
+	return files, nil
 }

@@ -383,6 +383,12 @@ func TestCompareTwoModelsOnTheSameHistory(t *testing.T) {
 
 	table, err := r.scorer(t, "compare", r.prefix+"-a", r.prefix+"-b")
 	require.NoError(t, err)
+
+	// Each backfill registered its model under the deployment's name.
+	var hist bytes.Buffer
+	require.NoError(t, program.Scorer(r.ctx, []string{"model", "history", "--redis-addr=" + r.redisAddr, "--namespace=" + r.prefix + "-live"},
+		program.Options{Stdout: &hist}))
+	assert.Regexp(t, `thresholds\s+mql.enter\s+80\s+40\n`, hist.String())
 	assert.Contains(t, table, "contacts change status")
 	assert.Contains(t, table, want[0].Contact)
 }

@@ -107,3 +107,17 @@ func TestOutboxClearedOnlyAtItsVersion(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, metas["c:c-1"].Outbox)
 }
+
+func TestModelRegistryRefusesAChangedFileUnderTheSameVersion(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	require.NoError(t, RegisterModel(ctx, s.Client(), s.Namespace(), "1", []byte("version: 1\n")))
+	require.NoError(t, RegisterModel(ctx, s.Client(), s.Namespace(), "1", []byte("version: 1\n")), "the same file again")
+	require.NoError(t, RegisterModel(ctx, s.Client(), s.Namespace(), "2", []byte("version: 2\n")))
+	err := RegisterModel(ctx, s.Client(), s.Namespace(), "1", []byte("version: 1\n# edited\n"))
+	require.ErrorIs(t, err, ErrModelConflict)
+	all, err := Models(ctx, s.Client(), s.Namespace())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"1": "version: 1\n", "2": "version: 2\n"}, all)
+}
