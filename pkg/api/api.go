@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/report"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 )
@@ -22,6 +23,7 @@ type Reader interface {
 	Account(ctx context.Context, id string) (*scoring.Account, error)
 	History(ctx context.Context, contactID string, limit int) ([]scoring.Entry, error)
 	Leaderboard(ctx context.Context, by string, limit int) ([]store.Ranked, error)
+	Report(ctx context.Context, version string) (map[string]string, error)
 }
 
 // API serves the read endpoints.
@@ -44,6 +46,32 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/accounts/{id}", a.account)
 	mux.HandleFunc("GET /v1/leaderboard", a.leaderboard)
 	mux.HandleFunc("GET /v1/model", a.model)
+	mux.HandleFunc("GET /v1/reports/effectiveness", a.effectiveness)
+}
+
+// effectiveness serves the report of ?model= (default: the model in use)
+// over ?since= and ?until= (YYYY-MM-DD, inclusive; default: all time).
+func (a *API) effectiveness(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	version := q.Get("model")
+	if version == "" {
+		version = a.engine.Model().Version
+	}
+	fields, err := a.r.Report(r.Context(), version)
+	if err != nil {
+		a.fail(w, err)
+		return
+	}
+	if len(fields) == 0 {
+		writeError(w, http.StatusNotFound, "no report for model version "+strconv.Quote(version))
+		return
+	}
+	rep, err := report.Compute(version, fields, q.Get("since"), q.Get("until"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
 }
 
 // Model is the model resource: which model scores, and when it is due for
@@ -82,6 +110,30 @@ type Contact struct {
 	LastEngagement *time.Time       `json:"last_engagement,omitempty"`
 	Events         int32            `json:"events"`
 	ModelVersion   string           `json:"model_version"`
+	// Nurture is the contact's nurture program; Content the content that
+	// suits its stage.
+	Nurture  string   `json:"nurture"`
+	Content  []string `json:"content"`
+	Outcomes Outcomes `json:"outcomes"`
+}
+
+// Outcomes are what sales made of a contact.
+type Outcomes struct {
+	FirstMQL     *time.Time `json:"first_mql,omitempty"`
+	FirstAQL     *time.Time `json:"first_aql,omitempty"`
+	Opportunity  *time.Time `json:"opportunity,omitempty"`
+	Won          bool       `json:"won"`
+	Lost         bool       `json:"lost"`
+	FeedbackGood int32      `json:"feedback_good"`
+	FeedbackBad  int32      `json:"feedback_bad"`
+}
+
+func unixPtr(t int64) *time.Time {
+	if t == 0 {
+		return nil
+	}
+	u := time.Unix(t, 0).UTC()
+	return &u
 }
 
 // Gates are AQL's three gates for a contact.
@@ -109,7 +161,10 @@ func (a *API) contact(w http.ResponseWriter, r *http.Request) {
 	target, behavior, account := a.engine.Gates(acct, c)
 	out := Contact{ContactID: c.ID, AccountID: c.AccountID, Score: c.Score(), Behavior: c.Behavior, Fit: c.Fit,
 		Grade: c.Grade, Stage: c.Stage.String(), MQL: c.MQL, AQL: c.AQL, AQLGates: Gates{target, behavior, account},
-		Dormant: c.Dormant, Title: c.Title, Products: map[string]int32{}, Events: c.Events, ModelVersion: c.Model}
+		Dormant: c.Dormant, Title: c.Title, Products: map[string]int32{}, Events: c.Events, ModelVersion: c.Model,
+		Nurture: c.Nurture, Content: model.ContentTiers[c.Stage],
+		Outcomes: Outcomes{FirstMQL: unixPtr(c.MQLAt), FirstAQL: unixPtr(c.AQLAt), Opportunity: unixPtr(c.OppAt),
+			Won: c.Won, Lost: c.Lost, FeedbackGood: c.Good, FeedbackBad: c.Bad}}
 	for _, p := range c.Products {
 		out.Products[p.Name] = p.Score
 	}

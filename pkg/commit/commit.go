@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/leadscore/leads/pkg/report"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
@@ -23,11 +24,14 @@ type Loader struct {
 	ctx   context.Context
 	st    *store.Store
 	Metas map[string]*store.Meta
+	// Before holds every loaded contact as it was in Redis, by home, for
+	// the report counters (report.Diff).
+	Before map[string]map[string]*scoring.Contact
 }
 
 // NewLoader returns a loader over the store for one batch.
 func NewLoader(ctx context.Context, st *store.Store) *Loader {
-	return &Loader{ctx: ctx, st: st, Metas: map[string]*store.Meta{}}
+	return &Loader{ctx: ctx, st: st, Metas: map[string]*store.Meta{}, Before: map[string]map[string]*scoring.Contact{}}
 }
 
 // LoadHome implements scoring.Loader. A home already loaded at another
@@ -41,7 +45,21 @@ func (l *Loader) LoadHome(id string, _ bool) (*scoring.Home, error) {
 		return nil, fmt.Errorf("%w: %s moved from version %d to %d", store.ErrConflict, id, old.Version, m.Version)
 	}
 	l.Metas[id] = m
+	l.remember(h)
 	return h, nil
+}
+
+func (l *Loader) remember(h *scoring.Home) {
+	before := l.Before[h.ID]
+	if before == nil {
+		before = map[string]*scoring.Contact{}
+		l.Before[h.ID] = before
+	}
+	for id, c := range h.Contacts {
+		if _, ok := before[id]; !ok {
+			before[id] = c.Clone()
+		}
+	}
 }
 
 // Load reads the requested homes into the workspace.
@@ -57,6 +75,7 @@ func (l *Loader) Load(ws *scoring.Workspace, reqs map[string]*store.Request) err
 		return err
 	}
 	for id, h := range homes {
+		l.remember(h)
 		ws.Put(h)
 		l.Metas[id] = metas[id]
 	}
@@ -84,6 +103,8 @@ type Batch struct {
 	Metas map[string]*store.Meta
 	// Applied are the highest offsets applied per home and partition.
 	Applied map[string]map[int32]int64
+	// Before are the loaded contacts as they were (Loader.Before).
+	Before map[string]map[string]*scoring.Contact
 }
 
 // Post is what is left of a commit once Redis has it: the transitions to
@@ -95,8 +116,9 @@ type Post struct {
 	// Versions are the versions written, by home.
 	Versions map[string]int64
 	// Quiet counts the crossings a Quiet committer kept to itself.
-	Quiet int
-	clear map[string]int64
+	Quiet   int
+	clear   map[string]int64
+	reports map[string][]store.Pending
 }
 
 // Commit writes every changed home and publishes its outbox. It returns the
@@ -127,14 +149,18 @@ func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home strin
 		if m == nil {
 			m = &store.Meta{}
 		}
-		if !h.Changed && len(b.Applied[id]) == 0 && len(m.Outbox) == 0 {
+		if !h.Changed && len(b.Applied[id]) == 0 && len(m.Outbox) == 0 && len(m.Pending) == 0 {
 			continue
 		}
 		outbox := slices.Clip(m.Outbox)
 		if !c.Quiet {
 			outbox = append(outbox, h.Crossings...)
 		}
-		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: outbox})
+		pending := slices.Clip(m.Pending)
+		if counts := report.Diff(b.Before[id], h, c.Engine.Model()); len(counts) > 0 {
+			pending = append(pending, store.Pending{Version: m.Version + 1, Counts: counts})
+		}
+		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: outbox, Pending: pending})
 		from := 0
 		if inFlight != nil && len(m.Outbox) > 0 && inFlight(id, m.Version) {
 			from = len(m.Outbox)
@@ -145,7 +171,7 @@ func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home strin
 	if err != nil {
 		return nil, err
 	}
-	p := &Post{Versions: map[string]int64{}, clear: map[string]int64{}}
+	p := &Post{Versions: map[string]int64{}, clear: map[string]int64{}, reports: map[string][]store.Pending{}}
 	var conflicts []error
 	conflicted := map[string]bool{}
 	for i, cm := range commits {
@@ -166,7 +192,10 @@ func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home strin
 			p.recs = append(p.recs, stream.Record{Topic: c.Topic, Key: key, Value: value})
 			p.Published = append(p.Published, cm.Outbox[j])
 		}
-		if len(cm.Outbox) > 0 {
+		if len(cm.Pending) > 0 {
+			p.reports[cm.Home.ID] = cm.Pending
+		}
+		if len(cm.Outbox) > 0 || len(cm.Pending) > 0 {
 			p.clear[cm.Home.ID] = versions[i]
 		}
 	}
@@ -241,13 +270,17 @@ func (c *Committer) commitInOrder(ctx context.Context, commits []store.Commit, m
 	return versions, errs, run(func(id string) bool { return !into[id] && blocked[id] == nil })
 }
 
-// Publish sends a post's transitions and then clears the outboxes it
-// covers (each only if its home has not been committed again since).
+// Publish sends a post's transitions, adds its report deltas to the report
+// counters, and then clears the outboxes and deltas it covers (each only if
+// its home has not been committed again since).
 func (c *Committer) Publish(ctx context.Context, p *Post) error {
 	if len(p.recs) > 0 {
 		if err := c.Sink.Publish(ctx, p.recs...); err != nil {
 			return fmt.Errorf("publish transitions: %w", err)
 		}
+	}
+	if err := c.Store.ApplyReports(ctx, p.reports); err != nil {
+		return err
 	}
 	return c.Store.ClearOutboxes(ctx, p.clear)
 }

@@ -252,7 +252,7 @@ func (d *Decayer) try(ctx context.Context, ids []string, now time.Time) (int, er
 	if d.beforeCommit != nil {
 		d.beforeCommit()
 	}
-	published, err := d.committer.Commit(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas})
+	published, err := d.committer.Commit(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Before: ld.Before})
 	for i := range published {
 		d.metrics.Transitions.WithLabelValues(published[i].Type).Inc()
 	}

@@ -209,8 +209,9 @@ func TestTwoDecayersDoTheWorkOnce(t *testing.T) {
 			ids[ce.ID]++
 		}
 	}
-	// Each contact: left MQL and stage late→mid at day 30... : count per contact.
-	assert.Len(t, ids, 40*3, "left_mql, stage_changed and went_dormant per contact")
+	// Each contact: left MQL and stage late→mid at day 30..., dormant, and
+	// so into the reactivation nurture program.
+	assert.Len(t, ids, 40*4, "left_mql, stage_changed, went_dormant and nurture_changed per contact")
 	for id, n := range ids {
 		assert.Equal(t, 1, n, "transition %s published %d times", id, n)
 	}

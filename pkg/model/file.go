@@ -26,6 +26,7 @@ type File struct {
 	Decay       DecaySpec   `yaml:"decay"`
 	Dormant     Duration    `yaml:"dormant_after"`
 	Account     AccountSpec `yaml:"account"`
+	Nurture     NurtureSpec `yaml:"nurture"`
 }
 
 // Change is one changelog entry: which version, when, who, what and why.

@@ -90,6 +90,7 @@ type Model struct {
 	DormantAfter   time.Duration
 	Engagement     string
 	TopN           int
+	Nurture        Nurture
 }
 
 // Rule is a compiled behavior rule.
@@ -295,6 +296,7 @@ func Parse(data []byte) (*Model, error) {
 	}
 	c := compiler{root: root.Content[0]}
 	m := c.compile(&f)
+	c.compileNurture(f.Nurture, m)
 	if len(c.problems) > 0 {
 		return nil, &ValidationError{Problems: c.problems}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/leadscore/leads/pkg/app"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/replay"
+	"github.com/leadscore/leads/pkg/report"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
@@ -27,6 +28,7 @@ func init() {
 		"compare":  compareCommand,
 		"promote":  promoteCommand,
 		"model":    modelCommand,
+		"report":   reportCommand,
 	}
 }
 
@@ -334,4 +336,66 @@ func historyFiles(ctx context.Context, paths []string, redisAddr, namespace stri
 		files = append(files, &m.File)
 	}
 	return files, nil
+}
+
+// reportCommand: scorer report [--namespace NAME] [--model V] [--since D]
+// [--until D] [--json]: the effectiveness report of each model version (or
+// of one) from the counters the scorer keeps.
+func reportCommand(ctx context.Context, args []string, opts Options) error {
+	fs := flag.NewFlagSet("scorer report", flag.ContinueOnError)
+	var b base
+	var version, since, until string
+	var asJSON bool
+	b.common.RegisterFlags(fs, "")
+	b.kafka.RegisterFlags(fs)
+	fs.StringVar(&version, "model-version", "", "report on this model version only (default: every version with counters)")
+	fs.StringVar(&since, "since", "", "first day of the window, YYYY-MM-DD (default: all time)")
+	fs.StringVar(&until, "until", "", "last day of the window, YYYY-MM-DD")
+	fs.BoolVar(&asJSON, "json", false, "print JSON instead of tables")
+	_, st, err := replayBase(fs, &b, args, opts)
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	ns, err := store.Resolve(ctx, st.Client(), st.Namespace())
+	if err != nil {
+		return err
+	}
+	st = store.New(st.Client(), ns)
+	versions := []string{version}
+	if version == "" {
+		if versions, err = st.ReportVersions(ctx); err != nil {
+			return err
+		}
+		if len(versions) == 0 {
+			return fmt.Errorf("namespace %s has no report counters yet", ns)
+		}
+	}
+	var reps []*report.Effectiveness
+	for _, v := range versions {
+		fields, err := st.Report(ctx, v)
+		if err != nil {
+			return err
+		}
+		rep, err := report.Compute(v, fields, since, until)
+		if err != nil {
+			return err
+		}
+		reps = append(reps, rep)
+	}
+	out := opts.stdout()
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(reps)
+	}
+	for i, rep := range reps {
+		if i > 0 {
+			fmt.Fprintln(out)
+		}
+		if err := rep.Write(out); err != nil {
+			return err
+		}
+	}
+	return nil
 }

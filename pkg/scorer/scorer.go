@@ -436,7 +436,7 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 			ingested[it.ev.ID] = it.rec.Time
 		}
 	}
-	p, err := s.committer.Write(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied},
+	p, err := s.committer.Write(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied, Before: ld.Before},
 		func(home string, _ int64) bool { return covered[home] })
 	if p != nil {
 		s.inflight.add(p.Versions)

@@ -17,16 +17,26 @@ import (
 
 // Crossing types, as published on the transitions topic.
 const (
-	BecameMQL     = "lead.became_mql"
-	LeftMQL       = "lead.left_mql"
-	BecameAQL     = "lead.became_aql"
-	LeftAQL       = "lead.left_aql"
-	StageChanged  = "lead.stage_changed"
-	WentDormant   = "lead.went_dormant"
-	Reactivated   = "lead.reactivated"
-	BecameMQA     = "account.became_mqa"
-	LeftMQA       = "account.left_mqa"
-	maxDecaySteps = 240
+	BecameMQL      = "lead.became_mql"
+	LeftMQL        = "lead.left_mql"
+	BecameAQL      = "lead.became_aql"
+	LeftAQL        = "lead.left_aql"
+	StageChanged   = "lead.stage_changed"
+	WentDormant    = "lead.went_dormant"
+	Reactivated    = "lead.reactivated"
+	BecameMQA      = "account.became_mqa"
+	LeftMQA        = "account.left_mqa"
+	NurtureChanged = "lead.nurture_changed"
+	maxDecaySteps  = 240
+)
+
+// Outcome event types: recorded with the contact's status at that moment,
+// for effectiveness reports; they score only where the model has rules.
+const (
+	OpportunityCreated = "opportunity.created"
+	DealWon            = "deal.won"
+	DealLost           = "deal.lost"
+	SalesFeedback      = "sales.feedback"
 )
 
 // Ledger entry kinds.
@@ -34,6 +44,9 @@ const (
 	KindBehavior = "behavior"
 	KindFit      = "fit"
 	KindDecay    = "decay"
+	// KindOutcome records an outcome event with the status at that moment
+	// (Grade, Stage, MQL, AQL, Model); it changes no score.
+	KindOutcome = "outcome"
 )
 
 // Entry is one line of a contact's ledger: why its score changed.
@@ -49,6 +62,12 @@ type Entry struct {
 	Score     int32  `json:"score"`
 	Behavior  int32  `json:"behavior"`
 	Fit       int32  `json:"fit"`
+	// The status at an outcome (KindOutcome only).
+	Grade string `json:"grade,omitempty"`
+	Stage string `json:"stage,omitempty"`
+	MQL   bool   `json:"mql,omitempty"`
+	AQL   bool   `json:"aql,omitempty"`
+	Model string `json:"model_version,omitempty"`
 }
 
 // Crossing is a threshold crossing of a contact or an account, with the state
@@ -67,6 +86,7 @@ type Crossing struct {
 	Stage        string `json:"stage,omitempty"`
 	From         string `json:"from,omitempty"`
 	ModelVersion string `json:"model_version"`
+	Nurture      string `json:"nurture,omitempty"`
 }
 
 // Subject is the contact for lead crossings and the account for account ones.
@@ -151,6 +171,9 @@ func (e *Engine) Apply(a *Account, c *Contact, ev *event.Event, out *Result) err
 	}
 	c.Seen = remember(c.Seen, h)
 	c.Events++
+	if c.Model != e.m.Version {
+		c.Rules = nil // indexes of another model's rules
+	}
 	c.Model = e.m.Version
 	start := len(out.Ledger)
 	if ev.Type == "contact.updated" {
@@ -165,10 +188,68 @@ func (e *Engine) Apply(a *Account, c *Contact, ev *event.Event, out *Result) err
 	if wasDormant && !c.Dormant {
 		out.Crossings = append(out.Crossings, e.crossing(a, c, Reactivated, ev.ID, t))
 	}
+	e.nurture(a, c, ev.ID, t, out)
+	e.outcome(c, ev, t, out)
 	for i := start; i < len(out.Ledger); i++ {
 		out.Ledger[i].Score, out.Ledger[i].Behavior, out.Ledger[i].Fit = c.Score(), c.Behavior, c.Fit
 	}
 	return nil
+}
+
+// outcome records an outcome event on the contact and in its ledger, with
+// the status the contact has at that moment.
+func (e *Engine) outcome(c *Contact, ev *event.Event, t int64, out *Result) {
+	reason := ""
+	switch ev.Type {
+	case OpportunityCreated:
+		reason = "opportunity created"
+		if c.OppAt == 0 {
+			c.OppAt = t
+		}
+	case DealWon, DealLost:
+		reason = strings.ReplaceAll(ev.Type, ".", " ")
+		if c.OppAt == 0 {
+			c.OppAt = t // a deal implies its opportunity
+		}
+		c.Won, c.Lost = c.Won || ev.Type == DealWon, c.Lost || ev.Type == DealLost
+	case SalesFeedback:
+		switch ev.String("rating") {
+		case "good":
+			c.Good++
+		case "bad":
+			c.Bad++
+		default:
+			return
+		}
+		reason = "sales feedback: " + ev.String("rating")
+		if r := ev.String("reason"); r != "" {
+			reason += " (" + r + ")"
+		}
+	default:
+		return
+	}
+	out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: t, Cause: ev.ID, Kind: KindOutcome, Rule: ev.Type,
+		Reason: reason, Grade: c.Grade, Stage: c.Stage.String(), MQL: c.MQL, AQL: c.AQL, Model: e.m.Version})
+}
+
+// nurture re-derives the contact's nurture category; a change from an
+// earlier category is a crossing.
+func (e *Engine) nurture(a *Account, c *Contact, cause string, t int64, out *Result) {
+	industry := ""
+	if a.IsAccount() {
+		industry = a.Industry
+	}
+	cat := e.m.NurtureOf(c.Title, industry, c.Dormant)
+	if cat == c.Nurture {
+		return
+	}
+	from := c.Nurture
+	c.Nurture = cat
+	if from != "" {
+		x := e.crossing(a, c, NurtureChanged, cause, t)
+		x.From = from
+		out.Crossings = append(out.Crossings, x)
+	}
 }
 
 // Leave takes contact c out of account old (it is moving to another). The
@@ -213,6 +294,7 @@ func (e *Engine) ApplyAccount(a *Account, ev *event.Event, out *Result) error {
 func (e *Engine) Refresh(a *Account, c *Contact, cause string, at time.Time, out *Result) {
 	e.remodel(c)
 	e.settle(a, c, cause, at.Unix(), out)
+	e.nurture(a, c, cause, at.Unix(), out)
 }
 
 // remodel re-derives what a contact caches from its title when it was last
@@ -348,7 +430,9 @@ func (e *Engine) decayTo(a *Account, c *Contact, now int64, out *Result) {
 
 func (e *Engine) goDormant(a *Account, c *Contact, at int64, out *Result) {
 	c.Dormant = true
-	out.Crossings = append(out.Crossings, e.crossing(a, c, WentDormant, "dormant:"+c.ID+":"+strconv.FormatInt(c.LastEngaged, 10), at))
+	cause := "dormant:" + c.ID + ":" + strconv.FormatInt(c.LastEngaged, 10)
+	out.Crossings = append(out.Crossings, e.crossing(a, c, WentDormant, cause, at))
+	e.nurture(a, c, cause, at, out)
 }
 
 func (e *Engine) isDormant(c *Contact) bool {
@@ -422,6 +506,7 @@ func (e *Engine) behavior(c *Contact, ev *event.Event, t int64, out *Result) boo
 			continue
 		}
 		e.addPoints(c, t, pts, r.Product)
+		c.trigger(ri)
 		out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: t, Cause: ev.ID, Kind: KindBehavior, Rule: r.ID,
 			Points: pts, Product: r.Product, Reason: reason})
 		engaged = engaged || pts > 0
@@ -542,11 +627,17 @@ func (e *Engine) settle(a *Account, c *Contact, cause string, t int64, out *Resu
 	mql := !comp && (score >= int32(m.MQL.Enter) || (c.MQL && score >= int32(m.MQL.Leave)))
 	if mql != c.MQL {
 		c.MQL = mql
+		if mql && c.MQLAt == 0 {
+			c.MQLAt = t
+		}
 		out.Crossings = append(out.Crossings, e.crossing(a, c, pick(mql, BecameMQL, LeftMQL), cause, t))
 	}
 	aql := !comp && e.isTarget(c) && c.Behavior >= int32(m.AQL.Behavior) && a.IsAccount() && a.Score() >= int32(m.AQL.Account)
 	if aql != c.AQL {
 		c.AQL = aql
+		if aql && c.AQLAt == 0 {
+			c.AQLAt = t
+		}
 		out.Crossings = append(out.Crossings, e.crossing(a, c, pick(aql, BecameAQL, LeftAQL), cause, t))
 	}
 }
@@ -651,7 +742,7 @@ func (e *Engine) topNSlow(a *Account) int32 {
 
 func (e *Engine) crossing(a *Account, c *Contact, typ, cause string, t int64) Crossing {
 	x := Crossing{Type: typ, ContactID: c.ID, AccountID: a.ID, Cause: cause, Time: t, Score: c.Score(), Behavior: c.Behavior,
-		Fit: c.Fit, Grade: c.Grade, Stage: c.Stage.String(), ModelVersion: e.m.Version}
+		Fit: c.Fit, Grade: c.Grade, Stage: c.Stage.String(), ModelVersion: e.m.Version, Nurture: c.Nurture}
 	if a.IsAccount() {
 		x.AccountScore = a.Score()
 	}

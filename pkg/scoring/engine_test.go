@@ -353,7 +353,9 @@ func TestDecayCrossingsAtTheirStep(t *testing.T) {
 	e.Decay(&Account{}, c, t0.Add(day(200)), &out)
 	// 85 → 75 (day 30, still MQL) → 65 (day 60: left MQL, mid) → 55 → 45 → 40, dormant at day 90.
 	assert.Equal(t, int32(40), c.Behavior)
-	require.Equal(t, []string{LeftMQL, WentDormant}, types(filter(out.Crossings, StageChanged)))
+	require.Equal(t, []string{LeftMQL, WentDormant, NurtureChanged}, types(filter(out.Crossings, StageChanged)))
+	assert.Equal(t, "other", filter(out.Crossings, StageChanged)[2].From)
+	assert.Equal(t, "reactivation", filter(out.Crossings, StageChanged)[2].Nurture)
 	left := filter(out.Crossings, StageChanged)[0]
 	assert.Equal(t, t0.Add(day(60)).Unix(), left.Time)
 	assert.Equal(t, "decay:c-1:"+fmt.Sprint(t0.Unix())+":2", left.Cause)
@@ -388,7 +390,8 @@ func TestDormantAndReactivated(t *testing.T) {
 	back := ev("email.clicked", day(100), nil)
 	require.NoError(t, e.Apply(a, c, &back, &out))
 	assert.False(t, c.Dormant)
-	assert.Equal(t, []string{WentDormant, Reactivated}, types(filter(out.Crossings, StageChanged)))
+	assert.Equal(t, []string{WentDormant, NurtureChanged, Reactivated, NurtureChanged}, types(filter(out.Crossings, StageChanged)))
+	assert.Equal(t, "other", c.Nurture, "back from reactivation")
 }
 
 func TestDecayIdempotentAtSameInstant(t *testing.T) {

@@ -47,6 +47,31 @@ type Contact struct {
 	// is known to be rid of it (see Workspace.Apply).
 	MovedFrom string   `json:"mf,omitempty"`
 	Seen      []uint64 `json:"r,omitempty"`
+
+	// Outcomes, for effectiveness reports: when the contact first became
+	// MQL and AQL, when its first opportunity was created, whether a deal
+	// was won or lost, and the sales feedback received.
+	MQLAt int64 `json:"qa,omitempty"`
+	AQLAt int64 `json:"aa,omitempty"`
+	OppAt int64 `json:"oa,omitempty"`
+	Won   bool  `json:"w,omitempty"`
+	Lost  bool  `json:"l,omitempty"`
+	Good  int32 `json:"fg,omitempty"`
+	Bad   int32 `json:"fb,omitempty"`
+	// Rules has bit i set when rule i of Model has scored for the contact.
+	Rules []byte `json:"rb,omitempty"`
+	// Nurture is the contact's nurture category.
+	Nurture string `json:"nu,omitempty"`
+}
+
+// Triggered reports whether rule index i of the contact's model has scored.
+func (c *Contact) Triggered(i int) bool { return i/8 < len(c.Rules) && c.Rules[i/8]&(1<<(i%8)) != 0 }
+
+func (c *Contact) trigger(i int) {
+	for len(c.Rules) <= i/8 {
+		c.Rules = append(c.Rules, 0)
+	}
+	c.Rules[i/8] |= 1 << (i % 8)
 }
 
 // Score is the total: fit plus behavior.
@@ -119,6 +144,7 @@ func (c *Contact) Clone() *Contact {
 	cp.Products = slices.Clone(c.Products)
 	cp.Caps = slices.Clone(c.Caps)
 	cp.Seen = slices.Clone(c.Seen)
+	cp.Rules = slices.Clone(c.Rules)
 	return &cp
 }
 

@@ -15,9 +15,14 @@ import (
 // to three times larger and several times slower to read and write, and the
 // scorer does both for every event. The contact and account ids are not
 // stored: they are the hash field and the home.
+//
+// Contact format 2 appends the outcome fields (first MQL and AQL times,
+// first opportunity, won, lost, sales feedback, rules triggered, nurture
+// category) to format 1, which is still read.
 const (
-	contactFormat byte = 1
-	accountFormat byte = 1
+	contactFormat1 byte = 1
+	contactFormat  byte = 2
+	accountFormat  byte = 1
 )
 
 var errCorrupt = errors.New("corrupt state")
@@ -124,6 +129,8 @@ const (
 	flagAQL
 	flagDormant
 	flagTargetTitle
+	flagWon
+	flagLost
 )
 
 func boolBits(bits ...bool) byte {
@@ -140,7 +147,7 @@ func boolBits(bits ...bool) byte {
 func EncodeContact(c *scoring.Contact) []byte {
 	e := enc{b: make([]byte, 0, 96+8*len(c.Seen)+len(c.Title))}
 	e.byte(contactFormat)
-	e.byte(boolBits(c.Competitor, c.MQL, c.AQL, c.Dormant, c.TargetTitle))
+	e.byte(boolBits(c.Competitor, c.MQL, c.AQL, c.Dormant, c.TargetTitle, c.Won, c.Lost))
 	e.byte(c.Fields)
 	e.byte(byte(c.Stage))
 	e.str(c.Grade)
@@ -169,6 +176,13 @@ func EncodeContact(c *scoring.Contact) []byte {
 		e.svar(int64(cc.Count))
 	}
 	e.u64s(c.Seen)
+	e.svar(c.MQLAt)
+	e.svar(c.AQLAt)
+	e.svar(c.OppAt)
+	e.svar(int64(c.Good))
+	e.svar(int64(c.Bad))
+	e.str(string(c.Rules))
+	e.str(c.Nurture)
 	return e.b
 }
 
@@ -176,13 +190,14 @@ func EncodeContact(c *scoring.Contact) []byte {
 // is stored.
 func DecodeContact(b []byte, id, accountID string) (*scoring.Contact, error) {
 	d := dec{b: b}
-	if d.byte() != contactFormat {
+	format := d.byte()
+	if format != contactFormat && format != contactFormat1 {
 		return nil, fmt.Errorf("contact %s: unknown format", id)
 	}
 	c := &scoring.Contact{ID: id, AccountID: accountID}
 	flags := d.byte()
 	c.Competitor, c.MQL, c.AQL, c.Dormant = flags&flagCompetitor != 0, flags&flagMQL != 0, flags&flagAQL != 0, flags&flagDormant != 0
-	c.TargetTitle = flags&flagTargetTitle != 0
+	c.TargetTitle, c.Won, c.Lost = flags&flagTargetTitle != 0, flags&flagWon != 0, flags&flagLost != 0
 	c.Fields = d.byte()
 	c.Stage = model.Stage(d.byte())
 	c.Grade = d.str()
@@ -206,6 +221,14 @@ func DecodeContact(b []byte, id, accountID string) (*scoring.Contact, error) {
 		}
 	}
 	c.Seen = d.u64s()
+	if format >= 2 {
+		c.MQLAt, c.AQLAt, c.OppAt = d.svar(), d.svar(), d.svar()
+		c.Good, c.Bad = d.i32(), d.i32()
+		if r := d.str(); r != "" {
+			c.Rules = []byte(r)
+		}
+		c.Nurture = d.str()
+	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, fmt.Errorf("contact %s: %w", id, errCorrupt)
 	}

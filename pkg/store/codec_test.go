@@ -21,6 +21,12 @@ func genContact(t *rapid.T, id, account string) *scoring.Contact {
 		Dormant: rapid.Bool().Draw(t, "d"), Events: rapid.Int32().Draw(t, "n"), Model: rapid.String().Draw(t, "m"),
 		MovedFrom: rapid.String().Draw(t, "mf"),
 		Seen:      rapid.SliceOfN(rapid.Uint64(), 0, 8).Draw(t, "seen"),
+		MQLAt:     rapid.Int64().Draw(t, "qa"), AQLAt: rapid.Int64().Draw(t, "aa"), OppAt: rapid.Int64().Draw(t, "oa"),
+		Won: rapid.Bool().Draw(t, "w"), Lost: rapid.Bool().Draw(t, "l"), Good: rapid.Int32().Draw(t, "fg"), Bad: rapid.Int32().Draw(t, "fb"),
+		Rules: rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "rb"), Nurture: rapid.SampledFrom([]string{"", "other", "c_level"}).Draw(t, "nu"),
+	}
+	if len(c.Rules) == 0 {
+		c.Rules = nil
 	}
 	for i := range rapid.IntRange(0, 3).Draw(t, "np") {
 		c.Products = append(c.Products, scoring.Product{Name: rapid.String().Draw(t, "pn"), Anchor: int32(i), Score: rapid.Int32().Draw(t, "ps")})
@@ -94,4 +100,19 @@ func TestLedgerEntryJSON(t *testing.T) {
 	var got scoring.Entry
 	require.NoError(t, decodeEntry(appendEntry(nil, &scoring.Entry{Reason: "bad \xff byte \x01 \"q\""}), &got))
 	require.Equal(t, "bad \ufffd byte \x01 \"q\"", got.Reason)
+}
+
+// TestContactFormat1StillReads: states written before the outcome fields
+// existed decode with those fields empty.
+func TestContactFormat1StillReads(t *testing.T) {
+	t.Parallel()
+	c := &scoring.Contact{ID: "c-1", Title: "CTO", Behavior: 40, Model: "1", Seen: []uint64{7}}
+	b := EncodeContact(c)
+	b[0] = contactFormat1
+	// Format 1 ends after the seen ids: drop the outcome fields (five zero
+	// varints and two empty strings).
+	b = b[:len(b)-7]
+	got, err := DecodeContact(b, "c-1", "")
+	require.NoError(t, err)
+	require.Equal(t, c, got)
 }

@@ -35,6 +35,18 @@ func appendEntry(b []byte, e *scoring.Entry) []byte {
 	b = strconv.AppendInt(b, int64(e.Behavior), 10)
 	b = append(b, `,"fit":`...)
 	b = strconv.AppendInt(b, int64(e.Fit), 10)
+	if e.Kind == scoring.KindOutcome {
+		b = append(b, `,"grade":`...)
+		b = appendJSONString(b, e.Grade)
+		b = append(b, `,"stage":`...)
+		b = appendJSONString(b, e.Stage)
+		b = append(b, `,"mql":`...)
+		b = strconv.AppendBool(b, e.MQL)
+		b = append(b, `,"aql":`...)
+		b = strconv.AppendBool(b, e.AQL)
+		b = append(b, `,"model_version":`...)
+		b = appendJSONString(b, e.Model)
+	}
 	return append(b, '}')
 }
 

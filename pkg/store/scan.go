@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/redis/go-redis/v9"
 
@@ -21,6 +22,7 @@ const scanChunk = 500
 func (s *Store) ScanHomes(ctx context.Context, fn func(*scoring.Home) error) error {
 	match := globEscape(s.ns) + ":{*}"
 	prefix := s.ns + ":{"
+	var mu sync.Mutex // masters are scanned concurrently; fn sees one home at a time
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
 		var cursor uint64
 		var ids []string
@@ -45,7 +47,10 @@ func (s *Store) ScanHomes(ctx context.Context, fn func(*scoring.Home) error) err
 				if err != nil {
 					return err
 				}
-				if err := fn(h); err != nil {
+				mu.Lock()
+				err = fn(h)
+				mu.Unlock()
+				if err != nil {
 					return err
 				}
 			}

@@ -30,6 +30,7 @@ const (
 	fieldVersion  = "_v"
 	fieldAccount  = "_a"
 	fieldOutbox   = "_x"
+	fieldPending  = "_r"
 	prefixContact = "c:"
 	prefixOffset  = "o:"
 )
@@ -91,6 +92,17 @@ type Meta struct {
 	Offsets map[int32]int64
 	// Outbox holds crossings committed but maybe not yet published.
 	Outbox []scoring.Crossing
+	// Pending holds report counter deltas committed but maybe not yet
+	// applied to the report counters (see ApplyReports).
+	Pending []Pending
+}
+
+// Pending is one commit's report counter deltas, by model version then
+// counter, with the home version the commit wrote: report counters apply
+// each (home, version) once.
+type Pending struct {
+	Version int64                       `json:"v"`
+	Counts  map[string]map[string]int64 `json:"c"`
 }
 
 // Request says what to load of one home.
@@ -143,7 +155,7 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 			p.all = pipe.HGetAll(ctx, s.HomeKey(id))
 		} else {
 			p.fields = make([]string, 0, 3+len(r.Contacts)+len(r.Partitions))
-			p.fields = append(p.fields, fieldVersion, fieldAccount, fieldOutbox)
+			p.fields = append(p.fields, fieldVersion, fieldAccount, fieldOutbox, fieldPending)
 			for _, c := range r.Contacts {
 				p.fields = append(p.fields, prefixContact+c)
 			}
@@ -192,6 +204,8 @@ func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *
 			h.Account, err = DecodeAccount([]byte(v), scoring.AccountOfHome(id))
 		case k == fieldOutbox:
 			err = json.Unmarshal([]byte(v), &m.Outbox)
+		case k == fieldPending:
+			err = json.Unmarshal([]byte(v), &m.Pending)
 		case strings.HasPrefix(k, prefixContact):
 			cid := k[len(prefixContact):]
 			var c *scoring.Contact
@@ -221,6 +235,9 @@ type Commit struct {
 	// Outbox is every crossing not yet known published: the loaded outbox
 	// plus this batch's crossings.
 	Outbox []scoring.Crossing
+	// Pending is every report delta not yet known applied: the loaded ones
+	// plus this commit's (at Meta.Version+1).
+	Pending []Pending
 }
 
 // ErrConflict is returned for homes another writer committed since they
@@ -293,18 +310,26 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 		}
 		set(fieldOutbox, b)
 	}
+	if len(c.Pending) > 0 {
+		b, err := json.Marshal(c.Pending)
+		if err != nil {
+			return nil, nil, err
+		}
+		set(fieldPending, b)
+	}
 	args[2] = sets
-	dels := len(h.Removed)
-	if len(c.Outbox) == 0 && len(c.Meta.Outbox) > 0 {
-		dels++
-	}
-	args = append(args, dels)
+	var dels []any
 	for _, id := range h.Removed {
-		args = append(args, prefixContact+id)
+		dels = append(dels, prefixContact+id)
 	}
 	if len(c.Outbox) == 0 && len(c.Meta.Outbox) > 0 {
-		args = append(args, fieldOutbox)
+		dels = append(dels, fieldOutbox)
 	}
+	if len(c.Pending) == 0 && len(c.Meta.Pending) > 0 {
+		dels = append(dels, fieldPending)
+	}
+	args = append(args, len(dels))
+	args = append(args, dels...)
 	byContact := map[string][]any{}
 	var order []string
 	for i := range h.Ledger {
@@ -322,7 +347,8 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 	return keys, args, nil
 }
 
-// ClearOutboxes clears published outboxes: home id → version it was written at.
+// ClearOutboxes clears published outboxes and applied report deltas: home
+// id → version they were written at.
 func (s *Store) ClearOutboxes(ctx context.Context, versions map[string]int64) error {
 	if len(versions) == 0 {
 		return nil

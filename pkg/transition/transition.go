@@ -6,6 +6,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
 )
 
@@ -40,6 +41,12 @@ type Data struct {
 	FromStage    string `json:"from_stage,omitempty"`
 	ModelVersion string `json:"model_version"`
 	Cause        string `json:"cause"`
+	// Nurture is the contact's nurture category and Content the content
+	// that suits its stage (lead transitions only); FromNurture is the
+	// category before a lead.nurture_changed.
+	Nurture     string   `json:"nurture,omitempty"`
+	FromNurture string   `json:"from_nurture,omitempty"`
+	Content     []string `json:"content,omitempty"`
 }
 
 // FromCrossing builds the CloudEvent of a crossing. The source says which
@@ -49,12 +56,21 @@ func FromCrossing(x *scoring.Crossing) CloudEvent {
 	if strings.HasPrefix(x.Cause, "decay:") || strings.HasPrefix(x.Cause, "dormant:") {
 		source = SourceDecayer
 	}
+	d := Data{ContactID: x.ContactID, AccountID: x.AccountID, Score: x.Score, Behavior: x.Behavior, Fit: x.Fit,
+		AccountScore: x.AccountScore, Grade: x.Grade, Stage: x.Stage, ModelVersion: x.ModelVersion, Cause: x.Cause,
+		Nurture: x.Nurture}
+	switch x.Type {
+	case scoring.StageChanged:
+		d.FromStage = x.From
+	case scoring.NurtureChanged:
+		d.FromNurture = x.From
+	}
+	if x.Stage != "" && !strings.HasPrefix(x.Type, "account.") {
+		d.Content = model.ContentTiers[model.ParseStage(x.Stage)]
+	}
 	return CloudEvent{
 		SpecVersion: "1.0", ID: x.ID(), Source: source, Type: x.Type, Subject: x.Subject(),
-		Time: time.Unix(x.Time, 0).UTC(), DataContentType: "application/json",
-		Data: Data{ContactID: x.ContactID, AccountID: x.AccountID, Score: x.Score, Behavior: x.Behavior, Fit: x.Fit,
-			AccountScore: x.AccountScore, Grade: x.Grade, Stage: x.Stage, FromStage: x.From,
-			ModelVersion: x.ModelVersion, Cause: x.Cause},
+		Time: time.Unix(x.Time, 0).UTC(), DataContentType: "application/json", Data: d,
 	}
 }
 
