@@ -44,6 +44,11 @@ var (
 
 // Generator produces a deterministic stream of events for a seed.
 type Generator struct {
+	// Outcomes adds what sales made of the leads: opportunities, won and
+	// lost deals and sales feedback, more often the hotter a contact is,
+	// so effectiveness reports show a real signal.
+	Outcomes bool
+
 	rnd      *rand.Rand
 	contacts []persona
 	at       time.Time
@@ -56,6 +61,9 @@ type persona struct {
 	id, account string
 	heat        float64 // how engaged: 0 cold .. 1 hot
 	introduced  bool
+	engaged     int
+	opportunity bool
+	closed      bool
 }
 
 // New returns a generator of contacts spread over accounts, with events
@@ -121,6 +129,13 @@ func (g *Generator) Next(n int, step time.Duration) []event.Event {
 		if g.rnd.Float64() > 0.15+p.heat {
 			continue // cold contacts rarely do anything
 		}
+		if g.Outcomes {
+			if e, ok := g.outcome(p); ok {
+				out = append(out, e)
+				continue
+			}
+		}
+		p.engaged++
 		out = append(out, g.engagement(p))
 	}
 	return out
@@ -177,6 +192,35 @@ func (g *Generator) engagement(p *persona) event.Event {
 		e.Properties = map[string]any{"form": form}
 	}
 	return e
+}
+
+// outcome decides whether sales acts on an engaged contact now: an
+// opportunity for some of the hot ones, later a deal won (mostly the
+// hottest) or lost, and feedback on the lead.
+func (g *Generator) outcome(p *persona) (event.Event, bool) {
+	e := event.Event{ID: g.id(), ContactID: p.id, AccountID: p.account, Time: g.at, Source: "crm"}
+	switch {
+	case !p.opportunity && p.engaged >= 6 && g.rnd.Float64() < p.heat*p.heat*0.3:
+		p.opportunity = true
+		e.Type = "opportunity.created"
+	case p.opportunity && !p.closed && g.rnd.Float64() < 0.1:
+		p.closed = true
+		e.Type = "deal.lost"
+		if g.rnd.Float64() < p.heat {
+			e.Type = "deal.won"
+		}
+	case p.engaged >= 4 && g.rnd.Float64() < 0.02:
+		e.Type = "sales.feedback"
+		rating := "bad"
+		if g.rnd.Float64() < p.heat+0.2 {
+			rating = "good"
+		}
+		e.Properties = map[string]any{"rating": rating, "reason": map[string]string{"good": "ready to buy", "bad": "no budget"}[rating]}
+	default:
+		g.seq-- // the id was not used
+		return event.Event{}, false
+	}
+	return e, true
 }
 
 // SetTime moves the generator's clock, for live traffic stamped with now.

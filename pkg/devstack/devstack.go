@@ -124,6 +124,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, ready func(Stack)) er
 // traffic posts demo events as NDJSON, ten batches a second.
 func traffic(ctx context.Context, url string, cfg Config, log *zap.Logger) error {
 	gen := demo.New(uint64(time.Now().UnixNano()), max(cfg.DemoContacts, 10), time.Now().UTC(), "")
+	gen.Outcomes = true
 	if err := post(ctx, url, gen.Accounts()); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/leadscore/leads/pkg/report"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 )
@@ -27,6 +28,15 @@ type Summary struct {
 	MQA      int            `json:"mqa"`
 	Grades   map[string]int `json:"grades"`
 	Stages   map[string]int `json:"stages"`
+	// Outcomes judge the model on what sales made of its leads: of the
+	// contacts it ever made MQL (AQL), how many had an opportunity after
+	// (precision), and of the contacts with an opportunity, how many it
+	// had made MQL (AQL) before (recall).
+	Opportunities int         `json:"opportunities"`
+	MQLPrecision  report.Rate `json:"mql_precision"`
+	MQLRecall     report.Rate `json:"mql_recall"`
+	AQLPrecision  report.Rate `json:"aql_precision"`
+	AQLRecall     report.Rate `json:"aql_recall"`
 }
 
 // Status is what compare shows of one contact in one namespace.
@@ -102,6 +112,7 @@ func Compare(ctx context.Context, a, b *store.Store) (*Report, error) {
 func collect(ctx context.Context, st *store.Store) (Summary, map[string]*Status, error) {
 	s := Summary{Namespace: st.Namespace(), Models: map[string]int{}, Grades: map[string]int{}, Stages: map[string]int{}}
 	contacts := map[string]*Status{}
+	var everMQL, everAQL, mqlOpp, aqlOpp int64
 	err := st.ScanHomes(ctx, func(h *scoring.Home) error {
 		if h.Account.IsAccount() {
 			s.Accounts++
@@ -122,12 +133,22 @@ func collect(ctx context.Context, st *store.Store) (Summary, map[string]*Status,
 			if c.AQL {
 				s.AQL++
 			}
+			everMQL += b2i(c.MQLAt > 0)
+			everAQL += b2i(c.AQLAt > 0)
+			if c.OppAt > 0 {
+				s.Opportunities++
+				mqlOpp += b2i(c.MQLAt > 0 && c.MQLAt <= c.OppAt)
+				aqlOpp += b2i(c.AQLAt > 0 && c.AQLAt <= c.OppAt)
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return s, nil, fmt.Errorf("read %s: %w", st.Namespace(), err)
 	}
+	opps := int64(s.Opportunities)
+	s.MQLPrecision, s.MQLRecall = report.NewRate(mqlOpp, everMQL), report.NewRate(mqlOpp, opps)
+	s.AQLPrecision, s.AQLRecall = report.NewRate(aqlOpp, everAQL), report.NewRate(aqlOpp, opps)
 	return s, contacts, nil
 }
 
@@ -154,6 +175,14 @@ func (r *Report) WriteTable(w io.Writer, limit int) error {
 	for _, m := range unionKeys(r.A.Models, r.B.Models) {
 		row("model "+orNone(m), r.A.Models[m], r.B.Models[m])
 	}
+	row("opportunities", r.A.Opportunities, r.B.Opportunities)
+	for _, o := range []struct {
+		name string
+		a, b report.Rate
+	}{{"MQL precision", r.A.MQLPrecision, r.B.MQLPrecision}, {"MQL recall", r.A.MQLRecall, r.B.MQLRecall},
+		{"AQL precision", r.A.AQLPrecision, r.B.AQLPrecision}, {"AQL recall", r.A.AQLRecall, r.B.AQLRecall}} {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t\t\n", o.name, o.a, o.b)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -171,6 +200,13 @@ func (r *Report) WriteTable(w io.Writer, limit int) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Contact, score(c.A), c.A.label(), score(c.B), c.B.label())
 	}
 	return tw.Flush()
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func score(s *Status) string {

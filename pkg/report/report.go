@@ -19,6 +19,9 @@ type Rate struct {
 	Rate  *float64 `json:"rate"` // null when Of is 0
 }
 
+// NewRate is n of of.
+func NewRate(n, of int64) Rate { return rate(n, of) }
+
 func rate(n, of int64) Rate {
 	r := Rate{Count: n, Of: of}
 	if of > 0 {
