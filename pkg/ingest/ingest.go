@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/leadscore/leads/pkg/auth"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/stream"
 )
@@ -83,6 +84,12 @@ func WithReady(ready func(ctx context.Context) error) Option {
 	return func(s *Service) { s.ready = ready }
 }
 
+// WithTokens sets the callers allowed to post: each request must carry a
+// source's bearer token (401), send only the event types the source may
+// (403) and stay within its rate (429). Without it, or with tokens that are
+// not configured, everyone may post everything.
+func WithTokens(t *auth.Tokens) Option { return func(s *Service) { s.tokens = t } }
+
 // WithGatherer sets what GET /metrics serves. The default is the registerer
 // given to New when it is also a Gatherer (a *prometheus.Registry), else
 // prometheus.DefaultGatherer.
@@ -100,6 +107,7 @@ type Service struct {
 	now      func() time.Time
 	ready    func(ctx context.Context) error
 	gatherer prometheus.Gatherer
+	tokens   *auth.Tokens
 	metrics  *metrics
 	mux      *http.ServeMux
 	draining atomic.Bool
@@ -226,6 +234,16 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 // handle answers one POST and returns the status and how many events the
 // request carried (0 when it could not be decoded).
 func (s *Service) handle(w http.ResponseWriter, r *http.Request) (int, int) {
+	src, ok := s.tokens.Source(r)
+	if !ok {
+		auth.Unauthorized(w, "a source token is required: Authorization: Bearer <token>")
+		return http.StatusUnauthorized, 0
+	}
+	// An empty bucket is refused before the body is read, so a source over
+	// its rate costs little.
+	if wait, empty := src.Empty(s.now()); empty {
+		return s.tooMany(w, src, wait), 0
+	}
 	ct, ok := mediaType(r.Header.Get("Content-Type"))
 	if !ok {
 		return writeJSON(w, http.StatusUnsupportedMediaType,
@@ -253,8 +271,36 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (int, int) {
 		s.metrics.rejected.Add(float64(bad))
 		return writeJSON(w, http.StatusBadRequest, errorsBody{invalid}), len(events)
 	}
+	if src != nil {
+		for i := range events {
+			if !src.Allows(events[i].Type) {
+				invalid = append(invalid, itemError{Index: i, Field: "type", Message: "this source may not send " + events[i].Type})
+			}
+		}
+		if len(invalid) > 0 {
+			s.metrics.rejected.Add(float64(len(invalid)))
+			return writeJSON(w, http.StatusForbidden, errorsBody{invalid}), len(events)
+		}
+		wait, ok := src.Take(now, len(events))
+		if !ok {
+			return writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{fmt.Sprintf(
+				"event count over this source's burst of %d events", src.Burst())}), len(events)
+		}
+		if wait > 0 {
+			return s.tooMany(w, src, wait), len(events)
+		}
+		for i := range events {
+			if events[i].Source == "" {
+				events[i].Source = src.Name
+			}
+		}
+	}
+	ctx := r.Context()
+	if src != nil {
+		ctx = auth.WithSource(ctx, src.Name)
+	}
 	start := time.Now()
-	err = s.pub.Publish(r.Context(), events)
+	err = s.pub.Publish(ctx, events)
 	result := "ok"
 	if err != nil {
 		result = "error"
@@ -268,6 +314,12 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (int, int) {
 	}
 	s.metrics.accepted.Add(float64(len(events)))
 	return writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)}), len(events)
+}
+
+// tooMany answers 429 with a Retry-After of whole seconds, at least 1.
+func (s *Service) tooMany(w http.ResponseWriter, src *auth.Source, wait time.Duration) int {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
+	return writeJSON(w, http.StatusTooManyRequests, errorBody{"source " + src.Name + " is over its rate limit; retry later"})
 }
 
 func (s *Service) decodeFailed(w http.ResponseWriter, err error) int {
@@ -328,8 +380,14 @@ type Sink interface {
 	Publish(ctx context.Context, recs ...stream.Record) error
 }
 
+// SourceHeader is the record header naming the authenticated source that
+// posted the event (absent when no tokens are configured). Unlike the
+// event's own "source" field, a caller cannot choose it.
+const SourceHeader = "leads.source"
+
 // StreamPublisher publishes events to a topic, keyed by account id, else
-// contact id, with the ingest time as the record time.
+// contact id, with the ingest time as the record time and the
+// authenticated source (auth.SourceFrom) in the SourceHeader header.
 type StreamPublisher struct {
 	Sink  Sink
 	Topic string
@@ -343,13 +401,17 @@ func (p *StreamPublisher) Publish(ctx context.Context, events []event.Event) err
 		now = p.Now
 	}
 	at := now()
+	var headers []stream.Header
+	if name := auth.SourceFrom(ctx); name != "" {
+		headers = []stream.Header{{Key: SourceHeader, Value: name}}
+	}
 	recs := make([]stream.Record, len(events))
 	for i := range events {
 		b, err := json.Marshal(&events[i])
 		if err != nil {
 			return fmt.Errorf("encode event %d: %w", i, err)
 		}
-		recs[i] = stream.Record{Topic: p.Topic, Key: []byte(events[i].Key()), Value: b, Time: at}
+		recs[i] = stream.Record{Topic: p.Topic, Key: []byte(events[i].Key()), Value: b, Time: at, Headers: headers}
 	}
 	return p.Sink.Publish(ctx, recs...)
 }

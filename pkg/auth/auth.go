@@ -1,0 +1,359 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"os"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+	"gopkg.in/yaml.v3"
+)
+
+// File is the tokens file (YAML, or JSON, which is YAML too):
+//
+//	sources:
+//	  - name: zoom
+//	    token_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+//	    types: ["webinar.*"]
+//	    rate: 200     # events per second; 0 or absent: no limit
+//	    burst: 2000   # events at once; also the largest batch the source may post
+//	readers:
+//	  - name: crm
+//	    token_sha256: ...
+type File struct {
+	Sources []SourceConfig `yaml:"sources" json:"sources"`
+	Readers []ReaderConfig `yaml:"readers" json:"readers"`
+}
+
+// SourceConfig is one source allowed to post events.
+type SourceConfig struct {
+	Name        string   `yaml:"name" json:"name"`
+	TokenSHA256 string   `yaml:"token_sha256" json:"token_sha256"`
+	Types       []string `yaml:"types" json:"types"`
+	Rate        float64  `yaml:"rate" json:"rate"`
+	Burst       int      `yaml:"burst" json:"burst"`
+}
+
+// ReaderConfig is one caller allowed to read scores.
+type ReaderConfig struct {
+	Name        string `yaml:"name" json:"name"`
+	TokenSHA256 string `yaml:"token_sha256" json:"token_sha256"`
+}
+
+// Errors from Parse, joined with the entry they are about.
+var (
+	ErrName      = errors.New("name must be 1-64 characters of a-z, A-Z, 0-9, '.', '_', '-'")
+	ErrDuplicate = errors.New("name or token hash used twice")
+	ErrHash      = errors.New("token_sha256 must be 64 hex digits (the SHA-256 of the token)")
+	ErrTypes     = errors.New("types must list at least one event type or glob (\"*\" for all)")
+	ErrPattern   = errors.New("bad type glob")
+	ErrRate      = errors.New("rate must be a finite number of events per second, 0 or more, and burst 0 or more")
+)
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// Tokens are the configured callers. The zero value and Open() accept
+// everyone (development mode).
+type Tokens struct {
+	configured bool
+	sources    []*Source
+	readers    []reader
+}
+
+type reader struct {
+	name string
+	hash [sha256.Size]byte
+}
+
+// Source is an authenticated source of events.
+type Source struct {
+	Name    string
+	hash    [sha256.Size]byte
+	types   []string
+	limiter *rate.Limiter // nil: no limit
+}
+
+// Open returns tokens that accept every caller: nothing is configured.
+func Open() *Tokens { return &Tokens{} }
+
+// Load reads a tokens file; path "" means none configured (Open).
+func Load(path string) (*Tokens, error) {
+	if path == "" {
+		return Open(), nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read tokens file: %w", err)
+	}
+	t, err := Parse(data)
+	if err != nil {
+		return nil, fmt.Errorf("tokens file %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Parse reads a tokens file's contents and returns every problem in it.
+// Unknown keys are refused: a misspelt "types" must not grant every type.
+func Parse(data []byte) (*Tokens, error) {
+	var f File
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	// An empty file is an empty configuration: every request refused.
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("parse: %w", err)
+	}
+	return New(f)
+}
+
+// New builds the tokens from a parsed file. A file with no entries still
+// counts as configured: every request is then refused.
+func New(f File) (*Tokens, error) {
+	t := &Tokens{configured: true}
+	var errs []error
+	bad := func(what string, i int, name string, err error) {
+		errs = append(errs, fmt.Errorf("%s[%d] %q: %w", what, i, name, err))
+	}
+	names, hashes := map[string]bool{}, map[[sha256.Size]byte]bool{}
+	for i, sc := range f.Sources {
+		src := &Source{Name: sc.Name, types: sc.Types}
+		if !validName.MatchString(sc.Name) {
+			bad("sources", i, sc.Name, ErrName)
+		}
+		h, err := parseHash(sc.TokenSHA256)
+		if err != nil {
+			bad("sources", i, sc.Name, err)
+		}
+		if names[sc.Name] || (err == nil && hashes[h]) {
+			bad("sources", i, sc.Name, ErrDuplicate)
+		}
+		names[sc.Name], hashes[h], src.hash = true, true, h
+		if len(sc.Types) == 0 {
+			bad("sources", i, sc.Name, ErrTypes)
+		}
+		for _, p := range sc.Types {
+			if _, err := path.Match(p, ""); err != nil || p == "" {
+				bad("sources", i, sc.Name, fmt.Errorf("%w %q", ErrPattern, p))
+			}
+		}
+		switch {
+		case sc.Rate < 0 || math.IsNaN(sc.Rate) || math.IsInf(sc.Rate, 0) || sc.Burst < 0:
+			bad("sources", i, sc.Name, ErrRate)
+		case sc.Rate > 0:
+			burst := sc.Burst
+			if burst == 0 {
+				burst = max(int(math.Ceil(sc.Rate)), 1)
+			}
+			src.limiter = rate.NewLimiter(rate.Limit(sc.Rate), burst)
+		}
+		t.sources = append(t.sources, src)
+	}
+	names, hashes = map[string]bool{}, map[[sha256.Size]byte]bool{}
+	for i, rc := range f.Readers {
+		if !validName.MatchString(rc.Name) {
+			bad("readers", i, rc.Name, ErrName)
+		}
+		h, err := parseHash(rc.TokenSHA256)
+		if err != nil {
+			bad("readers", i, rc.Name, err)
+		}
+		if names[rc.Name] || (err == nil && hashes[h]) {
+			bad("readers", i, rc.Name, ErrDuplicate)
+		}
+		names[rc.Name], hashes[h] = true, true
+		t.readers = append(t.readers, reader{name: rc.Name, hash: h})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func parseHash(s string) ([sha256.Size]byte, error) {
+	var h [sha256.Size]byte
+	b, err := hex.DecodeString(strings.TrimSpace(s))
+	if err != nil || len(b) != sha256.Size {
+		return h, ErrHash
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+// Hash returns the hex SHA-256 of a token, as the tokens file lists it
+// (the same as `printf %s "$TOKEN" | sha256sum`).
+func Hash(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:])
+}
+
+// Configured reports whether tokens were configured; if not, every caller
+// is accepted (development mode).
+func (t *Tokens) Configured() bool { return t != nil && t.configured }
+
+// Summary says how many sources and readers are configured, for the
+// startup log.
+func (t *Tokens) Summary() (sources, readers int) {
+	if t == nil {
+		return 0, 0
+	}
+	return len(t.sources), len(t.readers)
+}
+
+// bearer returns the hash of the request's bearer token, or false when it
+// carries none.
+func bearer(r *http.Request) ([sha256.Size]byte, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	token = strings.TrimSpace(token)
+	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return [sha256.Size]byte{}, false
+	}
+	return sha256.Sum256([]byte(token)), true
+}
+
+// match compares h with every hash, always all of them and in constant
+// time each, so neither the answer's timing nor its position in the list
+// tells a caller how close a guess was. It returns the index or -1.
+func match(h [sha256.Size]byte, n int, at func(int) *[sha256.Size]byte) int {
+	found := -1
+	for i := range n {
+		if subtle.ConstantTimeCompare(h[:], at(i)[:]) == 1 {
+			found = i
+		}
+	}
+	return found
+}
+
+// Source returns the source whose token the request carries. Without
+// configured tokens it returns (nil, true): everyone may post.
+func (t *Tokens) Source(r *http.Request) (*Source, bool) {
+	if !t.Configured() {
+		return nil, true
+	}
+	h, ok := bearer(r)
+	if !ok {
+		return nil, false
+	}
+	i := match(h, len(t.sources), func(i int) *[sha256.Size]byte { return &t.sources[i].hash })
+	if i < 0 {
+		return nil, false
+	}
+	return t.sources[i], true
+}
+
+// Reader returns the name of the reader whose token the request carries.
+// Without configured tokens it returns ("", true).
+func (t *Tokens) Reader(r *http.Request) (string, bool) {
+	if !t.Configured() {
+		return "", true
+	}
+	h, ok := bearer(r)
+	if !ok {
+		return "", false
+	}
+	i := match(h, len(t.readers), func(i int) *[sha256.Size]byte { return &t.readers[i].hash })
+	if i < 0 {
+		return "", false
+	}
+	return t.readers[i].name, true
+}
+
+// RequireReader wraps the read API: 401 unless the request carries a read
+// token (when tokens are configured).
+func (t *Tokens) RequireReader(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := t.Reader(r); !ok {
+			Unauthorized(w, "a read token is required: Authorization: Bearer <token>")
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// Unauthorized answers 401 with a WWW-Authenticate challenge and a JSON
+// error body.
+func Unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="leads"`)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusUnauthorized)
+	_, _ = fmt.Fprintf(w, "{\"error\":%s}\n", strconv.Quote(msg))
+}
+
+// Allows reports whether the source may send events of the type: it
+// matches one of its globs ("webinar.*", "*"). A nil source (no tokens
+// configured) may send anything.
+func (s *Source) Allows(typ string) bool {
+	if s == nil {
+		return true
+	}
+	for _, p := range s.types {
+		if ok, _ := path.Match(p, typ); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Burst is the most events the source may post at once; 0 means no limit.
+func (s *Source) Burst() int {
+	if s == nil || s.limiter == nil {
+		return 0
+	}
+	return s.limiter.Burst()
+}
+
+// Empty reports whether the source's bucket holds less than one event at
+// now, and how long until it does: a cheap check before decoding a body.
+func (s *Source) Empty(now time.Time) (time.Duration, bool) {
+	if s == nil || s.limiter == nil {
+		return 0, false
+	}
+	tokens := s.limiter.TokensAt(now)
+	if tokens >= 1 {
+		return 0, false
+	}
+	return time.Duration((1 - tokens) / float64(s.limiter.Limit()) * float64(time.Second)), true
+}
+
+// Take takes n events from the source's bucket at now. It returns 0 when
+// they were taken, else how long to wait before n can be taken (nothing is
+// taken then). ok is false when n is over the burst: no wait helps.
+func (s *Source) Take(now time.Time, n int) (wait time.Duration, ok bool) {
+	if s == nil || s.limiter == nil {
+		return 0, true
+	}
+	r := s.limiter.ReserveN(now, n)
+	if !r.OK() {
+		return 0, false
+	}
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return d, true
+	}
+	return 0, true
+}
+
+type sourceKey struct{}
+
+// WithSource returns ctx carrying the authenticated source's name, which
+// the publisher records with each event.
+func WithSource(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, sourceKey{}, name)
+}
+
+// SourceFrom returns the authenticated source's name carried by ctx, or "".
+func SourceFrom(ctx context.Context) string {
+	name, _ := ctx.Value(sourceKey{}).(string)
+	return name
+}
