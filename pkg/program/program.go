@@ -161,7 +161,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	health := &app.Health{Gatherer: b.reg, Ready: func(ctx context.Context) error {
-		return errors.Join(stream.Ping(ctx, b.kafka.Brokers), st.Ping(ctx))
+		return errors.Join(stream.PingConfig(ctx, b.kafka), st.Ping(ctx))
 	}}
 	mux := http.NewServeMux()
 	svc.Register(mux)
