@@ -78,7 +78,7 @@ func (b *base) open() (*model.Model, *store.Store, *stream.Writer, error) {
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	rdb, err := app.Redis(b.common.RedisAddr)
+	rdb, err := app.Redis(b.common.RedisAddr, b.common.RedisSecurity)
 	if err != nil {
 		return nil, nil, nil, err
 	}
