@@ -70,7 +70,9 @@ func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 	if int64(len(body)) > lim.MaxBytes {
 		return nil, &TooLargeError{What: "body", Limit: lim.MaxBytes}
 	}
-	trimmed := bytes.TrimSpace(body)
+	// RFC 8259 lets a parser ignore a byte order mark; some Windows tools
+	// write one.
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))
 	if len(trimmed) == 0 {
 		return nil, ItemErrors{{Index: 0, Message: "empty body"}}
 	}

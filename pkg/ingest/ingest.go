@@ -249,6 +249,9 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (int, int) {
 		return writeJSON(w, http.StatusUnsupportedMediaType,
 			errorBody{"Content-Type must be application/json or application/x-ndjson (UTF-8)"}), 0
 	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return writeJSON(w, http.StatusUnsupportedMediaType, errorBody{"Content-Encoding is not supported: send the body uncompressed"}), 0
+	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	lim := event.Limits{MaxBytes: s.cfg.MaxBodyBytes, MaxEvents: s.cfg.MaxEvents, MaxDepth: event.DefaultLimits.MaxDepth}
 	events, err := event.Decode(body, ct, lim)
