@@ -283,3 +283,25 @@ func TestNoTokensMeansOpen(t *testing.T) {
 	require.Len(t, calls, 2)
 	assert.Empty(t, calls[0][0].Source, "no source is made up")
 }
+
+// TestRateLimitHoldsUnderConcurrency: 50 requests at one instant from one
+// source with a burst of 3 get exactly three 202s; the rest 429.
+func TestRateLimitHoldsUnderConcurrency(t *testing.T) {
+	t.Parallel()
+	pub := &fakePublisher{}
+	svc, _, _ := newAuthService(t, pub, nil)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	codes := map[int]int{}
+	for i := range 50 {
+		wg.Go(func() {
+			rec := post(svc.Handler(), zoomToken, "application/json", webinar(fmt.Sprintf("e%d", i)))
+			mu.Lock()
+			codes[rec.Code]++
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, map[int]int{http.StatusAccepted: 3, http.StatusTooManyRequests: 47}, codes)
+	assert.Len(t, pub.Calls(), 3)
+}
