@@ -305,3 +305,27 @@ func TestRateLimitHoldsUnderConcurrency(t *testing.T) {
 	assert.Equal(t, map[int]int{http.StatusAccepted: 3, http.StatusTooManyRequests: 47}, codes)
 	assert.Len(t, pub.Calls(), 3)
 }
+
+func TestMetricsPerSource(t *testing.T) {
+	t.Parallel()
+	svc, _, reg := newAuthService(t, &fakePublisher{}, nil)
+	h := svc.Handler()
+	post(h, zoomToken, "application/json", array(webinar("e1"), webinar("e2")))          // 202
+	post(h, zoomToken, "application/json", array(webinar("e3"), webinar("e4")))          // 429
+	post(h, zoomToken, "application/json", ev("e5"))                                     // 403
+	post(h, webToken, "application/json", array(ev("w1"), ev("w2"), ev("w3"), ev("w4"))) // 202
+	post(h, "nobody", "application/json", ev("x"))                                       // 401, no source
+	rec := do(h, http.MethodGet, "/metrics", "", "")
+	for _, line := range []string{
+		`leads_ingest_source_requests_total{code="202",source="zoom"} 1`,
+		`leads_ingest_source_requests_total{code="429",source="zoom"} 1`,
+		`leads_ingest_source_requests_total{code="403",source="zoom"} 1`,
+		`leads_ingest_source_requests_total{code="202",source="website"} 1`,
+		`leads_ingest_source_events_accepted_total{source="zoom"} 2`,
+		`leads_ingest_source_events_accepted_total{source="website"} 4`,
+	} {
+		assert.Contains(t, rec.Body.String(), line)
+	}
+	assert.Equal(t, 1.0, sample(t, reg, "leads_ingest_requests_total", "401"))
+	assert.NotContains(t, rec.Body.String(), `source="nobody"`)
+}

@@ -118,6 +118,10 @@ type metrics struct {
 	rejected prometheus.Counter
 	requests *prometheus.CounterVec
 	publish  *prometheus.HistogramVec
+	// Per authenticated source (only with tokens configured): requests
+	// by status code, and events accepted.
+	sourceRequests *prometheus.CounterVec
+	sourceEvents   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -131,6 +135,11 @@ func newMetrics() *metrics {
 		publish: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "leads_ingest_publish_duration_seconds",
 			Help:    "Time to publish one request's batch, until every event is acknowledged or the publish fails.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"result"}),
+		sourceRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_ingest_source_requests_total",
+			Help: "POST /v1/events requests per authenticated source, by HTTP status code (403 forbidden type, 429 over its rate)."},
+			[]string{"source", "code"}),
+		sourceEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_ingest_source_events_accepted_total",
+			Help: "Events accepted per authenticated source."}, []string{"source"}),
 	}
 }
 
@@ -158,7 +167,7 @@ func New(cfg Config, log *zap.Logger, pub Publisher, reg prometheus.Registerer, 
 	}
 	if reg != nil {
 		m := s.metrics
-		for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.requests, m.publish} {
+		for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.requests, m.publish, m.sourceRequests, m.sourceEvents} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register ingest metrics: %w", err)
 			}
@@ -233,11 +242,14 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 
 // handle answers one POST and returns the status and how many events the
 // request carried (0 when it could not be decoded).
-func (s *Service) handle(w http.ResponseWriter, r *http.Request) (int, int) {
+func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int) {
 	src, ok := s.tokens.Source(r)
 	if !ok {
 		auth.Unauthorized(w, "a source token is required: Authorization: Bearer <token>")
 		return http.StatusUnauthorized, 0
+	}
+	if src != nil {
+		defer func() { s.metrics.sourceRequests.WithLabelValues(src.Name, strconv.Itoa(status)).Inc() }()
 	}
 	// An empty bucket is refused before the body is read, so a source over
 	// its rate costs little.
@@ -316,6 +328,9 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (int, int) {
 		return writeJSON(w, http.StatusServiceUnavailable, errorBody{"events could not be published; retry later"}), len(events)
 	}
 	s.metrics.accepted.Add(float64(len(events)))
+	if src != nil {
+		s.metrics.sourceEvents.WithLabelValues(src.Name).Add(float64(len(events)))
+	}
 	return writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)}), len(events)
 }
 
