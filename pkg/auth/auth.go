@@ -27,6 +27,7 @@ import (
 //	sources:
 //	  - name: zoom
 //	    token_sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+//	    tokens_sha256: [...]   # more tokens of the same source, for rotation
 //	    types: ["webinar.*"]
 //	    rate: 200     # events per second; 0 or absent: no limit
 //	    burst: 2000   # events at once; also the largest batch the source may post
@@ -39,18 +40,22 @@ type File struct {
 }
 
 // SourceConfig is one source allowed to post events.
+// TokensSHA256 lists more valid tokens: while a token is rotated, the old
+// and the new one both work, and share the source's rate limit.
 type SourceConfig struct {
-	Name        string   `yaml:"name" json:"name"`
-	TokenSHA256 string   `yaml:"token_sha256" json:"token_sha256"`
-	Types       []string `yaml:"types" json:"types"`
-	Rate        float64  `yaml:"rate" json:"rate"`
-	Burst       int      `yaml:"burst" json:"burst"`
+	Name         string   `yaml:"name" json:"name"`
+	TokenSHA256  string   `yaml:"token_sha256" json:"token_sha256"`
+	TokensSHA256 []string `yaml:"tokens_sha256" json:"tokens_sha256"`
+	Types        []string `yaml:"types" json:"types"`
+	Rate         float64  `yaml:"rate" json:"rate"`
+	Burst        int      `yaml:"burst" json:"burst"`
 }
 
 // ReaderConfig is one caller allowed to read scores.
 type ReaderConfig struct {
-	Name        string `yaml:"name" json:"name"`
-	TokenSHA256 string `yaml:"token_sha256" json:"token_sha256"`
+	Name         string   `yaml:"name" json:"name"`
+	TokenSHA256  string   `yaml:"token_sha256" json:"token_sha256"`
+	TokensSHA256 []string `yaml:"tokens_sha256" json:"tokens_sha256"`
 }
 
 // Errors from Parse, joined with the entry they are about.
@@ -58,6 +63,7 @@ var (
 	ErrName      = errors.New("name must be 1-64 characters of a-z, A-Z, 0-9, '.', '_', '-'")
 	ErrDuplicate = errors.New("name or token hash used twice")
 	ErrHash      = errors.New("token_sha256 must be 64 hex digits (the SHA-256 of the token)")
+	ErrNoToken   = errors.New("token_sha256 or tokens_sha256 is required")
 	ErrTypes     = errors.New("types must list at least one event type or glob (\"*\" for all)")
 	ErrPattern   = errors.New("bad type glob")
 	ErrRate      = errors.New("rate must be a finite number of events per second, 0 or more, and burst 0 or more")
@@ -70,18 +76,19 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 type Tokens struct {
 	configured bool
 	sources    []*Source
-	readers    []reader
+	// Every valid token's hash and whose it is.
+	sourceKeys []key[*Source]
+	readerKeys []key[string]
 }
 
-type reader struct {
-	name string
+type key[T any] struct {
 	hash [sha256.Size]byte
+	who  T
 }
 
 // Source is an authenticated source of events.
 type Source struct {
 	Name    string
-	hash    [sha256.Size]byte
 	types   []string
 	limiter *rate.Limiter // nil: no limit
 }
@@ -126,20 +133,45 @@ func New(f File) (*Tokens, error) {
 	bad := func(what string, i int, name string, err error) {
 		errs = append(errs, fmt.Errorf("%s[%d] %q: %w", what, i, name, err))
 	}
+	// hashesOf parses an entry's hashes and checks its name, reporting
+	// problems against the entry.
+	hashesOf := func(what string, i int, name, one string, more []string, names map[string]bool,
+		seen map[[sha256.Size]byte]bool) [][sha256.Size]byte {
+		if !validName.MatchString(name) {
+			bad(what, i, name, ErrName)
+		}
+		if names[name] {
+			bad(what, i, name, ErrDuplicate)
+		}
+		names[name] = true
+		all := more
+		if one != "" {
+			all = append([]string{one}, more...)
+		}
+		if len(all) == 0 {
+			bad(what, i, name, ErrNoToken)
+		}
+		var out [][sha256.Size]byte
+		for _, s := range all {
+			h, err := parseHash(s)
+			switch {
+			case err != nil:
+				bad(what, i, name, err)
+			case seen[h]:
+				bad(what, i, name, ErrDuplicate)
+			default:
+				seen[h] = true
+				out = append(out, h)
+			}
+		}
+		return out
+	}
 	names, hashes := map[string]bool{}, map[[sha256.Size]byte]bool{}
 	for i, sc := range f.Sources {
 		src := &Source{Name: sc.Name, types: sc.Types}
-		if !validName.MatchString(sc.Name) {
-			bad("sources", i, sc.Name, ErrName)
+		for _, h := range hashesOf("sources", i, sc.Name, sc.TokenSHA256, sc.TokensSHA256, names, hashes) {
+			t.sourceKeys = append(t.sourceKeys, key[*Source]{hash: h, who: src})
 		}
-		h, err := parseHash(sc.TokenSHA256)
-		if err != nil {
-			bad("sources", i, sc.Name, err)
-		}
-		if names[sc.Name] || (err == nil && hashes[h]) {
-			bad("sources", i, sc.Name, ErrDuplicate)
-		}
-		names[sc.Name], hashes[h], src.hash = true, true, h
 		if len(sc.Types) == 0 {
 			bad("sources", i, sc.Name, ErrTypes)
 		}
@@ -162,18 +194,9 @@ func New(f File) (*Tokens, error) {
 	}
 	names, hashes = map[string]bool{}, map[[sha256.Size]byte]bool{}
 	for i, rc := range f.Readers {
-		if !validName.MatchString(rc.Name) {
-			bad("readers", i, rc.Name, ErrName)
+		for _, h := range hashesOf("readers", i, rc.Name, rc.TokenSHA256, rc.TokensSHA256, names, hashes) {
+			t.readerKeys = append(t.readerKeys, key[string]{hash: h, who: rc.Name})
 		}
-		h, err := parseHash(rc.TokenSHA256)
-		if err != nil {
-			bad("readers", i, rc.Name, err)
-		}
-		if names[rc.Name] || (err == nil && hashes[h]) {
-			bad("readers", i, rc.Name, ErrDuplicate)
-		}
-		names[rc.Name], hashes[h] = true, true
-		t.readers = append(t.readers, reader{name: rc.Name, hash: h})
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -208,7 +231,11 @@ func (t *Tokens) Summary() (sources, readers int) {
 	if t == nil {
 		return 0, 0
 	}
-	return len(t.sources), len(t.readers)
+	names := map[string]bool{}
+	for _, k := range t.readerKeys {
+		names[k.who] = true
+	}
+	return len(t.sources), len(names)
 }
 
 // bearer returns the hash of the request's bearer token, or false when it
@@ -222,17 +249,18 @@ func bearer(r *http.Request) ([sha256.Size]byte, bool) {
 	return sha256.Sum256([]byte(token)), true
 }
 
-// match compares h with every hash, always all of them and in constant
-// time each, so neither the answer's timing nor its position in the list
-// tells a caller how close a guess was. It returns the index or -1.
-func match(h [sha256.Size]byte, n int, at func(int) *[sha256.Size]byte) int {
-	found := -1
-	for i := range n {
-		if subtle.ConstantTimeCompare(h[:], at(i)[:]) == 1 {
-			found = i
+// match compares h with every key's hash, always all of them and in
+// constant time each, so neither the answer's timing nor its position in
+// the list tells a caller how close a guess was.
+func match[T any](h [sha256.Size]byte, keys []key[T]) (T, bool) {
+	var who T
+	found := false
+	for i := range keys {
+		if subtle.ConstantTimeCompare(h[:], keys[i].hash[:]) == 1 {
+			who, found = keys[i].who, true
 		}
 	}
-	return found
+	return who, found
 }
 
 // Source returns the source whose token the request carries. Without
@@ -245,11 +273,7 @@ func (t *Tokens) Source(r *http.Request) (*Source, bool) {
 	if !ok {
 		return nil, false
 	}
-	i := match(h, len(t.sources), func(i int) *[sha256.Size]byte { return &t.sources[i].hash })
-	if i < 0 {
-		return nil, false
-	}
-	return t.sources[i], true
+	return match(h, t.sourceKeys)
 }
 
 // Reader returns the name of the reader whose token the request carries.
@@ -262,11 +286,7 @@ func (t *Tokens) Reader(r *http.Request) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	i := match(h, len(t.readers), func(i int) *[sha256.Size]byte { return &t.readers[i].hash })
-	if i < 0 {
-		return "", false
-	}
-	return t.readers[i].name, true
+	return match(h, t.readerKeys)
 }
 
 // RequireReader wraps the read API: 401 unless the request carries a read

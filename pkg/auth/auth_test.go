@@ -236,3 +236,55 @@ func TestSourceTravelsInTheContext(t *testing.T) {
 	assert.Equal(t, "", SourceFrom(context.Background()))
 	assert.Equal(t, "zoom", SourceFrom(WithSource(context.Background(), "zoom")))
 }
+
+// TestRotation: a source with two tokens accepts both, as one source with
+// one rate limit; readers likewise.
+func TestRotation(t *testing.T) {
+	t.Parallel()
+	tok, err := Parse([]byte(`
+sources:
+  - name: zoom
+    token_sha256: ` + Hash("old") + `
+    tokens_sha256: [` + Hash("new") + `]
+    types: ["*"]
+    rate: 1
+    burst: 2
+readers:
+  - {name: crm, tokens_sha256: [` + Hash("r-old") + `, ` + Hash("r-new") + `]}
+`))
+	require.NoError(t, err)
+	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	old, ok := tok.Source(request("Bearer old"))
+	require.True(t, ok)
+	fresh, ok := tok.Source(request("Bearer new"))
+	require.True(t, ok)
+	assert.Same(t, old, fresh, "one source")
+	_, ok = old.Take(at, 2)
+	require.True(t, ok)
+	wait, _ := fresh.Take(at, 1)
+	assert.Equal(t, time.Second, wait, "the bucket is shared")
+	for _, r := range []string{"r-old", "r-new"} {
+		name, ok := tok.Reader(request("Bearer " + r))
+		assert.True(t, ok)
+		assert.Equal(t, "crm", name)
+	}
+	sources, readers := tok.Summary()
+	assert.Equal(t, 1, sources)
+	assert.Equal(t, 1, readers)
+}
+
+func TestEveryEntryNeedsAToken(t *testing.T) {
+	t.Parallel()
+	for _, file := range []string{
+		`sources: [{name: a, types: ["*"]}]`,
+		`readers: [{name: a}]`,
+		`sources: [{name: a, tokens_sha256: [], types: ["*"]}]`,
+	} {
+		_, err := Parse([]byte(file))
+		assert.ErrorIs(t, err, ErrNoToken, file)
+	}
+	_, err := Parse([]byte(`readers: [{name: a, tokens_sha256: [` + Hash("x") + `, ` + Hash("x") + `]}]`))
+	assert.ErrorIs(t, err, ErrDuplicate, "the same token twice in one list")
+	_, err = Parse([]byte(`readers: [{name: a, token_sha256: ` + Hash("x") + `}, {name: b, tokens_sha256: [` + Hash("y") + `, ` + Hash("x") + `]}]`))
+	assert.ErrorIs(t, err, ErrDuplicate, "one token for two readers")
+}
