@@ -348,20 +348,22 @@ func (s *Source) Empty(now time.Time) (time.Duration, bool) {
 
 // Take takes n events from the source's bucket at now. It returns 0 when
 // they were taken, else how long to wait before n can be taken (nothing is
-// taken then). ok is false when n is over the burst: no wait helps.
-func (s *Source) Take(now time.Time, n int) (wait time.Duration, ok bool) {
+// taken then). ok is false when n is over the burst: no wait helps. undo
+// gives taken events back, for a batch that was not published after all.
+func (s *Source) Take(now time.Time, n int) (wait time.Duration, ok bool, undo func()) {
+	nothing := func() {}
 	if s == nil || s.limiter == nil {
-		return 0, true
+		return 0, true, nothing
 	}
 	r := s.limiter.ReserveN(now, n)
 	if !r.OK() {
-		return 0, false
+		return 0, false, nothing
 	}
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
-		return d, true
+		return d, true, nothing
 	}
-	return 0, true
+	return 0, true, func() { r.CancelAt(now) }
 }
 
 type sourceKey struct{}

@@ -133,13 +133,13 @@ func TestRateLimit(t *testing.T) {
 	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
 	assert.Equal(t, 20, zoom.Burst())
 
-	wait, ok := zoom.Take(at, 15)
+	wait, ok, _ := zoom.Take(at, 15)
 	assert.True(t, ok)
 	assert.Zero(t, wait, "within the burst")
-	wait, ok = zoom.Take(at, 10)
+	wait, ok, _ = zoom.Take(at, 10)
 	assert.True(t, ok)
 	assert.Equal(t, 500*time.Millisecond, wait, "5 left, 5 more at 10/s")
-	wait, ok = zoom.Take(at, 5)
+	wait, ok, _ = zoom.Take(at, 5)
 	assert.Zero(t, wait, "a refused take took nothing")
 	assert.True(t, ok)
 	wait, empty := zoom.Empty(at)
@@ -147,11 +147,11 @@ func TestRateLimit(t *testing.T) {
 	assert.Equal(t, 100*time.Millisecond, wait)
 	_, empty = zoom.Empty(at.Add(100 * time.Millisecond))
 	assert.False(t, empty, "refilled at 10/s")
-	_, ok = zoom.Take(at.Add(time.Hour), 21)
+	_, ok, _ = zoom.Take(at.Add(time.Hour), 21)
 	assert.False(t, ok, "over the burst: no wait helps")
 
 	web, _ := tok.Source(request("Bearer website-token"))
-	wait, ok = web.Take(at, 1_000_000)
+	wait, ok, _ = web.Take(at, 1_000_000)
 	assert.True(t, ok)
 	assert.Zero(t, wait, "no rate configured: no limit")
 	assert.Zero(t, web.Burst())
@@ -259,9 +259,9 @@ readers:
 	fresh, ok := tok.Source(request("Bearer new"))
 	require.True(t, ok)
 	assert.Same(t, old, fresh, "one source")
-	_, ok = old.Take(at, 2)
+	_, ok, _ = old.Take(at, 2)
 	require.True(t, ok)
-	wait, _ := fresh.Take(at, 1)
+	wait, _, _ := fresh.Take(at, 1)
 	assert.Equal(t, time.Second, wait, "the bucket is shared")
 	for _, r := range []string{"r-old", "r-new"} {
 		name, ok := tok.Reader(request("Bearer " + r))
@@ -287,4 +287,20 @@ func TestEveryEntryNeedsAToken(t *testing.T) {
 	assert.ErrorIs(t, err, ErrDuplicate, "the same token twice in one list")
 	_, err = Parse([]byte(`readers: [{name: a, token_sha256: ` + Hash("x") + `}, {name: b, tokens_sha256: [` + Hash("y") + `, ` + Hash("x") + `]}]`))
 	assert.ErrorIs(t, err, ErrDuplicate, "one token for two readers")
+}
+
+func TestUndoGivesEventsBack(t *testing.T) {
+	t.Parallel()
+	tok, err := New(File{Sources: []SourceConfig{{Name: "a", TokenSHA256: Hash("a"), Types: []string{"*"}, Rate: 1, Burst: 3}}})
+	require.NoError(t, err)
+	src := tok.sources[0]
+	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	wait, ok, undo := src.Take(at, 3)
+	require.True(t, ok)
+	require.Zero(t, wait)
+	wait, _, _ = src.Take(at, 1)
+	require.Equal(t, time.Second, wait, "empty")
+	undo()
+	wait, _, _ = src.Take(at, 3)
+	assert.Zero(t, wait, "the three events are back")
 }

@@ -329,3 +329,19 @@ func TestMetricsPerSource(t *testing.T) {
 	assert.Equal(t, 1.0, sample(t, reg, "leads_ingest_requests_total", "401"))
 	assert.NotContains(t, rec.Body.String(), `source="nobody"`)
 }
+
+// TestUnpublishedBatchDoesNotCountAgainstTheRate: a 503 gives the batch's
+// events back to the source's bucket, so its retry is not throttled.
+func TestUnpublishedBatchDoesNotCountAgainstTheRate(t *testing.T) {
+	t.Parallel()
+	pub := &fakePublisher{err: errors.New("kafka down")}
+	svc, _, _ := newAuthService(t, pub, nil)
+	h := svc.Handler()
+	body := array(webinar("e1"), webinar("e2"), webinar("e3"))
+	require.Equal(t, http.StatusServiceUnavailable, post(h, zoomToken, "application/json", body).Code)
+	pub.mu.Lock()
+	pub.err = nil
+	pub.mu.Unlock()
+	assert.Equal(t, http.StatusAccepted, post(h, zoomToken, "application/json", body).Code, "the retry fits the burst of 3 at the same instant")
+	assert.Equal(t, http.StatusTooManyRequests, post(h, zoomToken, "application/json", webinar("e4")).Code, "and now the bucket is empty")
+}

@@ -296,7 +296,7 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 			s.metrics.rejected.Add(float64(len(invalid)))
 			return writeJSON(w, http.StatusForbidden, errorsBody{invalid}), len(events)
 		}
-		wait, ok := src.Take(now, len(events))
+		wait, ok, undo := src.Take(now, len(events))
 		if !ok {
 			return writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{fmt.Sprintf(
 				"event count over this source's burst of %d events", src.Burst())}), len(events)
@@ -304,6 +304,13 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 		if wait > 0 {
 			return s.tooMany(w, src, wait), len(events)
 		}
+		// A batch Kafka did not take does not count against the rate: its
+		// retry will.
+		defer func() {
+			if status != http.StatusAccepted {
+				undo()
+			}
+		}()
 		for i := range events {
 			if events[i].Source == "" {
 				events[i].Source = src.Name
