@@ -301,7 +301,13 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusNotFound, err.Error())
 		return
 	}
-	a.log.Warn("read failed", zap.Error(err))
+	// The store's errors name the contact or account, which may be an
+	// email address: log only what went wrong underneath.
+	cause := err
+	if inner := errors.Unwrap(err); inner != nil {
+		cause = inner
+	}
+	a.log.Warn("read failed", zap.Error(cause))
 	w.Header().Set("Retry-After", "1")
 	writeError(w, http.StatusServiceUnavailable, "state store unavailable")
 }

@@ -34,6 +34,7 @@ type Common struct {
 	ModelPath        string
 	HTTPAddr         string
 	LogLevel         string
+	RedisSecurity    RedisSecurity
 }
 
 // Errors from Validate.
@@ -55,6 +56,7 @@ func (c *Common) RegisterFlags(fs *flag.FlagSet, httpAddr string) {
 	fs.StringVar(&c.ModelPath, "model", "", "path of a scoring-model file (default: the built-in model)")
 	fs.StringVar(&c.HTTPAddr, "http-addr", httpAddr, "HTTP listener for health, readiness and metrics")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	c.RedisSecurity.RegisterFlags(fs)
 }
 
 // Validate checks the common flags.
@@ -71,6 +73,9 @@ func (c *Common) Validate() error {
 	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, ErrLogLevel)
+	}
+	if err := c.RedisSecurity.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -119,22 +124,37 @@ func LoadModel(path string) (*model.Model, error) {
 }
 
 // Redis returns a client for host:port, a redis:// URL, or a comma list of
-// cluster nodes.
-func Redis(addr string) (redis.UniversalClient, error) {
+// cluster nodes, with the credentials and TLS of sec (at most one).
+func Redis(addr string, sec ...RedisSecurity) (redis.UniversalClient, error) {
+	var s RedisSecurity
+	if len(sec) > 0 {
+		s = sec[0]
+	}
 	addrs := SplitList(addr)
 	switch {
 	case len(addrs) == 0:
 		return nil, ErrNoRedis
 	case len(addrs) > 1:
-		return redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs}), nil
+		opts := &redis.ClusterOptions{Addrs: addrs}
+		if err := s.apply(&opts.Username, &opts.Password, &opts.TLSConfig); err != nil {
+			return nil, err
+		}
+		return redis.NewClusterClient(opts), nil
 	case strings.HasPrefix(addrs[0], "redis://") || strings.HasPrefix(addrs[0], "rediss://"):
 		opts, err := redis.ParseURL(addrs[0])
 		if err != nil {
 			return nil, fmt.Errorf("redis url: %w", err)
 		}
+		if err := s.apply(&opts.Username, &opts.Password, &opts.TLSConfig); err != nil {
+			return nil, err
+		}
 		return redis.NewClient(opts), nil
 	}
-	return redis.NewClient(&redis.Options{Addr: addrs[0]}), nil
+	opts := &redis.Options{Addr: addrs[0]}
+	if err := s.apply(&opts.Username, &opts.Password, &opts.TLSConfig); err != nil {
+		return nil, err
+	}
+	return redis.NewClient(opts), nil
 }
 
 // Registry returns a Prometheus registry with the Go and process collectors.
@@ -187,6 +207,11 @@ type Server struct {
 	ln  net.Listener
 }
 
+// ReadTimeout is how long a client may take to send one request, headers
+// and body: a 5 MiB body needs less than a second on any link a marketing
+// tool posts from.
+var ReadTimeout = time.Minute
+
 // Listen binds addr now, so callers learn the real port (":0" in tests)
 // before serving.
 func Listen(addr string, h http.Handler) (*Server, error) {
@@ -194,7 +219,10 @@ func Listen(addr string, h http.Handler) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen %s: %w", addr, err)
 	}
-	return &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}}, nil
+	// ReadTimeout bounds a whole request, body included, so a client that
+	// trickles a body cannot hold a connection and its buffer for long.
+	return &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: ReadTimeout,
+		IdleTimeout: 2 * time.Minute}}, nil
 }
 
 // Addr is the bound address.

@@ -70,7 +70,9 @@ func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 	if int64(len(body)) > lim.MaxBytes {
 		return nil, &TooLargeError{What: "body", Limit: lim.MaxBytes}
 	}
-	trimmed := bytes.TrimSpace(body)
+	// RFC 8259 lets a parser ignore a byte order mark; some Windows tools
+	// write one.
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))
 	if len(trimmed) == 0 {
 		return nil, ItemErrors{{Index: 0, Message: "empty body"}}
 	}
@@ -258,4 +260,20 @@ func depth(b []byte) int {
 		}
 	}
 	return most
+}
+
+// Unmarshal decodes one event, as a consumer of the events topic does. Its
+// errors never quote the input: a time that does not parse is reported
+// without its text, which might be anything (an email address), since
+// errors end up in logs.
+func Unmarshal(data []byte, ev *Event) error {
+	err := json.Unmarshal(data, ev)
+	if err == nil {
+		return nil
+	}
+	var pe *time.ParseError
+	if errors.As(err, &pe) || strings.Contains(err.Error(), "parsing time") {
+		return errors.New("time: must be an RFC 3339 string")
+	}
+	return err
 }

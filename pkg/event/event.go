@@ -22,6 +22,11 @@ const (
 	MaxFuture = 5 * time.Minute
 )
 
+// MinTime is the earliest event time accepted: state keeps times as Unix
+// seconds, where 0 and below mean "never", so an earlier time is a bug in
+// the sender, not history.
+var MinTime = time.Unix(0, 0).UTC()
+
 // validType reports whether t is lower-case dotted, like web.page_viewed
 // (^[a-z0-9_]+(\.[a-z0-9_]+)+$), without a regular expression: the scorer
 // checks every event, and this is its hottest validation.
@@ -117,6 +122,8 @@ func (e *Event) Validate(now time.Time) []FieldError {
 	switch {
 	case e.Time.IsZero():
 		add("time", "is required (RFC 3339)")
+	case !e.Time.After(MinTime):
+		add("time", "is not after 1970-01-01T00:00:00Z")
 	case !now.IsZero() && e.Time.After(now.Add(MaxFuture)):
 		add("time", "is more than %s in the future", MaxFuture)
 	}

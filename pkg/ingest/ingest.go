@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/leadscore/leads/pkg/auth"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/stream"
 )
@@ -83,6 +84,12 @@ func WithReady(ready func(ctx context.Context) error) Option {
 	return func(s *Service) { s.ready = ready }
 }
 
+// WithTokens sets the callers allowed to post: each request must carry a
+// source's bearer token (401), send only the event types the source may
+// (403) and stay within its rate (429). Without it, or with tokens that are
+// not configured, everyone may post everything.
+func WithTokens(t *auth.Tokens) Option { return func(s *Service) { s.tokens = t } }
+
 // WithGatherer sets what GET /metrics serves. The default is the registerer
 // given to New when it is also a Gatherer (a *prometheus.Registry), else
 // prometheus.DefaultGatherer.
@@ -100,6 +107,7 @@ type Service struct {
 	now      func() time.Time
 	ready    func(ctx context.Context) error
 	gatherer prometheus.Gatherer
+	tokens   *auth.Tokens
 	metrics  *metrics
 	mux      *http.ServeMux
 	draining atomic.Bool
@@ -110,6 +118,10 @@ type metrics struct {
 	rejected prometheus.Counter
 	requests *prometheus.CounterVec
 	publish  *prometheus.HistogramVec
+	// Per authenticated source (only with tokens configured): requests
+	// by status code, and events accepted.
+	sourceRequests *prometheus.CounterVec
+	sourceEvents   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -123,6 +135,11 @@ func newMetrics() *metrics {
 		publish: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "leads_ingest_publish_duration_seconds",
 			Help:    "Time to publish one request's batch, until every event is acknowledged or the publish fails.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"result"}),
+		sourceRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_ingest_source_requests_total",
+			Help: "POST /v1/events requests per authenticated source, by HTTP status code (403 forbidden type, 429 over its rate)."},
+			[]string{"source", "code"}),
+		sourceEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_ingest_source_events_accepted_total",
+			Help: "Events accepted per authenticated source."}, []string{"source"}),
 	}
 }
 
@@ -150,7 +167,7 @@ func New(cfg Config, log *zap.Logger, pub Publisher, reg prometheus.Registerer, 
 	}
 	if reg != nil {
 		m := s.metrics
-		for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.requests, m.publish} {
+		for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.requests, m.publish, m.sourceRequests, m.sourceEvents} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register ingest metrics: %w", err)
 			}
@@ -225,11 +242,27 @@ func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 
 // handle answers one POST and returns the status and how many events the
 // request carried (0 when it could not be decoded).
-func (s *Service) handle(w http.ResponseWriter, r *http.Request) (int, int) {
+func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int) {
+	src, ok := s.tokens.Source(r)
+	if !ok {
+		auth.Unauthorized(w, "a source token is required: Authorization: Bearer <token>")
+		return http.StatusUnauthorized, 0
+	}
+	if src != nil {
+		defer func() { s.metrics.sourceRequests.WithLabelValues(src.Name, strconv.Itoa(status)).Inc() }()
+	}
+	// An empty bucket is refused before the body is read, so a source over
+	// its rate costs little.
+	if wait, empty := src.Empty(s.now()); empty {
+		return s.tooMany(w, src, wait), 0
+	}
 	ct, ok := mediaType(r.Header.Get("Content-Type"))
 	if !ok {
 		return writeJSON(w, http.StatusUnsupportedMediaType,
 			errorBody{"Content-Type must be application/json or application/x-ndjson (UTF-8)"}), 0
+	}
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return writeJSON(w, http.StatusUnsupportedMediaType, errorBody{"Content-Encoding is not supported: send the body uncompressed"}), 0
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	lim := event.Limits{MaxBytes: s.cfg.MaxBodyBytes, MaxEvents: s.cfg.MaxEvents, MaxDepth: event.DefaultLimits.MaxDepth}
@@ -253,8 +286,43 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (int, int) {
 		s.metrics.rejected.Add(float64(bad))
 		return writeJSON(w, http.StatusBadRequest, errorsBody{invalid}), len(events)
 	}
+	if src != nil {
+		for i := range events {
+			if !src.Allows(events[i].Type) {
+				invalid = append(invalid, itemError{Index: i, Field: "type", Message: "this source may not send " + events[i].Type})
+			}
+		}
+		if len(invalid) > 0 {
+			s.metrics.rejected.Add(float64(len(invalid)))
+			return writeJSON(w, http.StatusForbidden, errorsBody{invalid}), len(events)
+		}
+		wait, ok, undo := src.Take(now, len(events))
+		if !ok {
+			return writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{fmt.Sprintf(
+				"event count over this source's burst of %d events", src.Burst())}), len(events)
+		}
+		if wait > 0 {
+			return s.tooMany(w, src, wait), len(events)
+		}
+		// A batch Kafka did not take does not count against the rate: its
+		// retry will.
+		defer func() {
+			if status != http.StatusAccepted {
+				undo()
+			}
+		}()
+		for i := range events {
+			if events[i].Source == "" {
+				events[i].Source = src.Name
+			}
+		}
+	}
+	ctx := r.Context()
+	if src != nil {
+		ctx = auth.WithSource(ctx, src.Name)
+	}
 	start := time.Now()
-	err = s.pub.Publish(r.Context(), events)
+	err = s.pub.Publish(ctx, events)
 	result := "ok"
 	if err != nil {
 		result = "error"
@@ -267,7 +335,16 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (int, int) {
 		return writeJSON(w, http.StatusServiceUnavailable, errorBody{"events could not be published; retry later"}), len(events)
 	}
 	s.metrics.accepted.Add(float64(len(events)))
+	if src != nil {
+		s.metrics.sourceEvents.WithLabelValues(src.Name).Add(float64(len(events)))
+	}
 	return writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)}), len(events)
+}
+
+// tooMany answers 429 with a Retry-After of whole seconds, at least 1.
+func (s *Service) tooMany(w http.ResponseWriter, src *auth.Source, wait time.Duration) int {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
+	return writeJSON(w, http.StatusTooManyRequests, errorBody{"source " + src.Name + " is over its rate limit; retry later"})
 }
 
 func (s *Service) decodeFailed(w http.ResponseWriter, err error) int {
@@ -328,8 +405,14 @@ type Sink interface {
 	Publish(ctx context.Context, recs ...stream.Record) error
 }
 
+// SourceHeader is the record header naming the authenticated source that
+// posted the event (absent when no tokens are configured). Unlike the
+// event's own "source" field, a caller cannot choose it.
+const SourceHeader = "leads.source"
+
 // StreamPublisher publishes events to a topic, keyed by account id, else
-// contact id, with the ingest time as the record time.
+// contact id, with the ingest time as the record time and the
+// authenticated source (auth.SourceFrom) in the SourceHeader header.
 type StreamPublisher struct {
 	Sink  Sink
 	Topic string
@@ -343,13 +426,17 @@ func (p *StreamPublisher) Publish(ctx context.Context, events []event.Event) err
 		now = p.Now
 	}
 	at := now()
+	var headers []stream.Header
+	if name := auth.SourceFrom(ctx); name != "" {
+		headers = []stream.Header{{Key: SourceHeader, Value: name}}
+	}
 	recs := make([]stream.Record, len(events))
 	for i := range events {
 		b, err := json.Marshal(&events[i])
 		if err != nil {
 			return fmt.Errorf("encode event %d: %w", i, err)
 		}
-		recs[i] = stream.Record{Topic: p.Topic, Key: []byte(events[i].Key()), Value: b, Time: at}
+		recs[i] = stream.Record{Topic: p.Topic, Key: []byte(events[i].Key()), Value: b, Time: at, Headers: headers}
 	}
 	return p.Sink.Publish(ctx, recs...)
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/api"
 	"github.com/leadscore/leads/pkg/app"
+	"github.com/leadscore/leads/pkg/auth"
 	"github.com/leadscore/leads/pkg/decay"
 	"github.com/leadscore/leads/pkg/flagenv"
 	"github.com/leadscore/leads/pkg/ingest"
@@ -95,7 +96,7 @@ func (b *base) open(ctx context.Context) (*model.Model, *store.Store, *stream.Wr
 		return nil, nil, nil, err
 	}
 	app.WatchReview(b.reg, b.log, m, time.Now)
-	rdb, err := app.Redis(b.common.RedisAddr)
+	rdb, err := app.Redis(b.common.RedisAddr, b.common.RedisSecurity)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -163,28 +164,46 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	fs := flag.NewFlagSet("ingestor", flag.ContinueOnError)
 	var b base
 	var cfg ingest.Config
+	var tokensFile string
 	b.common.RegisterFlags(fs, ":8080")
 	b.kafka.RegisterFlags(fs)
 	cfg.RegisterFlags(fs)
+	fs.StringVar(&tokensFile, "tokens-file", "", "YAML or JSON file of source tokens (SHA-256 hashes, allowed event types, rate limits) and read tokens; "+
+		"without it the API is open to anyone (development only)")
 	if err := b.parse(fs, args, opts); err != nil {
 		return err
 	}
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	tokens, err := auth.Load(tokensFile)
+	if err != nil {
+		return err
+	}
+	if tokens.Configured() {
+		sources, readers := tokens.Summary()
+		b.log.Info("bearer tokens required", zap.Int("sources", sources), zap.Int("readers", readers))
+	} else {
+		b.log.Warn("NO --tokens-file: POST /v1/events and the read API accept anyone, without a token or rate limit; " +
+			"never run like this outside development")
+	}
 	m, st, w, err := b.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer b.close()
-	svc, err := ingest.New(cfg, b.log, &ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}, b.reg, nil)
+	svc, err := ingest.New(cfg, b.log, &ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}, b.reg, nil, ingest.WithTokens(tokens))
 	if err != nil {
 		return err
 	}
 	health := &app.Health{Gatherer: b.reg, Ready: func(ctx context.Context) error {
-		return errors.Join(stream.Ping(ctx, b.kafka.Brokers), st.Ping(ctx))
+		return errors.Join(stream.PingConfig(ctx, b.kafka), st.Ping(ctx))
 	}}
 	mux := http.NewServeMux()
 	svc.Register(mux)
-	api.New(st, scoring.New(m), b.log).Register(mux)
+	reads := http.NewServeMux()
+	api.New(st, scoring.New(m), b.log).Register(reads)
+	for _, prefix := range []string{"/v1/contacts/", "/v1/accounts/", "/v1/leaderboard"} {
+		mux.Handle(prefix, tokens.RequireReader(reads))
+	}
 	health.Register(mux)
 	b.log.Info("ingestor starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("events_topic", b.common.EventsTopic),
 		zap.String("model_version", m.Version))

@@ -51,7 +51,7 @@ func replayBase(fs *flag.FlagSet, b *base, args []string, opts Options) (*model.
 	if err != nil {
 		return nil, nil, err
 	}
-	rdb, err := app.Redis(b.common.RedisAddr)
+	rdb, err := app.Redis(b.common.RedisAddr, b.common.RedisSecurity)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	json "github.com/goccy/go-json"
 	"go.uber.org/zap"
 
 	"github.com/leadscore/leads/pkg/commit"
@@ -327,7 +326,7 @@ func (f *inflight) done(versions map[string]int64) {
 // not checked here: the ingestor did at the edge, and replay must not fail
 // on clock skew.
 func decode(value []byte, ev *event.Event) error {
-	if err := json.Unmarshal(value, ev); err != nil {
+	if err := event.Unmarshal(value, ev); err != nil {
 		return fmt.Errorf("invalid JSON: %w", err)
 	}
 	if errs := ev.Validate(time.Time{}); len(errs) > 0 {

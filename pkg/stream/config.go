@@ -51,6 +51,10 @@ type Config struct {
 	// partitions; HeartbeatInterval defaults to a fifth of it.
 	SessionTimeout    time.Duration
 	HeartbeatInterval time.Duration
+
+	// TLS and SASL apply to every connection: producer, consumer, pings.
+	TLS  TLSConfig
+	SASL SASLConfig
 }
 
 // RegisterFlags adds the Kafka client flags. --kafka-brokers is added only
@@ -68,6 +72,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Compression, "kafka-compression", DefaultCompression, "produce compression: none, gzip, snappy, lz4 or zstd")
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", DefaultSessionTimeout, "consumer group session timeout: how long a crashed member keeps its partitions (Kafka brokers refuse less than group.min.session.timeout.ms, 6s by default)")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", 0, "consumer group heartbeat interval (0: a fifth of --session-timeout)")
+	c.registerSecurityFlags(fs)
 }
 
 // Validate checks the configuration and returns every problem found.
@@ -96,6 +101,7 @@ func (c *Config) Validate() error {
 	if c.HeartbeatInterval < 0 || c.HeartbeatInterval > 0 && c.HeartbeatInterval >= c.sessionTimeout() {
 		errs = append(errs, ErrInvalidHeartbeatInterval)
 	}
+	errs = append(errs, c.validateSecurity()...)
 	return errors.Join(errs...)
 }
 

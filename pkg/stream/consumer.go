@@ -47,7 +47,7 @@ func NewConsumer(cfg Config, group, topic string, log *zap.Logger) *Consumer {
 	session := cfg.sessionTimeout()
 	return &Consumer{lag: map[topicPartition]int64{}, r: kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
-		Dialer:            &kafka.Dialer{ClientID: cfg.clientID(), Timeout: 10 * time.Second, DualStack: true},
+		Dialer:            cfg.dialer(10 * time.Second),
 		GroupID:           group,
 		Topic:             topic,
 		MinBytes:          1,

@@ -130,15 +130,22 @@ func retriable(ctx context.Context, err error) error {
 	return err
 }
 
-// Ping reports whether any seed broker accepts a connection and answers a
-// metadata request.
+// Ping reports whether any seed broker accepts a plaintext connection and
+// answers a metadata request.
 func Ping(ctx context.Context, brokers []string) error {
+	return PingConfig(ctx, Config{Brokers: brokers})
+}
+
+// PingConfig is Ping with the configuration's TLS and SASL.
+func PingConfig(ctx context.Context, cfg Config) error {
+	brokers := cfg.Brokers
 	if len(brokers) == 0 {
 		return ErrNoBrokers
 	}
+	dialer := cfg.dialer(2 * time.Second)
 	var errs []error
 	for _, b := range brokers {
-		conn, err := (&kafka.Dialer{ClientID: DefaultClientID, Timeout: 2 * time.Second}).DialContext(ctx, "tcp", b)
+		conn, err := dialer.DialContext(ctx, "tcp", b)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -1,0 +1,45 @@
+package app
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestSlowBodyIsCutOff: a client that sends its headers and then trickles
+// the body loses the connection after ReadTimeout instead of holding it.
+func TestSlowBodyIsCutOff(t *testing.T) {
+	t.Parallel()
+	srv, err := Listen("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusRequestTimeout)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, ReadTimeout, srv.srv.ReadTimeout, "the server bounds whole requests")
+	srv.srv.ReadTimeout = 300 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, time.Second) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	conn, err := net.Dial("tcp", srv.Addr())
+	require.NoError(t, err)
+	defer conn.Close()
+	_, err = io.WriteString(conn, "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+	require.NoError(t, err)
+	start := time.Now()
+	require.NoError(t, conn.SetReadDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.ReadAll(conn) // returns when the server closes the connection
+	require.NoError(t, err)
+	assert.Less(t, time.Since(start), 5*time.Second, "the server closed the stalled request")
+}
