@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leadscore/leads/pkg/api"
+	"github.com/leadscore/leads/pkg/report"
 	"github.com/leadscore/leads/pkg/stream"
 	"github.com/leadscore/leads/pkg/testutil"
 	"github.com/leadscore/leads/pkg/transition"
@@ -253,4 +254,45 @@ func TestIngestRefusesInvalidBatchAndPublishesNothing(t *testing.T) {
 	waitContact(t, s, "c-marker", 1)
 	var c api.Contact
 	assert.Equal(t, http.StatusNotFound, getJSON(t, s.IngestorURL+"/v1/contacts/c-1", &c), "nothing of the refused batch was published")
+}
+
+// TestOutcomesAndEffectivenessEndToEnd: an opportunity and sales feedback
+// posted over HTTP are recorded on the contact with its status, and the
+// effectiveness report and the model resource are served by the ingestor.
+func TestOutcomesAndEffectivenessEndToEnd(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	outcomes := historyNDJSON +
+		`{"id":"h-9","type":"opportunity.created","contact_id":"c-42","account_id":"acme.io","time":"2026-11-09T09:00:00Z","source":"crm"}
+{"id":"h-10","type":"sales.feedback","contact_id":"c-42","account_id":"acme.io","time":"2026-11-09T10:00:00Z","source":"crm","properties":{"rating":"good","reason":"ready to buy"}}
+`
+	code, body := postEvents(t, s.IngestorURL, outcomes)
+	require.Equal(t, http.StatusAccepted, code, body)
+	c := waitContact(t, s, "c-42", 9)
+	assert.Equal(t, int32(130), c.Score, "outcomes score nothing in the default model")
+	require.NotNil(t, c.Outcomes.Opportunity)
+	assert.Equal(t, "2026-11-09T09:00:00Z", c.Outcomes.Opportunity.Format(time.RFC3339))
+	assert.Equal(t, "2026-11-04T16:00:00Z", c.Outcomes.FirstMQL.Format(time.RFC3339), "MQL with the webinar (h-5)")
+	assert.Equal(t, int32(1), c.Outcomes.FeedbackGood)
+	assert.Equal(t, "key_vertical", c.Nurture, "acme.io is in software")
+	assert.Equal(t, []string{"analyst report", "meeting request"}, c.Content, "late-stage content")
+
+	var rep report.Effectiveness
+	require.Eventually(t, func() bool {
+		return getJSON(t, s.IngestorURL+"/v1/reports/effectiveness", &rep) == http.StatusOK && rep.Opportunities == 1
+	}, 20*time.Second, 20*time.Millisecond)
+	assert.Equal(t, "1", rep.Model)
+	assert.Equal(t, int64(2), rep.Contacts)
+	assert.Equal(t, int64(1), rep.MQLs)
+	assert.Equal(t, report.NewRate(1, 1), rep.MQLToOpp)
+	assert.Equal(t, report.NewRate(1, 1), rep.AQLToOpp)
+	assert.InDelta(t, 4.0, *rep.DaysMQLToOpp.Median, 0, "MQL on Nov 4 16:00, opportunity on Nov 9 09:00: four whole days")
+	assert.Equal(t, int64(1), rep.ByGrade["A"].FeedbackGood)
+	assert.Equal(t, http.StatusNotFound, getJSON(t, s.IngestorURL+"/v1/reports/effectiveness?model=9", &rep))
+	assert.Equal(t, http.StatusBadRequest, getJSON(t, s.IngestorURL+"/v1/reports/effectiveness?since=yesterday", &rep))
+
+	var m api.Model
+	require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/model", &m))
+	assert.Equal(t, "1", m.Version)
+	assert.Equal(t, "2027-01-23", m.Due.Format(time.DateOnly))
 }

@@ -232,6 +232,20 @@ func (d Date) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + d.Format(time.DateOnly) + `"`), nil
 }
 
+// UnmarshalJSON reads YYYY-MM-DD or null.
+func (d *Date) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*d = Date{}
+		return nil
+	}
+	t, err := time.Parse(`"`+time.DateOnly+`"`, string(b))
+	if err != nil {
+		return fmt.Errorf("invalid date %s (use YYYY-MM-DD)", b)
+	}
+	d.Time = t
+	return nil
+}
+
 // MarshalYAML writes YYYY-MM-DD.
 func (d Date) MarshalYAML() (any, error) {
 	if d.IsZero() {

@@ -201,7 +201,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	svc.Register(mux)
 	reads := http.NewServeMux()
 	api.New(st, scoring.New(m), b.log).Register(reads)
-	for _, prefix := range []string{"/v1/contacts/", "/v1/accounts/", "/v1/leaderboard"} {
+	for _, prefix := range []string{"/v1/contacts/", "/v1/accounts/", "/v1/leaderboard", "/v1/model", "/v1/reports/"} {
 		mux.Handle(prefix, tokens.RequireReader(reads))
 	}
 	health.Register(mux)
