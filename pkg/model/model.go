@@ -77,6 +77,7 @@ type Model struct {
 	Titles  []Title
 	// Target titles and required fields (each entry: any of its bits).
 	TargetTitles   []*regexp.Regexp
+	TargetExclude  []*regexp.Regexp
 	TargetRequired []uint8
 	AccountFit     []AccountRule
 	Competitors    map[string]bool
@@ -155,7 +156,7 @@ type AccountRule struct {
 	Points   int
 }
 
-// Decay is the compiled decay spec; Floor is in total-score points.
+// Decay is the compiled decay spec; Floor is in behavior points.
 type Decay struct {
 	IdleAfter time.Duration
 	Every     time.Duration
@@ -169,6 +170,11 @@ func (d Decay) Enabled() bool { return d.IdleAfter > 0 && (d.Points > 0 || d.Per
 
 // IsTargetTitle reports whether a title passes AQL's title gate.
 func (m *Model) IsTargetTitle(title string) bool {
+	for _, re := range m.TargetExclude {
+		if re.MatchString(title) {
+			return false
+		}
+	}
 	for _, re := range m.TargetTitles {
 		if re.MatchString(title) {
 			return true
@@ -339,6 +345,7 @@ const maxPoints = 1000
 
 func (c *compiler) compile(f *File) *Model {
 	m := &Model{File: *f, Version: f.Version, ByEvent: map[string][]int{}, Competitors: map[string]bool{}}
+	c.checkDates(f)
 	if f.Version == "" {
 		c.add("version", "is required")
 	} else if len(f.Version) > 32 {
@@ -349,7 +356,7 @@ func (c *compiler) compile(f *File) *Model {
 		if ch.Version == "" {
 			c.add(p+".version", "is required")
 		}
-		if ch.Date.IsZero() {
+		if ch.Date.IsZero() && !ch.Date.invalid {
 			c.add(p+".date", "is required")
 		}
 		if ch.What == "" {
@@ -378,8 +385,11 @@ func (c *compiler) compile(f *File) *Model {
 		p := fmt.Sprintf("rules[%d]", i)
 		checkID(p+".id", rs.ID)
 		r := Rule{ID: rs.ID, Event: rs.Event, Product: rs.Product, Reason: rs.Reason, PointsFrom: rs.PointsFrom}
-		if !eventTypePattern.MatchString(rs.Event) {
+		switch {
+		case !eventTypePattern.MatchString(rs.Event):
 			c.add(p+".event", "%q is not a lower-case dotted event type", rs.Event)
+		case strings.HasPrefix(rs.Event, "account."):
+			c.add(p+".event", "%q is an account event: behavior rules score contact events only (firmographics score through account_fit)", rs.Event)
 		}
 		n := 0
 		if rs.Points != nil {
@@ -433,7 +443,7 @@ func (c *compiler) compile(f *File) *Model {
 			if cp.From < 1 {
 				c.add(p+".cap.from", "must be at least 1")
 			}
-			if cp.Per < time.Minute {
+			if c.duration(p+".cap.per", rs.Cap.Per) && cp.Per < time.Minute {
 				c.add(p+".cap.per", "must be at least 1m")
 			}
 			r.Cap = &cp
@@ -462,6 +472,14 @@ func (c *compiler) compile(f *File) *Model {
 			continue
 		}
 		m.TargetTitles = append(m.TargetTitles, re)
+	}
+	for i, t := range f.ContactFit.Target.Exclude {
+		re, err := regexp.Compile("(?i)" + t)
+		if err != nil || t == "" {
+			c.add(fmt.Sprintf("contact_fit.target.exclude[%d]", i), "invalid pattern %q: %v", t, errOrEmpty(err))
+			continue
+		}
+		m.TargetExclude = append(m.TargetExclude, re)
 	}
 	for i, req := range f.ContactFit.Target.Required {
 		var bits uint8
@@ -509,7 +527,7 @@ func (c *compiler) compile(f *File) *Model {
 			}
 			if fr.Field == "tier" {
 				for j, v := range fr.In {
-					if v != "named" && v != "target" && v != "non_icp" {
+					if v := strings.ToLower(v); v != "named" && v != "target" && v != "non_icp" {
 						c.add(fmt.Sprintf("%s.in[%d]", p, j), "tier %q is not named, target or non_icp", v)
 					}
 				}
@@ -561,11 +579,12 @@ func (c *compiler) compile(f *File) *Model {
 	if m.Decay.Every == 0 {
 		m.Decay.Every = m.Decay.IdleAfter
 	}
+	idleOK, everyOK := c.duration("decay.idle_after", ds.IdleAfter), c.duration("decay.every", ds.Every)
 	if ds.IdleAfter != 0 || ds.Points != 0 || ds.Percent != 0 {
-		if ds.IdleAfter < Duration(time.Minute) {
+		if idleOK && ds.IdleAfter < Duration(time.Minute) {
 			c.add("decay.idle_after", "must be at least 1m")
 		}
-		if m.Decay.Every < time.Minute {
+		if idleOK && everyOK && m.Decay.Every < time.Minute {
 			c.add("decay.every", "must be at least 1m")
 		}
 		if (ds.Points > 0) == (ds.Percent > 0) {
@@ -583,6 +602,9 @@ func (c *compiler) compile(f *File) *Model {
 		c.add("decay", "give floor or floor_percent_of_mql, not both")
 	case ds.Floor != nil:
 		m.Decay.Floor = *ds.Floor
+		if m.Decay.Floor < 0 || m.Decay.Floor > maxPoints {
+			c.add("decay.floor", "must be between 0 and %d", maxPoints)
+		}
 	case ds.FloorPercentOfMQL != 0:
 		if ds.FloorPercentOfMQL < 0 || ds.FloorPercentOfMQL > 100 || math.IsNaN(ds.FloorPercentOfMQL) {
 			c.add("decay.floor_percent_of_mql", "must be between 0 and 100")
@@ -590,7 +612,7 @@ func (c *compiler) compile(f *File) *Model {
 		m.Decay.Floor = int(math.Round(float64(m.MQL.Enter) * ds.FloorPercentOfMQL / 100))
 	}
 	m.DormantAfter = time.Duration(f.Dormant)
-	if m.DormantAfter < 0 {
+	if c.duration("dormant_after", f.Dormant) && m.DormantAfter < 0 {
 		c.add("dormant_after", "must not be negative")
 	}
 	m.Engagement, m.TopN = f.Account.Engagement, f.Account.TopN
@@ -608,6 +630,27 @@ func (c *compiler) compile(f *File) *Model {
 	return m
 }
 
+// duration reports a duration that did not parse, with the text written at
+// path, and says whether d is usable.
+func (c *compiler) duration(path string, d Duration) bool {
+	if d != invalidDuration {
+		return true
+	}
+	c.add(path, "invalid duration %q (use 24h, 30d or 2w)", scalarAt(c.root, path))
+	return false
+}
+
+func (c *compiler) checkDates(f *File) {
+	if f.Reviewed.invalid {
+		c.add("reviewed", "invalid date %q (use YYYY-MM-DD)", scalarAt(c.root, "reviewed"))
+	}
+	for i, ch := range f.Changelog {
+		if p := fmt.Sprintf("changelog[%d].date", i); ch.Date.invalid {
+			c.add(p, "invalid date %q (use YYYY-MM-DD)", scalarAt(c.root, p))
+		}
+	}
+}
+
 func errOrEmpty(err error) error {
 	if err == nil {
 		return errors.New("empty pattern")
@@ -617,6 +660,9 @@ func errOrEmpty(err error) error {
 
 func compileMatcher(prop string, mt Matcher) (PropertyMatch, error) {
 	pm := PropertyMatch{Property: prop}
+	if len(mt.unknown) > 0 {
+		return pm, fmt.Errorf("unknown key %q (a matcher mapping has one of glob, regex, in)", mt.unknown[0])
+	}
 	n := 0
 	if len(mt.Globs) > 0 {
 		n++
@@ -688,6 +734,32 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// scalarAt returns the text of the scalar at path, or "".
+func scalarAt(n *yaml.Node, path string) string {
+	for _, seg := range splitPath(path) {
+		var next *yaml.Node
+		switch {
+		case seg.index >= 0 && n.Kind == yaml.SequenceNode && seg.index < len(n.Content):
+			next = n.Content[seg.index]
+		case seg.index < 0 && n.Kind == yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == seg.key {
+					next = n.Content[i+1]
+					break
+				}
+			}
+		}
+		if next == nil {
+			return ""
+		}
+		n = next
+	}
+	if n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return n.Value
 }
 
 // lineOf finds the line of a path such as rules[3].match.url in the YAML
