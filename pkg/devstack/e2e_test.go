@@ -165,9 +165,9 @@ func TestEndToEnd(t *testing.T) {
 			rules = append(rules, fmt.Sprintf("%s %+d", e.Rule, e.Points))
 			sum += e.Points
 		}
-		assert.Equal(t, []string{"vp-plus +10", "email-open +5", "careers -10", "whitepaper +20", "webinar-attended +25",
+		assert.Equal(t, []string{"vp-plus +10", "account +50", "email-open +5", "careers -10", "whitepaper +20", "webinar-attended +25",
 			"pricing-repeat +0", "pricing-repeat +30"}, rules)
-		assert.Equal(t, int32(70+10), sum, "the ledger explains behavior and title fit; the account's 50 comes from its own record")
+		assert.Equal(t, int32(130), sum, "the ledger explains the whole score: behavior, title fit and account fit")
 		assert.Equal(t, int32(130), hist.Entries[0].Score)
 
 		var acct api.Account
