@@ -149,16 +149,17 @@ type StageSpec struct {
 	Late int `yaml:"late"`
 }
 
-// DecaySpec lowers idle behavior: after IdleAfter without scored activity, one
-// step, then one every Every, of Points or Percent, never taking the total
-// score below Floor (nor behavior below zero) and never raising it.
+// DecaySpec lowers idle behavior: after IdleAfter without engagement, one
+// step, then one every Every, of Points or Percent, never taking behavior
+// below Floor (nor below zero) and never raising it. Fit does not decay.
 type DecaySpec struct {
 	IdleAfter Duration `yaml:"idle_after"`
 	Every     Duration `yaml:"every"`
 	Points    int      `yaml:"points"`
 	Percent   float64  `yaml:"percent"`
 	Floor     *int     `yaml:"floor"`
-	// FloorPercentOfMQL sets the floor as a share of the MQL enter threshold.
+	// FloorPercentOfMQL sets the behavior floor as a share of the MQL enter
+	// threshold.
 	FloorPercentOfMQL float64 `yaml:"floor_percent_of_mql"`
 }
 

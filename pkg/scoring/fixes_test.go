@@ -211,3 +211,25 @@ func TestAssistantToTheCEOIsNotAnAQL(t *testing.T) {
 	assert.Equal(t, int32(0), c.TitleFit)
 	assert.False(t, New(model.Default()).isTarget(c))
 }
+
+// TestLateEventRecountsDecayInTheLedger: an event dated after the anchor
+// but before decay steps already applied re-anchors at its time; the ledger
+// says so with a line that gives back the recounted steps.
+func TestLateEventRecountsDecayInTheLedger(t *testing.T) {
+	t.Parallel()
+	e := New(model.Default())
+	a, c := &Account{}, &Contact{ID: "c-1"}
+	var out Result
+	first := ev("score.adjusted", 0, props{"points": 75.0})
+	require.NoError(t, e.Apply(a, c, &first, &out))
+	e.Decay(a, c, t0.Add(day(61)), &out)
+	require.Equal(t, int32(55), c.Behavior)
+	late := ev("email.clicked", day(40), nil)
+	require.NoError(t, e.Apply(a, c, &late, &out))
+	assert.Equal(t, int32(75), c.Behavior, "65 at day 40, +10, no step due by day 61")
+	n := len(out.Ledger)
+	assert.Equal(t, []string{"email-click +10", "decay +10"}, []string{
+		fmt.Sprintf("%s %+d", out.Ledger[n-2].Rule, out.Ledger[n-2].Points), fmt.Sprintf("%s %+d", out.Ledger[n-1].Rule, out.Ledger[n-1].Points)})
+	assert.Equal(t, "decay recounted for an event dated 2026-02-14T09:00:00Z", out.Ledger[n-1].Reason)
+	assert.Equal(t, c.Score(), ledgerSum(out.Ledger, "c-1"))
+}
