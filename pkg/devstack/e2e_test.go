@@ -187,7 +187,7 @@ func TestEndToEnd(t *testing.T) {
 			assert.Equal(t, "1.0", ce.SpecVersion)
 			assert.Equal(t, "leads/scorer", ce.Source)
 			assert.Equal(t, "application/json", ce.DataContentType)
-			assert.Equal(t, "1", ce.Data.ModelVersion)
+			assert.Equal(t, "2", ce.Data.ModelVersion)
 		}
 		runs = append(runs, ids(ces))
 		if run == 0 {

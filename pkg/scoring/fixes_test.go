@@ -41,7 +41,7 @@ func TestCapWindowChange(t *testing.T) {
 	for _, per := range []time.Duration{7 * 24 * time.Hour, time.Hour} {
 		t.Run(per.String(), func(t *testing.T) {
 			t.Parallel()
-			v2 := withModel(t, "2", func(f *model.File) {
+			v2 := withModel(t, "next", func(f *model.File) {
 				i := ruleIndex(t, f, "email-open")
 				cp := *f.Rules[i].Cap
 				cp.Per = model.Duration(per)
@@ -120,7 +120,7 @@ func TestCompetitorContactDoesNotMakeItsAccountMQA(t *testing.T) {
 // recomputes the account's fit and asks for its members to be refreshed.
 func TestModelChangeRecomputesAccountFit(t *testing.T) {
 	t.Parallel()
-	v2 := withModel(t, "2", func(f *model.File) {
+	v2 := withModel(t, "next", func(f *model.File) {
 		for i := range f.AccountFit {
 			if f.AccountFit[i].ID == "employees-1000" {
 				f.AccountFit[i].Points = 25
@@ -144,10 +144,10 @@ func TestModelChangeRecomputesAccountFit(t *testing.T) {
 	require.NoError(t, w.Apply(&x))
 	mem.Commit(w)
 	assert.Equal(t, int32(25), mem.Homes["a:acme.io"].Account.Fit)
-	assert.Equal(t, "2", mem.Homes["a:acme.io"].Account.Model)
+	assert.Equal(t, "next", mem.Homes["a:acme.io"].Account.Model)
 	assert.Equal(t, int32(25+30), mem.Contact("c-1").Score())
 	assert.Equal(t, int32(25+25), mem.Contact("c-2").Score(), "the other member is refreshed too")
-	assert.Equal(t, "2", mem.Contact("c-2").Model)
+	assert.Equal(t, "next", mem.Contact("c-2").Model)
 }
 
 // TestZeroAndNegativePointsDoNotRestartTheIdleClock: "idle" is no

@@ -215,7 +215,7 @@ func TestLedgerAddsUpToTheScore(t *testing.T) {
 	t.Parallel()
 	v1 := model.Default()
 	f := v1.File
-	f.Version = "2"
+	f.Version = "next"
 	f.Rules = append([]model.RuleSpec(nil), f.Rules...)
 	for i := range f.Rules {
 		if f.Rules[i].Cap != nil {
