@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -150,6 +151,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("version: 1\ndecay: {idle_after: 1d, percent: 50, floor: 0}\n"))
 	f.Add([]byte("[1, 2"))
 	f.Add([]byte("rules: [{match: {url: {glob: [a, b], regex: x}}}]"))
+	f.Add([]byte("version: \"1\"\nreviewed: 24/11/2026\ndecay: {idle_after: 30days, every: [1d]}\nrules: [{id: a, event: a.b, points: 1, match: {u: {in: [x], glb: y}}, cap: {max: 1, per: NaNd}}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 4096 {
 			return
@@ -164,6 +166,16 @@ func FuzzParse(f *testing.F) {
 		}
 		if m.Version == "" || m.MQL.Leave > m.MQL.Enter || m.Stages.Late <= m.Stages.Mid {
 			t.Fatalf("accepted an invalid model: %+v", m)
+		}
+		bad := m.Decay.IdleAfter < 0 || m.Decay.Every < 0 || m.DormantAfter < 0 || m.File.Reviewed.invalid
+		for _, r := range m.Rules {
+			bad = bad || (r.Cap != nil && r.Cap.Per < time.Minute)
+		}
+		for _, ch := range m.File.Changelog {
+			bad = bad || ch.Date.invalid
+		}
+		if bad {
+			t.Fatalf("accepted a bad duration or date: %+v", m)
 		}
 	})
 }
