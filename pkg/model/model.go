@@ -8,6 +8,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -104,11 +105,13 @@ type Rule struct {
 	Reason     string
 }
 
-// Cap is a compiled CapSpec.
+// Cap is a compiled CapSpec. Key names the rule's count in a contact's
+// state: the rule id and the window length in seconds, "email-open@86400".
 type Cap struct {
 	Max  int
 	Per  time.Duration
 	From int
+	Key  string
 }
 
 // PropertyMatch is one compiled property matcher.
@@ -446,6 +449,7 @@ func (c *compiler) compile(f *File) *Model {
 			if c.duration(p+".cap.per", rs.Cap.Per) && cp.Per < time.Minute {
 				c.add(p+".cap.per", "must be at least 1m")
 			}
+			cp.Key = rs.ID + "@" + strconv.FormatInt(int64(cp.Per/time.Second), 10)
 			r.Cap = &cp
 		}
 		if rs.Product != "" && !idPattern.MatchString(rs.Product) {

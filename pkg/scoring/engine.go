@@ -228,12 +228,16 @@ func (e *Engine) Refresh(a *Account, c *Contact, cause string, at time.Time, out
 
 // remodel re-derives what a contact caches when it was last scored under
 // another model version: title points and gate, and behavior under the new
-// decay settings. Each change of score gets a ledger line.
+// decay settings. Each change of score gets a ledger line, with the given
+// cause, or "model:<version>" when there is none (a decay pass).
 func (e *Engine) remodel(c *Contact, cause string, t int64, out *Result) {
 	if c.Model == e.m.Version {
 		return
 	}
 	c.Model = e.m.Version
+	if cause == "" {
+		cause = "model:" + e.m.Version
+	}
 	start := len(out.Ledger)
 	if c.Title != "" {
 		c.TargetTitle = e.m.IsTargetTitle(c.Title)
@@ -283,7 +287,7 @@ func (e *Engine) remodelAccount(a *Account, out *Result) {
 func (e *Engine) Decay(a *Account, c *Contact, now time.Time, out *Result) {
 	t := now.Unix()
 	e.remodelAccount(a, out)
-	e.remodel(c, "model:"+e.m.Version, t, out)
+	e.remodel(c, "", t, out)
 	e.decayTo(a, c, t, out)
 	if t > c.DecayedTo {
 		c.DecayedTo = t
@@ -527,9 +531,8 @@ func points(r *model.Rule, ev *event.Event) (int32, bool) {
 // count stored under the bare rule id is taken as being of the current
 // window.)
 func (c *Contact) capAllows(r *model.Rule, t int64) bool {
-	per := secs(r.Cap.Per)
-	period := t / per
-	key := r.ID + "@" + strconv.FormatInt(per, 10)
+	period := t / secs(r.Cap.Per)
+	key := r.Cap.Key
 	i := slices.IndexFunc(c.Caps, func(cc CapCount) bool {
 		return cc.Rule == key || cc.Rule == r.ID || strings.HasPrefix(cc.Rule, r.ID+"@")
 	})
@@ -599,12 +602,14 @@ func (e *Engine) decayAnchors(c *Contact, k int64) {
 // change with the given cause, and records the crossings.
 func (e *Engine) settle(a *Account, c *Contact, cause string, t int64, out *Result) {
 	fit := c.TitleFit
-	reason := "no account"
 	if a.IsAccount() {
 		fit += a.Fit
-		reason = "account " + strconv.Quote(a.ID) + " fit " + strconv.Itoa(int(a.Fit))
 	}
 	if fit != c.Fit {
+		reason := "no account"
+		if a.IsAccount() {
+			reason = "account " + strconv.Quote(a.ID) + " fit " + strconv.Itoa(int(a.Fit))
+		}
 		out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: t, Cause: cause, Kind: KindFit, Rule: "account",
 			Points: fit - c.Fit, Reason: reason})
 		c.Fit = fit
