@@ -30,7 +30,7 @@ func TestModelEndpointShowsVersionAndReviewSchedule(t *testing.T) {
 		require.Equal(t, http.StatusOK, rec.Code)
 		var got map[string]any
 		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
-		assert.Equal(t, "1", got["version"])
+		assert.Equal(t, model.Default().Version, got["version"])
 		assert.Equal(t, "2026-11-24T00:00:00Z", got["first_version"])
 		assert.Equal(t, "2027-01-23T00:00:00Z", got["review_due"])
 		assert.Equal(t, tc.overdue, got["review_overdue"], tc.now)

@@ -108,16 +108,16 @@ func adjust(contact string, points float64) event.Event {
 func TestIdleContactsDecayWithFloor(t *testing.T) {
 	t.Parallel()
 	r := newRig(t)
-	r.score(t, adjust("c-1", 100), adjust("c-2", 100), adjust("c-3", 100), adjust("c-4", 30))
+	r.score(t, adjust("c-1", 100), adjust("c-2", 100), adjust("c-3", 100), adjust("c-4", 8))
 	d := r.decayer(t, "a")
 	for _, tt := range []struct {
 		day  int
 		want map[string]int32
 	}{
-		{29, map[string]int32{"c-1": 100, "c-4": 30}},
-		{31, map[string]int32{"c-1": 90, "c-4": 30}},
-		{61, map[string]int32{"c-1": 80, "c-4": 30}},
-		{400, map[string]int32{"c-1": 40, "c-2": 40, "c-3": 40, "c-4": 30}},
+		{29, map[string]int32{"c-1": 100, "c-4": 8}},
+		{31, map[string]int32{"c-1": 90, "c-4": 8}},
+		{61, map[string]int32{"c-1": 80, "c-4": 8}},
+		{400, map[string]int32{"c-1": 10, "c-2": 10, "c-3": 10, "c-4": 8}},
 	} {
 		_, err := d.Pass(r.ctx, day(tt.day))
 		require.NoError(t, err)
@@ -133,7 +133,7 @@ func TestIdleContactsDecayWithFloor(t *testing.T) {
 			steps = append(steps, e.Points)
 		}
 	}
-	assert.Equal(t, []int32{-10, -10, -10, -10, -10, -10}, steps, "six steps of 10 to the floor of 40")
+	assert.Equal(t, []int32{-10, -10, -10, -10, -10, -10, -10, -10, -10}, steps, "nine steps of 10 to the floor of 10")
 	// Nothing left due but dormancy, which the 400-day pass already marked.
 	n, err := r.st.Backlog(r.ctx, day(10000))
 	require.NoError(t, err)

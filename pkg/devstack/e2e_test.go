@@ -166,9 +166,9 @@ func TestEndToEnd(t *testing.T) {
 			rules = append(rules, fmt.Sprintf("%s %+d", e.Rule, e.Points))
 			sum += e.Points
 		}
-		assert.Equal(t, []string{"vp-plus +10", "email-open +5", "careers -10", "whitepaper +20", "webinar-attended +25",
+		assert.Equal(t, []string{"vp-plus +10", "account +50", "email-open +5", "careers -10", "whitepaper +20", "webinar-attended +25",
 			"pricing-repeat +0", "pricing-repeat +30"}, rules)
-		assert.Equal(t, int32(70+10), sum, "the ledger explains behavior and title fit; the account's 50 comes from its own record")
+		assert.Equal(t, int32(130), sum, "the ledger explains the whole score: behavior, title fit and account fit")
 		assert.Equal(t, int32(130), hist.Entries[0].Score)
 
 		var acct api.Account
@@ -188,7 +188,7 @@ func TestEndToEnd(t *testing.T) {
 			assert.Equal(t, "1.0", ce.SpecVersion)
 			assert.Equal(t, "leads/scorer", ce.Source)
 			assert.Equal(t, "application/json", ce.DataContentType)
-			assert.Equal(t, "1", ce.Data.ModelVersion)
+			assert.Equal(t, "2", ce.Data.ModelVersion)
 		}
 		runs = append(runs, ids(ces))
 		if run == 0 {
@@ -281,7 +281,7 @@ func TestOutcomesAndEffectivenessEndToEnd(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return getJSON(t, s.IngestorURL+"/v1/reports/effectiveness", &rep) == http.StatusOK && rep.Opportunities == 1
 	}, 20*time.Second, 20*time.Millisecond)
-	assert.Equal(t, "1", rep.Model)
+	assert.Equal(t, "2", rep.Model)
 	assert.Equal(t, int64(2), rep.Contacts)
 	assert.Equal(t, int64(1), rep.MQLs)
 	assert.Equal(t, report.NewRate(1, 1), rep.MQLToOpp)
@@ -293,6 +293,6 @@ func TestOutcomesAndEffectivenessEndToEnd(t *testing.T) {
 
 	var m api.Model
 	require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/model", &m))
-	assert.Equal(t, "1", m.Version)
+	assert.Equal(t, "2", m.Version)
 	assert.Equal(t, "2027-01-23", m.Due.Format(time.DateOnly))
 }

@@ -147,3 +147,17 @@ func TestDecodeFixes(t *testing.T) {
 		})
 	}
 }
+
+func TestBool(t *testing.T) {
+	t.Parallel()
+	ev := Event{Properties: map[string]any{
+		"b": true, "s": "true", "y": " Yes ", "one": "1", "f": 1.0, "n": json.Number("1"), "i": 1, "i64": int64(2),
+		"no": false, "zs": "0", "zn": json.Number("0"), "zf": 0.0, "bad": json.Number("x"), "list": []any{true},
+	}}
+	for name, want := range map[string]bool{
+		"b": true, "s": true, "y": true, "one": true, "f": true, "n": true, "i": true, "i64": true,
+		"no": false, "zs": false, "zn": false, "zf": false, "bad": false, "list": false, "missing": false,
+	} {
+		assert.Equal(t, want, ev.Bool(name), name)
+	}
+}

@@ -235,15 +235,19 @@ func (e *Event) Strings(name string) []string {
 	return nil
 }
 
-// Bool returns the named boolean property (true, "true", "yes", 1).
+// Bool returns the named boolean property: true, "true", "yes" or "1"
+// (ignoring case and spaces), or a non-zero number in any of the forms
+// Number accepts as a number type.
 func (e *Event) Bool(name string) bool {
 	switch x := e.Properties[name].(type) {
 	case bool:
 		return x
 	case string:
-		return x == "true" || x == "yes" || x == "1"
-	case float64:
-		return x != 0
+		s := strings.ToLower(strings.TrimSpace(x))
+		return s == "true" || s == "yes" || s == "1"
+	case float64, json.Number, int, int64:
+		v, ok := e.Number(name)
+		return ok && v != 0
 	}
 	return false
 }

@@ -20,3 +20,33 @@ func TestDocsShowTheDefaultModel(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, string(DefaultYAML()), body)
 }
+
+// TestDocsValidationExample checks the second-pass example of
+// docs/model.md ("is refused like this") against Parse.
+func TestDocsValidationExample(t *testing.T) {
+	t.Parallel()
+	src := `version: "2"
+reviewed: 24/11/2026
+rules:
+  - id: open
+    event: email.opened
+    points: 5
+    cap: {max: 3, per: 30days}
+    match: {url: {in: [a], glb: b}}
+  - id: acct
+    event: account.updated
+    points: 5
+grades: [{grade: A, min: 10}]
+thresholds: {mql: {enter: 50}, mqa: {enter: 100}}
+stages: {mid: 10, late: 20}
+`
+	_, err := Parse([]byte(src))
+	require.Error(t, err)
+	doc, rerr := os.ReadFile("../../docs/model.md")
+	require.NoError(t, rerr)
+	var want []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		want = append(want, "   "+line)
+	}
+	require.Contains(t, string(doc), "   error: model bad3.yaml: "+strings.TrimSpace(strings.Join(want, "\n")))
+}

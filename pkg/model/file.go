@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -91,9 +92,11 @@ type TitleRule struct {
 }
 
 // TargetSpec is AQL's first gate: a target title and the required profile
-// fields. A required entry "email|phone" means any one of them.
+// fields. A required entry "email|phone" means any one of them. A title
+// matching one of Exclude is never a target ("Assistant to the CEO").
 type TargetSpec struct {
 	Titles   []string `yaml:"titles"`
+	Exclude  []string `yaml:"exclude"`
 	Required []string `yaml:"required"`
 }
 
@@ -147,16 +150,17 @@ type StageSpec struct {
 	Late int `yaml:"late"`
 }
 
-// DecaySpec lowers idle behavior: after IdleAfter without scored activity, one
-// step, then one every Every, of Points or Percent, never taking the total
-// score below Floor (nor behavior below zero) and never raising it.
+// DecaySpec lowers idle behavior: after IdleAfter without engagement, one
+// step, then one every Every, of Points or Percent, never taking behavior
+// below Floor (nor below zero) and never raising it. Fit does not decay.
 type DecaySpec struct {
 	IdleAfter Duration `yaml:"idle_after"`
 	Every     Duration `yaml:"every"`
 	Points    int      `yaml:"points"`
 	Percent   float64  `yaml:"percent"`
 	Floor     *int     `yaml:"floor"`
-	// FloorPercentOfMQL sets the floor as a share of the MQL enter threshold.
+	// FloorPercentOfMQL sets the behavior floor as a share of the MQL enter
+	// threshold.
 	FloorPercentOfMQL float64 `yaml:"floor_percent_of_mql"`
 }
 
@@ -170,11 +174,18 @@ type AccountSpec struct {
 // Duration is a time.Duration written as "24h", "30d" or "2w".
 type Duration time.Duration
 
-// UnmarshalYAML accepts Go durations plus d (days) and w (weeks).
+// invalidDuration marks a duration that did not parse, so that the compiler
+// reports it with its line and path among every other problem instead of the
+// YAML decoder stopping at it.
+const invalidDuration = Duration(math.MinInt64)
+
+// UnmarshalYAML accepts Go durations plus d (days) and w (weeks). A value
+// that does not parse is kept as invalid and reported by Parse.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	v, err := ParseDuration(n.Value)
-	if err != nil {
-		return err
+	if err != nil || n.Kind != yaml.ScalarNode {
+		*d = invalidDuration
+		return nil
 	}
 	*d = Duration(v)
 	return nil
@@ -189,8 +200,8 @@ func ParseDuration(s string) (time.Duration, error) {
 	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "w": 7 * 24 * time.Hour} {
 		if n, ok := strings.CutSuffix(s, suffix); ok {
 			v, err := strconv.ParseFloat(n, 64)
-			if err != nil {
-				return 0, fmt.Errorf("invalid duration %q", s)
+			if err != nil || math.IsNaN(v) || math.Abs(v*float64(unit)) >= math.MaxInt64 {
+				return 0, fmt.Errorf("invalid duration %q (use 24h, 30d or 2w)", s)
 			}
 			return time.Duration(v * float64(unit)), nil
 		}
@@ -212,15 +223,21 @@ func FormatDuration(d time.Duration) string {
 }
 
 // Date is a calendar day written as 2026-11-24.
-type Date struct{ time.Time }
+type Date struct {
+	time.Time
+	// invalid is set when the text did not parse; Parse reports it.
+	invalid bool
+}
 
-// UnmarshalYAML reads YYYY-MM-DD.
+// UnmarshalYAML reads YYYY-MM-DD. A value that does not parse is kept as
+// invalid and reported by Parse with its line and path.
 func (d *Date) UnmarshalYAML(n *yaml.Node) error {
 	t, err := time.Parse(time.DateOnly, n.Value)
-	if err != nil {
-		return fmt.Errorf("invalid date %q (use YYYY-MM-DD)", n.Value)
+	if err != nil || n.Kind != yaml.ScalarNode {
+		*d = Date{invalid: true}
+		return nil
 	}
-	d.Time = t
+	*d = Date{Time: t}
 	return nil
 }
 
@@ -261,6 +278,9 @@ type Matcher struct {
 	Globs []string `yaml:"glob"`
 	Regex string   `yaml:"regex"`
 	In    []string `yaml:"in"`
+	// unknown lists keys of the mapping form that are none of the above;
+	// Parse refuses them.
+	unknown []string
 }
 
 // UnmarshalYAML accepts the three forms described on Matcher.
@@ -276,6 +296,11 @@ func (m *Matcher) UnmarshalYAML(n *yaml.Node) error {
 			Glob  yaml.Node `yaml:"glob"`
 			Regex string    `yaml:"regex"`
 			In    []string  `yaml:"in"`
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; k != "glob" && k != "regex" && k != "in" {
+				m.unknown = append(m.unknown, k)
+			}
 		}
 		if err := n.Decode(&raw); err != nil {
 			return err

@@ -27,7 +27,7 @@ func TestReviewDue60DaysAfterFirstVersionThenEvery90(t *testing.T) {
 	assert.False(t, r.Overdue(day("2027-01-23")))
 	assert.True(t, r.Overdue(day("2027-01-24")))
 
-	f.Reviewed = Date{day("2027-01-20")}
+	f.Reviewed = Date{Time: day("2027-01-20")}
 	assert.Equal(t, day("2027-04-20"), f.Review().Due, "then 90 days after each review")
 	f.Changelog = nil
 	assert.True(t, f.Review().Due.IsZero(), "no dated version, no schedule")
@@ -38,8 +38,8 @@ func TestReviewDue60DaysAfterFirstVersionThenEvery90(t *testing.T) {
 func secondVersion(t *testing.T) *Model {
 	t.Helper()
 	src := string(DefaultYAML())
-	src = strings.Replace(src, "version: \"1\"\nname", "version: \"2\"\nname", 1)
-	src = strings.Replace(src, "changelog:\n", "changelog:\n  - version: \"2\"\n    date: 2027-01-20\n    author: ops\n    what: Clicks count more; demo requests score.\n    why: Clicks converted twice as often as opens.\n", 1)
+	src = strings.Replace(src, "version: \"2\"\nname", "version: \"3\"\nname", 1)
+	src = strings.Replace(src, "changelog:\n", "changelog:\n  - version: \"3\"\n    date: 2027-01-20\n    author: ops\n    what: Clicks count more; demo requests score.\n    why: Clicks converted twice as often as opens.\n", 1)
 	src = strings.Replace(src, "    points: 10\n    cap: {max: 5, per: 1d}", "    points: 15\n    cap: {max: 5, per: 1d}", 1)
 	src = strings.Replace(src, "  - id: careers\n    event: web.page_viewed\n    match: {url: [\"*/careers*\", \"*/jobs*\"]}\n    points: -10\n    reason: careers page (a job seeker, not a buyer)\n", "", 1)
 	src = strings.Replace(src, "    match: {url: \"*/blog/*\"}\n    points: 10\n    cap: {max: 3, per: 1d}", "    match: {url: \"*/blog/*\"}\n    points: 10\n    cap: {max: 2, per: 1d}", 1)
@@ -55,7 +55,7 @@ func TestHistoryTableOfRulesAcrossVersions(t *testing.T) {
 	v1, v2 := Default(), secondVersion(t)
 	h, err := NewHistory([]*File{&v2.File, &v1.File}) // out of order on purpose
 	require.NoError(t, err)
-	assert.Equal(t, []string{"1", "2"}, h.Versions)
+	assert.Equal(t, []string{"2", "3"}, h.Versions)
 	rows := map[string][]string{}
 	for _, r := range h.Rows {
 		rows[r.Section+" "+r.ID] = r.Points
@@ -66,13 +66,13 @@ func TestHistoryTableOfRulesAcrossVersions(t *testing.T) {
 	assert.Equal(t, []string{"-10", ""}, rows["rules careers"])
 	assert.Equal(t, []string{"", "40"}, rows["rules demo-request"])
 	assert.Equal(t, []string{"80", "85"}, rows["thresholds mql.enter"])
-	require.Len(t, h.Notes, 2)
-	assert.Equal(t, "2", h.Notes[1].Version)
+	require.Len(t, h.Notes, 3, "the changelog of every version, once")
+	assert.Equal(t, []string{"1", "2", "3"}, []string{h.Notes[0].Version, h.Notes[1].Version, h.Notes[2].Version})
 
 	var out bytes.Buffer
 	require.NoError(t, h.Write(&out))
 	assert.Regexp(t, `rules\s+email-click\s+10\s+15\n`, out.String())
 	assert.Regexp(t, `rules\s+careers\s+-10\s+—\n`, out.String())
 	assert.Regexp(t, `rules\s+demo-request\s+—\s+40\ntitles`, out.String(), "rules stay together")
-	assert.Contains(t, out.String(), "v2  2027-01-20  ops    Clicks count more; demo requests score. (why: Clicks converted twice as often as opens.)")
+	assert.Contains(t, out.String(), "v3  2027-01-20  ops    Clicks count more; demo requests score. (why: Clicks converted twice as often as opens.)")
 }

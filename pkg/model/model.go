@@ -8,6 +8,7 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -79,6 +80,7 @@ type Model struct {
 	Titles  []Title
 	// Target titles and required fields (each entry: any of its bits).
 	TargetTitles   []*regexp.Regexp
+	TargetExclude  []*regexp.Regexp
 	TargetRequired []uint8
 	AccountFit     []AccountRule
 	Competitors    map[string]bool
@@ -106,11 +108,13 @@ type Rule struct {
 	Reason     string
 }
 
-// Cap is a compiled CapSpec.
+// Cap is a compiled CapSpec. Key names the rule's count in a contact's
+// state: the rule id and the window length in seconds, "email-open@86400".
 type Cap struct {
 	Max  int
 	Per  time.Duration
 	From int
+	Key  string
 }
 
 // PropertyMatch is one compiled property matcher.
@@ -158,7 +162,7 @@ type AccountRule struct {
 	Points   int
 }
 
-// Decay is the compiled decay spec; Floor is in total-score points.
+// Decay is the compiled decay spec; Floor is in behavior points.
 type Decay struct {
 	IdleAfter time.Duration
 	Every     time.Duration
@@ -172,6 +176,11 @@ func (d Decay) Enabled() bool { return d.IdleAfter > 0 && (d.Points > 0 || d.Per
 
 // IsTargetTitle reports whether a title passes AQL's title gate.
 func (m *Model) IsTargetTitle(title string) bool {
+	for _, re := range m.TargetExclude {
+		if re.MatchString(title) {
+			return false
+		}
+	}
 	for _, re := range m.TargetTitles {
 		if re.MatchString(title) {
 			return true
@@ -344,6 +353,7 @@ const maxPoints = 1000
 
 func (c *compiler) compile(f *File) *Model {
 	m := &Model{File: *f, Version: f.Version, ByEvent: map[string][]int{}, Competitors: map[string]bool{}}
+	c.checkDates(f)
 	if f.Version == "" {
 		c.add("version", "is required")
 	} else if len(f.Version) > 32 {
@@ -354,7 +364,7 @@ func (c *compiler) compile(f *File) *Model {
 		if ch.Version == "" {
 			c.add(p+".version", "is required")
 		}
-		if ch.Date.IsZero() {
+		if ch.Date.IsZero() && !ch.Date.invalid {
 			c.add(p+".date", "is required")
 		}
 		if ch.What == "" {
@@ -383,8 +393,11 @@ func (c *compiler) compile(f *File) *Model {
 		p := fmt.Sprintf("rules[%d]", i)
 		checkID(p+".id", rs.ID)
 		r := Rule{ID: rs.ID, Event: rs.Event, Product: rs.Product, Reason: rs.Reason, PointsFrom: rs.PointsFrom}
-		if !eventTypePattern.MatchString(rs.Event) {
+		switch {
+		case !eventTypePattern.MatchString(rs.Event):
 			c.add(p+".event", "%q is not a lower-case dotted event type", rs.Event)
+		case strings.HasPrefix(rs.Event, "account."):
+			c.add(p+".event", "%q is an account event: behavior rules score contact events only (firmographics score through account_fit)", rs.Event)
 		}
 		n := 0
 		if rs.Points != nil {
@@ -438,9 +451,10 @@ func (c *compiler) compile(f *File) *Model {
 			if cp.From < 1 {
 				c.add(p+".cap.from", "must be at least 1")
 			}
-			if cp.Per < time.Minute {
+			if c.duration(p+".cap.per", rs.Cap.Per) && cp.Per < time.Minute {
 				c.add(p+".cap.per", "must be at least 1m")
 			}
+			cp.Key = rs.ID + "@" + strconv.FormatInt(int64(cp.Per/time.Second), 10)
 			r.Cap = &cp
 		}
 		if rs.Product != "" && !idPattern.MatchString(rs.Product) {
@@ -467,6 +481,14 @@ func (c *compiler) compile(f *File) *Model {
 			continue
 		}
 		m.TargetTitles = append(m.TargetTitles, re)
+	}
+	for i, t := range f.ContactFit.Target.Exclude {
+		re, err := regexp.Compile("(?i)" + t)
+		if err != nil || t == "" {
+			c.add(fmt.Sprintf("contact_fit.target.exclude[%d]", i), "invalid pattern %q: %v", t, errOrEmpty(err))
+			continue
+		}
+		m.TargetExclude = append(m.TargetExclude, re)
 	}
 	for i, req := range f.ContactFit.Target.Required {
 		var bits uint8
@@ -514,7 +536,7 @@ func (c *compiler) compile(f *File) *Model {
 			}
 			if fr.Field == "tier" {
 				for j, v := range fr.In {
-					if v != "named" && v != "target" && v != "non_icp" {
+					if v := strings.ToLower(v); v != "named" && v != "target" && v != "non_icp" {
 						c.add(fmt.Sprintf("%s.in[%d]", p, j), "tier %q is not named, target or non_icp", v)
 					}
 				}
@@ -566,11 +588,12 @@ func (c *compiler) compile(f *File) *Model {
 	if m.Decay.Every == 0 {
 		m.Decay.Every = m.Decay.IdleAfter
 	}
+	idleOK, everyOK := c.duration("decay.idle_after", ds.IdleAfter), c.duration("decay.every", ds.Every)
 	if ds.IdleAfter != 0 || ds.Points != 0 || ds.Percent != 0 {
-		if ds.IdleAfter < Duration(time.Minute) {
+		if idleOK && ds.IdleAfter < Duration(time.Minute) {
 			c.add("decay.idle_after", "must be at least 1m")
 		}
-		if m.Decay.Every < time.Minute {
+		if idleOK && everyOK && m.Decay.Every < time.Minute {
 			c.add("decay.every", "must be at least 1m")
 		}
 		if (ds.Points > 0) == (ds.Percent > 0) {
@@ -588,6 +611,9 @@ func (c *compiler) compile(f *File) *Model {
 		c.add("decay", "give floor or floor_percent_of_mql, not both")
 	case ds.Floor != nil:
 		m.Decay.Floor = *ds.Floor
+		if m.Decay.Floor < 0 || m.Decay.Floor > maxPoints {
+			c.add("decay.floor", "must be between 0 and %d", maxPoints)
+		}
 	case ds.FloorPercentOfMQL != 0:
 		if ds.FloorPercentOfMQL < 0 || ds.FloorPercentOfMQL > 100 || math.IsNaN(ds.FloorPercentOfMQL) {
 			c.add("decay.floor_percent_of_mql", "must be between 0 and 100")
@@ -595,7 +621,7 @@ func (c *compiler) compile(f *File) *Model {
 		m.Decay.Floor = int(math.Round(float64(m.MQL.Enter) * ds.FloorPercentOfMQL / 100))
 	}
 	m.DormantAfter = time.Duration(f.Dormant)
-	if m.DormantAfter < 0 {
+	if c.duration("dormant_after", f.Dormant) && m.DormantAfter < 0 {
 		c.add("dormant_after", "must not be negative")
 	}
 	m.Engagement, m.TopN = f.Account.Engagement, f.Account.TopN
@@ -613,6 +639,27 @@ func (c *compiler) compile(f *File) *Model {
 	return m
 }
 
+// duration reports a duration that did not parse, with the text written at
+// path, and says whether d is usable.
+func (c *compiler) duration(path string, d Duration) bool {
+	if d != invalidDuration {
+		return true
+	}
+	c.add(path, "invalid duration %q (use 24h, 30d or 2w)", scalarAt(c.root, path))
+	return false
+}
+
+func (c *compiler) checkDates(f *File) {
+	if f.Reviewed.invalid {
+		c.add("reviewed", "invalid date %q (use YYYY-MM-DD)", scalarAt(c.root, "reviewed"))
+	}
+	for i, ch := range f.Changelog {
+		if p := fmt.Sprintf("changelog[%d].date", i); ch.Date.invalid {
+			c.add(p, "invalid date %q (use YYYY-MM-DD)", scalarAt(c.root, p))
+		}
+	}
+}
+
 func errOrEmpty(err error) error {
 	if err == nil {
 		return errors.New("empty pattern")
@@ -622,6 +669,9 @@ func errOrEmpty(err error) error {
 
 func compileMatcher(prop string, mt Matcher) (PropertyMatch, error) {
 	pm := PropertyMatch{Property: prop}
+	if len(mt.unknown) > 0 {
+		return pm, fmt.Errorf("unknown key %q (a matcher mapping has one of glob, regex, in)", mt.unknown[0])
+	}
 	n := 0
 	if len(mt.Globs) > 0 {
 		n++
@@ -693,6 +743,32 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// scalarAt returns the text of the scalar at path, or "".
+func scalarAt(n *yaml.Node, path string) string {
+	for _, seg := range splitPath(path) {
+		var next *yaml.Node
+		switch {
+		case seg.index >= 0 && n.Kind == yaml.SequenceNode && seg.index < len(n.Content):
+			next = n.Content[seg.index]
+		case seg.index < 0 && n.Kind == yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == seg.key {
+					next = n.Content[i+1]
+					break
+				}
+			}
+		}
+		if next == nil {
+			return ""
+		}
+		n = next
+	}
+	if n.Kind != yaml.ScalarNode {
+		return ""
+	}
+	return n.Value
 }
 
 // lineOf finds the line of a path such as rules[3].match.url in the YAML

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,7 +45,8 @@ func TestDefaultReproducesTheDomainNumbers(t *testing.T) {
 	assert.Equal(t, Hysteresis{Enter: 80, Leave: 70}, m.MQL)
 	assert.Equal(t, 10, m.Decay.Points)
 	assert.Equal(t, 30*24*3600.0, m.Decay.IdleAfter.Seconds())
-	assert.Equal(t, 40, m.Decay.Floor)
+	// "Never decay to zero": the floor is on behavior (see default.yaml).
+	assert.Equal(t, 10, m.Decay.Floor)
 }
 
 func TestValidationListsEveryProblemWithLineAndPath(t *testing.T) {
@@ -138,8 +140,8 @@ func TestDurationsAndMatchers(t *testing.T) {
 func TestDefaultRoundTripsThroughYAML(t *testing.T) {
 	t.Parallel()
 	m := Default()
-	assert.True(t, strings.Contains(string(DefaultYAML()), "version: \"1\""))
-	assert.Equal(t, "1", m.Version)
+	assert.True(t, strings.Contains(string(DefaultYAML()), "version: \"2\""))
+	assert.Equal(t, "2", m.Version)
 	assert.NotEmpty(t, m.File.Changelog)
 }
 
@@ -149,6 +151,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("version: 1\ndecay: {idle_after: 1d, percent: 50, floor: 0}\n"))
 	f.Add([]byte("[1, 2"))
 	f.Add([]byte("rules: [{match: {url: {glob: [a, b], regex: x}}}]"))
+	f.Add([]byte("version: \"1\"\nreviewed: 24/11/2026\ndecay: {idle_after: 30days, every: [1d]}\nrules: [{id: a, event: a.b, points: 1, match: {u: {in: [x], glb: y}}, cap: {max: 1, per: NaNd}}]\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > 4096 {
 			return
@@ -164,5 +167,156 @@ func FuzzParse(f *testing.F) {
 		if m.Version == "" || m.MQL.Leave > m.MQL.Enter || m.Stages.Late <= m.Stages.Mid {
 			t.Fatalf("accepted an invalid model: %+v", m)
 		}
+		bad := m.Decay.IdleAfter < 0 || m.Decay.Every < 0 || m.DormantAfter < 0 || m.File.Reviewed.invalid
+		for _, r := range m.Rules {
+			bad = bad || (r.Cap != nil && r.Cap.Per < time.Minute)
+		}
+		for _, ch := range m.File.Changelog {
+			bad = bad || ch.Date.invalid
+		}
+		if bad {
+			t.Fatalf("accepted a bad duration or date: %+v", m)
+		}
 	})
+}
+
+// TestBadDurationsAndDatesAreListedWithTheOthers: a duration or date that
+// does not parse is one problem among the others, with its line and path.
+func TestBadDurationsAndDatesAreListedWithTheOthers(t *testing.T) {
+	t.Parallel()
+	src := `version: "2"
+reviewed: 24/11/2026
+changelog:
+  - {version: "2", date: 2026-13-01, what: x}
+rules:
+  - {id: a, event: email.opened, points: 5, cap: {max: 1, per: 30days}}
+  - {id: b, event: Email.Opened, points: 5}
+grades: [{grade: A, min: 10}]
+thresholds: {mql: {enter: 50}, mqa: {enter: 100}}
+stages: {mid: 10, late: 20}
+decay: {idle_after: soon, every: 1x, points: 10}
+dormant_after: 90 days
+`
+	_, err := Parse([]byte(src))
+	var ve *ValidationError
+	require.True(t, errors.As(err, &ve), "%v", err)
+	got := map[string]Problem{}
+	for _, p := range ve.Problems {
+		got[p.Path] = p
+	}
+	for path, want := range map[string]struct {
+		line int
+		text string
+	}{
+		"reviewed":          {2, `invalid date "24/11/2026" (use YYYY-MM-DD)`},
+		"changelog[0].date": {4, `invalid date "2026-13-01"`},
+		"rules[0].cap.per":  {6, `invalid duration "30days" (use 24h, 30d or 2w)`},
+		"rules[1].event":    {7, `not a lower-case dotted event type`},
+		"decay.idle_after":  {11, `invalid duration "soon"`},
+		"decay.every":       {11, `invalid duration "1x"`},
+		"dormant_after":     {12, `invalid duration "90 days"`},
+	} {
+		p, ok := got[path]
+		if assert.True(t, ok, "no problem at %s: %v", path, ve.Problems) {
+			assert.Equal(t, want.line, p.Line, path)
+			assert.Contains(t, p.Message, want.text, path)
+		}
+	}
+	assert.Len(t, ve.Problems, 7, "one problem each, no follow-on errors: %v", ve.Problems)
+}
+
+func TestDurationRefusesNonFiniteAndHuge(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"NaNd", "Infd", "1e300d", "-1e300w", "30days", ""} {
+		_, err := ParseDuration(s)
+		assert.Error(t, err, s)
+	}
+}
+
+func TestUnknownMatcherKeysAreRefused(t *testing.T) {
+	t.Parallel()
+	src := `version: "1"
+rules:
+  - id: a
+    event: web.page_viewed
+    match: {url: {in: [a], glb: b}}
+    points: 5
+grades: [{grade: A, min: 10}]
+thresholds: {mql: {enter: 50}, mqa: {enter: 100}}
+stages: {mid: 10, late: 20}
+`
+	_, err := Parse([]byte(src))
+	var ve *ValidationError
+	require.True(t, errors.As(err, &ve), "%v", err)
+	require.Len(t, ve.Problems, 1)
+	assert.Equal(t, Problem{Path: "rules[0].match.url", Line: 5,
+		Message: `unknown key "glb" (a matcher mapping has one of glob, regex, in)`}, ve.Problems[0])
+}
+
+func TestRulesOnAccountEventsAreRefused(t *testing.T) {
+	t.Parallel()
+	src := `version: "1"
+rules:
+  - {id: a, event: account.updated, points: 5}
+grades: [{grade: A, min: 10}]
+thresholds: {mql: {enter: 50}, mqa: {enter: 100}}
+stages: {mid: 10, late: 20}
+`
+	_, err := Parse([]byte(src))
+	var ve *ValidationError
+	require.True(t, errors.As(err, &ve), "%v", err)
+	require.Len(t, ve.Problems, 1)
+	assert.Equal(t, "rules[0].event", ve.Problems[0].Path)
+	assert.Equal(t, 3, ve.Problems[0].Line)
+	assert.Contains(t, ve.Problems[0].Message, "account event")
+}
+
+func TestTierValuesIgnoreCase(t *testing.T) {
+	t.Parallel()
+	src := `version: "1"
+account_fit:
+  - {id: named, field: tier, in: [Named, NON_ICP], points: 5}
+grades: [{grade: A, min: 10}]
+thresholds: {mql: {enter: 50}, mqa: {enter: 100}}
+stages: {mid: 10, late: 20}
+`
+	m, err := Parse([]byte(src))
+	require.NoError(t, err)
+	assert.True(t, m.AccountFit[0].In["named"])
+	assert.True(t, m.AccountFit[0].In["non_icp"])
+}
+
+// TestDefaultTitles: seniority words scoring as the object of a title
+// ("Assistant to the CEO") do not make it senior, nor a target title.
+func TestDefaultTitles(t *testing.T) {
+	t.Parallel()
+	m := Default()
+	for _, tt := range []struct {
+		title  string
+		points int
+		target bool
+	}{
+		{"VP Engineering", 10, true},
+		{"SVP Sales", 10, true},
+		{"Head of Growth", 10, true},
+		{"Founder & CEO", 10, true},
+		{"Co-Founder", 10, true},
+		{"Chief Revenue Officer", 10, true},
+		{"Managing Director", 7, true},
+		{"Product Manager", 5, true},
+		{"Engineering Mgr", 0, false},
+		{"Executive Assistant to the CEO", 0, false},
+		{"Assistant to the CEO", 0, false},
+		{"Chief of Staff to the CEO", 0, false},
+		{"EA to CFO", 0, false},
+		{"Secretary to the President", 0, false},
+		{"Marketing Intern, Office of the CMO", 0, false},
+		{"Vice Presidential Speechwriter", 0, false},
+		{"Directory Services Engineer", 0, false},
+		{"Cooperative Manager", 5, true},
+	} {
+		pts, _ := m.TitlePoints(tt.title)
+		assert.Equal(t, tt.points, pts, "points of %q", tt.title)
+		assert.Equal(t, tt.target, m.IsTargetTitle(tt.title), "target %q", tt.title)
+	}
 }

@@ -158,9 +158,16 @@ func waitEvents(t *testing.T, st *store.Store, n int) {
 		"namespace %s never counted %d events", st.Namespace(), n)
 }
 
-// transitionIDs reads a whole topic and returns the distinct CloudEvent ids,
-// sorted: the contract publishes every crossing at least once.
-func (r *rig) transitionIDs(t *testing.T, topic string) []string {
+// leadIDs are the distinct ids of the lead transitions of a topic, sorted.
+func leadIDs(t *testing.T, r *rig, topic string) []string {
+	t.Helper()
+	return r.transitionIDs(t, topic, "lead.")
+}
+
+// transitionIDs reads a whole topic and returns the distinct CloudEvent ids
+// of the types with the prefix, sorted: the contract publishes every
+// crossing at least once.
+func (r *rig) transitionIDs(t *testing.T, topic, prefix string) []string {
 	t.Helper()
 	spans, err := stream.Spans(r.ctx, r.kafka, topic, time.Time{})
 	require.NoError(t, err)
@@ -169,7 +176,9 @@ func (r *rig) transitionIDs(t *testing.T, topic string) []string {
 		for _, rec := range recs {
 			var ce transition.CloudEvent
 			require.NoError(t, json.Unmarshal(rec.Value, &ce))
-			ids = append(ids, ce.ID)
+			if strings.HasPrefix(ce.Type, prefix) {
+				ids = append(ids, ce.ID)
+			}
 		}
 		return nil
 	}))
@@ -209,7 +218,6 @@ func TestRebuildAfterWipeEqualsLiveWithDecay(t *testing.T) {
 	r.decayPass(t, ns, m, days(75))
 	r.decayPass(t, ns, m, days(130))
 	live := take(t, store.New(r.rdb, ns))
-	liveIDs := r.transitionIDs(t, r.transitions)
 	require.NotEmpty(t, live.Ledgers)
 
 	require.NoError(t, r.rdb.FlushAll(r.ctx).Err())
@@ -222,7 +230,14 @@ func TestRebuildAfterWipeEqualsLiveWithDecay(t *testing.T) {
 	assert.Equal(t, live.Contacts, rebuilt.Contacts)
 	assert.Equal(t, live.Accounts, rebuilt.Accounts)
 	assert.Equal(t, live.Ledgers, rebuilt.Ledgers)
-	assert.Equal(t, liveIDs, r.transitionIDs(t, r.prefix+".replayed"))
+	// Lead transitions are identical. Account MQA crossings are not always:
+	// an account's engagement sums its members' behavior as last written,
+	// so whether a decayer pass lowered an idle member before another
+	// member's event decides when (and with which cause) the account
+	// crosses; its final state is the same either way (checked above).
+	live2 := leadIDs(t, r, r.transitions)
+	require.Greater(t, len(live2), 100)
+	assert.Equal(t, live2, leadIDs(t, r, r.prefix+".replayed"))
 	decayed := 0
 	for _, c := range rebuilt.Contacts {
 		if c.DecayedTo > c.DecayFrom {
@@ -299,7 +314,7 @@ func lowMQLModel(t *testing.T) *model.Model {
 
 // lowMQLSource is the default model with MQL at 40 instead of 80.
 func lowMQLSource() string {
-	src := strings.Replace(string(model.DefaultYAML()), "version: \"1\"\nname", "version: \"2-low-mql\"\nname", 1)
+	src := strings.Replace(string(model.DefaultYAML()), "version: \"2\"\nname", "version: \"2-low-mql\"\nname", 1)
 	return strings.Replace(src, "mql: {enter: 80, leave: 70}", "mql: {enter: 40, leave: 35}", 1)
 }
 
@@ -366,7 +381,7 @@ func TestCompareTwoModelsOnTheSameHistory(t *testing.T) {
 	assert.Equal(t, count(ca, mql), rep.A.MQL)
 	assert.Equal(t, count(cb, mql), rep.B.MQL)
 	assert.Greater(t, rep.B.MQL, rep.A.MQL, "a lower MQL threshold qualifies more contacts")
-	assert.Equal(t, map[string]int{"1": len(ca)}, rep.A.Models)
+	assert.Equal(t, map[string]int{model.Default().Version: len(ca)}, rep.A.Models)
 	assert.Equal(t, map[string]int{"2-low-mql": len(cb)}, rep.B.Models)
 	var want []replay.Change
 	for id, a := range ca {
@@ -475,7 +490,7 @@ func TestModelCommands(t *testing.T) {
 	assert.Contains(t, out, `valid, version "2-low-mql"`)
 	out, err = run("model", "diff", old, cur)
 	require.NoError(t, err)
-	assert.Equal(t, "model \"1\" → \"2-low-mql\"\n~ thresholds.mql  {\"enter\":80,\"leave\":70} → {\"enter\":40,\"leave\":35}\n", out)
+	assert.Equal(t, "model \"2\" → \"2-low-mql\"\n~ thresholds.mql  {\"enter\":80,\"leave\":70} → {\"enter\":40,\"leave\":35}\n", out)
 	require.NoError(t, os.WriteFile(cur, []byte(strings.Replace(lowMQLSource(), "per: 1d", "per: 1day", 1)), 0o600))
 	_, err = run("model", "validate", cur)
 	require.Error(t, err)

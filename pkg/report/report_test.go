@@ -104,9 +104,9 @@ func TestEffectivenessOfAKnownHistory(t *testing.T) {
 	bf := &replay.Backfill{Log: testutil.Logger(t), Store: st, Engine: scoring.New(model.Default()), BatchSize: 37}
 	_, err := bf.FromFile(ctx, writeNDJSON(t, knownHistory()))
 	require.NoError(t, err)
-	fields, err := st.Report(ctx, "1")
+	fields, err := st.Report(ctx, model.Default().Version)
 	require.NoError(t, err)
-	r, err := report.Compute("1", fields, "", "")
+	r, err := report.Compute(model.Default().Version, fields, "", "")
 	require.NoError(t, err)
 
 	assert.Equal(t, int64(50), r.Contacts)
@@ -139,7 +139,7 @@ func TestEffectivenessOfAKnownHistory(t *testing.T) {
 	assert.Equal(t, int64(50), lift["manual"].Triggered)
 	assert.Nil(t, lift["manual"].Lift, "a rule on every contact cannot be compared")
 
-	later, err := report.Compute("1", fields, at(1).Format(time.DateOnly), at(2).Format(time.DateOnly))
+	later, err := report.Compute(model.Default().Version, fields, at(1).Format(time.DateOnly), at(2).Format(time.DateOnly))
 	require.NoError(t, err)
 	assert.Zero(t, later.MQLs, "the MQLs were on day 0")
 	assert.Equal(t, int64(2), later.Opportunities, "the opportunities of days 1 and 2")
@@ -183,9 +183,9 @@ func TestCountersCountOnceWhateverIsRetried(t *testing.T) {
 	require.Error(t, s.Process(ctx, recs[:60]), "the post fails after the commit")
 	require.NoError(t, s.Process(ctx, recs[60:]))
 	require.NoError(t, s.Process(ctx, recs), "a full redelivery")
-	fields, err := st.Report(ctx, "1")
+	fields, err := st.Report(ctx, model.Default().Version)
 	require.NoError(t, err)
-	r, err := report.Compute("1", fields, "", "")
+	r, err := report.Compute(model.Default().Version, fields, "", "")
 	require.NoError(t, err)
 	assert.Equal(t, int64(50), r.Contacts)
 	assert.Equal(t, int64(40), r.MQLs)

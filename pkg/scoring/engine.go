@@ -164,16 +164,14 @@ func (e *Engine) Apply(a *Account, c *Contact, ev *event.Event, out *Result) err
 	if c.AccountID != a.ID {
 		c.AccountID = a.ID
 	}
-	e.remodel(c)
+	e.remodelAccount(a, out)
+	e.remodel(c, ev.ID, t, out)
 	e.decayTo(a, c, t, out)
 	if t > c.DecayedTo {
 		c.DecayedTo = t
 	}
 	c.Seen = remember(c.Seen, h)
 	c.Events++
-	if c.Model != e.m.Version {
-		c.Rules = nil // indexes of another model's rules
-	}
 	c.Model = e.m.Version
 	start := len(out.Ledger)
 	if ev.Type == "contact.updated" {
@@ -190,9 +188,7 @@ func (e *Engine) Apply(a *Account, c *Contact, ev *event.Event, out *Result) err
 	}
 	e.nurture(a, c, ev.ID, t, out)
 	e.outcome(c, ev, t, out)
-	for i := start; i < len(out.Ledger); i++ {
-		out.Ledger[i].Score, out.Ledger[i].Behavior, out.Ledger[i].Fit = c.Score(), c.Behavior, c.Fit
-	}
+	stamp(c, out, start)
 	return nil
 }
 
@@ -252,6 +248,16 @@ func (e *Engine) nurture(a *Account, c *Contact, cause string, t int64, out *Res
 	}
 }
 
+// stamp records c's state after the change on its ledger lines from index
+// from on.
+func stamp(c *Contact, out *Result, from int) {
+	for i := from; i < len(out.Ledger); i++ {
+		if l := &out.Ledger[i]; l.ContactID == c.ID {
+			l.Score, l.Behavior, l.Fit = c.Score(), c.Behavior, c.Fit
+		}
+	}
+}
+
 // Leave takes contact c out of account old (it is moving to another). The
 // old account's engagement and MQA status are settled with the event as cause.
 func (e *Engine) Leave(old *Account, c *Contact, cause string, at time.Time, out *Result) {
@@ -292,20 +298,67 @@ func (e *Engine) ApplyAccount(a *Account, ev *event.Event, out *Result) error {
 // Refresh re-derives a member contact's fit and statuses after its account
 // changed (named in Result.Refresh), with the account change's cause.
 func (e *Engine) Refresh(a *Account, c *Contact, cause string, at time.Time, out *Result) {
-	e.remodel(c)
+	start := len(out.Ledger)
+	e.remodel(c, cause, at.Unix(), out)
 	e.settle(a, c, cause, at.Unix(), out)
 	e.nurture(a, c, cause, at.Unix(), out)
+	stamp(c, out, start)
 }
 
-// remodel re-derives what a contact caches from its title when it was last
-// scored under another model version.
-func (e *Engine) remodel(c *Contact) {
-	if c.Model == e.m.Version || c.Title == "" {
+// remodel re-derives what a contact caches when it was last scored under
+// another model version: title points and gate, and behavior under the new
+// decay settings. Each change of score gets a ledger line, with the given
+// cause, or "model:<version>" when there is none (a decay pass).
+func (e *Engine) remodel(c *Contact, cause string, t int64, out *Result) {
+	if c.Model == e.m.Version {
 		return
 	}
-	c.TargetTitle = e.m.IsTargetTitle(c.Title)
-	pts, rule := e.m.TitlePoints(c.Title)
-	c.TitleFit, c.TitleRule = int32(pts), rule
+	c.Model = e.m.Version
+	c.Rules = nil // indexes of another model's rules
+	if cause == "" {
+		cause = "model:" + e.m.Version
+	}
+	start := len(out.Ledger)
+	if c.Title != "" {
+		c.TargetTitle = e.m.IsTargetTitle(c.Title)
+		pts, rule := e.m.TitlePoints(c.Title)
+		e.setTitleFit(c, int32(pts), rule, cause, t, out)
+	}
+	before := c.Behavior
+	e.refreshBehavior(c)
+	if c.Behavior != before {
+		out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: t, Cause: cause, Kind: KindDecay, Rule: "decay",
+			Points: c.Behavior - before, Reason: "decay recounted under model " + e.m.Version})
+	}
+	stamp(c, out, start)
+}
+
+// setTitleFit changes the title points, keeping Fit = title points + account
+// fit, with a ledger line when the points change.
+func (e *Engine) setTitleFit(c *Contact, pts int32, rule, cause string, t int64, out *Result) {
+	if pts != c.TitleFit {
+		reason := "title no longer scores"
+		if rule != "" {
+			reason = "title " + strconv.Quote(c.Title)
+		}
+		out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: t, Cause: cause, Kind: KindFit, Rule: ruleOr(rule, c.TitleRule),
+			Points: pts - c.TitleFit, Reason: reason})
+		c.Fit += pts - c.TitleFit
+	}
+	c.TitleFit, c.TitleRule = pts, rule
+}
+
+// remodelAccount recomputes an account's fit when it was last scored under
+// another model version; its members then need Refresh.
+func (e *Engine) remodelAccount(a *Account, out *Result) {
+	if !a.IsAccount() || a.Model == e.m.Version {
+		return
+	}
+	a.Model = e.m.Version
+	if fit := e.accountFit(a); fit != a.Fit {
+		a.Fit = fit
+		out.refresh(a.ID)
+	}
 }
 
 // Decay lowers c's behavior for the idle time up to now and marks it dormant
@@ -313,7 +366,8 @@ func (e *Engine) remodel(c *Contact) {
 // gives the same state, and a second call at the same instant does nothing.
 func (e *Engine) Decay(a *Account, c *Contact, now time.Time, out *Result) {
 	t := now.Unix()
-	e.remodel(c)
+	e.remodelAccount(a, out)
+	e.remodel(c, "", t, out)
 	e.decayTo(a, c, t, out)
 	if t > c.DecayedTo {
 		c.DecayedTo = t
@@ -325,7 +379,7 @@ func (e *Engine) Decay(a *Account, c *Contact, now time.Time, out *Result) {
 func (e *Engine) NextDue(c *Contact) int64 {
 	var next int64
 	d := e.m.Decay
-	if d.Enabled() && c.DecayFrom > 0 && (c.Behavior > e.lower(c) || slices.ContainsFunc(c.Products, func(p Product) bool { return p.Score > 0 })) {
+	if d.Enabled() && c.DecayFrom > 0 && (c.Behavior > e.lower() || slices.ContainsFunc(c.Products, func(p Product) bool { return p.Score > 0 })) {
 		k := e.steps(c.DecayFrom, c.DecayedTo)
 		next = c.DecayFrom + secs(d.IdleAfter) + k*secs(d.Every)
 	}
@@ -353,10 +407,10 @@ func (e *Engine) steps(from, to int64) int64 {
 	return 1 + idle/secs(d.Every)
 }
 
-// lower is the least behavior decay may leave: the floor minus fit, and never
-// below zero.
-func (e *Engine) lower(c *Contact) int32 {
-	return max(int32(e.m.Decay.Floor)-c.Fit, 0)
+// lower is the least behavior decay may leave: the floor, never below zero.
+// It does not depend on fit, so a change of fit never moves behavior.
+func (e *Engine) lower() int32 {
+	return int32(max(e.m.Decay.Floor, 0))
 }
 
 // decayed is anchor after k steps, never below lower and never raised.
@@ -377,7 +431,7 @@ func (e *Engine) decayed(anchor int32, k int64, lower int32) int32 {
 // refreshBehavior recomputes behavior and product scores from their anchors.
 func (e *Engine) refreshBehavior(c *Contact) {
 	k := e.steps(c.DecayFrom, c.DecayedTo)
-	c.Behavior = e.decayed(c.Anchor, k, e.lower(c))
+	c.Behavior = e.decayed(c.Anchor, k, e.lower())
 	for i := range c.Products {
 		c.Products[i].Score = e.decayed(c.Products[i].Anchor, k, 0)
 	}
@@ -404,22 +458,27 @@ func (e *Engine) decayTo(a *Account, c *Contact, now int64, out *Result) {
 			k = kTo // a very long idle stretch: collapse the rest into one step
 		}
 		at := c.DecayFrom + secs(d.IdleAfter) + (k-1)*secs(d.Every)
-		if dormantAt != 0 && dormantAt <= at {
+		if dormantAt != 0 && dormantAt < at {
 			e.goDormant(a, c, dormantAt, out)
 			dormantAt = 0
 		}
 		before := c.Behavior
 		c.DecayedTo = at
 		e.refreshBehavior(c)
-		if c.Behavior == before {
-			continue
+		if c.Behavior != before {
+			cause := decayCause(c, k)
+			i := len(out.Ledger)
+			out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: at, Cause: cause, Kind: KindDecay, Rule: "decay",
+				Points: c.Behavior - before, Reason: "idle " + model.FormatDuration(time.Duration(at-c.DecayFrom)*time.Second)})
+			e.settle(a, c, cause, at, out)
+			stamp(c, out, i)
 		}
-		cause := decayCause(c, k)
-		out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: at, Cause: cause, Kind: KindDecay, Rule: "decay",
-			Points: c.Behavior - before, Reason: "idle " + model.FormatDuration(time.Duration(at-c.DecayFrom)*time.Second)})
-		e.settle(a, c, cause, at, out)
-		l := &out.Ledger[len(out.Ledger)-1]
-		l.Score, l.Behavior, l.Fit = c.Score(), c.Behavior, c.Fit
+		// Dormancy due at the step's own instant comes after the step, so
+		// its crossing carries the decayed score.
+		if dormantAt != 0 && dormantAt <= at {
+			e.goDormant(a, c, dormantAt, out)
+			dormantAt = 0
+		}
 	}
 	if dormantAt != 0 && dormantAt <= now {
 		e.goDormant(a, c, dormantAt, out)
@@ -464,16 +523,7 @@ func (e *Engine) updateProfile(c *Contact, ev *event.Event, t int64, out *Result
 		}
 	}
 	pts, rule := e.m.TitlePoints(c.Title)
-	if int32(pts) == c.TitleFit && rule == c.TitleRule {
-		return
-	}
-	reason := "title no longer scores"
-	if rule != "" {
-		reason = "title " + strconv.Quote(c.Title)
-	}
-	out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: t, Cause: ev.ID, Kind: KindFit, Rule: ruleOr(rule, c.TitleRule),
-		Points: int32(pts) - c.TitleFit, Reason: reason})
-	c.TitleFit, c.TitleRule = int32(pts), rule
+	e.setTitleFit(c, int32(pts), rule, ev.ID, t, out)
 }
 
 func ruleOr(a, b string) string {
@@ -505,10 +555,17 @@ func (e *Engine) behavior(c *Contact, ev *event.Event, t int64, out *Result) boo
 				Product: r.Product, Reason: reason + " (over cap: 0)"})
 			continue
 		}
+		before := c.Behavior
 		e.addPoints(c, t, pts, r.Product)
 		c.trigger(ri)
 		out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: t, Cause: ev.ID, Kind: KindBehavior, Rule: r.ID,
 			Points: pts, Product: r.Product, Reason: reason})
+		if diff := c.Behavior - before - pts; diff != 0 {
+			// A late event: the decay already counted after its time is
+			// recounted from the new anchor (or the floor holds).
+			out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: t, Cause: ev.ID, Kind: KindDecay, Rule: "decay",
+				Points: diff, Reason: "decay recounted for an event dated " + time.Unix(t, 0).UTC().Format(time.RFC3339)})
+		}
 		engaged = engaged || pts > 0
 	}
 	return engaged
@@ -551,15 +608,26 @@ func points(r *model.Rule, ev *event.Event) (int32, bool) {
 
 // capAllows counts a match of a capped rule and says whether it scores.
 // A late event from a period older than the one counted scores nothing: that
-// period's count is no longer known.
+// period's count is no longer known. A count is kept under the rule id and
+// the window length ("email-open@86400"), so a model that changes the window
+// starts a new count instead of comparing period numbers of two lengths. (A
+// count stored under the bare rule id is taken as being of the current
+// window.)
 func (c *Contact) capAllows(r *model.Rule, t int64) bool {
 	period := t / secs(r.Cap.Per)
-	i := slices.IndexFunc(c.Caps, func(cc CapCount) bool { return cc.Rule == r.ID })
-	if i < 0 {
-		c.Caps = append(c.Caps, CapCount{Rule: r.ID, Period: period})
+	key := r.Cap.Key
+	i := slices.IndexFunc(c.Caps, func(cc CapCount) bool {
+		return cc.Rule == key || cc.Rule == r.ID || strings.HasPrefix(cc.Rule, r.ID+"@")
+	})
+	switch {
+	case i < 0:
+		c.Caps = append(c.Caps, CapCount{Rule: key, Period: period})
 		i = len(c.Caps) - 1
+	case c.Caps[i].Rule != key && c.Caps[i].Rule != r.ID:
+		c.Caps[i] = CapCount{Rule: key, Period: period}
 	}
 	cc := &c.Caps[i]
+	cc.Rule = key
 	switch {
 	case period < cc.Period:
 		return false
@@ -571,18 +639,28 @@ func (c *Contact) capAllows(r *model.Rule, t int64) bool {
 	return n >= r.Cap.From && n < r.Cap.From+r.Cap.Max
 }
 
-// addPoints adds behavior points scored at time t. An event at or after the
-// last scored one re-anchors decay at t; a late one adds to the anchor, so
-// time is never rewound and the result does not depend on whether a decayer
-// ran in between.
+// addPoints adds behavior points scored at time t. Positive points are
+// engagement: at or after the anchor time they re-anchor decay at t, which
+// restarts the idle clock. Negative points are not: they are added to the
+// score decayed to t, and the anchor moves by whole steps only, so the next
+// step comes when it was due. Zero points change nothing. A late event (before
+// the anchor time) adds to the anchor, so time is never rewound. None of this
+// depends on whether a decayer ran in between.
 func (e *Engine) addPoints(c *Contact, t int64, pts int32, product string) {
-	if t >= c.DecayFrom {
-		k := e.steps(c.DecayFrom, t)
-		c.Anchor = e.decayed(c.Anchor, k, e.lower(c))
-		for i := range c.Products {
-			c.Products[i].Anchor = e.decayed(c.Products[i].Anchor, k, 0)
-		}
+	switch {
+	case pts == 0:
+		return
+	case pts > 0 && t >= c.DecayFrom:
+		e.decayAnchors(c, e.steps(c.DecayFrom, t))
 		c.DecayFrom = t
+	case pts < 0 && t >= c.DecayFrom:
+		if k := e.steps(c.DecayFrom, t); k > 0 {
+			e.decayAnchors(c, k)
+			// The steps left count from here; when steps come less often
+			// than idle_after, this may be before the step's phase, never
+			// after t.
+			c.DecayFrom = min(c.DecayFrom+k*secs(e.m.Decay.Every), t)
+		}
 	}
 	c.Anchor += pts
 	if product != "" {
@@ -595,6 +673,14 @@ func (e *Engine) addPoints(c *Contact, t int64, pts int32, product string) {
 	e.refreshBehavior(c)
 }
 
+// decayAnchors moves the anchors k steps on.
+func (e *Engine) decayAnchors(c *Contact, k int64) {
+	c.Anchor = e.decayed(c.Anchor, k, e.lower())
+	for i := range c.Products {
+		c.Products[i].Anchor = e.decayed(c.Products[i].Anchor, k, 0)
+	}
+}
+
 // settle re-derives fit, the account aggregate and the statuses after a
 // change with the given cause, and records the crossings.
 func (e *Engine) settle(a *Account, c *Contact, cause string, t int64, out *Result) {
@@ -603,14 +689,24 @@ func (e *Engine) settle(a *Account, c *Contact, cause string, t int64, out *Resu
 		fit += a.Fit
 	}
 	if fit != c.Fit {
+		reason := "no account"
+		if a.IsAccount() {
+			reason = "account " + strconv.Quote(a.ID) + " fit " + strconv.Itoa(int(a.Fit))
+		}
+		out.Ledger = append(out.Ledger, Entry{ContactID: c.ID, Time: t, Cause: cause, Kind: KindFit, Rule: "account",
+			Points: fit - c.Fit, Reason: reason})
 		c.Fit = fit
-		e.refreshBehavior(c)
 	}
 	if a.IsAccount() {
 		if a.Members == nil {
 			a.Members = map[string]int32{}
 		}
-		a.Members[c.ID] = c.Behavior
+		// A competitor's own behavior is not the account's interest.
+		b := c.Behavior
+		if c.Competitor {
+			b = 0
+		}
+		a.Members[c.ID] = b
 		e.settleAccount(a, cause, t, out)
 	}
 	m := e.m
@@ -764,7 +860,7 @@ func (e *Engine) accountFit(a *Account) int32 {
 		case "country":
 			ok = r.In[strings.ToLower(a.Country)]
 		case "tier":
-			ok = r.In[a.Tier]
+			ok = r.In[strings.ToLower(strings.TrimSpace(a.Tier))]
 		case "technologies":
 			ok = slices.ContainsFunc(a.Technologies, func(t string) bool { return r.In[strings.ToLower(t)] })
 		}

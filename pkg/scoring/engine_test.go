@@ -291,8 +291,8 @@ func TestStages(t *testing.T) {
 	assert.Equal(t, []string{"early->mid", "mid->late", "late->early"}, got)
 }
 
-// decayModel is the default with the same decay, so numbers follow DOMAIN.md:
-// −10 per 30 idle days, floor 40.
+// TestDecayWithFloor: the default decays −10 per 30 idle days (DOMAIN.md),
+// never taking behavior below the floor of 10.
 func TestDecayWithFloor(t *testing.T) {
 	t.Parallel()
 	adj := func(points float64) event.Event {
@@ -307,9 +307,10 @@ func TestDecayWithFloor(t *testing.T) {
 		{"29 days idle: nothing", 100, 29, 100},
 		{"31 days idle: one step", 100, 31, 90},
 		{"61 days idle: two steps", 100, 61, 80},
-		{"400 days idle: stops at the floor", 100, 400, 40},
-		{"below the floor: never raised, never lowered", 30, 400, 30},
-		{"just above the floor: stops at it", 45, 61, 40},
+		{"400 days idle: stops at the floor", 100, 400, 10},
+		{"below the floor: never raised, never lowered", 8, 400, 8},
+		{"just above the floor: stops at it", 15, 61, 10},
+		{"negative: never raised", -30, 400, -30},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -330,17 +331,89 @@ func TestDecayWithFloor(t *testing.T) {
 	}
 }
 
-func TestDecayFloorCountsFit(t *testing.T) {
+// TestDecayFloorIsOnBehavior: the floor bounds behavior, whatever the fit;
+// a contact with low or negative fit decays as far as any other.
+func TestDecayFloorIsOnBehavior(t *testing.T) {
 	t.Parallel()
-	// With fit 10 the total may not go below 40, so behavior stops at 30.
-	c, _ := run(t, model.Default(),
-		ev("contact.updated", 0, props{"title": "VP Sales"}),
-		event.Event{ID: "adj", Type: "score.adjusted", ContactID: "c-1", Time: t0, Properties: props{"points": 70.0}})
+	for _, tt := range []struct {
+		name    string
+		title   string
+		account props
+		fit     int32
+	}{
+		{"fit 10", "VP Sales", nil, 10},
+		{"fit 0", "Intern", nil, 0},
+		{"non-ICP fit -15", "Marketing Manager", props{"tier": "non_icp"}, -15},
+		{"fit 40", "VP Sales", props{"employees": 5000.0, "industry": "software", "country": "US"}, 40},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := New(model.Default())
+			a, c := &Account{ID: "acme.io"}, &Contact{ID: "c-1"}
+			var out Result
+			acc := event.Event{ID: "a1", Type: "account.updated", AccountID: a.ID, Time: t0, Properties: tt.account}
+			require.NoError(t, e.ApplyAccount(a, &acc, &out))
+			for _, x := range []event.Event{ev("contact.updated", 0, props{"title": tt.title}),
+				{ID: "adj", Type: "score.adjusted", ContactID: "c-1", Time: t0, Properties: props{"points": 70.0}}} {
+				require.NoError(t, e.Apply(a, c, &x, &out))
+			}
+			e.Decay(a, c, t0.Add(day(1000)), &out)
+			assert.Equal(t, tt.fit, c.Fit)
+			assert.Equal(t, int32(10), c.Behavior)
+			assert.Equal(t, model.Early, c.Stage)
+			assert.False(t, c.MQL)
+			assert.False(t, c.AQL)
+		})
+	}
+}
+
+// TestLoweringFitNeverRaisesBehavior: an account update that lowers fit
+// lowers the total by as much, and moves neither behavior nor stage.
+func TestLoweringFitNeverRaisesBehavior(t *testing.T) {
+	t.Parallel()
 	e := New(model.Default())
+	a, c := &Account{ID: "acme.io"}, &Contact{ID: "c-1"}
 	var out Result
-	e.Decay(&Account{}, c, t0.Add(day(1000)), &out)
-	assert.Equal(t, int32(30), c.Behavior)
-	assert.Equal(t, int32(40), c.Score())
+	big := event.Event{ID: "a1", Type: "account.updated", AccountID: a.ID, Time: t0,
+		Properties: props{"employees": 5000.0, "industry": "software", "country": "US"}}
+	require.NoError(t, e.ApplyAccount(a, &big, &out))
+	for _, x := range []event.Event{ev("contact.updated", 0, props{"title": "VP Sales"}), ev("webinar.attended", time.Hour, nil)} {
+		require.NoError(t, e.Apply(a, c, &x, &out))
+	}
+	e.Decay(a, c, t0.Add(day(400)), &out)
+	require.Equal(t, int32(10), c.Behavior)
+	stage := c.Stage
+	out.Reset()
+	shrink := event.Event{ID: "a2", Type: "account.updated", AccountID: a.ID, Time: t0.Add(day(401)),
+		Properties: props{"employees": 10.0, "industry": "retail", "country": "BR", "tier": "non_icp"}}
+	require.NoError(t, e.ApplyAccount(a, &shrink, &out))
+	require.Equal(t, []string{"acme.io"}, out.Refresh)
+	e.Refresh(a, c, shrink.ID, shrink.Time, &out)
+	assert.Equal(t, int32(10), c.Behavior, "behavior unchanged")
+	assert.Equal(t, int32(-10), c.Fit)
+	assert.Equal(t, stage, c.Stage)
+	assert.NotContains(t, types(out.Crossings), StageChanged)
+	require.Len(t, out.Ledger, 1)
+	assert.Equal(t, Entry{ContactID: "c-1", Time: shrink.Time.Unix(), Cause: "a2", Kind: KindFit, Rule: "account", Points: -50,
+		Reason: `account "acme.io" fit -20`, Score: 0, Behavior: 10, Fit: -10}, out.Ledger[0])
+}
+
+// TestAtTheFloorStillGoesDormant: a contact whose behavior never decays (at
+// or below the floor) still goes dormant when it stops engaging.
+func TestAtTheFloorStillGoesDormant(t *testing.T) {
+	t.Parallel()
+	e := New(model.Default())
+	a, c := &Account{}, &Contact{ID: "c-1"}
+	var out Result
+	open := ev("email.opened", 0, nil)
+	require.NoError(t, e.Apply(a, c, &open, &out))
+	require.Equal(t, int32(5), c.Behavior)
+	assert.Equal(t, t0.Add(day(90)).Unix(), e.NextDue(c), "nothing decays, dormancy is due")
+	e.Decay(a, c, t0.Add(day(91)), &out)
+	assert.Equal(t, int32(5), c.Behavior)
+	assert.True(t, c.Dormant)
+	assert.Equal(t, []string{WentDormant, NurtureChanged}, types(filter(out.Crossings, StageChanged)))
+	assert.Zero(t, e.NextDue(c))
 }
 
 func TestDecayCrossingsAtTheirStep(t *testing.T) {
@@ -350,16 +423,19 @@ func TestDecayCrossingsAtTheirStep(t *testing.T) {
 	require.True(t, c.MQL)
 	e := New(model.Default())
 	var out Result
-	e.Decay(&Account{}, c, t0.Add(day(200)), &out)
-	// 85 → 75 (day 30, still MQL) → 65 (day 60: left MQL, mid) → 55 → 45 → 40, dormant at day 90.
-	assert.Equal(t, int32(40), c.Behavior)
+	e.Decay(&Account{}, c, t0.Add(day(300)), &out)
+	// 85 → 75 (day 30, still MQL) → 65 (day 60: left MQL, mid) → 55 (day 90,
+	// then dormant, so into reactivation) → … → 15 → 10 (day 240, the floor).
+	assert.Equal(t, int32(10), c.Behavior)
 	require.Equal(t, []string{LeftMQL, WentDormant, NurtureChanged}, types(filter(out.Crossings, StageChanged)))
 	assert.Equal(t, "other", filter(out.Crossings, StageChanged)[2].From)
 	assert.Equal(t, "reactivation", filter(out.Crossings, StageChanged)[2].Nurture)
 	left := filter(out.Crossings, StageChanged)[0]
 	assert.Equal(t, t0.Add(day(60)).Unix(), left.Time)
 	assert.Equal(t, "decay:c-1:"+fmt.Sprint(t0.Unix())+":2", left.Cause)
-	assert.Equal(t, t0.Add(day(90)).Unix(), filter(out.Crossings, StageChanged)[1].Time)
+	dormant := filter(out.Crossings, StageChanged)[1]
+	assert.Equal(t, t0.Add(day(90)).Unix(), dormant.Time)
+	assert.Equal(t, int32(55), dormant.Behavior, "dormancy due at a step's instant comes after that step")
 }
 
 func filter(xs []Crossing, drop string) []Crossing {

@@ -37,7 +37,7 @@ func TestOutcomesAreRecordedWithTheStatusAtThatMoment(t *testing.T) {
 	require.Len(t, outcomes, 5)
 	assert.Equal(t, Entry{ContactID: "c-1", Time: t0.Add(day(2)).Unix(), Cause: "opportunity.created@48h0m0s", Kind: KindOutcome,
 		Rule: "opportunity.created", Reason: "opportunity created", Score: 85, Behavior: 85, Grade: "F", Stage: "late",
-		MQL: true, Model: "1"}, outcomes[0])
+		MQL: true, Model: model.Default().Version}, outcomes[0])
 	assert.Equal(t, "sales feedback: good (budget confirmed)", outcomes[2].Reason)
 }
 
@@ -69,7 +69,7 @@ func TestTriggeredRulesAreRememberedPerModel(t *testing.T) {
 	assert.True(t, c.Triggered(idx("email-open")))
 	assert.False(t, c.Triggered(idx("email-click")))
 
-	other, err := model.Parse([]byte(strings.Replace(string(model.DefaultYAML()), "version: \"1\"\nname", "version: \"2\"\nname", 1)))
+	other, err := model.Parse([]byte(strings.Replace(string(model.DefaultYAML()), "version: \"2\"\nname", "version: \"3\"\nname", 1)))
 	require.NoError(t, err)
 	e := New(other)
 	var out Result

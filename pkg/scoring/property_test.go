@@ -206,3 +206,91 @@ func TestIndependentContactsCommute(t *testing.T) {
 		}
 	})
 }
+
+// TestLedgerAddsUpToTheScore: under any history (events in and out of
+// order, account updates that raise and lower fit, a decayer running at
+// random moments, a model change half-way), each contact's ledger points add
+// up to its score.
+func TestLedgerAddsUpToTheScore(t *testing.T) {
+	t.Parallel()
+	v1 := model.Default()
+	f := v1.File
+	f.Version = "next"
+	f.Rules = append([]model.RuleSpec(nil), f.Rules...)
+	for i := range f.Rules {
+		if f.Rules[i].Cap != nil {
+			cp := *f.Rules[i].Cap
+			cp.Per = model.Duration(7 * 24 * time.Hour)
+			f.Rules[i].Cap = &cp
+		}
+	}
+	f.AccountFit = append([]model.FitRule{{ID: "any-employees", Field: "employees", Min: ptr(1.0), Points: 7}}, f.AccountFit...)
+	floor := 25
+	f.Decay = model.DecaySpec{IdleAfter: model.Duration(20 * 24 * time.Hour), Every: model.Duration(10 * 24 * time.Hour), Percent: 15, Floor: &floor}
+	f.ContactFit.Titles = append([]model.TitleRule{{ID: "vp-20", Pattern: `\bvp\b`, Points: 20}}, f.ContactFit.Titles...)
+	data, err := yamlMarshal(f)
+	require.NoError(t, err)
+	v2, err := model.Parse(data)
+	require.NoError(t, err)
+	accounts := []props{
+		{"employees": 5000.0, "industry": "software", "country": "US"},
+		{"employees": 10.0, "tier": "non_icp"},
+		{"tier": "Named", "revenue": 2e8},
+		{},
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		ids := []string{"c-0", "c-1", "c-2"}
+		var evs []event.Event
+		for _, id := range ids {
+			evs = append(evs, genHistory(t, id, true)...)
+		}
+		for i := range rapid.IntRange(0, 6).Draw(t, "accounts") {
+			at := t0.Add(time.Duration(rapid.Int64Range(0, 400*86400).Draw(t, "at")) * time.Second)
+			evs = append(evs, event.Event{ID: fmt.Sprint("acc-", i), Type: "account.updated", AccountID: "acme.io", Time: at,
+				Properties: accounts[rapid.IntRange(0, len(accounts)-1).Draw(t, "firmo")]})
+		}
+		order := rapid.Permutation(evs).Draw(t, "order")
+		switchAt := rapid.IntRange(0, len(order)).Draw(t, "switch")
+		mem := NewMemory()
+		ledger := map[string]int32{}
+		var now time.Time
+		for i := range order {
+			x := order[i]
+			if x.ContactID != "" {
+				x.AccountID = "acme.io"
+			}
+			e := New(v1)
+			if i >= switchAt {
+				e = New(v2)
+			}
+			w := mem.Workspace(e)
+			if rapid.IntRange(0, 3).Draw(t, "decay") == 0 {
+				now = now.Add(time.Duration(rapid.Int64Range(0, 60*86400).Draw(t, "ahead")) * time.Second)
+				if now.Before(x.Time) {
+					now = x.Time
+				}
+				for _, id := range ids {
+					_, err := w.Decay(id, now)
+					require.NoError(t, err)
+				}
+			}
+			require.NoError(t, w.Apply(&x))
+			for _, h := range w.Homes {
+				for _, l := range h.Ledger {
+					ledger[l.ContactID] += l.Points
+				}
+			}
+			mem.Commit(w)
+			for _, h := range mem.Homes {
+				h.Ledger = nil
+			}
+		}
+		for _, id := range ids {
+			if c := mem.Contact(id); c != nil {
+				require.Equal(t, c.Score(), ledger[id], "contact %s: %+v", id, c)
+			}
+		}
+	})
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -13,8 +13,8 @@ import (
 const seenWindow = 8
 
 // Contact is one person's scoring state. Times are Unix seconds. Behavior is
-// always a pure function of (Anchor, DecayFrom, DecayedTo, Fit), which is what
-// makes decay path-independent.
+// always a pure function of (Anchor, DecayFrom, DecayedTo) under a model,
+// which is what makes decay path-independent; fit has no part in it.
 type Contact struct {
 	ID        string `json:"id"`
 	AccountID string `json:"a,omitempty"`
@@ -27,8 +27,9 @@ type Contact struct {
 	TitleRule   string `json:"tr,omitempty"`
 	TitleFit    int32  `json:"tf,omitempty"`
 	Fit         int32  `json:"f,omitempty"`
-	// Anchor is the behavior score at DecayFrom, the time of the last scored
-	// behavior event; Behavior is Anchor decayed to DecayedTo.
+	// Anchor is the behavior score at DecayFrom, the time decay counts from
+	// (the last engagement, moved on by whole steps by negative points);
+	// Behavior is Anchor decayed to DecayedTo.
 	Anchor      int32       `json:"an,omitempty"`
 	Behavior    int32       `json:"b,omitempty"`
 	Products    []Product   `json:"p,omitempty"`
@@ -84,7 +85,8 @@ type Product struct {
 	Score  int32  `json:"s"`
 }
 
-// CapCount counts a capped rule's matches in its current period.
+// CapCount counts a capped rule's matches in its current period. Rule is
+// "<rule id>@<window seconds>".
 type CapCount struct {
 	Rule   string `json:"r"`
 	Period int64  `json:"p"`
