@@ -76,3 +76,19 @@ func TestHistoryTableOfRulesAcrossVersions(t *testing.T) {
 	assert.Regexp(t, `rules\s+demo-request\s+—\s+40\ntitles`, out.String(), "rules stay together")
 	assert.Contains(t, out.String(), "v3  2027-01-20  ops    Clicks count more; demo requests score. (why: Clicks converted twice as often as opens.)")
 }
+
+// TestReviewDueAtDays59_61_151: first version on day 0: on time at day 59,
+// overdue at day 61; reviewed on day 61, the next review is due on day 151.
+func TestReviewDueAtDays59_61_151(t *testing.T) {
+	t.Parallel()
+	d0 := day("2026-03-01")
+	at := func(n int) time.Time { return d0.AddDate(0, 0, n) }
+	f := File{Version: "1", Changelog: []Change{{Version: "1", Date: Date{Time: d0}, What: "first"}}}
+	assert.False(t, f.Review().Overdue(at(59)))
+	assert.True(t, f.Review().Overdue(at(61)))
+	f.Reviewed = Date{Time: at(61)}
+	assert.Equal(t, at(151), f.Review().Due)
+	assert.False(t, f.Review().Overdue(at(150)))
+	assert.False(t, f.Review().Overdue(at(151).Add(23*time.Hour)), "due on day 151, overdue after it")
+	assert.True(t, f.Review().Overdue(at(152)))
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/program"
 	"github.com/leadscore/leads/pkg/replay"
+	"github.com/leadscore/leads/pkg/report"
 	"github.com/leadscore/leads/pkg/scorer"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
@@ -190,6 +191,7 @@ func (r *rig) transitionIDs(t *testing.T, topic, prefix string) []string {
 // so decay passes change scores and fire crossings in between.
 func history(prefix string) (first, second []event.Event) {
 	gen := demo.New(7, 60, day0, prefix)
+	gen.Outcomes = true
 	first = append(gen.Accounts(), gen.Next(400, 10*time.Minute)...) // days 0 – 3
 	second = gen.Next(1, 50*24*time.Hour)                            // day 53
 	second = append(second, gen.Next(300, 10*time.Minute)...)        // days 53 – 55
@@ -219,6 +221,10 @@ func TestRebuildAfterWipeEqualsLiveWithDecay(t *testing.T) {
 	r.decayPass(t, ns, m, days(130))
 	live := take(t, store.New(r.rdb, ns))
 	require.NotEmpty(t, live.Ledgers)
+	liveReport, err := store.New(r.rdb, ns).Report(r.ctx, m.Version)
+	require.NoError(t, err)
+	require.NotEmpty(t, liveReport)
+	live2 := leadIDs(t, r, r.transitions)
 
 	require.NoError(t, r.rdb.FlushAll(r.ctx).Err())
 	out, err := r.scorer(t, "backfill", "--from=earliest", "--namespace="+ns, "--decay-at="+days(130).Format(time.RFC3339),
@@ -230,12 +236,18 @@ func TestRebuildAfterWipeEqualsLiveWithDecay(t *testing.T) {
 	assert.Equal(t, live.Contacts, rebuilt.Contacts)
 	assert.Equal(t, live.Accounts, rebuilt.Accounts)
 	assert.Equal(t, live.Ledgers, rebuilt.Ledgers)
+	rebuiltReport, err := store.New(r.rdb, ns).Report(r.ctx, m.Version)
+	require.NoError(t, err)
+	assert.Equal(t, liveReport, rebuiltReport, "the effectiveness counters too")
+	rep, err := report.Compute(m.Version, rebuiltReport, "", "")
+	require.NoError(t, err)
+	assert.Positive(t, rep.Opportunities, "the history has outcomes")
+	assert.Positive(t, rep.MQLs)
 	// Lead transitions are identical. Account MQA crossings are not always:
 	// an account's engagement sums its members' behavior as last written,
 	// so whether a decayer pass lowered an idle member before another
 	// member's event decides when (and with which cause) the account
 	// crosses; its final state is the same either way (checked above).
-	live2 := leadIDs(t, r, r.transitions)
 	require.Greater(t, len(live2), 100)
 	assert.Equal(t, live2, leadIDs(t, r, r.prefix+".replayed"))
 	decayed := 0

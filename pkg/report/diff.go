@@ -165,7 +165,7 @@ func opportunity(out Counts, a *scoring.Contact, outcomes []*scoring.Entry, m *m
 	}
 	if v == m.Version {
 		for i := range m.Rules {
-			if a.Triggered(i) {
+			if i/8 < len(a.OppRules) && a.OppRules[i/8]&(1<<(i%8)) != 0 {
 				out.add(v, "rule_opp:"+m.Rules[i].ID, 1)
 			}
 		}

@@ -200,12 +200,12 @@ func (e *Engine) outcome(c *Contact, ev *event.Event, t int64, out *Result) {
 	case OpportunityCreated:
 		reason = "opportunity created"
 		if c.OppAt == 0 {
-			c.OppAt = t
+			c.OppAt, c.OppRules = t, slices.Clone(c.Rules)
 		}
 	case DealWon, DealLost:
 		reason = strings.ReplaceAll(ev.Type, ".", " ")
 		if c.OppAt == 0 {
-			c.OppAt = t // a deal implies its opportunity
+			c.OppAt, c.OppRules = t, slices.Clone(c.Rules) // a deal implies its opportunity
 		}
 		c.Won, c.Lost = c.Won || ev.Type == DealWon, c.Lost || ev.Type == DealLost
 	case SalesFeedback:

@@ -59,8 +59,10 @@ type Contact struct {
 	Lost  bool  `json:"l,omitempty"`
 	Good  int32 `json:"fg,omitempty"`
 	Bad   int32 `json:"fb,omitempty"`
-	// Rules has bit i set when rule i of Model has scored for the contact.
-	Rules []byte `json:"rb,omitempty"`
+	// Rules has bit i set when rule i of Model has scored for the contact;
+	// OppRules is Rules when the first opportunity came (for rule lift).
+	Rules    []byte `json:"rb,omitempty"`
+	OppRules []byte `json:"ob,omitempty"`
 	// Nurture is the contact's nurture category.
 	Nurture string `json:"nu,omitempty"`
 }
@@ -147,6 +149,7 @@ func (c *Contact) Clone() *Contact {
 	cp.Caps = slices.Clone(c.Caps)
 	cp.Seen = slices.Clone(c.Seen)
 	cp.Rules = slices.Clone(c.Rules)
+	cp.OppRules = slices.Clone(c.OppRules)
 	return &cp
 }
 

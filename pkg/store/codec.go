@@ -182,6 +182,7 @@ func EncodeContact(c *scoring.Contact) []byte {
 	e.svar(int64(c.Good))
 	e.svar(int64(c.Bad))
 	e.str(string(c.Rules))
+	e.str(string(c.OppRules))
 	e.str(c.Nurture)
 	return e.b
 }
@@ -226,6 +227,9 @@ func DecodeContact(b []byte, id, accountID string) (*scoring.Contact, error) {
 		c.Good, c.Bad = d.i32(), d.i32()
 		if r := d.str(); r != "" {
 			c.Rules = []byte(r)
+		}
+		if r := d.str(); r != "" {
+			c.OppRules = []byte(r)
 		}
 		c.Nurture = d.str()
 	}

@@ -28,6 +28,9 @@ func genContact(t *rapid.T, id, account string) *scoring.Contact {
 	if len(c.Rules) == 0 {
 		c.Rules = nil
 	}
+	if c.OppRules = rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "ob"); len(c.OppRules) == 0 {
+		c.OppRules = nil
+	}
 	for i := range rapid.IntRange(0, 3).Draw(t, "np") {
 		c.Products = append(c.Products, scoring.Product{Name: rapid.String().Draw(t, "pn"), Anchor: int32(i), Score: rapid.Int32().Draw(t, "ps")})
 	}
@@ -110,8 +113,8 @@ func TestContactFormat1StillReads(t *testing.T) {
 	b := EncodeContact(c)
 	b[0] = contactFormat1
 	// Format 1 ends after the seen ids: drop the outcome fields (five zero
-	// varints and two empty strings).
-	b = b[:len(b)-7]
+	// varints and three empty strings).
+	b = b[:len(b)-8]
 	got, err := DecodeContact(b, "c-1", "")
 	require.NoError(t, err)
 	require.Equal(t, c, got)
