@@ -87,7 +87,7 @@ func writeNDJSON(t *testing.T, evs []event.Event) string {
 	return path
 }
 
-func newStore(t *testing.T) *store.Store {
+func newStore(t testing.TB) *store.Store {
 	t.Helper()
 	addr, _ := testutil.Redis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
