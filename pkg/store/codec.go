@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
@@ -34,10 +36,29 @@ func (e *enc) uvar(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
 func (e *enc) svar(v int64)  { e.b = binary.AppendVarint(e.b, v) }
 func (e *enc) str(s string)  { e.uvar(uint64(len(s))); e.b = append(e.b, s...) }
 func (e *enc) f64(v float64) { e.b = binary.LittleEndian.AppendUint64(e.b, math.Float64bits(v)) }
+
+// rel writes a time that is 0 (never) or close to base in few bytes: 0, or
+// 1 + the zigzag of its distance to base.
+func (e *enc) rel(t, base int64) {
+	if t == 0 {
+		e.uvar(0)
+		return
+	}
+	d := t - base
+	e.uvar(uint64(d<<1^d>>63) + 1)
+}
+
 func (e *enc) u64s(v []uint64) {
 	e.uvar(uint64(len(v)))
 	for _, x := range v {
 		e.b = binary.LittleEndian.AppendUint64(e.b, x)
+	}
+}
+
+func (e *enc) u48s(v []uint64) {
+	e.uvar(uint64(len(v)))
+	for _, x := range v {
+		e.b = append(e.b, byte(x), byte(x>>8), byte(x>>16), byte(x>>24), byte(x>>32), byte(x>>40))
 	}
 }
 
@@ -110,6 +131,29 @@ func (d *dec) count(each int) int {
 	return int(n)
 }
 
+func (d *dec) rel(base int64) int64 {
+	z := d.uvar()
+	if z == 0 {
+		return 0
+	}
+	z--
+	return base + (int64(z>>1) ^ -int64(z&1))
+}
+
+func (d *dec) u48s() []uint64 {
+	n := d.count(6)
+	if n == 0 {
+		return nil
+	}
+	out := make([]uint64, n)
+	for i := range out {
+		b := d.b[:6]
+		out[i] = uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 | uint64(b[4])<<32 | uint64(b[5])<<40
+		d.b = d.b[6:]
+	}
+	return out
+}
+
 func (d *dec) u64s() []uint64 {
 	n := d.count(8)
 	if n == 0 {
@@ -158,8 +202,8 @@ func EncodeContact(c *scoring.Contact) []byte {
 	e.svar(int64(c.Anchor))
 	e.svar(int64(c.Behavior))
 	e.svar(c.DecayFrom)
-	e.svar(c.DecayedTo)
-	e.svar(c.LastEngaged)
+	e.rel(c.DecayedTo, c.DecayFrom)
+	e.rel(c.LastEngaged, c.DecayFrom)
 	e.svar(int64(c.Events))
 	e.str(c.Model)
 	e.str(c.MovedFrom)
@@ -171,20 +215,60 @@ func EncodeContact(c *scoring.Contact) []byte {
 	}
 	e.uvar(uint64(len(c.Caps)))
 	for _, cc := range c.Caps {
-		e.str(cc.Rule)
+		id, window := splitCapKey(cc.Rule)
+		e.str(id)
+		e.uvar(window)
 		e.svar(cc.Period)
 		e.svar(int64(cc.Count))
 	}
-	e.u64s(c.Seen)
-	e.svar(c.MQLAt)
-	e.svar(c.AQLAt)
-	e.svar(c.OppAt)
+	e.u48s(c.Seen)
+	e.rel(c.MQLAt, c.DecayFrom)
+	e.rel(c.AQLAt, c.DecayFrom)
+	e.rel(c.OppAt, c.DecayFrom)
 	e.svar(int64(c.Good))
 	e.svar(int64(c.Bad))
 	e.str(string(c.Rules))
 	e.str(string(c.OppRules))
-	e.str(c.Nurture)
+	if code, ok := nurtureCodes[c.Nurture]; ok {
+		e.byte(code)
+	} else {
+		e.byte(nurtureOther)
+		e.str(c.Nurture)
+	}
 	return e.b
+}
+
+// Nurture categories are stored as a byte; nurtureOther is followed by the
+// category's name.
+const nurtureOther byte = 255
+
+var (
+	nurtureCodes = map[string]byte{"": 0, model.NurtureReactivation: 1, model.NurtureCLevel: 2,
+		model.NurtureKeyVertical: 3, model.NurtureOther: 4}
+	nurtureNames = map[byte]string{0: "", 1: model.NurtureReactivation, 2: model.NurtureCLevel,
+		3: model.NurtureKeyVertical, 4: model.NurtureOther}
+)
+
+// splitCapKey splits a cap count's key "rule@window" into the rule id and
+// the window in seconds, stored as a varint instead of its digits; a key
+// without a canonical window suffix has window 0.
+func splitCapKey(key string) (string, uint64) {
+	i := strings.LastIndexByte(key, '@')
+	if i < 0 {
+		return key, 0
+	}
+	w, err := strconv.ParseUint(key[i+1:], 10, 64)
+	if err != nil || w == 0 || strconv.FormatUint(w, 10) != key[i+1:] {
+		return key, 0
+	}
+	return key[:i], w
+}
+
+func capKey(id string, window uint64) string {
+	if window == 0 {
+		return id
+	}
+	return id + "@" + strconv.FormatUint(window, 10)
 }
 
 // DecodeContact reads a stored contact; id and accountID come from where it
@@ -205,7 +289,12 @@ func DecodeContact(b []byte, id, accountID string) (*scoring.Contact, error) {
 	c.Title = d.str()
 	c.TitleRule = d.str()
 	c.TitleFit, c.Fit, c.Anchor, c.Behavior = d.i32(), d.i32(), d.i32(), d.i32()
-	c.DecayFrom, c.DecayedTo, c.LastEngaged = d.svar(), d.svar(), d.svar()
+	if format >= 2 {
+		c.DecayFrom = d.svar()
+		c.DecayedTo, c.LastEngaged = d.rel(c.DecayFrom), d.rel(c.DecayFrom)
+	} else {
+		c.DecayFrom, c.DecayedTo, c.LastEngaged = d.svar(), d.svar(), d.svar()
+	}
 	c.Events = d.i32()
 	c.Model = d.str()
 	c.MovedFrom = d.str()
@@ -218,12 +307,24 @@ func DecodeContact(b []byte, id, accountID string) (*scoring.Contact, error) {
 	if n := d.count(3); n > 0 {
 		c.Caps = make([]scoring.CapCount, n)
 		for i := range c.Caps {
-			c.Caps[i] = scoring.CapCount{Rule: d.str(), Period: d.svar(), Count: d.i32()}
+			rule := d.str()
+			if format >= 2 {
+				rule = capKey(rule, d.uvar())
+			}
+			c.Caps[i] = scoring.CapCount{Rule: rule, Period: d.svar(), Count: d.i32()}
 		}
 	}
-	c.Seen = d.u64s()
 	if format >= 2 {
-		c.MQLAt, c.AQLAt, c.OppAt = d.svar(), d.svar(), d.svar()
+		c.Seen = d.u48s()
+	} else {
+		// Format 1 kept 64-bit hashes: compare their low 48 bits.
+		c.Seen = d.u64s()
+		for i := range c.Seen {
+			c.Seen[i] &= 1<<48 - 1
+		}
+	}
+	if format >= 2 {
+		c.MQLAt, c.AQLAt, c.OppAt = d.rel(c.DecayFrom), d.rel(c.DecayFrom), d.rel(c.DecayFrom)
 		c.Good, c.Bad = d.i32(), d.i32()
 		if r := d.str(); r != "" {
 			c.Rules = []byte(r)
@@ -231,7 +332,13 @@ func DecodeContact(b []byte, id, accountID string) (*scoring.Contact, error) {
 		if r := d.str(); r != "" {
 			c.OppRules = []byte(r)
 		}
-		c.Nurture = d.str()
+		if code := d.byte(); code == nurtureOther {
+			c.Nurture = d.str()
+		} else if name, ok := nurtureNames[code]; ok {
+			c.Nurture = name
+		} else {
+			d.fail()
+		}
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, fmt.Errorf("contact %s: %w", id, errCorrupt)
@@ -296,6 +403,9 @@ func DecodeAccount(b []byte, id string) (*scoring.Account, error) {
 		}
 	}
 	a.Seen = d.u64s()
+	for i := range a.Seen {
+		a.Seen[i] &= 1<<48 - 1 // ids hashed before hashes were 48 bits
+	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, fmt.Errorf("account %s: %w", id, errCorrupt)
 	}

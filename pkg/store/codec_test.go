@@ -15,15 +15,15 @@ func genContact(t *rapid.T, id, account string) *scoring.Contact {
 		Title: rapid.String().Draw(t, "title"), Fields: rapid.Uint8().Draw(t, "fields"),
 		Competitor: rapid.Bool().Draw(t, "cx"), TargetTitle: rapid.Bool().Draw(t, "tt"), TitleRule: rapid.String().Draw(t, "tr"),
 		TitleFit: rapid.Int32().Draw(t, "tf"), Fit: rapid.Int32().Draw(t, "f"), Anchor: rapid.Int32().Draw(t, "an"),
-		Behavior: rapid.Int32().Draw(t, "b"), DecayFrom: rapid.Int64().Draw(t, "df"), DecayedTo: rapid.Int64().Draw(t, "dt"),
-		LastEngaged: rapid.Int64().Draw(t, "le"), Grade: rapid.SampledFrom([]string{"", "A", "F"}).Draw(t, "g"),
+		Behavior: rapid.Int32().Draw(t, "b"), DecayFrom: unixTime().Draw(t, "df"), DecayedTo: unixTime().Draw(t, "dt"),
+		LastEngaged: unixTime().Draw(t, "le"), Grade: rapid.SampledFrom([]string{"", "A", "F"}).Draw(t, "g"),
 		Stage: model.Stage(rapid.IntRange(0, 2).Draw(t, "s")), MQL: rapid.Bool().Draw(t, "q"), AQL: rapid.Bool().Draw(t, "aq"),
 		Dormant: rapid.Bool().Draw(t, "d"), Events: rapid.Int32().Draw(t, "n"), Model: rapid.String().Draw(t, "m"),
 		MovedFrom: rapid.String().Draw(t, "mf"),
-		Seen:      rapid.SliceOfN(rapid.Uint64(), 0, 8).Draw(t, "seen"),
-		MQLAt:     rapid.Int64().Draw(t, "qa"), AQLAt: rapid.Int64().Draw(t, "aa"), OppAt: rapid.Int64().Draw(t, "oa"),
+		Seen:      rapid.SliceOfN(rapid.Uint64Range(0, 1<<48-1), 0, 8).Draw(t, "seen"),
+		MQLAt:     unixTime().Draw(t, "qa"), AQLAt: unixTime().Draw(t, "aa"), OppAt: unixTime().Draw(t, "oa"),
 		Won: rapid.Bool().Draw(t, "w"), Lost: rapid.Bool().Draw(t, "l"), Good: rapid.Int32().Draw(t, "fg"), Bad: rapid.Int32().Draw(t, "fb"),
-		Rules: rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "rb"), Nurture: rapid.SampledFrom([]string{"", "other", "c_level"}).Draw(t, "nu"),
+		Rules: rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "rb"), Nurture: rapid.SampledFrom([]string{"", "other", "c_level", "reactivation", "key_vertical", "custom"}).Draw(t, "nu"),
 	}
 	if len(c.Rules) == 0 {
 		c.Rules = nil
@@ -35,7 +35,7 @@ func genContact(t *rapid.T, id, account string) *scoring.Contact {
 		c.Products = append(c.Products, scoring.Product{Name: rapid.String().Draw(t, "pn"), Anchor: int32(i), Score: rapid.Int32().Draw(t, "ps")})
 	}
 	for range rapid.IntRange(0, 3).Draw(t, "nc") {
-		c.Caps = append(c.Caps, scoring.CapCount{Rule: rapid.String().Draw(t, "cr"), Period: rapid.Int64().Draw(t, "cp"), Count: rapid.Int32().Draw(t, "cn")})
+		c.Caps = append(c.Caps, scoring.CapCount{Rule: rapid.SampledFrom([]string{"a", "a@86400", "a@0", "a@007", "b@x"}).Draw(t, "crk") + rapid.String().Draw(t, "cr"), Period: rapid.Int64().Draw(t, "cp"), Count: rapid.Int32().Draw(t, "cn")})
 	}
 	if len(c.Seen) == 0 {
 		c.Seen = nil
@@ -63,7 +63,7 @@ func TestAccountCodecRoundTrip(t *testing.T) {
 			Events: rapid.Int32().Draw(t, "n"), Model: rapid.String().Draw(t, "m"),
 			Technologies: rapid.SliceOfN(rapid.String(), 1, 4).Draw(t, "te"),
 			Members:      rapid.MapOfN(rapid.String(), rapid.Int32(), 1, 20).Draw(t, "mb"),
-			Seen:         rapid.SliceOfN(rapid.Uint64(), 1, 8).Draw(t, "seen"),
+			Seen:         rapid.SliceOfN(rapid.Uint64Range(0, 1<<48-1), 1, 8).Draw(t, "seen"),
 		}
 		got, err := DecodeAccount(EncodeAccount(a), "acme.io")
 		require.NoError(t, err)
@@ -109,13 +109,30 @@ func TestLedgerEntryJSON(t *testing.T) {
 // existed decode with those fields empty.
 func TestContactFormat1StillReads(t *testing.T) {
 	t.Parallel()
-	c := &scoring.Contact{ID: "c-1", Title: "CTO", Behavior: 40, Model: "1", Seen: []uint64{7}}
+	c := &scoring.Contact{ID: "c-1", Title: "CTO", Behavior: 40, Model: "1"}
 	b := EncodeContact(c)
 	b[0] = contactFormat1
 	// Format 1 ends after the seen ids: drop the outcome fields (five zero
-	// varints and three empty strings).
+	// varints, two empty strings and the nurture byte).
 	b = b[:len(b)-8]
 	got, err := DecodeContact(b, "c-1", "")
 	require.NoError(t, err)
 	require.Equal(t, c, got)
 }
+
+func TestSeenHashesTake6Bytes(t *testing.T) {
+	t.Parallel()
+	c := &scoring.Contact{ID: "c-1"}
+	empty := len(EncodeContact(c))
+	for i := range 8 {
+		c.Seen = append(c.Seen, scoring.EventHash(string(rune('a'+i))))
+	}
+	require.Equal(t, empty+8*6, len(EncodeContact(c)))
+	got, err := DecodeContact(EncodeContact(c), "c-1", "")
+	require.NoError(t, err)
+	require.Equal(t, c.Seen, got.Seen)
+}
+
+// unixTime draws times in seconds, zero (never) included, within ±35,000
+// years of 1970.
+func unixTime() *rapid.Generator[int64] { return rapid.Int64Range(-1<<40, 1<<40) }
