@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/leadscore/leads/pkg/report"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
@@ -274,12 +276,19 @@ func (c *Committer) commitInOrder(ctx context.Context, commits []store.Commit, m
 // counters, and then clears the outboxes and deltas it covers (each only if
 // its home has not been committed again since).
 func (c *Committer) Publish(ctx context.Context, p *Post) error {
+	// Kafka and Redis are written at once: the report counters do not
+	// delay the transitions.
+	var g errgroup.Group
 	if len(p.recs) > 0 {
-		if err := c.Sink.Publish(ctx, p.recs...); err != nil {
-			return fmt.Errorf("publish transitions: %w", err)
-		}
+		g.Go(func() error {
+			if err := c.Sink.Publish(ctx, p.recs...); err != nil {
+				return fmt.Errorf("publish transitions: %w", err)
+			}
+			return nil
+		})
 	}
-	if err := c.Store.ApplyReports(ctx, p.reports); err != nil {
+	g.Go(func() error { return c.Store.ApplyReports(ctx, p.reports) })
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	return c.Store.ClearOutboxes(ctx, p.clear)
