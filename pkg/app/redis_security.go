@@ -2,11 +2,11 @@ package app
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
-	"os"
+
+	"github.com/leadscore/leads/pkg/tlsconf"
 )
 
 // RedisSecurity is how the programs log in to Redis and encrypt the
@@ -65,23 +65,9 @@ func (s *RedisSecurity) tlsConfig() (*tls.Config, error) {
 	if !s.TLS {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: s.ServerName}
-	if s.CAFile != "" {
-		pem, err := os.ReadFile(s.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrRedisTLSLoad, err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: no PEM certificate in %s", ErrRedisTLSLoad, s.CAFile)
-		}
-	}
-	if s.CertFile != "" {
-		pair, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrRedisTLSLoad, err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
+	cfg, err := tlsconf.Client(s.ServerName, s.CAFile, s.CertFile, s.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrRedisTLSLoad, err)
 	}
 	return cfg, nil
 }
