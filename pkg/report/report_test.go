@@ -17,6 +17,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/program"
 	"github.com/leadscore/leads/pkg/replay"
 	"github.com/leadscore/leads/pkg/report"
 	"github.com/leadscore/leads/pkg/scorer"
@@ -191,4 +192,28 @@ func TestCountersCountOnceWhateverIsRetried(t *testing.T) {
 	assert.Equal(t, int64(40), r.MQLs)
 	assert.Equal(t, int64(12), r.Opportunities)
 	assert.Equal(t, report.Rate{Count: 10, Of: 40, Rate: f(0.25)}, r.MQLToOpp)
+}
+
+func TestReportCommand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	bf := &replay.Backfill{Log: testutil.Logger(t), Store: st, Engine: scoring.New(model.Default())}
+	_, err := bf.FromFile(ctx, writeNDJSON(t, knownHistory()))
+	require.NoError(t, err)
+	addr := st.Client().(*redis.Client).Options().Addr
+	run := func(args ...string) string {
+		var out bytes.Buffer
+		require.NoError(t, program.Scorer(ctx, append([]string{"report", "--redis-addr=" + addr, "--namespace=" + st.Namespace()}, args...),
+			program.Options{Logger: testutil.Logger(t), Stdout: &out}))
+		return out.String()
+	}
+	table := run()
+	assert.Contains(t, table, "MQL → opportunity  10/40 = 25.0%")
+	assert.Regexp(t, `webinar-attended\s+15\s+10\s+66.7%\s+5.7%\s+11.67`, table)
+	var reps []report.Effectiveness
+	require.NoError(t, json.Unmarshal([]byte(run("--json", "--since="+at(1).Format(time.DateOnly))), &reps))
+	require.Len(t, reps, 1)
+	assert.Zero(t, reps[0].MQLs)
+	assert.Equal(t, int64(12), reps[0].Opportunities)
 }
