@@ -100,7 +100,7 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	fs := flag.NewFlagSet("scorer backfill", flag.ContinueOnError)
 	var b base
 	var from, to, file, emitTo, decayAt, live string
-	var batch int
+	var batch, workers int
 	var every time.Duration
 	b.common.RegisterFlags(fs, "")
 	b.kafka.RegisterFlags(fs)
@@ -111,6 +111,7 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	fs.StringVar(&decayAt, "decay-at", "", "after replaying, decay idle scores to this instant: now or RFC 3339 (default: no decay pass)")
 	fs.StringVar(&live, "live-namespace", "leads", "the live deployment's --namespace, never backfilled into ('' to rebuild a wiped live namespace, scorers stopped)")
 	fs.IntVar(&batch, "replay-batch-size", 100000, "events applied per commit (at most 100000)")
+	fs.IntVar(&workers, "replay-workers", 4, "partition groups of the events topic replayed at once, each by its own scorer")
 	fs.DurationVar(&every, "progress-interval", 5*time.Second, "how often progress is logged when stderr is not a terminal")
 	m, st, err := replayBase(fs, &b, args, opts)
 	if err != nil {
@@ -146,7 +147,7 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	bf := &replay.Backfill{Log: b.log, Store: st, Engine: scoring.New(m), Kafka: b.kafka, Topic: b.common.EventsTopic,
-		BatchSize: batch, Progress: replay.NewProgress(os.Stderr, b.log, every)}
+		BatchSize: batch, Workers: workers, Progress: replay.NewProgress(os.Stderr, b.log, every)}
 	if emitTo != "" {
 		w := stream.NewWriter(b.kafka, b.log)
 		b.closers = append(b.closers, w.Close)

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/leadscore/leads/pkg/decay"
 	"github.com/leadscore/leads/pkg/scorer"
@@ -60,6 +62,12 @@ type Backfill struct {
 	BatchSize int
 	// Progress is told about every batch (nil: nothing shown).
 	Progress Progress
+	began    time.Time
+	// Workers is how many partition groups of the events topic are
+	// replayed at once, each by a scorer of its own (0 or 1: one). Homes
+	// live on one partition, so workers rarely touch the same home; when
+	// they do, the versioned commit makes one redo its batch.
+	Workers int
 }
 
 // Result sums up a backfill.
@@ -177,15 +185,28 @@ func (b *Backfill) FromTopic(ctx context.Context, from, until time.Time, catchUp
 		todo = append(todo, s)
 		total += s.Len()
 	}
-	run, err := b.runner(ctx, total)
-	if err != nil {
+	slices.SortFunc(todo, func(a, b stream.Span) int { return a.Partition - b.Partition })
+	groups := make([][]stream.Span, max(1, min(b.Workers, len(todo))))
+	for i, s := range todo {
+		groups[i%len(groups)] = append(groups[i%len(groups)], s)
+	}
+	b.begin(total)
+	g, gctx := errgroup.WithContext(ctx)
+	runs := make([]*runner, len(groups))
+	for i, spans := range groups {
+		run, err := b.runner(gctx)
+		if err != nil {
+			return nil, err
+		}
+		runs[i] = run
+		g.Go(func() error {
+			return stream.ReadSpans(gctx, b.Kafka, b.Topic, spans, until, b.batchSize(), b.Log, run.batch)
+		})
+	}
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	err = stream.ReadSpans(ctx, b.Kafka, b.Topic, todo, until, b.batchSize(), b.Log, run.batch)
-	if err != nil {
-		return nil, err
-	}
-	res, err := run.finish(ctx)
+	res, err := b.finish(ctx, runs...)
 	if err != nil {
 		return nil, err
 	}
@@ -212,7 +233,8 @@ func (b *Backfill) FromFile(ctx context.Context, path string) (*Result, error) {
 		return nil, fmt.Errorf("%w: %s read %s", ErrComplete, b.Store.Namespace(), abs)
 	}
 	next := ck.Next[FilePartition]
-	run, err := b.runner(ctx, lines-next)
+	b.begin(lines - next)
+	run, err := b.runner(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +271,7 @@ func (b *Backfill) FromFile(ctx context.Context, path string) (*Result, error) {
 			return nil, err
 		}
 	}
-	return run.finish(ctx)
+	return b.finish(ctx, run)
 }
 
 func countLines(path string) (int64, error) {
@@ -296,15 +318,21 @@ const (
 
 // runner applies batches through a scorer in quiet or emitting mode.
 type runner struct {
-	ctx   context.Context
-	b     *Backfill
-	s     *scorer.Scorer
-	sink  *countingSink
-	res   Result
-	start time.Time
+	ctx  context.Context
+	b    *Backfill
+	s    *scorer.Scorer
+	sink *countingSink
+	res  Result
 }
 
-func (b *Backfill) runner(ctx context.Context, total int64) (*runner, error) {
+func (b *Backfill) begin(total int64) {
+	b.began = time.Now()
+	if b.Progress != nil {
+		b.Progress.Start(total)
+	}
+}
+
+func (b *Backfill) runner(ctx context.Context) (*runner, error) {
 	sink := &countingSink{next: b.Emit, emitTo: b.EmitTo}
 	transitions := quietTopic
 	if b.Emit != nil {
@@ -319,10 +347,7 @@ func (b *Backfill) runner(ctx context.Context, total int64) (*runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.Progress != nil {
-		b.Progress.Start(total)
-	}
-	return &runner{ctx: ctx, b: b, s: s, sink: sink, start: time.Now()}, nil
+	return &runner{ctx: ctx, b: b, s: s, sink: sink}, nil
 }
 
 // batch applies records (retrying Redis and Kafka outages with backoff),
@@ -366,17 +391,23 @@ func (r *runner) batch(recs []stream.Record) error {
 	return nil
 }
 
-func (r *runner) finish(ctx context.Context) (*Result, error) {
-	if err := r.b.Store.Client().HSet(ctx, r.b.checkpointKey(), "done", "1",
+// finish marks the backfill done and sums up its runners.
+func (b *Backfill) finish(ctx context.Context, runs ...*runner) (*Result, error) {
+	if err := b.Store.Client().HSet(ctx, b.checkpointKey(), "done", "1",
 		"finished", time.Now().UTC().Format(time.RFC3339)).Err(); err != nil {
 		return nil, fmt.Errorf("write checkpoint: %w", err)
 	}
-	if r.b.Progress != nil {
-		r.b.Progress.Finish()
+	if b.Progress != nil {
+		b.Progress.Finish()
 	}
-	r.res.DeadLetters = r.sink.dead
-	r.res.Elapsed = time.Since(r.start)
-	return &r.res, nil
+	var res Result
+	for _, r := range runs {
+		res.Events += r.res.Events
+		res.Crossings += r.res.Crossings
+		res.DeadLetters += r.sink.dead
+	}
+	res.Elapsed = time.Since(b.began)
+	return &res, nil
 }
 
 // Decay runs one decay pass over the namespace at now, as the live decayer

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -36,8 +37,14 @@ func benchHistory() []event.Event {
 
 // BenchmarkBackfillTopic1M backfills 1,000,000 demo events (100,000
 // contacts in 5,000 accounts) from the embedded broker into a real
-// redis-server and reports events/s.
+// redis-server and reports events/s, with one and two workers.
 func BenchmarkBackfillTopic1M(b *testing.B) {
+	for _, workers := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) { benchTopic(b, workers) })
+	}
+}
+
+func benchTopic(b *testing.B, workers int) {
 	ctx := context.Background()
 	p := testutil.Prefix(b)
 	brokers := testutil.Kafka(b, 8, p+".events")
@@ -68,7 +75,7 @@ func BenchmarkBackfillTopic1M(b *testing.B) {
 	for b.Loop() {
 		run++
 		bf := &replay.Backfill{Log: log, Store: store.New(rdb, p+"-"+string(rune('a'+run))), Engine: scoring.New(model.Default()),
-			Kafka: cfg, Topic: p + ".events"}
+			Kafka: cfg, Topic: p + ".events", Workers: workers}
 		cpu := testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
 		res, err := bf.FromTopic(ctx, time.Time{}, time.Time{}, false)
 		if err != nil {

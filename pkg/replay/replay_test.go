@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -278,7 +279,7 @@ func TestBackfillIsResumable(t *testing.T) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	cut := &cancelAfter{n: 3, cancel: cancel}
 	part := &replay.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-part"), Engine: scoring.New(m),
-		Kafka: r.kafka, Topic: r.events, BatchSize: 50, Progress: cut}
+		Kafka: r.kafka, Topic: r.events, BatchSize: 50, Progress: cut, Workers: 2}
 	_, err = part.FromTopic(ctx, time.Time{}, time.Time{}, false)
 	require.Error(t, err)
 	partial := take(t, part.Store)
@@ -305,12 +306,15 @@ func TestBackfillIsResumable(t *testing.T) {
 
 // cancelAfter cancels a backfill's context once n batches are done.
 type cancelAfter struct {
+	mu      sync.Mutex
 	n, seen int
 	cancel  func()
 }
 
 func (c *cancelAfter) Start(int64) {}
 func (c *cancelAfter) Add(int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.seen++; c.seen == c.n {
 		c.cancel()
 	}
