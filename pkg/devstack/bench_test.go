@@ -44,6 +44,10 @@ func BenchmarkScorer1M(b *testing.B) { benchScorer(b, 1) }
 // consumer group, splitting the partitions.
 func BenchmarkScorer1MTwoReplicas(b *testing.B) { benchScorer(b, 2) }
 
+// BenchmarkScorer1MFourReplicas: four members, as `scorer --consumers 4`
+// runs them in one process.
+func BenchmarkScorer1MFourReplicas(b *testing.B) { benchScorer(b, 4) }
+
 func benchScorer(b *testing.B, replicas int) {
 	ctx := context.Background()
 	topics := []string{EventsTopic, TransitionsTopic, DLQTopic}

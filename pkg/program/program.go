@@ -223,14 +223,19 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	var b base
 	var cfg scorer.Config
 	var group string
+	var consumers int
 	b.common.RegisterFlags(fs, ":8081")
 	b.kafka.RegisterFlags(fs)
 	fs.StringVar(&group, "group", "leads-scorer", "consumer group id")
+	fs.IntVar(&consumers, "consumers", 1, "members of the consumer group in this process, each with its own scorer (more use more cores; at most the partition count counts)")
 	cfg.RegisterFlags(fs)
 	if err := b.parse(fs, args, opts); err != nil {
 		return err
 	}
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	if consumers < 1 {
+		return errors.New("--consumers must be at least 1")
+	}
 	app.TuneGC()
 	cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic = b.common.EventsTopic, b.common.TransitionsTopic, b.common.DLQTopic
 	m, st, w, err := b.open(ctx)
@@ -241,26 +246,48 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	if err := store.RegisterModel(ctx, st.Client(), b.common.Namespace, m.Version, m.Source); err != nil {
 		return err
 	}
-	src := stream.NewConsumer(b.kafka, group, b.common.EventsTopic, b.log)
-	defer src.Close()
+	// Each consumer is a member of the group with a scorer of its own, as
+	// separate replicas would be: more of them use more cores.
 	metrics := scorer.NewMetrics(b.reg)
-	b.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "leads_scorer_lag",
-		Help: "Events behind the end of the events topic, as last seen by the consumer."}, func() float64 { return float64(src.Lag()) }))
-	s, err := scorer.New(cfg, b.log, src, w, st, scoring.New(m), metrics)
-	if err != nil {
-		return err
+	var srcs []*stream.Consumer
+	var scorers []*scorer.Scorer
+	for range consumers {
+		src := stream.NewConsumer(b.kafka, group, b.common.EventsTopic, b.log)
+		defer src.Close()
+		s, err := scorer.New(cfg, b.log, src, w, st, scoring.New(m), metrics)
+		if err != nil {
+			return err
+		}
+		srcs, scorers = append(srcs, src), append(scorers, s)
 	}
+	b.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "leads_scorer_lag",
+		Help: "Events behind the end of the events topic, as last seen by the consumers."}, func() float64 {
+		var lag int64
+		for _, src := range srcs {
+			lag += src.Lag()
+		}
+		return float64(lag)
+	}))
 	health := &app.Health{Gatherer: b.reg, Ready: func(ctx context.Context) error {
-		if !s.Ready() {
-			return errors.New("retrying Redis or Kafka")
+		for _, s := range scorers {
+			if !s.Ready() {
+				return errors.New("retrying Redis or Kafka")
+			}
 		}
 		return st.Ping(ctx)
 	}}
+	run := func(ctx context.Context) error {
+		g, ctx := errgroup.WithContext(ctx)
+		for _, s := range scorers {
+			g.Go(func() error { return s.Run(ctx) })
+		}
+		return g.Wait()
+	}
 	mux := http.NewServeMux()
 	health.Register(mux)
 	b.log.Info("scorer starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("group", group),
 		zap.String("model_version", m.Version))
-	return serve(ctx, &b, mux, health, opts, s.Run)
+	return serve(ctx, &b, mux, health, opts, run)
 }
 
 // Main runs a program as a process: it stops on SIGINT or SIGTERM, prints

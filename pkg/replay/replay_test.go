@@ -462,7 +462,7 @@ func TestPromoteLosesNothingThatArrivedMeanwhile(t *testing.T) {
 	ctx, cancel := context.WithCancel(r.ctx)
 	done := make(chan error, 1)
 	go func() {
-		_, err := r.scorerCtx(ctx, t, "--namespace="+live, "--group="+group, "--model="+lowPath, "--http-addr=127.0.0.1:0")
+		_, err := r.scorerCtx(ctx, t, "--namespace="+live, "--group="+group, "--model="+lowPath, "--http-addr=127.0.0.1:0", "--consumers=2")
 		done <- err
 	}()
 	r.publish(t, third)
