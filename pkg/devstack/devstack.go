@@ -35,6 +35,9 @@ type Config struct {
 	ModelPath      string
 	LogLevel       string
 	ForceMiniredis bool
+	// RedisAddr uses a running Redis (a comma list: Redis Cluster) instead
+	// of starting one.
+	RedisAddr string
 }
 
 // Topics of the stack.
@@ -68,21 +71,25 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, ready func(Stack)) er
 		stream.TopicSpec{Name: DLQTopic, Partitions: 1}); err != nil {
 		return err
 	}
-	redis, err := embedded.StartRedis(ctx, log, embedded.RedisOptions{ForceMiniredis: cfg.ForceMiniredis})
-	if err != nil {
-		return fmt.Errorf("start Redis: %w", err)
+	redisAddr, redisKind := cfg.RedisAddr, "given"
+	if redisAddr == "" {
+		redis, err := embedded.StartRedis(ctx, log, embedded.RedisOptions{ForceMiniredis: cfg.ForceMiniredis})
+		if err != nil {
+			return fmt.Errorf("start Redis: %w", err)
+		}
+		defer redis.Close()
+		redisAddr, redisKind = redis.Addr(), redis.Kind()
 	}
-	defer redis.Close()
 
 	brokers := kafka.Addrs()
 	common := []string{
-		"--kafka-brokers=" + brokers[0], "--redis-addr=" + redis.Addr(), "--log-level=" + cfg.LogLevel,
+		"--kafka-brokers=" + brokers[0], "--redis-addr=" + redisAddr, "--log-level=" + cfg.LogLevel,
 		"--events-topic=" + EventsTopic, "--transitions-topic=" + TransitionsTopic, "--dlq-topic=" + DLQTopic,
 	}
 	if cfg.ModelPath != "" {
 		common = append(common, "--model="+cfg.ModelPath)
 	}
-	st := Stack{Brokers: brokers, RedisAddr: redis.Addr(), RedisKind: redis.Kind()}
+	st := Stack{Brokers: brokers, RedisAddr: redisAddr, RedisKind: redisKind}
 	ingestorUp, scorerUp, decayerUp := make(chan string, 1), make(chan string, 1), make(chan string, 1)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

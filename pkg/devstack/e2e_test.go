@@ -23,12 +23,18 @@ import (
 // scorer) on free ports until the test ends.
 func startStack(t *testing.T) Stack {
 	t.Helper()
+	return startStackWith(t, Config{})
+}
+
+// startStackWith starts a stack on free ports with cfg's other settings.
+func startStackWith(t *testing.T, cfg Config) Stack {
+	t.Helper()
+	cfg.IngestorAddr, cfg.ScorerAddr, cfg.DecayerAddr, cfg.Partitions, cfg.LogLevel = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", 4, "warn"
 	ctx, cancel := context.WithCancel(context.Background())
 	up := make(chan Stack, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Config{IngestorAddr: "127.0.0.1:0", ScorerAddr: "127.0.0.1:0", DecayerAddr: "127.0.0.1:0", Partitions: 4, LogLevel: "warn"},
-			testutil.Logger(t), func(s Stack) { up <- s })
+		done <- Run(ctx, cfg, testutil.Logger(t), func(s Stack) { up <- s })
 	}()
 	t.Cleanup(func() {
 		cancel()
