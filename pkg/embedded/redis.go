@@ -227,8 +227,9 @@ func waitReady(ctx context.Context, addr string, p *process) error {
 	}
 }
 
-// serverPID sends INFO server and returns its process_id. A server still
-// loading its append-only file answers -LOADING, an error here.
+// serverPID sends INFO server persistence and returns its process_id. A
+// server still loading its append-only file is not ready: Redis 7 answers
+// INFO while loading (then "loading:1") but refuses data commands.
 func serverPID(ctx context.Context, addr string) (int, error) {
 	conn, err := (&net.Dialer{Timeout: time.Second}).DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -238,7 +239,7 @@ func serverPID(ctx context.Context, addr string) (int, error) {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 	_ = conn.SetDeadline(time.Now().Add(time.Second))
-	if _, err := conn.Write([]byte("*2\r\n$4\r\nINFO\r\n$6\r\nserver\r\n")); err != nil {
+	if _, err := conn.Write([]byte("*3\r\n$4\r\nINFO\r\n$6\r\nserver\r\n$11\r\npersistence\r\n")); err != nil {
 		return 0, err
 	}
 	rd := bufio.NewReader(conn)
@@ -254,12 +255,21 @@ func serverPID(ctx context.Context, addr string) (int, error) {
 	if _, err := io.ReadFull(rd, body); err != nil {
 		return 0, err
 	}
+	pid := 0
 	for line := range strings.SplitSeq(string(body), "\r\n") {
 		if v, ok := strings.CutPrefix(line, "process_id:"); ok {
-			return strconv.Atoi(v)
+			if pid, err = strconv.Atoi(v); err != nil {
+				return 0, err
+			}
+		}
+		if line == "loading:1" {
+			return 0, errors.New("still loading its data")
 		}
 	}
-	return 0, errors.New("INFO server has no process_id")
+	if pid == 0 {
+		return 0, errors.New("INFO server has no process_id")
+	}
+	return pid, nil
 }
 
 // Stop stops Redis, as an outage would; Start brings it back on the same
