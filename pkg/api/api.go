@@ -213,16 +213,27 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) {
 
 // Account is the account resource.
 type Account struct {
-	AccountID    string      `json:"account_id"`
-	Name         string      `json:"name,omitempty"`
-	Score        int32       `json:"score"`
-	Fit          int32       `json:"fit"`
-	Engagement   int32       `json:"engagement"`
-	MQA          bool        `json:"mqa"`
-	Tier         string      `json:"tier,omitempty"`
-	ContactCount int         `json:"contact_count"`
-	TopContacts  []TopMember `json:"top_contacts"`
-	ModelVersion string      `json:"model_version"`
+	AccountID    string          `json:"account_id"`
+	Name         string          `json:"name,omitempty"`
+	Score        int32           `json:"score"`
+	Fit          int32           `json:"fit"`
+	Engagement   int32           `json:"engagement"`
+	MQA          bool            `json:"mqa"`
+	Tier         string          `json:"tier,omitempty"`
+	ContactCount int             `json:"contact_count"`
+	TopContacts  []TopMember     `json:"top_contacts"`
+	ModelVersion string          `json:"model_version"`
+	Outcomes     AccountOutcomes `json:"outcomes"`
+}
+
+// AccountOutcomes are what sales made of an account's contacts.
+type AccountOutcomes struct {
+	FirstOpportunity *time.Time `json:"first_opportunity,omitempty"`
+	// MQAAtFirstOpportunity is the account's MQA status then.
+	MQAAtFirstOpportunity bool  `json:"mqa_at_first_opportunity"`
+	Opportunities         int32 `json:"opportunities"`
+	Won                   int32 `json:"won"`
+	Lost                  int32 `json:"lost"`
 }
 
 // TopMember is a contact of an account by behavior.
@@ -249,7 +260,9 @@ func (a *API) account(w http.ResponseWriter, r *http.Request) {
 	})
 	writeJSON(w, http.StatusOK, Account{AccountID: acct.ID, Name: acct.Name, Score: acct.Score(), Fit: acct.Fit,
 		Engagement: acct.Engagement, MQA: acct.MQA, Tier: acct.Tier, ContactCount: len(acct.Members),
-		TopContacts: top[:min(len(top), 5)], ModelVersion: acct.Model})
+		TopContacts: top[:min(len(top), 5)], ModelVersion: acct.Model,
+		Outcomes: AccountOutcomes{FirstOpportunity: unixPtr(acct.FirstOppAt), MQAAtFirstOpportunity: acct.MQAAtFirstOpp,
+			Opportunities: acct.Opportunities, Won: acct.Won, Lost: acct.Lost}})
 }
 
 func compareStrings(a, b string) int {

@@ -297,6 +297,12 @@ func TestOutcomesAndEffectivenessEndToEnd(t *testing.T) {
 	assert.Equal(t, http.StatusNotFound, getJSON(t, s.IngestorURL+"/v1/reports/effectiveness?model=9", &rep))
 	assert.Equal(t, http.StatusBadRequest, getJSON(t, s.IngestorURL+"/v1/reports/effectiveness?since=yesterday", &rep))
 
+	var acct api.Account
+	require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/accounts/acme.io", &acct))
+	assert.Equal(t, int32(1), acct.Outcomes.Opportunities)
+	assert.True(t, acct.Outcomes.MQAAtFirstOpportunity, "acme.io became MQA with h-7, before the opportunity")
+	assert.Equal(t, "2026-11-09T09:00:00Z", acct.Outcomes.FirstOpportunity.Format(time.RFC3339))
+
 	var m api.Model
 	require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/model", &m))
 	assert.Equal(t, "2", m.Version)

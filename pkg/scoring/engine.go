@@ -187,7 +187,18 @@ func (e *Engine) Apply(a *Account, c *Contact, ev *event.Event, out *Result) err
 		out.Crossings = append(out.Crossings, e.crossing(a, c, Reactivated, ev.ID, t))
 	}
 	e.nurture(a, c, ev.ID, t, out)
+	opp, won, lost := c.OppAt, c.Won, c.Lost
 	e.outcome(c, ev, t, out)
+	if a.IsAccount() {
+		if opp == 0 && c.OppAt != 0 {
+			a.Opportunities++
+			if a.FirstOppAt == 0 {
+				a.FirstOppAt, a.MQAAtFirstOpp = c.OppAt, a.MQA
+			}
+		}
+		a.Won += b2i(c.Won && !won)
+		a.Lost += b2i(c.Lost && !lost)
+	}
 	stamp(c, out, start)
 	return nil
 }
@@ -896,4 +907,11 @@ func updateFirmographics(a *Account, ev *event.Event) {
 	if ev.Has("competitor") {
 		a.Competitor = ev.Bool("competitor")
 	}
+}
+
+func b2i(b bool) int32 {
+	if b {
+		return 1
+	}
+	return 0
 }

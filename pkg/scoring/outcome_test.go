@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/model"
 )
 
@@ -120,4 +121,28 @@ func filterTypes(xs []Crossing, keep string) []Crossing {
 		}
 	}
 	return out
+}
+
+func TestAccountRecordsItsContactsOutcomes(t *testing.T) {
+	t.Parallel()
+	e := New(model.Default())
+	a := &Account{ID: "acme.io", MQA: true}
+	c1, c2 := &Contact{ID: "c-1", AccountID: "acme.io"}, &Contact{ID: "c-2", AccountID: "acme.io"}
+	var out Result
+	for _, step := range []struct {
+		c  *Contact
+		ev event.Event
+	}{
+		{c1, ev("opportunity.created", day(1), nil)},
+		{c1, ev("opportunity.created", day(2), nil)},
+		{c2, event.Event{ID: "o2", Type: "deal.lost", ContactID: "c-2", Time: t0.Add(day(3))}},
+		{c1, ev("deal.won", day(9), nil)},
+	} {
+		require.NoError(t, e.Apply(a, step.c, &step.ev, &out))
+	}
+	assert.Equal(t, t0.Add(day(1)).Unix(), a.FirstOppAt)
+	assert.Equal(t, int32(2), a.Opportunities, "one per contact: c-1's second opportunity is not counted")
+	assert.Equal(t, int32(1), a.Won)
+	assert.Equal(t, int32(1), a.Lost)
+	assert.False(t, a.MQAAtFirstOpp, "without engagement the account had left MQA before the opportunity")
 }

@@ -115,6 +115,14 @@ type Account struct {
 	Events       int32            `json:"n,omitempty"`
 	Model        string           `json:"m,omitempty"`
 	Seen         []uint64         `json:"r,omitempty"`
+	// Outcomes of the account's contacts: the first opportunity's time and
+	// whether the account was MQA then, and the count of contacts with an
+	// opportunity, a deal won and a deal lost.
+	FirstOppAt    int64 `json:"oa,omitempty"`
+	MQAAtFirstOpp bool  `json:"oq,omitempty"`
+	Opportunities int32 `json:"on,omitempty"`
+	Won           int32 `json:"w,omitempty"`
+	Lost          int32 `json:"l,omitempty"`
 }
 
 // Score is the account score: fit plus aggregated engagement.

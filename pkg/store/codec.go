@@ -24,7 +24,8 @@ import (
 const (
 	contactFormat1 byte = 1
 	contactFormat  byte = 2
-	accountFormat  byte = 1
+	accountFormat1 byte = 1
+	accountFormat  byte = 2
 )
 
 var errCorrupt = errors.New("corrupt state")
@@ -350,7 +351,7 @@ func DecodeContact(b []byte, id, accountID string) (*scoring.Contact, error) {
 func EncodeAccount(a *scoring.Account) []byte {
 	e := enc{b: make([]byte, 0, 128+16*len(a.Members)+8*len(a.Seen))}
 	e.byte(accountFormat)
-	e.byte(boolBits(a.Competitor, a.MQA))
+	e.byte(boolBits(a.Competitor, a.MQA, a.MQAAtFirstOpp))
 	e.str(a.Name)
 	e.f64(a.Employees)
 	e.f64(a.Revenue)
@@ -372,18 +373,23 @@ func EncodeAccount(a *scoring.Account) []byte {
 		e.svar(int64(b))
 	}
 	e.u64s(a.Seen)
+	e.svar(a.FirstOppAt)
+	e.svar(int64(a.Opportunities))
+	e.svar(int64(a.Won))
+	e.svar(int64(a.Lost))
 	return e.b
 }
 
 // DecodeAccount reads a stored account.
 func DecodeAccount(b []byte, id string) (*scoring.Account, error) {
 	d := dec{b: b}
-	if d.byte() != accountFormat {
+	format := d.byte()
+	if format != accountFormat && format != accountFormat1 {
 		return nil, fmt.Errorf("account %s: unknown format", id)
 	}
 	a := &scoring.Account{ID: id}
 	flags := d.byte()
-	a.Competitor, a.MQA = flags&1 != 0, flags&2 != 0
+	a.Competitor, a.MQA, a.MQAAtFirstOpp = flags&1 != 0, flags&2 != 0, flags&4 != 0
 	a.Name = d.str()
 	a.Employees, a.Revenue = d.f64(), d.f64()
 	a.Industry, a.Country, a.Tier = d.str(), d.str(), d.str()
@@ -405,6 +411,10 @@ func DecodeAccount(b []byte, id string) (*scoring.Account, error) {
 	a.Seen = d.u64s()
 	for i := range a.Seen {
 		a.Seen[i] &= 1<<48 - 1 // ids hashed before hashes were 48 bits
+	}
+	if format >= 2 {
+		a.FirstOppAt = d.svar()
+		a.Opportunities, a.Won, a.Lost = d.i32(), d.i32(), d.i32()
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, fmt.Errorf("account %s: %w", id, errCorrupt)

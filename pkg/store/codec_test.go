@@ -64,6 +64,8 @@ func TestAccountCodecRoundTrip(t *testing.T) {
 			Technologies: rapid.SliceOfN(rapid.String(), 1, 4).Draw(t, "te"),
 			Members:      rapid.MapOfN(rapid.String(), rapid.Int32(), 1, 20).Draw(t, "mb"),
 			Seen:         rapid.SliceOfN(rapid.Uint64Range(0, 1<<48-1), 1, 8).Draw(t, "seen"),
+			FirstOppAt:   unixTime().Draw(t, "oa"), MQAAtFirstOpp: rapid.Bool().Draw(t, "oq"),
+			Opportunities: rapid.Int32().Draw(t, "on"), Won: rapid.Int32().Draw(t, "w"), Lost: rapid.Int32().Draw(t, "l"),
 		}
 		got, err := DecodeAccount(EncodeAccount(a), "acme.io")
 		require.NoError(t, err)
