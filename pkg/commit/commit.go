@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/leadscore/leads/pkg/failpoint"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
@@ -233,6 +234,7 @@ func (c *Committer) commitInOrder(ctx context.Context, commits []store.Commit, m
 // covers (each only if its home has not been committed again since).
 func (c *Committer) Publish(ctx context.Context, p *Post) error {
 	if len(p.recs) > 0 {
+		failpoint.Hit(failpoint.BeforePublish)
 		if err := c.Sink.Publish(ctx, p.recs...); err != nil {
 			return fmt.Errorf("publish transitions: %w", err)
 		}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/commit"
 	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/failpoint"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
@@ -119,6 +120,7 @@ func (s *Scorer) Run(ctx context.Context) error {
 			if s.retry(ctx, "publish transitions", func() error { return s.post(ctx, p.post) }) != nil {
 				continue // only ctx ends retries; drain
 			}
+			failpoint.Hit(failpoint.ScorerBeforeOffsetCommit)
 			if s.retry(ctx, "commit offsets", func() error { return s.src.Commit(ctx, p.recs) }) != nil {
 				continue
 			}
@@ -421,6 +423,7 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 			ingested[it.ev.ID] = it.rec.Time
 		}
 	}
+	failpoint.Hit(failpoint.ScorerBeforeCommit)
 	p, err := s.committer.Write(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied},
 		func(home string, _ int64) bool { return covered[home] })
 	if p != nil {
