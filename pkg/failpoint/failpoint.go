@@ -5,6 +5,9 @@
 //
 //	LEADS_FAILPOINT=scorer.before-offset-commit:3
 //
+// name:n:stop stops the process (SIGSTOP) there instead, so a test can
+// make it a zombie that wakes up (SIGCONT) after others took its work.
+//
 // Off, Hit costs one atomic load.
 package failpoint
 
@@ -51,7 +54,10 @@ var (
 	}
 )
 
-type point struct{ at, seen int }
+type point struct {
+	at, seen int
+	stop     bool
+}
 
 func init() {
 	if err := Set(os.Getenv(EnvVar)); err != nil {
@@ -69,11 +75,12 @@ func Set(spec string) error {
 			continue
 		}
 		name, n, ok := strings.Cut(item, ":")
+		n, action, _ := strings.Cut(n, ":")
 		at, err := strconv.Atoi(n)
-		if !ok || name == "" || err != nil || at < 1 {
-			return fmt.Errorf("%q: want name:n with n >= 1", item)
+		if !ok || name == "" || err != nil || at < 1 || action != "" && action != "stop" {
+			return fmt.Errorf("%q: want name:n or name:n:stop with n >= 1", item)
 		}
-		ps[name] = &point{at: at}
+		ps[name] = &point{at: at, stop: action == "stop"}
 	}
 	mu.Lock()
 	points = ps
@@ -90,13 +97,17 @@ func Hit(name string) {
 	}
 	mu.Lock()
 	p := points[name]
-	fire := false
+	fire, stop := false, false
 	if p != nil {
 		p.seen++
-		fire = p.seen == p.at
+		fire, stop = p.seen == p.at, p.stop
 	}
 	mu.Unlock()
-	if fire {
+	switch {
+	case fire && stop:
+		fmt.Fprintf(os.Stderr, "failpoint %s: stopping the process\n", name)
+		pause()
+	case fire:
 		fmt.Fprintf(os.Stderr, "failpoint %s: killing the process\n", name)
 		kill()
 	}

@@ -8,10 +8,11 @@ import (
 )
 
 func TestHitKillsAtTheArmedTime(t *testing.T) {
-	killed := 0
-	old := kill
+	killed, paused := 0, 0
+	oldKill, oldPause := kill, pause
 	kill = func() { killed++ }
-	t.Cleanup(func() { kill = old; _ = Set("") })
+	pause = func() { paused++ }
+	t.Cleanup(func() { kill, pause = oldKill, oldPause; _ = Set("") })
 
 	require.NoError(t, Set("a:3, b:1"))
 	Hit("a")
@@ -25,14 +26,22 @@ func TestHitKillsAtTheArmedTime(t *testing.T) {
 	Hit("b")
 	assert.Equal(t, 2, killed)
 
+	require.NoError(t, Set("c:2:stop"))
+	Hit("c")
+	Hit("c")
+	assert.Equal(t, 1, paused)
+	assert.Equal(t, 2, killed)
+
 	require.NoError(t, Set(""))
 	Hit("b")
+	Hit("c")
 	assert.Equal(t, 2, killed, "disarmed")
+	assert.Equal(t, 1, paused, "disarmed")
 }
 
 func TestSetRefusesBadSpecs(t *testing.T) {
 	t.Cleanup(func() { _ = Set("") })
-	for _, spec := range []string{"a", "a:0", "a:x", ":1", "a:-1"} {
+	for _, spec := range []string{"a", "a:0", "a:x", ":1", "a:-1", "a:1:explode"} {
 		assert.Error(t, Set(spec), spec)
 	}
 }
