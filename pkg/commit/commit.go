@@ -8,6 +8,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/leadscore/leads/pkg/failpoint"
 	"github.com/leadscore/leads/pkg/report"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
@@ -280,6 +281,7 @@ func (c *Committer) Publish(ctx context.Context, p *Post) error {
 	// delay the transitions.
 	var g errgroup.Group
 	if len(p.recs) > 0 {
+		failpoint.Hit(failpoint.BeforePublish)
 		g.Go(func() error {
 			if err := c.Sink.Publish(ctx, p.recs...); err != nil {
 				return fmt.Errorf("publish transitions: %w", err)

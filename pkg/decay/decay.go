@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/leadscore/leads/pkg/commit"
+	"github.com/leadscore/leads/pkg/failpoint"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 )
@@ -204,6 +205,7 @@ func (d *Decayer) group(ctx context.Context, group int, now time.Time) (int, err
 		}
 		total += n
 		last = ids
+		failpoint.Hit(failpoint.DecayBetweenBatches)
 		if len(ids) < d.cfg.BatchSize {
 			return total, nil
 		}

@@ -18,6 +18,11 @@ type KafkaOptions struct {
 	Partitions int32
 	// Topics to create at start.
 	Topics []string
+	// DataDir, when set, keeps the broker's data (records, committed
+	// offsets) on disk there, so a broker closed and started again on the
+	// same Port and DataDir has it all back, as after a real broker's
+	// restart.
+	DataDir string
 }
 
 // Kafka is an in-process Kafka-protocol broker (kfake) holding everything
@@ -39,6 +44,9 @@ func StartKafka(log *zap.Logger, opts KafkaOptions) (*Kafka, error) {
 	}
 	if opts.Port != 0 {
 		kopts = append(kopts, kfake.Ports(opts.Port))
+	}
+	if opts.DataDir != "" {
+		kopts = append(kopts, kfake.DataDir(opts.DataDir))
 	}
 	if len(opts.Topics) > 0 {
 		kopts = append(kopts, kfake.SeedTopics(parts, opts.Topics...))

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"syscall"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 	"github.com/leadscore/leads/pkg/app"
 	"github.com/leadscore/leads/pkg/auth"
 	"github.com/leadscore/leads/pkg/decay"
+	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/failpoint"
 	"github.com/leadscore/leads/pkg/flagenv"
 	"github.com/leadscore/leads/pkg/ingest"
 	"github.com/leadscore/leads/pkg/model"
@@ -190,7 +193,8 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	defer b.close()
-	svc, err := ingest.New(cfg, b.log, &ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}, b.reg, nil, ingest.WithTokens(tokens))
+	svc, err := ingest.New(cfg, b.log, failpointPublisher{&ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}}, b.reg, nil,
+		ingest.WithTokens(tokens))
 	if err != nil {
 		return err
 	}
@@ -210,9 +214,21 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	return serve(ctx, &b, mux, health, opts, nil)
 }
 
+// failpointPublisher marks the instant between Kafka's acknowledgement and
+// the 202, for crash tests (see package failpoint).
+type failpointPublisher struct{ ingest.Publisher }
+
+func (p failpointPublisher) Publish(ctx context.Context, events []event.Event) error {
+	err := p.Publisher.Publish(ctx, events)
+	if err == nil {
+		failpoint.Hit(failpoint.IngestAfterPublish)
+	}
+	return err
+}
+
 // Scorer runs the scorer.
-// Its subcommands (backfill, compare, promote, model) are ops tools that
-// run once and exit.
+// Its subcommands (backfill, compare, promote, model, report, dlq) are ops
+// tools that run once and exit.
 func Scorer(ctx context.Context, args []string, opts Options) error {
 	if len(args) > 0 {
 		if cmd, ok := scorerCommands[args[0]]; ok {
@@ -274,7 +290,7 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 				return errors.New("retrying Redis or Kafka")
 			}
 		}
-		return st.Ping(ctx)
+		return errors.Join(st.Ping(ctx), stream.Ping(ctx, b.kafka.Brokers))
 	}}
 	run := func(ctx context.Context) error {
 		g, ctx := errgroup.WithContext(ctx)
@@ -351,11 +367,61 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 		if !d.Ready() {
 			return errors.New("retrying Redis or Kafka")
 		}
-		return st.Ping(ctx)
+		return errors.Join(st.Ping(ctx), stream.Ping(ctx, b.kafka.Brokers))
 	}}
 	mux := http.NewServeMux()
 	health.Register(mux)
 	b.log.Info("decayer starting", zap.Duration("interval", cfg.Interval), zap.String("owner", cfg.Owner),
 		zap.String("model_version", m.Version))
 	return serve(ctx, &b, mux, health, opts, d.Run)
+}
+
+// scorerDLQ runs `scorer dlq replay`: it puts the records of the DLQ topic
+// (those whose error matches --filter, from --from-offset on) back on the
+// events topic, once their cause is fixed (a new model, a fixed engine).
+func scorerDLQ(ctx context.Context, args []string, opts Options) error {
+	if len(args) == 0 || args[0] != "replay" {
+		return errors.New("usage: scorer dlq replay [--from-offset N] [--filter REGEXP] [--dry-run] [common flags]")
+	}
+	fs := flag.NewFlagSet("scorer dlq replay", flag.ContinueOnError)
+	var b base
+	var from int64
+	var filter string
+	var dry bool
+	b.common.RegisterFlags(fs, ":8081")
+	b.kafka.RegisterFlags(fs)
+	fs.Int64Var(&from, "from-offset", 0, "first DLQ offset replayed in every partition")
+	fs.StringVar(&filter, "filter", "", "replay only records whose dlq.error header matches this regular expression")
+	fs.BoolVar(&dry, "dry-run", false, "count and list what would be replayed, publish nothing")
+	if err := b.parse(fs, args[1:], opts); err != nil {
+		return err
+	}
+	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	ro := stream.ReplayOptions{DLQTopic: b.common.DLQTopic, Target: b.common.EventsTopic, FromOffset: from, DryRun: dry}
+	if filter != "" {
+		re, err := regexp.Compile(filter)
+		if err != nil {
+			return fmt.Errorf("--filter: %w", err)
+		}
+		ro.Filter = re
+	}
+	if dry {
+		ro.Each = func(r stream.Record) {
+			fmt.Fprintf(os.Stdout, "%s/%d/%d\t%s\t%s\n", r.Topic, r.Partition, r.Offset, r.HeaderValue(stream.HeaderDLQError), r.Value)
+		}
+	}
+	w := stream.NewWriter(b.kafka, b.log)
+	defer w.Close()
+	st, err := stream.ReplayDLQ(ctx, b.kafka, w, ro)
+	b.log.Info("DLQ replay", zap.String("from", ro.DLQTopic), zap.String("to", ro.Target), zap.Int("read", st.Read),
+		zap.Int("replayed", st.Replayed), zap.Int("skipped", st.Skipped), zap.Bool("dry_run", dry))
+	if err != nil {
+		return err
+	}
+	verb := "replayed"
+	if dry {
+		verb = "would replay"
+	}
+	fmt.Fprintf(os.Stdout, "%s %d of %d DLQ records to %s\n", verb, st.Replayed, st.Read, ro.Target)
+	return nil
 }

@@ -29,6 +29,7 @@ func init() {
 		"promote":  promoteCommand,
 		"model":    modelCommand,
 		"report":   reportCommand,
+		"dlq":      scorerDLQ,
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/commit"
 	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/failpoint"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
@@ -120,6 +121,7 @@ func (s *Scorer) Run(ctx context.Context) error {
 			if s.retry(ctx, "publish transitions", func() error { return s.post(ctx, p.post) }) != nil {
 				continue // only ctx ends retries; drain
 			}
+			failpoint.Hit(failpoint.ScorerBeforeOffsetCommit)
 			if s.retry(ctx, "commit offsets", func() error { return s.src.Commit(ctx, p.recs) }) != nil {
 				continue
 			}
@@ -130,19 +132,25 @@ func (s *Scorer) Run(ctx context.Context) error {
 		close(posts)
 		<-done
 	}()
+	// A failing fetch does not clear readiness: with no new events the
+	// next fetch would block, and nothing would set it again. The readiness
+	// check pings the brokers instead.
+	fetchBackoff := s.backoff()
 	for {
 		recs, err := s.src.FetchBatch(ctx, s.cfg.BatchSize, s.cfg.Linger)
 		if ctx.Err() != nil {
 			return nil
 		}
 		if err != nil {
-			s.ready.Store(false)
-			s.log.Warn("fetch failed", zap.Error(err))
-			if !sleep(ctx, time.Second) {
+			s.metrics.Retries.WithLabelValues("fetch").Inc()
+			wait := fetchBackoff.NextBackOff()
+			s.log.Warn("fetch failed; retrying", zap.Duration("in", wait), zap.Error(err))
+			if !sleep(ctx, wait) {
 				return nil
 			}
 			continue
 		}
+		fetchBackoff.Reset()
 		if len(recs) == 0 {
 			continue
 		}
@@ -185,13 +193,23 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// retry runs op with capped exponential backoff and jitter until it succeeds
-// or ctx ends; readiness is false while it fails.
-func (s *Scorer) retry(ctx context.Context, what string, op func() error) error {
+// backoff is exponential from 100 ms, capped at MaxBackoff, with the
+// library's ±50% jitter, and never gives up.
+func (s *Scorer) backoff() *backoff.ExponentialBackOff {
 	b := backoff.NewExponentialBackOff()
 	b.InitialInterval = 100 * time.Millisecond
 	b.MaxInterval = s.cfg.MaxBackoff
+	if b.MaxInterval <= 0 {
+		b.MaxInterval = 10 * time.Second
+	}
 	b.MaxElapsedTime = 0
+	return b
+}
+
+// retry runs op with capped exponential backoff and jitter until it succeeds
+// or ctx ends; readiness is false while it fails.
+func (s *Scorer) retry(ctx context.Context, what string, op func() error) error {
+	b := s.backoff()
 	attempt := 0
 	return backoff.Retry(func() error {
 		err := op()
@@ -435,6 +453,7 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 			ingested[it.ev.ID] = it.rec.Time
 		}
 	}
+	failpoint.Hit(failpoint.ScorerBeforeCommit)
 	p, err := s.committer.Write(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied, Before: ld.Before},
 		func(home string, _ int64) bool { return covered[home] })
 	if p != nil {
