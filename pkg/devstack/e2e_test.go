@@ -18,16 +18,18 @@ import (
 	"github.com/leadscore/leads/pkg/transition"
 )
 
-// startStack runs the whole stack (embedded Kafka, redis-server, ingestor,
-// scorer) on free ports until the test ends.
+// startStack runs the whole stack (embedded Kafka, or the shared Apache
+// Kafka with topics of its own; redis-server, ingestor, scorer) on free
+// ports until the test ends.
 func startStack(t *testing.T) Stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	up := make(chan Stack, 1)
 	done := make(chan error, 1)
+	cfg := Config{Brokers: testutil.RealKafka(t), Prefix: testutil.Prefix(t) + ".", IngestorAddr: "127.0.0.1:0", ScorerAddr: "127.0.0.1:0",
+		DecayerAddr: "127.0.0.1:0", Partitions: 4, LogLevel: "warn"}
 	go func() {
-		done <- Run(ctx, Config{IngestorAddr: "127.0.0.1:0", ScorerAddr: "127.0.0.1:0", DecayerAddr: "127.0.0.1:0", Partitions: 4, LogLevel: "warn"},
-			testutil.Logger(t), func(s Stack) { up <- s })
+		done <- Run(ctx, cfg, testutil.Logger(t), func(s Stack) { up <- s })
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -84,7 +86,7 @@ func getJSON(t *testing.T, url string, v any) int {
 // transitions reads the transitions topic until n events or the deadline.
 func transitions(t *testing.T, s Stack, n int, wait time.Duration) []transition.CloudEvent {
 	t.Helper()
-	c := stream.NewConsumer(stream.Config{Brokers: s.Brokers, SessionTimeout: time.Second}, testutil.Prefix(t), TransitionsTopic, testutil.Logger(t))
+	c := stream.NewConsumer(stream.Config{Brokers: s.Brokers, SessionTimeout: time.Second}, testutil.Prefix(t), s.TransitionsTopic, testutil.Logger(t))
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
