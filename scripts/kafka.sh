@@ -51,17 +51,31 @@ fetch() {
   echo "$version" >"$cache/fetched"
 }
 
-# free_port prints a loopback port nothing listens on now.
+# free_port prints a loopback port nothing listens on now, below the
+# kernel's ephemeral range so that no outgoing connection holds it.
 free_port() {
-  local p i
+  local p i lo=10000 hi=32767 eph
+  if eph="$(cat /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)"; then
+    eph="${eph%%[[:space:]]*}"
+    if ((eph > lo + 1000)); then hi=$((eph - 1)); fi
+  fi
   for i in $(seq 1 50); do
-    p=$((20000 + RANDOM % 40000))
+    p=$((lo + RANDOM % (hi - lo)))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return 0
     fi
   done
   die "no free loopback port found"
+}
+
+# show_failure prints the errors of a broker log and its last lines.
+show_failure() {
+  {
+    grep -E "ERROR|Exception" "$1" | head -n 10 || true
+    echo "... last lines of $1:"
+    tail -n 15 "$1" || true
+  } >&2
 }
 
 alive() { [[ -n "${1:-}" ]] && kill -0 "$1" 2>/dev/null; }
@@ -88,26 +102,12 @@ stop_dir() {
   fi
 }
 
-start() {
-  local dir="" owner=""
-  while (($#)); do
-    case "$1" in
-      --dir) dir="${2:?--dir needs a directory}"; shift 2 ;;
-      --owner) owner="${2:?--owner needs a pid}"; shift 2 ;;
-      *) die "start: unknown argument $1" ;;
-    esac
-  done
-  dir="${dir:-${TMPDIR:-/tmp}/leads-kafka}"
-  need java "the broker runs on Java 17 or later (Debian: apt-get install -y openjdk-17-jre-headless)"
-  fetch
-  if [[ -f "$dir/kafka.pid" ]] && alive "$(cat "$dir/kafka.pid")"; then
-    die "a broker already runs from $dir (pid $(cat "$dir/kafka.pid")); stop it first"
-  fi
-  mkdir -p "$dir"
-  [[ -z "$(ls -A "$dir")" ]] || die "$dir is not empty"
-  dir="$(cd "$dir" && pwd)"
-
-  local port cport
+# launch writes the config, formats the log directory and starts the
+# broker in dir, then waits until it serves; on failure it sets
+# launch_error and returns 1 with the broker stopped.
+launch_error=""
+launch() {
+  local dir="$1" port cport uuid pid
   port="$(free_port)"
   cport="$(free_port)"
   while [[ "$cport" == "$port" ]]; do cport="$(free_port)"; done
@@ -136,22 +136,20 @@ share.coordinator.state.topic.min.isr=1
 group.min.session.timeout.ms=500
 group.initial.rebalance.delay.ms=0
 EOF
-  local uuid
   uuid="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
   if ! java -cp "$lib/*" kafka.tools.StorageTool format -t "$uuid" -c "$dir/server.properties" \
-    >"$dir/format.log" 2>&1; then
-    cat "$dir/format.log" >&2
-    rm -rf "$dir"
-    die "formatting the log directory failed"
+    >"$dir/server.log" 2>&1; then
+    launch_error="formatting the log directory failed"
+    return 1
   fi
 
   # The broker and the watchdog get no terminal and no pipes: a caller
   # reading start's output must not wait for them.
   # shellcheck disable=SC2086
   setsid java ${KAFKA_HEAP_OPTS:--Xms256m -Xmx768m} -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dslf4j.internal.verbosity=WARN -cp "$lib/*" kafka.Kafka "$dir/server.properties" \
+    -cp "$lib/*" kafka.Kafka "$dir/server.properties" \
     </dev/null >"$dir/server.log" 2>&1 &
-  local pid=$!
+  pid=$!
   echo "$pid" >"$dir/kafka.pid"
   echo "127.0.0.1:$port" >"$dir/bootstrap"
 
@@ -159,18 +157,57 @@ EOF
   until grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null &&
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
     if ! alive "$pid"; then
-      tail -n 40 "$dir/server.log" >&2 || true
-      rm -rf "$dir"
-      die "the broker exited while starting (log above)"
+      launch_error="the broker exited while starting"
+      return 1
     fi
     if ((waited >= timeout * 5)); then
-      tail -n 40 "$dir/server.log" >&2 || true
-      stop_dir "$dir"
-      die "the broker was not ready within ${timeout} s (log above)"
+      launch_error="the broker was not ready within ${timeout} s"
+      kill -KILL "$pid" 2>/dev/null || true
+      return 1
     fi
     sleep 0.2
     waited=$((waited + 1))
   done
+}
+
+start() {
+  local dir="" owner=""
+  while (($#)); do
+    case "$1" in
+      --dir) dir="${2:?--dir needs a directory}"; shift 2 ;;
+      --owner) owner="${2:?--owner needs a pid}"; shift 2 ;;
+      *) die "start: unknown argument $1" ;;
+    esac
+  done
+  dir="${dir:-${TMPDIR:-/tmp}/leads-kafka}"
+  need java "the broker runs on Java 17 or later (Debian: apt-get install -y openjdk-17-jre-headless)"
+  fetch
+  if [[ -f "$dir/kafka.pid" ]] && alive "$(cat "$dir/kafka.pid")"; then
+    die "a broker already runs from $dir (pid $(cat "$dir/kafka.pid")); stop it first"
+  fi
+  mkdir -p "$dir"
+  [[ -z "$(ls -A "$dir")" ]] || die "$dir is not empty"
+  dir="$(cd "$dir" && pwd)"
+
+  local attempt port pid
+  for attempt in 1 2 3; do
+    if launch "$dir"; then
+      break
+    fi
+    # Another process may have taken a port between the check and the
+    # bind: try again on new ones.
+    if ((attempt < 3)) && grep -q "Address already in use" "$dir/server.log" 2>/dev/null; then
+      say "a port was taken meanwhile; retrying on others"
+      find "$dir" -mindepth 1 -delete
+      continue
+    fi
+    show_failure "$dir/server.log"
+    stop_dir "$dir"
+    die "$launch_error (log above)"
+  done
+  port="$(cat "$dir/bootstrap")"
+  port="${port##*:}"
+  pid="$(cat "$dir/kafka.pid")"
 
   if [[ -n "$owner" ]]; then
     setsid bash -c '

@@ -96,10 +96,11 @@ type rig struct {
 
 func newRig(t *testing.T, parts int32, extra ...string) *rig {
 	t.Helper()
+	topic := testutil.Prefix(t)
+	// First: the first test to ask may wait for an Apache Kafka to start.
+	brokers := testutil.Kafka(t, parts, append([]string{topic}, extra...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
-	topic := testutil.Prefix(t)
-	brokers := testutil.Kafka(t, parts, append([]string{topic}, extra...)...)
 	cfg := Config{Brokers: brokers, SessionTimeout: time.Second}
 	w := NewWriter(cfg, testutil.Logger(t))
 	t.Cleanup(func() { assert.NoError(t, w.Close()) })
@@ -316,9 +317,9 @@ func TestDLQRecord(t *testing.T) {
 
 func TestEnsureTopics(t *testing.T) {
 	t.Parallel()
+	brokers := testutil.Kafka(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	brokers := testutil.Kafka(t, 3)
 	p := testutil.Prefix(t)
 	specs := []TopicSpec{
 		{Name: p + ".events", Partitions: 6, Config: map[string]string{"retention.ms": "-1"}},
@@ -408,7 +409,7 @@ func BenchmarkPublish(b *testing.B) {
 	for _, size := range []int{1, 100, 1000, 10000} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			ctx := context.Background()
-			topic := "bench"
+			topic := testutil.Prefix(b)
 			brokers := testutil.Kafka(b, 8, topic)
 			w := NewWriter(Config{Brokers: brokers}, testutil.Logger(b))
 			defer w.Close()

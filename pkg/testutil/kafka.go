@@ -58,7 +58,12 @@ func RealKafka(t testing.TB) []string {
 	default:
 		t.Fatalf("%s=%q: want embedded, real or auto", KafkaEnv, mode)
 	}
-	real.once.Do(func() { real.brokers, real.err = startReal() })
+	real.once.Do(func() {
+		real.brokers, real.err = startReal()
+		if real.err == nil {
+			real.err = warmGroups(real.brokers)
+		}
+	})
 	if real.err != nil {
 		if mode == "auto" {
 			t.Logf("%s=auto: no Apache Kafka broker (%v); using the embedded broker", KafkaEnv, real.err)
@@ -100,6 +105,57 @@ func startReal() ([]string, error) {
 		return nil, fmt.Errorf("%s start printed no address\n%s", script, strings.TrimSpace(stderr.String()))
 	}
 	return []string{addr}, nil
+}
+
+// offsetsPartitions is offsets.topic.num.partitions in scripts/kafka.sh.
+const offsetsPartitions = 8
+
+// warmGroups waits until the broker coordinates consumer groups on every
+// partition of __consumer_offsets. A fresh broker creates that topic when
+// a group is first used and answers COORDINATOR_NOT_AVAILABLE, then
+// NOT_COORDINATOR, until it has loaded it; kafka-go backs off 5 s per
+// failed join, longer than the tests wait for their first records.
+func warmGroups(brokers []string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second, Transport: transport}
+	for _, group := range groupPerPartition(offsetsPartitions) {
+		for {
+			resp, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group})
+			if err == nil {
+				err = resp.Error
+			}
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("the broker at %v did not coordinate consumer groups within a minute: %w", brokers, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// groupPerPartition names a group for each partition of an n-partition
+// __consumer_offsets: Kafka places a group by the Java hashCode of its id.
+func groupPerPartition(n int) []string {
+	out := make([]string, n)
+	found := 0
+	for i := 0; found < n; i++ {
+		id := "leads-test-warmup-" + strconv.Itoa(i)
+		var h int32
+		for _, c := range id {
+			h = 31*h + int32(c)
+		}
+		if p := int(h&0x7fffffff) % n; out[p] == "" {
+			out[p] = id
+			found++
+		}
+	}
+	return out
 }
 
 // findScript looks for scripts/kafka.sh in the working directory (a
