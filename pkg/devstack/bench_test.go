@@ -36,8 +36,9 @@ const (
 )
 
 // BenchmarkScorer1M pushes 1,000,000 demo events (100,000 contacts in 5,000
-// accounts) through the embedded broker into one scorer with a real
-// redis-server, and reports events/s and Redis bytes per contact.
+// accounts) through the test broker (embedded, or Apache Kafka: see
+// docs/kafka.md) into one scorer with a real redis-server, and reports
+// events/s and Redis bytes per contact.
 func BenchmarkScorer1M(b *testing.B) { benchScorer(b, 1) }
 
 // BenchmarkScorer1MTwoReplicas is the same with two scorers in one
@@ -50,8 +51,9 @@ func BenchmarkScorer1MFourReplicas(b *testing.B) { benchScorer(b, 4) }
 
 func benchScorer(b *testing.B, replicas int) {
 	ctx := context.Background()
-	topics := []string{EventsTopic, TransitionsTopic, DLQTopic}
-	brokers := testutil.Kafka(b, 8, topics...)
+	p := testutil.Prefix(b) + "."
+	events, transitions, dlq := p+EventsTopic, p+TransitionsTopic, p+DLQTopic
+	brokers := testutil.Kafka(b, 8, events, transitions, dlq)
 	addr, _ := testutil.Redis(b)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	defer rdb.Close()
@@ -69,7 +71,7 @@ func benchScorer(b *testing.B, replicas int) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			recs[i] = stream.Record{Topic: EventsTopic, Key: []byte(chunk[i].Key()), Value: v}
+			recs[i] = stream.Record{Topic: events, Key: []byte(chunk[i].Key()), Value: v}
 		}
 		if err := w.Publish(ctx, recs...); err != nil {
 			b.Fatal(err)
@@ -82,9 +84,9 @@ func benchScorer(b *testing.B, replicas int) {
 	st := store.New(rdb, "leads")
 	for range replicas {
 		reg := prometheus.NewRegistry()
-		src := stream.NewConsumer(stream.Config{Brokers: brokers, SessionTimeout: time.Second}, "bench", EventsTopic, log)
+		src := stream.NewConsumer(stream.Config{Brokers: brokers, SessionTimeout: time.Second}, p+"bench", events, log)
 		defer src.Close()
-		s, err := scorer.New(scorer.Config{EventsTopic: EventsTopic, TransitionsTopic: TransitionsTopic, DLQTopic: DLQTopic,
+		s, err := scorer.New(scorer.Config{EventsTopic: events, TransitionsTopic: transitions, DLQTopic: dlq,
 			BatchSize: 5000, Linger: 5 * time.Millisecond, MaxBackoff: time.Second}, log, src, w, st, scoring.New(lmodel.Default()),
 			scorer.NewMetrics(reg))
 		if err != nil {
@@ -235,7 +237,7 @@ func BenchmarkLatency5k(b *testing.B) {
 }
 
 // BenchmarkIngestNDJSON posts 1,000-event NDJSON batches from four clients
-// to the ingestor, which publishes them with acks=all to the embedded broker.
+// to the ingestor, which publishes them with acks=all to the test broker.
 func BenchmarkIngestNDJSON(b *testing.B) {
 	s, stop := benchStack(b)
 	defer stop()
@@ -286,7 +288,7 @@ func benchStack(b *testing.B) (Stack, func()) {
 		b.Fatal(err)
 	}
 	go func() {
-		done <- Run(ctx, Config{KafkaPort: port, IngestorAddr: "127.0.0.1:0", ScorerAddr: "127.0.0.1:0", DecayerAddr: "127.0.0.1:0", Partitions: 8, LogLevel: "error"},
+		done <- Run(ctx, Config{Brokers: testutil.RealKafka(b), Prefix: testutil.Prefix(b) + ".", KafkaPort: port, IngestorAddr: "127.0.0.1:0", ScorerAddr: "127.0.0.1:0", DecayerAddr: "127.0.0.1:0", Partitions: 8, LogLevel: "error"},
 			testutil.Logger(b), func(s Stack) { up <- s })
 	}()
 	select {

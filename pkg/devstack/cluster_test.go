@@ -56,8 +56,8 @@ func TestEndToEndOnRedisCluster(t *testing.T) {
 
 	// A decayer pass a year later: due index shards and leases on every node.
 	ctx := context.Background()
-	common := []string{"--kafka-brokers=" + s.Brokers[0], "--redis-addr=" + strings.Join(nodes, ","), "--events-topic=" + EventsTopic,
-		"--transitions-topic=" + TransitionsTopic, "--dlq-topic=" + DLQTopic, "--log-level=warn"}
+	common := []string{"--kafka-brokers=" + strings.Join(s.Brokers, ","), "--redis-addr=" + strings.Join(nodes, ","),
+		"--events-topic=" + s.EventsTopic, "--transitions-topic=" + s.TransitionsTopic, "--dlq-topic=" + s.DLQTopic, "--log-level=warn"}
 	require.NoError(t, program.Decayer(ctx, append(common, "--once", "--now=2027-12-01T00:00:00Z", "--http-addr=127.0.0.1:0"),
 		program.Options{Logger: testutil.Logger(t)}))
 	c = waitContact(t, s, "c-42", 7)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -24,6 +25,12 @@ import (
 
 // Config configures the dev stack.
 type Config struct {
+	// Brokers of a Kafka cluster to use instead of starting the embedded
+	// broker (KafkaPort is then unused).
+	Brokers []string
+	// Prefix goes before the topic and consumer group names, so that
+	// stacks can share a broker.
+	Prefix         string
 	KafkaPort      int
 	IngestorAddr   string
 	ScorerAddr     string
@@ -40,7 +47,7 @@ type Config struct {
 	RedisAddr string
 }
 
-// Topics of the stack.
+// Topics of the stack, with Config.Prefix before them.
 const (
 	EventsTopic      = "leads.events"
 	TransitionsTopic = "leads.transitions"
@@ -49,26 +56,35 @@ const (
 
 // Stack is a running dev stack.
 type Stack struct {
-	Brokers     []string
-	RedisAddr   string
-	RedisKind   string
-	IngestorURL string
-	ScorerURL   string
-	DecayerURL  string
+	Brokers          []string
+	EventsTopic      string
+	TransitionsTopic string
+	DLQTopic         string
+	RedisAddr        string
+	RedisKind        string
+	IngestorURL      string
+	ScorerURL        string
+	DecayerURL       string
 }
 
 // Run starts everything, calls ready with the addresses, and runs until ctx
 // ends; then it stops the services first and the infrastructure last.
 func Run(ctx context.Context, cfg Config, log *zap.Logger, ready func(Stack)) error {
-	kafka, err := embedded.StartKafka(log, embedded.KafkaOptions{Port: cfg.KafkaPort, Partitions: int32(cfg.Partitions)})
-	if err != nil {
-		return fmt.Errorf("start Kafka: %w", err)
+	brokers := cfg.Brokers
+	if len(brokers) == 0 {
+		kafka, err := embedded.StartKafka(log, embedded.KafkaOptions{Port: cfg.KafkaPort, Partitions: int32(cfg.Partitions)})
+		if err != nil {
+			return fmt.Errorf("start Kafka: %w", err)
+		}
+		defer kafka.Close()
+		brokers = kafka.Addrs()
 	}
-	defer kafka.Close()
-	if err := stream.EnsureTopics(ctx, kafka.Addrs(),
-		stream.TopicSpec{Name: EventsTopic, Partitions: cfg.Partitions, Config: map[string]string{"retention.ms": "-1"}},
-		stream.TopicSpec{Name: TransitionsTopic, Partitions: cfg.Partitions},
-		stream.TopicSpec{Name: DLQTopic, Partitions: 1}); err != nil {
+	st := Stack{Brokers: brokers, EventsTopic: cfg.Prefix + EventsTopic, TransitionsTopic: cfg.Prefix + TransitionsTopic,
+		DLQTopic: cfg.Prefix + DLQTopic}
+	if err := stream.EnsureTopics(ctx, brokers,
+		stream.TopicSpec{Name: st.EventsTopic, Partitions: cfg.Partitions, Config: map[string]string{"retention.ms": "-1"}},
+		stream.TopicSpec{Name: st.TransitionsTopic, Partitions: cfg.Partitions},
+		stream.TopicSpec{Name: st.DLQTopic, Partitions: 1}); err != nil {
 		return err
 	}
 	redisAddr, redisKind := cfg.RedisAddr, "given"
@@ -81,15 +97,14 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, ready func(Stack)) er
 		redisAddr, redisKind = redis.Addr(), redis.Kind()
 	}
 
-	brokers := kafka.Addrs()
 	common := []string{
-		"--kafka-brokers=" + brokers[0], "--redis-addr=" + redisAddr, "--log-level=" + cfg.LogLevel,
-		"--events-topic=" + EventsTopic, "--transitions-topic=" + TransitionsTopic, "--dlq-topic=" + DLQTopic,
+		"--kafka-brokers=" + strings.Join(brokers, ","), "--redis-addr=" + redisAddr, "--log-level=" + cfg.LogLevel,
+		"--events-topic=" + st.EventsTopic, "--transitions-topic=" + st.TransitionsTopic, "--dlq-topic=" + st.DLQTopic,
 	}
 	if cfg.ModelPath != "" {
 		common = append(common, "--model="+cfg.ModelPath)
 	}
-	st := Stack{Brokers: brokers, RedisAddr: redisAddr, RedisKind: redisKind}
+	st.RedisAddr, st.RedisKind = redisAddr, redisKind
 	ingestorUp, scorerUp, decayerUp := make(chan string, 1), make(chan string, 1), make(chan string, 1)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -97,7 +112,8 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, ready func(Stack)) er
 			OnListen: func(a string) { ingestorUp <- a }})
 	})
 	g.Go(func() error {
-		return program.Scorer(gctx, append(common, "--http-addr="+cfg.ScorerAddr, "--session-timeout=2s"), program.Options{
+		return program.Scorer(gctx, append(common, "--http-addr="+cfg.ScorerAddr, "--session-timeout=2s",
+			"--group="+cfg.Prefix+"leads-scorer"), program.Options{
 			OnListen: func(a string) { scorerUp <- a }})
 	})
 	g.Go(func() error {
@@ -121,7 +137,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, ready func(Stack)) er
 	if cfg.DemoRate > 0 {
 		g.Go(func() error { return traffic(gctx, st.IngestorURL, cfg, log) })
 	}
-	err = g.Wait()
+	err := g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}

@@ -19,8 +19,9 @@ import (
 	"github.com/leadscore/leads/pkg/transition"
 )
 
-// startStack runs the whole stack (embedded Kafka, redis-server, ingestor,
-// scorer) on free ports until the test ends.
+// startStack runs the whole stack (embedded Kafka, or the shared Apache
+// Kafka with topics of its own; redis-server, ingestor, scorer) on free
+// ports until the test ends.
 func startStack(t *testing.T) Stack {
 	t.Helper()
 	return startStackWith(t, Config{})
@@ -29,6 +30,7 @@ func startStack(t *testing.T) Stack {
 // startStackWith starts a stack on free ports with cfg's other settings.
 func startStackWith(t *testing.T, cfg Config) Stack {
 	t.Helper()
+	cfg.Brokers, cfg.Prefix = testutil.RealKafka(t), testutil.Prefix(t)+"."
 	cfg.IngestorAddr, cfg.ScorerAddr, cfg.DecayerAddr, cfg.Partitions, cfg.LogLevel = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", 4, "warn"
 	ctx, cancel := context.WithCancel(context.Background())
 	up := make(chan Stack, 1)
@@ -91,7 +93,7 @@ func getJSON(t *testing.T, url string, v any) int {
 // transitions reads the transitions topic until n events or the deadline.
 func transitions(t *testing.T, s Stack, n int, wait time.Duration) []transition.CloudEvent {
 	t.Helper()
-	c := stream.NewConsumer(stream.Config{Brokers: s.Brokers, SessionTimeout: time.Second}, testutil.Prefix(t), TransitionsTopic, testutil.Logger(t))
+	c := stream.NewConsumer(stream.Config{Brokers: s.Brokers, SessionTimeout: time.Second}, testutil.Prefix(t), s.TransitionsTopic, testutil.Logger(t))
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()

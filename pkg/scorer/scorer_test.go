@@ -35,12 +35,13 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	t.Cleanup(cancel)
 	p := testutil.Prefix(t)
 	cfg := Config{EventsTopic: p + ".events", TransitionsTopic: p + ".transitions", DLQTopic: p + ".dlq", BatchSize: 500,
 		Linger: 5 * time.Millisecond, MaxBackoff: time.Second}
+	// First: the first test to ask may wait for an Apache Kafka to start.
 	brokers := testutil.Kafka(t, 4, cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	t.Cleanup(cancel)
 	addr, rs := testutil.Redis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { rdb.Close() })

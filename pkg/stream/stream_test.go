@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -95,10 +96,11 @@ type rig struct {
 
 func newRig(t *testing.T, parts int32, extra ...string) *rig {
 	t.Helper()
+	topic := testutil.Prefix(t)
+	// First: the first test to ask may wait for an Apache Kafka to start.
+	brokers := testutil.Kafka(t, parts, append([]string{topic}, extra...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
-	topic := testutil.Prefix(t)
-	brokers := testutil.Kafka(t, parts, append([]string{topic}, extra...)...)
 	cfg := Config{Brokers: brokers, SessionTimeout: time.Second}
 	w := NewWriter(cfg, testutil.Logger(t))
 	t.Cleanup(func() { assert.NoError(t, w.Close()) })
@@ -315,9 +317,9 @@ func TestDLQRecord(t *testing.T) {
 
 func TestEnsureTopics(t *testing.T) {
 	t.Parallel()
+	brokers := testutil.Kafka(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	brokers := testutil.Kafka(t, 3)
 	p := testutil.Prefix(t)
 	specs := []TopicSpec{
 		{Name: p + ".events", Partitions: 6, Config: map[string]string{"retention.ms": "-1"}},
@@ -327,15 +329,21 @@ func TestEnsureTopics(t *testing.T) {
 	require.NoError(t, EnsureTopics(ctx, brokers, specs...), "idempotent")
 	require.NoError(t, EnsureTopics(ctx, brokers, append(specs, TopicSpec{Name: p + ".new", Partitions: 2})...), "creates only the missing")
 
-	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	// A transport of its own: kafka-go answers Metadata from a transport's
+	// cache, refreshed every 6 s, and the default transport may have cached
+	// this broker's topics before these were created (the broker is shared
+	// when the tests run on Apache Kafka).
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: transport}
 	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{p + ".events", p + ".dlq", p + ".new"}})
 	require.NoError(t, err)
 	parts := map[string]int{}
 	for _, tp := range md.Topics {
-		require.NoError(t, tp.Error)
+		require.NoError(t, tp.Error, tp.Name)
 		parts[tp.Name] = len(tp.Partitions)
 	}
-	assert.Equal(t, map[string]int{p + ".events": 6, p + ".dlq": 3, p + ".new": 2}, parts)
+	assert.Equal(t, map[string]int{p + ".events": 6, p + ".dlq": defaultPartitions(t, client, md.Brokers[0].ID, 3), p + ".new": 2}, parts)
 
 	// A replication factor over the broker count is not retried. (kfake,
 	// unlike Kafka, accepts invalid topic names and config values.)
@@ -366,6 +374,26 @@ func TestPing(t *testing.T) {
 	require.ErrorIs(t, Ping(context.Background(), nil), ErrNoBrokers)
 }
 
+// defaultPartitions reads the broker's num.partitions (1 on the Apache Kafka
+// of the tests). The embedded broker does not describe it: its default is
+// what it was started with, given as embedded.
+func defaultPartitions(t *testing.T, client *kafka.Client, broker, embedded int) int {
+	t.Helper()
+	resp, err := client.DescribeConfigs(context.Background(), &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeBroker, ResourceName: strconv.Itoa(broker), ConfigNames: []string{"num.partitions"}}}})
+	require.NoError(t, err)
+	require.Len(t, resp.Resources, 1)
+	require.NoError(t, resp.Resources[0].Error)
+	for _, e := range resp.Resources[0].ConfigEntries {
+		if e.ConfigName == "num.partitions" {
+			n, err := strconv.Atoi(e.ConfigValue)
+			require.NoError(t, err)
+			return n
+		}
+	}
+	return embedded
+}
+
 // freePort returns a loopback address nothing listens on.
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -381,7 +409,7 @@ func BenchmarkPublish(b *testing.B) {
 	for _, size := range []int{1, 100, 1000, 10000} {
 		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
 			ctx := context.Background()
-			topic := "bench"
+			topic := testutil.Prefix(b)
 			brokers := testutil.Kafka(b, 8, topic)
 			w := NewWriter(Config{Brokers: brokers}, testutil.Logger(b))
 			defer w.Close()

@@ -96,12 +96,16 @@ func createTopics(ctx context.Context, client *kafka.Client, req *kafka.CreateTo
 }
 
 // topicsReady fails while a topic or one of its partitions is not yet
-// served: a broker may answer CreateTopics before every broker knows.
+// served: a broker may answer CreateTopics before every broker knows, and
+// Apache Kafka lists a new partition's leader in its metadata a moment
+// before that leader serves it (it answers NOT_LEADER_OR_FOLLOWER
+// meanwhile), so every partition must also answer a ListOffsets.
 func topicsReady(ctx context.Context, client *kafka.Client, names []string) error {
 	resp, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: names})
 	if err != nil {
 		return retriable(ctx, fmt.Errorf("topic metadata: %w", err))
 	}
+	offsets := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
 	seen := map[string]bool{}
 	for _, t := range resp.Topics {
 		if t.Error != nil {
@@ -111,12 +115,24 @@ func topicsReady(ctx context.Context, client *kafka.Client, names []string) erro
 			if p.Error != nil || p.Leader.ID < 0 {
 				return fmt.Errorf("topic %s partition %d has no leader yet", t.Name, p.ID)
 			}
+			offsets.Topics[t.Name] = append(offsets.Topics[t.Name], kafka.FirstOffsetOf(p.ID))
 		}
 		seen[t.Name] = len(t.Partitions) > 0
 	}
 	for _, n := range names {
 		if !seen[n] {
 			return fmt.Errorf("topic %s is not in the metadata yet", n)
+		}
+	}
+	listed, err := client.ListOffsets(ctx, offsets)
+	if err != nil {
+		return retriable(ctx, fmt.Errorf("list offsets: %w", err))
+	}
+	for name, parts := range listed.Topics {
+		for _, p := range parts {
+			if p.Error != nil {
+				return fmt.Errorf("topic %s partition %d is not served yet: %w", name, p.Partition, p.Error)
+			}
 		}
 	}
 	return nil

@@ -39,18 +39,6 @@ func Redis(t testing.TB) (string, *embedded.Redis) {
 	return r.Addr(), r
 }
 
-// Kafka starts an embedded broker with the topics, each with the given
-// partitions, and stops it at cleanup. It returns the seed brokers.
-func Kafka(t testing.TB, partitions int32, topics ...string) []string {
-	t.Helper()
-	k, err := embedded.StartKafka(zap.NewNop(), embedded.KafkaOptions{Partitions: partitions, Topics: topics})
-	if err != nil {
-		t.Fatalf("start kafka: %v", err)
-	}
-	t.Cleanup(k.Close)
-	return k.Addrs()
-}
-
 // Prefix returns a prefix for topic, group and key names: the test's name,
 // lower-cased, letters and digits only, then 8 random hex digits, so tests
 // sharing a broker or a Redis never collide.
