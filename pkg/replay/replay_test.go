@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -91,6 +92,35 @@ func (r *rig) live(t *testing.T, ns, group string, m *model.Model) (stop func())
 		require.NoError(t, <-done)
 		require.NoError(t, src.Close())
 	}
+}
+
+// waitCommitted waits until group has committed the end of every
+// partition of the events topic: everything consumed is fully posted.
+func (r *rig) waitCommitted(t *testing.T, group string) {
+	t.Helper()
+	spans, err := stream.Spans(r.ctx, r.kafka, r.events, time.Time{})
+	require.NoError(t, err)
+	client := &kafka.Client{Addr: kafka.TCP(r.brokers...)}
+	require.Eventually(t, func() bool {
+		var parts []int
+		for _, s := range spans {
+			parts = append(parts, s.Partition)
+		}
+		res, err := client.OffsetFetch(r.ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{r.events: parts}})
+		if err != nil {
+			return false
+		}
+		got := map[int]int64{}
+		for _, p := range res.Topics[r.events] {
+			got[p.Partition] = p.CommittedOffset
+		}
+		for _, s := range spans {
+			if s.End > 0 && got[s.Partition] < s.End {
+				return false
+			}
+		}
+		return true
+	}, 30*time.Second, 50*time.Millisecond, "group %s never committed the end of %s", group, r.events)
 }
 
 func (r *rig) decayPass(t *testing.T, ns string, m *model.Model, at time.Time) {
@@ -217,6 +247,9 @@ func TestRebuildAfterWipeEqualsLiveWithDecay(t *testing.T) {
 	r.decayPass(t, ns, m, days(45))
 	r.publish(t, second)
 	waitEvents(t, store.New(r.rdb, ns), len(first)+len(second))
+	// Events are in Redis when committed; their transitions and report
+	// counters are posted after, then the offsets committed: wait for those.
+	r.waitCommitted(t, r.prefix+"-g")
 	stop()
 	r.decayPass(t, ns, m, days(75))
 	r.decayPass(t, ns, m, days(130))
