@@ -407,7 +407,7 @@ func scorerDLQ(ctx context.Context, args []string, opts Options) error {
 	}
 	if dry {
 		ro.Each = func(r stream.Record) {
-			fmt.Fprintf(os.Stdout, "%s/%d/%d\t%s\t%s\n", r.Topic, r.Partition, r.Offset, r.HeaderValue(stream.HeaderDLQError), r.Value)
+			fmt.Fprintf(opts.stdout(), "%s/%d/%d\t%s\t%s\n", r.Topic, r.Partition, r.Offset, r.HeaderValue(stream.HeaderDLQError), r.Value)
 		}
 	}
 	w := stream.NewWriter(b.kafka, b.log)
@@ -422,6 +422,6 @@ func scorerDLQ(ctx context.Context, args []string, opts Options) error {
 	if dry {
 		verb = "would replay"
 	}
-	fmt.Fprintf(os.Stdout, "%s %d of %d DLQ records to %s\n", verb, st.Replayed, st.Read, ro.Target)
+	fmt.Fprintf(opts.stdout(), "%s %d of %d DLQ records to %s\n", verb, st.Replayed, st.Read, ro.Target)
 	return nil
 }
