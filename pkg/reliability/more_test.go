@@ -133,7 +133,7 @@ func TestZombieScorerIsFenced(t *testing.T) {
 	r := newRig(t, 30, 300)
 	x := pure(t, r.history)
 	l := r.lane(t, "zombie")
-	zombie := l.run("scorer", fp.ScorerBeforeCommit+":2:stop")
+	zombie := l.run("scorer", fp.ScorerBeforeCommit+":1:stop")
 	eventually(t, 20*time.Second, "first scorer ready", func() bool { return zombie.ready() == http.StatusOK })
 	other := l.run("scorer", "")
 	eventually(t, 20*time.Second, "second scorer ready", func() bool { return other.ready() == http.StatusOK })
