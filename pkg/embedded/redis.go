@@ -149,7 +149,16 @@ func (r *Redis) Start(ctx context.Context) error {
 	defer r.mu.Unlock()
 	if r.mini != nil {
 		if r.miniStopped {
-			if err := r.mini.Restart(); err != nil {
+			// The port was released at Stop; another process may hold it
+			// for a moment (a test picking a free port): retry briefly.
+			var err error
+			for range 50 {
+				if err = r.mini.Restart(); err == nil || ctx.Err() != nil {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if err != nil {
 				return fmt.Errorf("restart miniredis: %w", err)
 			}
 			r.miniStopped = false
