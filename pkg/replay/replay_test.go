@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -178,6 +179,12 @@ func take(t *testing.T, st *store.Store) snapshot {
 	}))
 	for id := range s.Contacts {
 		l, err := st.History(ctx, id, store.DefaultLedgerMax)
+		if errors.Is(err, store.ErrNotFound) {
+			// Committed but not yet indexed: an interrupted batch, which
+			// the next run re-indexes. Snapshots compared for equality
+			// then differ in Ledgers.
+			continue
+		}
 		require.NoError(t, err)
 		s.Ledgers[id] = l
 	}
