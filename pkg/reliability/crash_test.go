@@ -51,6 +51,7 @@ func TestScorerKilledAtEachPoint(t *testing.T) {
 // instants while events keep arriving, restarting it each time.
 func TestScorerKilledAtRandom(t *testing.T) {
 	t.Parallel()
+	unstable(t)
 	r := newRig(t, 30, 300)
 	x := pure(t, r.history)
 	seed := uint64(time.Now().UnixNano())

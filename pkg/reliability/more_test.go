@@ -130,6 +130,7 @@ func TestIngestorKilledMidRequest(t *testing.T) {
 // the events applied, and nothing is lost or counted twice.
 func TestZombieScorerIsFenced(t *testing.T) {
 	t.Parallel()
+	unstable(t)
 	r := newRig(t, 30, 300)
 	x := pure(t, r.history)
 	l := r.lane(t, "zombie")
