@@ -21,6 +21,9 @@ type Sink interface {
 	Publish(ctx context.Context, recs ...stream.Record) error
 }
 
+// ErrLoad wraps every error of a Loader: Redis failed, not the engine.
+var ErrLoad = errors.New("load")
+
 // Loader lets a workspace load whole homes (for an account-wide refresh)
 // and remembers the metadata of every loaded home for the commit.
 type Loader struct {
@@ -42,10 +45,10 @@ func NewLoader(ctx context.Context, st *store.Store) *Loader {
 func (l *Loader) LoadHome(id string, _ bool) (*scoring.Home, error) {
 	h, m, err := l.st.LoadHome(l.ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrLoad, err)
 	}
 	if old, ok := l.Metas[id]; ok && old.Version != m.Version {
-		return nil, fmt.Errorf("%w: %s moved from version %d to %d", store.ErrConflict, id, old.Version, m.Version)
+		return nil, fmt.Errorf("%w: %w: %s moved from version %d to %d", ErrLoad, store.ErrConflict, id, old.Version, m.Version)
 	}
 	l.Metas[id] = m
 	l.remember(h)

@@ -141,7 +141,15 @@ func (r *rig) lane(t *testing.T, name string) *lane {
 func (l *lane) args(httpAddr string) []string {
 	return []string{"--kafka-brokers", strings.Join(l.brokers, ","), "--redis-addr", l.redis, "--namespace", l.ns,
 		"--events-topic", l.events, "--transitions-topic", l.transitions, "--dlq-topic", l.dlq,
-		"--http-addr", httpAddr, "--log-level", "warn"}
+		"--http-addr", httpAddr, "--log-level", logLevel()}
+}
+
+// logLevel is the programs' log level: LEADS_TEST_LOG_LEVEL, else warn.
+func logLevel() string {
+	if v := os.Getenv("LEADS_TEST_LOG_LEVEL"); v != "" {
+		return v
+	}
+	return "warn"
 }
 
 // proc is a running program.

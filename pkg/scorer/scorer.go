@@ -33,6 +33,10 @@ type Config struct {
 	MaxBackoff time.Duration
 	// Quiet publishes no transitions (a replay into a namespace of its own).
 	Quiet bool
+	// MaxAttempts bounds how often an event that makes the engine fail
+	// (an error other than Redis's, or a panic) is retried before it goes
+	// to the DLQ; 0 means 3.
+	MaxAttempts int
 }
 
 // Errors from Validate.
@@ -47,6 +51,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSize, "batch-size", 2000, "most events processed in one batch")
 	fs.DurationVar(&c.Linger, "batch-linger", time.Millisecond, "longest wait to fill a batch after its first event")
 	fs.DurationVar(&c.MaxBackoff, "max-backoff", 10*time.Second, "cap of the exponential backoff while Redis or Kafka is down")
+	fs.IntVar(&c.MaxAttempts, "max-attempts", 3, "tries of an event the engine fails on before it goes to the DLQ")
 }
 
 // Validate checks the configuration.
@@ -86,6 +91,11 @@ type Scorer struct {
 
 	committer *commit.Committer
 	inflight  inflight
+	// failures counts, per record, the batches the engine failed on it.
+	failures    map[recordID]int
+	lastFailure map[recordID]error
+	// applyEvent is Workspace.Apply; tests replace it to make the engine fail.
+	applyEvent func(ws *scoring.Workspace, ev *event.Event) error
 	// afterLoad lets tests finish a post between a load and what follows.
 	afterLoad func()
 }
@@ -99,6 +109,7 @@ func New(cfg Config, log *zap.Logger, src Source, sink Sink, st *store.Store, en
 		metrics = NewMetrics(nil)
 	}
 	return &Scorer{cfg: cfg, log: log, src: src, sink: sink, st: st, engine: engine, metrics: metrics, now: time.Now,
+		failures: map[recordID]int{}, lastFailure: map[recordID]error{}, applyEvent: (*scoring.Workspace).Apply,
 		committer: &commit.Committer{Store: st, Sink: sink, Topic: cfg.TransitionsTopic, Engine: engine, Quiet: cfg.Quiet}}, nil
 }
 
@@ -434,15 +445,31 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 				continue
 			}
 		}
-		if err := ws.Apply(&it.ev); err != nil {
-			if !errors.Is(err, scoring.ErrMismatch) {
+		id := recordID{it.rec.Topic, it.rec.Partition, it.rec.Offset}
+		if n := s.failures[id]; n >= s.maxAttempts() {
+			// The engine failed on this event in every try: set it aside,
+			// before applying it, so the rest of the batch goes through.
+			if err := s.deadLetter(ctx, it.rec, fmt.Errorf("engine failed %d times: %w", n, s.lastFailure[id])); err != nil {
 				return nil, err
 			}
-			// The engine refuses the event itself: retrying cannot help.
-			if err := s.deadLetter(ctx, it.rec, err); err != nil {
-				return nil, err
-			}
+			delete(s.failures, id)
+			delete(s.lastFailure, id)
 			continue
+		}
+		if err := s.safeApply(ws, &it.ev); err != nil {
+			if errors.Is(err, scoring.ErrMismatch) {
+				// The engine refuses the event itself: retrying cannot help.
+				if err := s.deadLetter(ctx, it.rec, err); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			if !errors.Is(err, commit.ErrLoad) {
+				// The workspace may be half changed: the batch is redone.
+				s.failures[id]++
+				s.lastFailure[id] = err
+			}
+			return nil, err
 		}
 		if applied[to] == nil {
 			applied[to] = map[int32]int64{}
@@ -462,6 +489,13 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 	if err != nil {
 		return &batchPost{Post: p, ingested: ingested}, err
 	}
+	if len(s.failures) > 0 {
+		for i := range items {
+			id := recordID{items[i].rec.Topic, items[i].rec.Partition, items[i].rec.Offset}
+			delete(s.failures, id)
+			delete(s.lastFailure, id)
+		}
+	}
 	now := s.now()
 	for typ, n := range byType {
 		s.metrics.Events.WithLabelValues(typ).Add(float64(n))
@@ -471,4 +505,32 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 	}
 	s.metrics.Duplicates.Add(float64(skipped + ws.Duplicates))
 	return &batchPost{Post: p, ingested: ingested}, nil
+}
+
+// recordID names a consumed record.
+type recordID struct {
+	topic     string
+	partition int
+	offset    int64
+}
+
+func (s *Scorer) maxAttempts() int {
+	if s.cfg.MaxAttempts <= 0 {
+		return 3
+	}
+	return s.cfg.MaxAttempts
+}
+
+// ErrEnginePanic wraps a panic of the engine on one event.
+var ErrEnginePanic = errors.New("engine panic")
+
+// safeApply applies one event, turning a panic of the engine into an error
+// so one bad event cannot crash the scorer over and over.
+func (s *Scorer) safeApply(ws *scoring.Workspace, ev *event.Event) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w on event %s: %v", ErrEnginePanic, ev.ID, p)
+		}
+	}()
+	return s.applyEvent(ws, ev)
 }

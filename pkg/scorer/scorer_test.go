@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -265,4 +268,66 @@ func TestRedisOutageIsRetriedNotDropped(t *testing.T) {
 	c, _, err := r.st.Contact(r.ctx, p+"c-42")
 	require.NoError(t, err)
 	assert.Equal(t, int32(75), c.Behavior, "each event once")
+}
+
+// TestEngineFailureIsRetriedThenDeadLettered: an event the engine panics
+// on is retried a bounded number of times, then goes to the DLQ with
+// headers naming the error, topic, partition, offset and time; the events
+// around it are scored.
+func TestEngineFailureIsRetriedThenDeadLettered(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.cfg.MaxAttempts = 2
+	r.cfg.MaxBackoff = 100 * time.Millisecond
+	src := stream.NewConsumer(r.consumer, r.group, r.cfg.EventsTopic, testutil.Logger(t))
+	defer src.Close()
+	s, err := New(r.cfg, testutil.Logger(t), src, r.w, r.st, scoring.New(model.Default()), nil)
+	require.NoError(t, err)
+	var tries atomic.Int32
+	s.applyEvent = func(ws *scoring.Workspace, ev *event.Event) error {
+		if ev.ID == "boom" {
+			tries.Add(1)
+			panic("engine bug")
+		}
+		return ws.Apply(ev)
+	}
+	r.publish(t,
+		event.Event{ID: "ok1", Type: "meeting.booked", ContactID: "x", Time: base},
+		event.Event{ID: "boom", Type: "webinar.attended", ContactID: "x", Time: base.Add(time.Minute)},
+		event.Event{ID: "ok2", Type: "webinar.attended", ContactID: "x", Time: base.Add(2 * time.Minute)},
+	)
+	var orig stream.Record
+	require.NoError(t, stream.Scan(r.ctx, r.consumer, r.cfg.EventsTopic, 0, func(rec stream.Record) error {
+		if strings.Contains(string(rec.Value), `"boom"`) {
+			orig = rec
+		}
+		return nil
+	}))
+	before := time.Now().UTC().Add(-time.Second)
+	ctx, cancel := context.WithCancel(r.ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+
+	dlq := r.read(t, r.cfg.DLQTopic, 1, 20*time.Second)
+	require.Len(t, dlq, 1)
+	d := dlq[0]
+	assert.JSONEq(t, string(orig.Value), string(d.Value), "the event as it was")
+	assert.Equal(t, orig.Key, d.Key)
+	assert.Contains(t, d.HeaderValue(stream.HeaderDLQError), "engine failed 2 times")
+	assert.Contains(t, d.HeaderValue(stream.HeaderDLQError), "engine bug")
+	assert.Equal(t, r.cfg.EventsTopic, d.HeaderValue(stream.HeaderDLQTopic))
+	assert.Equal(t, strconv.Itoa(orig.Partition), d.HeaderValue(stream.HeaderDLQPartition))
+	assert.Equal(t, strconv.FormatInt(orig.Offset, 10), d.HeaderValue(stream.HeaderDLQOffset))
+	at, err := time.Parse(time.RFC3339Nano, d.HeaderValue(stream.HeaderDLQTime))
+	require.NoError(t, err)
+	assert.WithinRange(t, at, before, time.Now().UTC().Add(time.Second))
+	require.Eventually(t, func() bool {
+		c, _, err := r.st.Contact(r.ctx, "x")
+		return err == nil && c.Events == 2
+	}, 20*time.Second, 20*time.Millisecond, "the events around it are scored")
+	assert.Equal(t, int32(2), tries.Load(), "tried MaxAttempts times, then set aside unapplied")
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -142,6 +143,7 @@ func partitionRanges(ctx context.Context, cfg Config, topic string) ([]partition
 		}
 		out = append(out, partitionRange{partition: po.Partition, first: po.FirstOffset, end: po.LastOffset})
 	}
+	slices.SortFunc(out, func(a, b partitionRange) int { return a.partition - b.partition })
 	return out, nil
 }
 
