@@ -98,6 +98,10 @@ type Committer struct {
 	// replay into a namespace of its own uses it; what it would publish is
 	// counted in Post.Crossings.
 	Quiet bool
+	// Track lists every home it writes an outbox to in the store's outbox
+	// index until the outbox is published, for a writer that gets no
+	// redelivery after a crash (the decayer): see Drain.
+	Track bool
 }
 
 // Batch is what one commit writes.
@@ -125,6 +129,7 @@ type Post struct {
 	Quiet   int
 	clear   map[string]int64
 	reports map[string][]store.Pending
+	tracked map[string]string
 }
 
 // Commit writes every changed home and publishes its outbox. It returns the
@@ -173,11 +178,24 @@ func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home strin
 		}
 		fresh = append(fresh, from)
 	}
+	var tracked map[string]string
+	if c.Track {
+		var homes []string
+		for _, cm := range commits {
+			if len(cm.Outbox) > 0 || len(cm.Pending) > 0 {
+				homes = append(homes, cm.Home.ID)
+			}
+		}
+		var err error
+		if tracked, err = c.Store.TrackOutboxes(ctx, homes); err != nil {
+			return nil, err
+		}
+	}
 	versions, errs, err := c.commitInOrder(ctx, commits, b.WS.Moves)
 	if err != nil {
 		return nil, err
 	}
-	p := &Post{Versions: map[string]int64{}, clear: map[string]int64{}, reports: map[string][]store.Pending{}}
+	p := &Post{Versions: map[string]int64{}, clear: map[string]int64{}, reports: map[string][]store.Pending{}, tracked: tracked}
 	var conflicts []error
 	conflicted := map[string]bool{}
 	for i, cm := range commits {
@@ -296,7 +314,12 @@ func (c *Committer) Publish(ctx context.Context, p *Post) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	return c.Store.ClearOutboxes(ctx, p.clear)
+	if err := c.Store.ClearOutboxes(ctx, p.clear); err != nil {
+		return err
+	}
+	// A home that conflicted keeps the outbox of whoever committed it
+	// last, who tracks it if it needs to.
+	return c.Store.UntrackOutboxes(ctx, p.tracked)
 }
 
 // derived lists the derived keys of every home not in conflict: index
@@ -325,4 +348,33 @@ func (c *Committer) derived(b Batch, conflicted map[string]bool) store.Derived {
 		}
 	}
 	return d
+}
+
+// Drain publishes the outboxes of the homes in the outbox index (up to
+// about limit of them): those a tracking writer committed and maybe never
+// published because it died first. Each home is committed again with its
+// outbox and published like any other commit, under the crossings' own ids;
+// homes whose outbox turns out empty leave the index. It returns how many
+// homes it looked at and the crossings it published; a home committed by
+// someone else meanwhile gives an error wrapping store.ErrConflict and stays
+// in the index.
+func (c *Committer) Drain(ctx context.Context, limit int) (homes int, published []scoring.Crossing, err error) {
+	tracked, err := c.Store.TrackedOutboxes(ctx, limit)
+	if err != nil || len(tracked) == 0 {
+		return 0, nil, err
+	}
+	ld := NewLoader(ctx, c.Store)
+	ws := scoring.NewWorkspace(c.Engine, ld)
+	reqs := make(map[string]*store.Request, len(tracked))
+	for home := range tracked {
+		reqs[home] = &store.Request{}
+	}
+	if err := ld.Load(ws, reqs); err != nil {
+		return 0, nil, err
+	}
+	published, err = c.Commit(ctx, Batch{WS: ws, Metas: ld.Metas, Before: ld.Before})
+	if err != nil {
+		return len(tracked), published, err
+	}
+	return len(tracked), published, c.Store.UntrackOutboxes(ctx, tracked)
 }

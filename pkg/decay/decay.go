@@ -110,7 +110,7 @@ func New(cfg Config, log *zap.Logger, st *store.Store, engine *scoring.Engine, s
 		m = NewMetrics(nil)
 	}
 	return &Decayer{cfg: cfg, log: log, st: st, engine: engine, metrics: m, now: time.Now,
-		committer: &commit.Committer{Store: st, Sink: sink, Topic: topic, Engine: engine}}, nil
+		committer: &commit.Committer{Store: st, Sink: sink, Topic: topic, Engine: engine, Track: true}}, nil
 }
 
 // Ready reports whether the last pass reached Redis and Kafka.
@@ -152,6 +152,9 @@ func (d *Decayer) Run(ctx context.Context) error {
 // replica holds, and returns how many changed.
 func (d *Decayer) Pass(ctx context.Context, now time.Time) (int, error) {
 	start := time.Now()
+	if err := d.drain(ctx); err != nil {
+		return 0, err
+	}
 	var total atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	// Groups in parallel keep Redis busy while Go decays the next batch.
@@ -174,6 +177,29 @@ func (d *Decayer) Pass(ctx context.Context, now time.Time) (int, error) {
 	}
 	d.log.Info("decay pass", zap.Time("now", now), zap.Int64("decayed", total.Load()), zap.Duration("took", time.Since(start)))
 	return int(total.Load()), nil
+}
+
+// drain publishes the crossings a decayer committed and died before
+// publishing: they are in outboxes of homes no longer due, which no pass
+// would load again.
+func (d *Decayer) drain(ctx context.Context) error {
+	for {
+		homes, published, err := d.committer.Drain(ctx, d.cfg.BatchSize)
+		for i := range published {
+			d.metrics.Transitions.WithLabelValues(published[i].Type).Inc()
+		}
+		if len(published) > 0 {
+			d.log.Info("published crossings left in outboxes", zap.Int("homes", homes), zap.Int("crossings", len(published)))
+		}
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			return nil // committed by someone else meanwhile; the next pass looks again
+		case err != nil:
+			return fmt.Errorf("drain outboxes: %w", err)
+		case homes < d.cfg.BatchSize:
+			return nil
+		}
+	}
 }
 
 // passWorkers is how many groups of shards a pass works on at once.

@@ -255,3 +255,61 @@ func TestLiveDecayEqualsScoringLater(t *testing.T) {
 	}
 	assert.Equal(t, ids(later), ids(live), "the same crossings, with the same ids")
 }
+
+// failingSink refuses every publish, as a decayer that dies between its
+// Redis commit and its publish.
+type failingSink struct{}
+
+func (failingSink) Publish(context.Context, ...stream.Record) error {
+	return fmt.Errorf("broker gone")
+}
+
+// TestCrossingsOfADecayerThatDiedBeforePublishingAreDrained: a pass that
+// commits and never publishes leaves its crossings in outboxes of contacts
+// no longer due; the next pass publishes them, with the ids an
+// uninterrupted pass publishes, and the outbox index ends empty.
+func TestCrossingsOfADecayerThatDiedBeforePublishingAreDrained(t *testing.T) {
+	t.Parallel()
+	crashed, clean := newRig(t), newRig(t)
+	var evs []event.Event
+	for i := range 10 {
+		evs = append(evs, adjust(fmt.Sprint("c-", i), 85))
+	}
+	crashed.score(t, evs...)
+	clean.score(t, evs...)
+	sent := len(crashed.sink.transitions(t))
+
+	_, err := clean.decayer(t, "a").Pass(clean.ctx, day(100))
+	require.NoError(t, err)
+	want := map[string]bool{}
+	for _, ce := range clean.sink.transitions(t)[sent:] {
+		want[ce.ID] = true
+	}
+	require.Len(t, want, 10*4)
+
+	dying, err := New(Config{Interval: time.Minute, BatchSize: 3, LeaseTTL: time.Minute, Owner: "a"}, testutil.Logger(t),
+		crashed.st, crashed.engine, failingSink{}, "t", nil)
+	require.NoError(t, err)
+	_, err = dying.Pass(crashed.ctx, day(100))
+	require.ErrorContains(t, err, "broker gone")
+	tracked, err := crashed.st.TrackedOutboxes(crashed.ctx, 100)
+	require.NoError(t, err)
+	require.NotEmpty(t, tracked, "the dead pass left outboxes")
+	backlog, err := crashed.st.Backlog(crashed.ctx, day(100))
+	require.NoError(t, err)
+	require.Less(t, backlog, int64(10), "the committed contacts are no longer due")
+
+	_, err = crashed.decayer(t, "a").Pass(crashed.ctx, day(100))
+	require.NoError(t, err)
+	got := map[string]bool{}
+	for _, ce := range crashed.sink.transitions(t)[sent:] {
+		got[ce.ID] = true
+	}
+	assert.Equal(t, want, got)
+	tracked, err = crashed.st.TrackedOutboxes(crashed.ctx, 100)
+	require.NoError(t, err)
+	assert.Empty(t, tracked)
+	for i := range 10 {
+		assert.Equal(t, clean.contact(t, fmt.Sprint("c-", i)), crashed.contact(t, fmt.Sprint("c-", i)))
+	}
+}

@@ -56,7 +56,6 @@ func (p *proc) stopped() bool {
 // says, once, and every crossing of the pass is published.
 func TestDecayerKilledMidPass(t *testing.T) {
 	t.Parallel()
-	flaky(t)
 	r := newRig(t, 30, 250)
 	r.publish(r.history...)
 	last := r.history[len(r.history)-1].Time

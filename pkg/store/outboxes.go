@@ -1,0 +1,86 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The outbox index names the homes whose outbox a writer without
+// redelivery (the decayer) committed and has not yet seen published: a
+// writer that dies between its commit and its publish leaves the home here,
+// and the next pass publishes the outbox. Each entry holds the token of the
+// writer that added it, so a writer removes only its own entry and never
+// one a later writer added for a newer outbox. It is one small hash: homes
+// stay in it only between a commit and its publish.
+func (s *Store) outboxIndexKey() string { return s.ns + ":outboxes" }
+
+var untrackOutbox = redis.NewScript(`
+local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    n = n + redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return n`)
+
+// TrackOutboxes adds homes to the outbox index, before the commit that
+// writes their outboxes, and returns the token of each.
+func (s *Store) TrackOutboxes(ctx context.Context, homes []string) (map[string]string, error) {
+	if len(homes) == 0 {
+		return nil, nil
+	}
+	tokens := make(map[string]string, len(homes))
+	args := make([]any, 0, 2*len(homes))
+	var b [12]byte
+	for _, h := range homes {
+		_, _ = rand.Read(b[:])
+		tokens[h] = hex.EncodeToString(b[:])
+		args = append(args, h, tokens[h])
+	}
+	if err := s.rdb.HSet(ctx, s.outboxIndexKey(), args...).Err(); err != nil {
+		return nil, fmt.Errorf("track outboxes: %w", err)
+	}
+	return tokens, nil
+}
+
+// UntrackOutboxes removes the entries of the outbox index that still hold
+// the given tokens (home → token), once those outboxes are published.
+func (s *Store) UntrackOutboxes(ctx context.Context, tokens map[string]string) error {
+	if len(tokens) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 2*len(tokens))
+	for h, tok := range tokens {
+		args = append(args, h, tok)
+	}
+	err := untrackOutbox.Run(ctx, s.rdb, []string{s.outboxIndexKey()}, args...).Err()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("untrack outboxes: %w", err)
+	}
+	return nil
+}
+
+// TrackedOutboxes returns up to about limit entries of the outbox index
+// (home → token).
+func (s *Store) TrackedOutboxes(ctx context.Context, limit int) (map[string]string, error) {
+	out := map[string]string{}
+	var cursor uint64
+	for {
+		kv, next, err := s.rdb.HScan(ctx, s.outboxIndexKey(), cursor, "*", int64(limit)).Result()
+		if err != nil {
+			return nil, fmt.Errorf("tracked outboxes: %w", err)
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			out[kv[i]] = kv[i+1]
+		}
+		cursor = next
+		if cursor == 0 || len(out) >= limit {
+			return out, nil
+		}
+	}
+}
