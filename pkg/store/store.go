@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/cespare/xxhash/v2"
 	json "github.com/goccy/go-json"
@@ -48,6 +49,10 @@ type Store struct {
 	LedgerMax int
 	// LeaderboardSize bounds each leaderboard to the top N.
 	LeaderboardSize int
+	boards          struct {
+		sync.Mutex
+		floor map[string]float64
+	}
 }
 
 // DefaultLeaderboardSize is how many contacts and accounts the
@@ -387,8 +392,8 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	for c, home := range d.Where {
 		pipe.HSet(ctx, s.indexKey(c), c, home)
 	}
-	s.rank(ctx, pipe, "contact", d.Contacts)
-	s.rank(ctx, pipe, "account", d.Accounts)
+	contacts := s.rank(ctx, pipe, "contact", d.Contacts)
+	accounts := s.rank(ctx, pipe, "account", d.Accounts)
 	for c, at := range d.Due {
 		if at == 0 {
 			pipe.ZRem(ctx, s.DueKey(DueShard(c)), c)
@@ -399,20 +404,70 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("write index and leaderboards: %w", err)
 	}
+	contacts()
+	accounts()
 	return nil
 }
 
-// rank adds scores to a leaderboard and trims it to the top LeaderboardSize.
-func (s *Store) rank(ctx context.Context, pipe redis.Pipeliner, by string, scores map[string]int32) {
+// rank adds scores to a leaderboard and trims it to the top
+// LeaderboardSize. Once the board is full, a score below its lowest (as last
+// seen) can only update an entry already there (ZADD XX): inserting it would
+// be trimmed at once, and most scores written are such. The returned func
+// records the board's lowest score after the pipeline ran.
+func (s *Store) rank(ctx context.Context, pipe redis.Pipeliner, by string, scores map[string]int32) func() {
 	if len(scores) == 0 {
-		return
+		return func() {}
 	}
-	zs := make([]redis.Z, 0, len(scores))
+	key := s.LeaderboardKey(by)
+	floor, full := s.boardFloor(by)
+	add := make([]redis.Z, 0, len(scores))
+	var update []redis.Z
 	for id, score := range scores {
-		zs = append(zs, redis.Z{Score: float64(score), Member: id})
+		if full && float64(score) < floor {
+			update = append(update, redis.Z{Score: float64(score), Member: id})
+		} else {
+			add = append(add, redis.Z{Score: float64(score), Member: id})
+		}
 	}
-	pipe.ZAdd(ctx, s.LeaderboardKey(by), zs...)
-	pipe.ZRemRangeByRank(ctx, s.LeaderboardKey(by), 0, -int64(s.LeaderboardSize)-1)
+	if len(update) > 0 {
+		pipe.ZAddXX(ctx, key, update...)
+	}
+	if len(add) > 0 {
+		pipe.ZAdd(ctx, key, add...)
+		pipe.ZRemRangeByRank(ctx, key, 0, -int64(s.LeaderboardSize)-1)
+	}
+	// The entry at rank LeaderboardSize from the top exists only when the
+	// board is full.
+	lowest := pipe.ZRangeWithScores(ctx, key, -int64(s.LeaderboardSize), -int64(s.LeaderboardSize))
+	return func() {
+		if zs := lowest.Val(); len(zs) == 1 {
+			s.setBoardFloor(by, zs[0].Score, true)
+		} else {
+			s.setBoardFloor(by, 0, false)
+		}
+	}
+}
+
+// boardFloor is a leaderboard's lowest score as last seen, and whether it
+// was full then.
+func (s *Store) boardFloor(by string) (float64, bool) {
+	s.boards.Lock()
+	defer s.boards.Unlock()
+	f, ok := s.boards.floor[by]
+	return f, ok
+}
+
+func (s *Store) setBoardFloor(by string, floor float64, full bool) {
+	s.boards.Lock()
+	defer s.boards.Unlock()
+	if s.boards.floor == nil {
+		s.boards.floor = map[string]float64{}
+	}
+	if full {
+		s.boards.floor[by] = floor
+	} else {
+		delete(s.boards.floor, by)
+	}
 }
 
 // LoadHome loads one home with all its contacts, for the workspace.

@@ -121,3 +121,31 @@ func TestModelRegistryRefusesAChangedFileUnderTheSameVersion(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{"1": "version: 1\n", "2": "version: 2\n"}, all)
 }
+
+// TestLeaderboardKeepsTheTopN: a full board takes a score above its lowest
+// and updates a member that fell, but does not take in a score below it.
+func TestLeaderboardKeepsTheTopN(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	s.LeaderboardSize = 3
+	board := func() []redis.Z {
+		zs, err := s.rdb.ZRevRangeWithScores(ctx, s.LeaderboardKey("contact"), 0, -1).Result()
+		require.NoError(t, err)
+		return zs
+	}
+	write := func(scores map[string]int32) {
+		require.NoError(t, s.WriteDerived(ctx, Derived{Contacts: scores}))
+	}
+	write(map[string]int32{"a": 50, "b": 40})
+	write(map[string]int32{"c": 30, "d": 20})
+	assert.Equal(t, []redis.Z{{Score: 50, Member: "a"}, {Score: 40, Member: "b"}, {Score: 30, Member: "c"}}, board())
+	write(map[string]int32{"e": 10, "a": 5, "f": 35})
+	assert.Equal(t, []redis.Z{{Score: 40, Member: "b"}, {Score: 35, Member: "f"}, {Score: 30, Member: "c"}}, board(),
+		"a fell below the lowest and was trimmed; e never entered")
+	write(map[string]int32{"b": 1, "g": 2})
+	assert.Equal(t, []redis.Z{{Score: 35, Member: "f"}, {Score: 30, Member: "c"}, {Score: 1, Member: "b"}}, board(),
+		"b is updated in place; g, below the lowest seen, stays out")
+	write(map[string]int32{"h": 31})
+	assert.Equal(t, []redis.Z{{Score: 35, Member: "f"}, {Score: 31, Member: "h"}, {Score: 30, Member: "c"}}, board())
+}
