@@ -384,16 +384,7 @@ func (x *expected) views() (map[string]view, map[string]accountView) {
 }
 
 // describe names a transition for comparison: id, type, subject and cause.
-// An account crossing caused by decay is named without its id and cause:
-// the cause is the decay step of whichever member contact the decayer
-// happened to decay last before the account crossed, and the decayer
-// decays the due contacts in index order, several shards at once, so that
-// member is not a function of the state alone (see docs/reliability.md).
-// Each such crossing must still be published once, and no other.
 func describe(ce *transition.CloudEvent) string {
-	if strings.HasPrefix(ce.Type, "account.") && strings.HasPrefix(ce.Data.Cause, "decay:") {
-		return "(decay) " + ce.Type + " " + ce.Subject
-	}
 	return ce.ID + " " + ce.Type + " " + ce.Subject + " <- " + ce.Data.Cause
 }
 

@@ -51,3 +51,38 @@ func TestLostOldHomeCommitIsRepaired(t *testing.T) {
 	require.NoError(t, w.Apply(&later))
 	assert.NotContains(t, w.Homes, "a:old.io")
 }
+
+// TestAccountCrossingByDecayIsTheSameInAnyOrder: members of an account
+// decayed one order or the other give the same crossings, with the same
+// ids, the account's included.
+func TestAccountCrossingByDecayIsTheSameInAnyOrder(t *testing.T) {
+	t.Parallel()
+	e := New(model.Default())
+	members := []string{"c-1", "c-2", "c-3"}
+	decayed := func(order []string) map[string]string {
+		mem := NewMemory()
+		w := mem.Workspace(e)
+		for i, id := range members {
+			ev := event.Event{ID: "m-" + id, Type: "meeting.booked", ContactID: id, AccountID: "acme.io", Time: t0.Add(time.Duration(i) * time.Hour)}
+			require.NoError(t, w.Apply(&ev))
+		}
+		mem.Commit(w)
+		require.True(t, mem.Homes["a:acme.io"].Account.MQA)
+		w = mem.Workspace(e)
+		for _, id := range order {
+			w.Locate(id, "a:acme.io")
+			_, err := w.Decay(id, t0.Add(100*24*time.Hour))
+			require.NoError(t, err)
+		}
+		ids := map[string]string{}
+		for _, x := range w.Homes["a:acme.io"].Crossings {
+			ids[x.ID()] = x.Type + " " + x.Subject() + " <- " + x.Cause
+		}
+		mem.Commit(w)
+		require.False(t, mem.Homes["a:acme.io"].Account.MQA)
+		return ids
+	}
+	forward := decayed(members)
+	assert.Contains(t, forward, (&Crossing{Type: LeftMQA, AccountID: "acme.io", Cause: AccountDecayCause("acme.io", t0.Add(100*24*time.Hour))}).ID())
+	assert.Equal(t, forward, decayed([]string{"c-3", "c-1", "c-2"}))
+}

@@ -2,6 +2,7 @@ package scoring
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -266,8 +267,27 @@ func (w *Workspace) Decay(contactID string, now time.Time) (bool, error) {
 	if len(w.res.Ledger) > 0 {
 		cause = w.res.Ledger[len(w.res.Ledger)-1].Cause
 	}
+	// An account crosses when the decay of its members brings it across;
+	// which member tips it depends on the order they are decayed in, so the
+	// crossing, and the refresh of the other members it may bring, are
+	// attributed to the account's decay at now instead: their ids are the
+	// same whatever that order (a rerun, another replica).
+	for i := range w.res.Crossings {
+		if x := &w.res.Crossings[i]; strings.HasPrefix(x.Type, "account.") {
+			x.Cause = AccountDecayCause(x.AccountID, now)
+		}
+	}
+	if len(w.res.Refresh) > 0 {
+		cause = AccountDecayCause(h.Account.ID, now)
+	}
 	h.Changed = true
 	return true, w.finish(cause, now)
+}
+
+// AccountDecayCause is the cause of an account crossing that a decay pass
+// at now brought about.
+func AccountDecayCause(account string, now time.Time) string {
+	return "decay:" + account + ":" + strconv.FormatInt(now.Unix(), 10)
 }
 
 // Contact returns a contact of the workspace, or nil.
