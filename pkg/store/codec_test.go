@@ -1,8 +1,11 @@
 package store
 
 import (
+	"reflect"
+	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
@@ -73,11 +76,21 @@ func TestAccountCodecRoundTrip(t *testing.T) {
 	})
 }
 
+// FuzzDecodeState: whatever the bytes, decoding a contact, an account or a
+// ledger entry errs or gives a value that encodes and decodes back.
 func FuzzDecodeState(f *testing.F) {
 	f.Add(EncodeContact(&scoring.Contact{ID: "c", Title: "VP", Seen: []uint64{1, 2}, Products: []scoring.Product{{Name: "x"}}}))
 	f.Add(EncodeAccount(&scoring.Account{ID: "a", Members: map[string]int32{"c": 5}, Technologies: []string{"aws"}}))
 	f.Add([]byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add(appendEntry(nil, &scoring.Entry{Cause: "e", Kind: scoring.KindOutcome, Reason: "r", Grade: "A", MQL: true}))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		var e scoring.Entry
+		if err := decodeEntry(b, &e); err == nil && len(b) > 0 && b[0] == ledgerFormat {
+			var again scoring.Entry
+			if err := decodeEntry(appendEntry(nil, &e), &again); err != nil || !reflect.DeepEqual(e, again) {
+				t.Fatalf("re-encoded ledger entry differs: %v %+v %+v", err, e, again)
+			}
+		}
 		if c, err := DecodeContact(b, "c", "a"); err == nil {
 			if _, err := DecodeContact(EncodeContact(c), "c", "a"); err != nil {
 				t.Fatalf("re-encoded contact does not decode: %v", err)
@@ -91,20 +104,44 @@ func FuzzDecodeState(f *testing.F) {
 	})
 }
 
-func TestLedgerEntryJSON(t *testing.T) {
+func TestLedgerEntryRoundTrip(t *testing.T) {
 	t.Parallel()
 	rapid.Check(t, func(t *rapid.T) {
-		e := scoring.Entry{Time: rapid.Int64().Draw(t, "t"), Cause: rapid.String().Draw(t, "c"), Kind: rapid.String().Draw(t, "k"),
+		e := scoring.Entry{Time: rapid.Int64().Draw(t, "t"), Cause: rapid.String().Draw(t, "c"),
+			Kind: rapid.SampledFrom([]string{scoring.KindBehavior, scoring.KindFit, scoring.KindDecay, scoring.KindOutcome, "other"}).Draw(t, "k"),
 			Rule: rapid.String().Draw(t, "r"), Points: rapid.Int32().Draw(t, "p"), Product: rapid.String().Draw(t, "pr"),
 			Reason: rapid.StringMatching(`(?s).*`).Draw(t, "why"), Score: rapid.Int32().Draw(t, "s"), Behavior: rapid.Int32().Draw(t, "b"),
 			Fit: rapid.Int32().Draw(t, "f")}
+		if e.Kind == scoring.KindOutcome {
+			e.Grade, e.Stage, e.Model = rapid.String().Draw(t, "g"), rapid.String().Draw(t, "st"), rapid.String().Draw(t, "m")
+			e.MQL, e.AQL = rapid.Bool().Draw(t, "mql"), rapid.Bool().Draw(t, "aql")
+		}
 		var got scoring.Entry
 		require.NoError(t, decodeEntry(appendEntry(nil, &e), &got))
 		require.Equal(t, e, got)
 	})
+}
+
+// TestLedgerEntryJSONStillReads: entries written as JSON before the binary
+// form decode the same.
+func TestLedgerEntryJSONStillReads(t *testing.T) {
+	t.Parallel()
 	var got scoring.Entry
-	require.NoError(t, decodeEntry(appendEntry(nil, &scoring.Entry{Reason: "bad \xff byte \x01 \"q\""}), &got))
-	require.Equal(t, "bad \ufffd byte \x01 \"q\"", got.Reason)
+	require.NoError(t, decodeEntry([]byte(`{"time":1767225600,"cause":"evt-1","kind":"behavior","rule":"pricing-page",`+
+		`"points":15,"reason":"viewed pricing","score":55,"behavior":25,"fit":30}`), &got))
+	want := scoring.Entry{Time: 1767225600, Cause: "evt-1", Kind: scoring.KindBehavior, Rule: "pricing-page", Points: 15,
+		Reason: "viewed pricing", Score: 55, Behavior: 25, Fit: 30}
+	require.Equal(t, want, got)
+	require.Less(t, len(appendEntry(nil, &want)), 60, "the binary form is compact")
+}
+
+func TestCorruptLedgerEntryIsAnError(t *testing.T) {
+	t.Parallel()
+	b := appendEntry(nil, &scoring.Entry{Cause: "evt-1", Kind: scoring.KindDecay, Reason: "idle 31d"})
+	var got scoring.Entry
+	for _, bad := range [][]byte{nil, {9}, b[:len(b)-1], append(slices.Clone(b), 0)} {
+		assert.ErrorIs(t, decodeEntry(bad, &got), errCorrupt, "%q", bad)
+	}
 }
 
 // TestContactFormat1StillReads: states written before the outcome fields

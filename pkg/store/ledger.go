@@ -1,83 +1,85 @@
 package store
 
 import (
-	"strconv"
-	"unicode/utf8"
+	"fmt"
+	"slices"
 
 	json "github.com/goccy/go-json"
 
 	"github.com/leadscore/leads/pkg/scoring"
 )
 
-// appendEntry writes a ledger entry as JSON by hand: the scorer writes one
-// per scored event, and this is several times faster than reflection.
-// decodeEntry reads it back with the JSON decoder.
+// Ledger entries are stored in a compact binary form, like states: a format
+// byte, then varints and length-prefixed strings, the kind as one byte. The
+// scorer writes one or more per event and Redis keeps up to LedgerMax per
+// contact, so their size is most of a busy contact's memory: this form is
+// less than half of the JSON entries written before it, which start with
+// '{' and are still read.
+const ledgerFormat byte = 1
+
+// kinds are the entry kinds stored as one byte; any other is stored as 0
+// followed by the string.
+var kinds = []string{"", scoring.KindBehavior, scoring.KindFit, scoring.KindDecay, scoring.KindOutcome}
+
+// appendEntry appends an entry in its binary form.
 func appendEntry(b []byte, e *scoring.Entry) []byte {
-	b = append(b, `{"time":`...)
-	b = strconv.AppendInt(b, e.Time, 10)
-	b = append(b, `,"cause":`...)
-	b = appendJSONString(b, e.Cause)
-	b = append(b, `,"kind":`...)
-	b = appendJSONString(b, e.Kind)
-	b = append(b, `,"rule":`...)
-	b = appendJSONString(b, e.Rule)
-	b = append(b, `,"points":`...)
-	b = strconv.AppendInt(b, int64(e.Points), 10)
-	if e.Product != "" {
-		b = append(b, `,"product":`...)
-		b = appendJSONString(b, e.Product)
+	w := enc{b: b}
+	w.byte(ledgerFormat)
+	w.svar(e.Time)
+	w.str(e.Cause)
+	k := slices.Index(kinds, e.Kind)
+	if k <= 0 {
+		w.byte(0)
+		w.str(e.Kind)
+	} else {
+		w.byte(byte(k))
 	}
-	b = append(b, `,"reason":`...)
-	b = appendJSONString(b, e.Reason)
-	b = append(b, `,"score":`...)
-	b = strconv.AppendInt(b, int64(e.Score), 10)
-	b = append(b, `,"behavior":`...)
-	b = strconv.AppendInt(b, int64(e.Behavior), 10)
-	b = append(b, `,"fit":`...)
-	b = strconv.AppendInt(b, int64(e.Fit), 10)
+	w.str(e.Rule)
+	w.svar(int64(e.Points))
+	w.str(e.Product)
+	w.str(e.Reason)
+	w.svar(int64(e.Score))
+	w.svar(int64(e.Behavior))
+	w.svar(int64(e.Fit))
 	if e.Kind == scoring.KindOutcome {
-		b = append(b, `,"grade":`...)
-		b = appendJSONString(b, e.Grade)
-		b = append(b, `,"stage":`...)
-		b = appendJSONString(b, e.Stage)
-		b = append(b, `,"mql":`...)
-		b = strconv.AppendBool(b, e.MQL)
-		b = append(b, `,"aql":`...)
-		b = strconv.AppendBool(b, e.AQL)
-		b = append(b, `,"model_version":`...)
-		b = appendJSONString(b, e.Model)
+		w.str(e.Grade)
+		w.str(e.Stage)
+		w.byte(boolBits(e.MQL, e.AQL))
+		w.str(e.Model)
 	}
-	return append(b, '}')
+	return w.b
 }
 
-func decodeEntry(raw []byte, e *scoring.Entry) error { return json.Unmarshal(raw, e) }
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString quotes s for JSON; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c < 0x20:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
+// decodeEntry reads an entry in either form.
+func decodeEntry(raw []byte, e *scoring.Entry) error {
+	if len(raw) > 0 && raw[0] == '{' {
+		return json.Unmarshal(raw, e)
 	}
-	return append(b, '"')
+	d := dec{b: raw}
+	if d.byte() != ledgerFormat {
+		return fmt.Errorf("ledger entry: %w", errCorrupt)
+	}
+	*e = scoring.Entry{Time: d.svar(), Cause: d.str()}
+	if k := int(d.byte()); k == 0 {
+		e.Kind = d.str()
+	} else if k < len(kinds) {
+		e.Kind = kinds[k]
+	} else {
+		d.fail()
+	}
+	e.Rule, e.Points, e.Product, e.Reason = d.str(), d.i32(), d.str(), d.str()
+	e.Score, e.Behavior, e.Fit = d.i32(), d.i32(), d.i32()
+	if e.Kind == scoring.KindOutcome {
+		e.Grade, e.Stage = d.str(), d.str()
+		bits := d.byte()
+		e.MQL, e.AQL = bits&1 != 0, bits&2 != 0
+		e.Model = d.str()
+	}
+	if d.err == nil && len(d.b) > 0 {
+		d.fail()
+	}
+	if d.err != nil {
+		return fmt.Errorf("ledger entry: %w", d.err)
+	}
+	return nil
 }
