@@ -59,10 +59,13 @@ func Diff(before map[string]*scoring.Contact, after *scoring.Home, m *model.Mode
 	}
 	for id, a := range after.Contacts {
 		b := before[id]
-		if b != nil {
-			stock(out, b, -1)
+		// Most events leave a contact where it stood: nothing to move.
+		if b == nil || !sameStock(b, a) {
+			if b != nil {
+				stock(out, b, -1)
+			}
+			stock(out, a, +1)
 		}
-		stock(out, a, +1)
 		flows(out, b, a, outcomes[id], m)
 	}
 	return out
@@ -83,6 +86,13 @@ func stock(out Counts, c *scoring.Contact, n int64) {
 	if c.Nurture != "" {
 		out.add(v, "nurture:"+c.Nurture, n)
 	}
+}
+
+// sameStock reports whether two states of a contact count in the same stock
+// counters.
+func sameStock(b, a *scoring.Contact) bool {
+	return b.Model == a.Model && b.Stage == a.Stage && b.Grade == a.Grade && b.MQL == a.MQL && b.AQL == a.AQL &&
+		b.Nurture == a.Nurture
 }
 
 func orNone(s string) string {
