@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -93,6 +95,42 @@ type Model struct {
 	Engagement     string
 	TopN           int
 	Nurture        Nurture
+	// titles remembers what the model says of each title seen, since
+	// matching one against the patterns costs more than the rest of an
+	// event's scoring and a contact's title rarely changes.
+	titles *titleCache
+}
+
+// titleFacts is what the model says of one title.
+type titleFacts struct {
+	target, cLevel bool
+	points         int
+	rule           string
+}
+
+// titleCache holds up to titleCacheMax titles; titles past that are
+// matched each time.
+type titleCache struct {
+	m sync.Map
+	n atomic.Int64
+}
+
+const titleCacheMax = 100_000
+
+func (m *Model) title(title string) titleFacts {
+	if m.titles != nil {
+		if f, ok := m.titles.m.Load(title); ok {
+			return f.(titleFacts)
+		}
+	}
+	f := titleFacts{target: m.matchTargetTitle(title), cLevel: m.Nurture.isCLevel(title)}
+	f.points, f.rule = m.matchTitlePoints(title)
+	if m.titles != nil && m.titles.n.Load() < titleCacheMax {
+		if _, loaded := m.titles.m.LoadOrStore(title, f); !loaded {
+			m.titles.n.Add(1)
+		}
+	}
+	return f
 }
 
 // Rule is a compiled behavior rule.
@@ -175,7 +213,9 @@ type Decay struct {
 func (d Decay) Enabled() bool { return d.IdleAfter > 0 && (d.Points > 0 || d.Percent > 0) }
 
 // IsTargetTitle reports whether a title passes AQL's title gate.
-func (m *Model) IsTargetTitle(title string) bool {
+func (m *Model) IsTargetTitle(title string) bool { return m.title(title).target }
+
+func (m *Model) matchTargetTitle(title string) bool {
 	for _, re := range m.TargetExclude {
 		if re.MatchString(title) {
 			return false
@@ -191,6 +231,11 @@ func (m *Model) IsTargetTitle(title string) bool {
 
 // TitlePoints returns the first matching title rule's points and id.
 func (m *Model) TitlePoints(title string) (int, string) {
+	f := m.title(title)
+	return f.points, f.rule
+}
+
+func (m *Model) matchTitlePoints(title string) (int, string) {
 	if title == "" {
 		return 0, ""
 	}
@@ -352,7 +397,7 @@ var (
 const maxPoints = 1000
 
 func (c *compiler) compile(f *File) *Model {
-	m := &Model{File: *f, Version: f.Version, ByEvent: map[string][]int{}, Competitors: map[string]bool{}}
+	m := &Model{File: *f, Version: f.Version, ByEvent: map[string][]int{}, Competitors: map[string]bool{}, titles: &titleCache{}}
 	c.checkDates(f)
 	if f.Version == "" {
 		c.add("version", "is required")

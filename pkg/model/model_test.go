@@ -320,3 +320,25 @@ func TestDefaultTitles(t *testing.T) {
 		assert.Equal(t, tt.target, m.IsTargetTitle(tt.title), "target %q", tt.title)
 	}
 }
+
+// TestTitleFactsAreRemembered: answers about titles are the same whether
+// matched or remembered, title by title, in any order.
+func TestTitleFactsAreRemembered(t *testing.T) {
+	t.Parallel()
+	m := Default()
+	titles := []string{"VP Sales", "Intern", "CEO", "Chief Executive Officer", " cto ", "VP of Marketing", "", "Student"}
+	for round := range 3 {
+		for i := range titles {
+			title := titles[(i*3+round)%len(titles)]
+			pts, rule := m.matchTitlePoints(title)
+			gotPts, gotRule := m.TitlePoints(title)
+			require.Equal(t, pts, gotPts, title)
+			require.Equal(t, rule, gotRule, title)
+			require.Equal(t, m.matchTargetTitle(title), m.IsTargetTitle(title), title)
+			require.Equal(t, title != "" && m.Nurture.isCLevel(title), m.NurtureOf(title, "", false) == NurtureCLevel, title)
+		}
+	}
+	require.True(t, m.IsTargetTitle("VP Sales"))
+	require.Equal(t, NurtureCLevel, m.NurtureOf("CEO", "", false))
+	require.EqualValues(t, len(titles), m.titles.n.Load())
+}

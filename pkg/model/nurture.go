@@ -43,7 +43,7 @@ func (m *Model) NurtureOf(title, industry string, dormant bool) string {
 	switch {
 	case dormant:
 		return NurtureReactivation
-	case title != "" && m.Nurture.isCLevel(title):
+	case title != "" && m.title(title).cLevel:
 		return NurtureCLevel
 	case m.Nurture.verticals[strings.ToLower(strings.TrimSpace(industry))]:
 		return NurtureKeyVertical
