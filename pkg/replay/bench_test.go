@@ -37,9 +37,9 @@ func benchHistory() []event.Event {
 
 // BenchmarkBackfillTopic1M backfills 1,000,000 demo events (100,000
 // contacts in 5,000 accounts) from the embedded broker into a real
-// redis-server and reports events/s, with one and two workers.
+// redis-server and reports events/s, with 1, 2, 4 and 8 workers.
 func BenchmarkBackfillTopic1M(b *testing.B) {
-	for _, workers := range []int{1, 2, 4} {
+	for _, workers := range []int{1, 2, 4, 8} {
 		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) { benchTopic(b, workers) })
 	}
 }
