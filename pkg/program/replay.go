@@ -112,7 +112,7 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	fs.StringVar(&decayAt, "decay-at", "", "after replaying, decay idle scores to this instant: now or RFC 3339 (default: no decay pass)")
 	fs.StringVar(&live, "live-namespace", "leads", "the live deployment's --namespace, never backfilled into ('' to rebuild a wiped live namespace, scorers stopped)")
 	fs.IntVar(&batch, "replay-batch-size", 100000, "events applied per commit (at most 100000)")
-	fs.IntVar(&workers, "replay-workers", 8, "partition groups of the events topic replayed at once, each by its own scorer")
+	fs.IntVar(&workers, "replay-workers", 8, "scorers replaying at once: each a group of the topic's partitions, or a lane of the --file by event key")
 	fs.DurationVar(&every, "progress-interval", 5*time.Second, "how often progress is logged when stderr is not a terminal")
 	m, st, err := replayBase(fs, &b, args, opts)
 	if err != nil {

@@ -2,6 +2,7 @@ package replay
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+	"github.com/cespare/xxhash/v2"
+	json "github.com/goccy/go-json"
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
@@ -214,8 +217,14 @@ func (b *Backfill) FromTopic(ctx context.Context, from, until time.Time, catchUp
 	return res, nil
 }
 
-// FromFile backfills an NDJSON archive of events, one per line, in file
-// order. The checkpoint is the number of lines applied.
+// FromFile backfills an NDJSON archive of events, one per line. Lines are
+// split into Workers lanes by the event's key (its account, else its
+// contact), as the ingestor spreads events over partitions, and each lane is
+// applied in file order by a scorer of its own: every contact's and
+// account's events keep their order, as if the file had been ingested into
+// that many partitions. Lane i applies its lines under partition
+// FilePartition-i; its checkpoint is the next line it has to apply, and a
+// resumed backfill keeps the lanes it started with.
 func (b *Backfill) FromFile(ctx context.Context, path string) (*Result, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -225,53 +234,135 @@ func (b *Backfill) FromFile(ctx context.Context, path string) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	ck, err := b.start(ctx, "file:"+abs, []stream.Span{{Partition: FilePartition, End: lines}})
+	spans := make([]stream.Span, max(1, b.Workers))
+	for i := range spans {
+		spans[i] = stream.Span{Partition: FilePartition - i, End: lines}
+	}
+	ck, err := b.start(ctx, "file:"+abs, spans)
 	if err != nil {
 		return nil, err
 	}
 	if ck.Done {
 		return nil, fmt.Errorf("%w: %s read %s", ErrComplete, b.Store.Namespace(), abs)
 	}
-	next := ck.Next[FilePartition]
-	b.begin(lines - next)
-	run, err := b.runner(ctx)
-	if err != nil {
-		return nil, err
+	lanes := len(ck.End)
+	first := lines
+	for i := range lanes {
+		first = min(first, ck.Next[FilePartition-i])
 	}
+	// Exact for a new backfill; a resumed one also counts the lines some
+	// lanes applied already, which are not known before reading.
+	b.begin(lines - first)
 	f, err := os.Open(abs)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+
+	g, gctx := errgroup.WithContext(ctx)
+	runs := make([]*runner, lanes)
+	feeds := make([]chan []stream.Record, lanes)
+	for i := range lanes {
+		run, err := b.runner(gctx)
+		if err != nil {
+			return nil, err
+		}
+		runs[i], feeds[i] = run, make(chan []stream.Record, 1)
+		g.Go(func() error {
+			for batch := range feeds[i] {
+				if err := run.batch(batch); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer func() {
+			for _, feed := range feeds {
+				close(feed)
+			}
+		}()
+		return b.readLanes(gctx, f, abs, first, ck.Next, feeds)
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return b.finish(ctx, runs...)
+}
+
+// readLanes reads the file from line first and hands each lane, in batches,
+// the lines that are its own and not yet applied.
+func (b *Backfill) readLanes(ctx context.Context, f *os.File, abs string, first int64, next map[int]int64,
+	feeds []chan []stream.Record) error {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	batch := make([]stream.Record, 0, b.batchSize())
+	batches := make([][]stream.Record, len(feeds))
+	send := func(i int) error {
+		select {
+		case feeds[i] <- batches[i]:
+			batches[i] = nil
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	for line := int64(0); sc.Scan(); line++ {
-		if line < next {
+		if line < first {
 			continue
 		}
 		text := sc.Bytes()
-		if len(strings.TrimSpace(string(text))) == 0 {
+		if len(bytes.TrimSpace(text)) == 0 {
 			continue
 		}
-		batch = append(batch, stream.Record{Topic: "file:" + abs, Partition: FilePartition, Offset: line,
-			Value: append([]byte(nil), text...)})
-		if len(batch) == cap(batch) {
-			if err := run.batch(batch); err != nil {
-				return nil, err
+		i := lane(text, len(feeds))
+		p := FilePartition - i
+		if line < next[p] {
+			continue
+		}
+		if batches[i] == nil {
+			batches[i] = make([]stream.Record, 0, b.batchSize())
+		}
+		batches[i] = append(batches[i], stream.Record{Topic: "file:" + abs, Partition: p, Offset: line,
+			Value: bytes.Clone(text)})
+		if len(batches[i]) == b.batchSize() {
+			if err := send(i); err != nil {
+				return err
 			}
-			batch = batch[:0]
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read %s: %w", abs, err)
+		return fmt.Errorf("read %s: %w", abs, err)
 	}
-	if len(batch) > 0 {
-		if err := run.batch(batch); err != nil {
-			return nil, err
+	for i := range feeds {
+		if len(batches[i]) > 0 {
+			if err := send(i); err != nil {
+				return err
+			}
 		}
 	}
-	return b.finish(ctx, run)
+	return nil
+}
+
+// lane picks the lane of an NDJSON line by the event's key, as the
+// ingestor keys records; a line that is not an event goes to lane 0 (and
+// from there to the dead letters).
+func lane(line []byte, lanes int) int {
+	if lanes == 1 {
+		return 0
+	}
+	var k struct {
+		AccountID string `json:"account_id"`
+		ContactID string `json:"contact_id"`
+	}
+	if err := json.Unmarshal(line, &k); err != nil {
+		return 0
+	}
+	key := k.AccountID
+	if key == "" {
+		key = k.ContactID
+	}
+	return int(xxhash.Sum64String(key) % uint64(lanes))
 }
 
 func countLines(path string) (int64, error) {

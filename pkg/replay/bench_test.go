@@ -90,7 +90,7 @@ func benchTopic(b *testing.B, workers int) {
 }
 
 // BenchmarkBackfillFile1M backfills the same 1,000,000 events from an
-// NDJSON archive.
+// NDJSON archive, in 1 and 8 lanes.
 func BenchmarkBackfillFile1M(b *testing.B) {
 	ctx := context.Background()
 	p := testutil.Prefix(b)
@@ -113,20 +113,24 @@ func BenchmarkBackfillFile1M(b *testing.B) {
 		b.Fatal(err)
 	}
 	app.TuneGC()
-	run := 0
-	for b.Loop() {
-		run++
-		bf := &replay.Backfill{Log: testutil.Logger(b), Store: store.New(rdb, p+"-"+string(rune('a'+run))),
-			Engine: scoring.New(model.Default())}
-		cpu := testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
-		res, err := bf.FromFile(ctx, path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")-cpu, "redis-cpu-s")
-		if res.Events != benchEvents {
-			b.Fatalf("backfilled %d events, want %d", res.Events, benchEvents)
-		}
-		b.ReportMetric(float64(res.Events)/res.Elapsed.Seconds(), "events/s")
+	for _, workers := range []int{1, 8} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			run := 0
+			for b.Loop() {
+				run++
+				bf := &replay.Backfill{Log: testutil.Logger(b), Store: store.New(rdb, fmt.Sprintf("%s-%d-%d", p, workers, run)),
+					Engine: scoring.New(model.Default()), Workers: workers}
+				cpu := testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
+				res, err := bf.FromFile(ctx, path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")-cpu, "redis-cpu-s")
+				if res.Events != benchEvents {
+					b.Fatalf("backfilled %d events, want %d", res.Events, benchEvents)
+				}
+				b.ReportMetric(float64(res.Events)/res.Elapsed.Seconds(), "events/s")
+			}
+		})
 	}
 }

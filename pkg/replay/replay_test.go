@@ -344,6 +344,53 @@ func TestBackfillIsResumable(t *testing.T) {
 	assert.ErrorIs(t, err, replay.ErrMismatch, "a namespace never mixes two models")
 }
 
+// TestFileBackfillInLanesIsResumable: an archive replayed in three lanes,
+// interrupted and resumed (asking for five: the lanes it started with are
+// kept), ends identical to the same archive replayed in one lane.
+func TestFileBackfillInLanesIsResumable(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	first, second := history(r.prefix)
+	all := append(first, second...)
+	var ndjson bytes.Buffer
+	for _, e := range all {
+		b, err := json.Marshal(e)
+		require.NoError(t, err)
+		ndjson.Write(append(b, '\n'))
+	}
+	archive := filepath.Join(t.TempDir(), "events.ndjson")
+	require.NoError(t, os.WriteFile(archive, ndjson.Bytes(), 0o600))
+	m := model.Default()
+
+	one := &replay.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-one"), Engine: scoring.New(m), BatchSize: 40}
+	res, err := one.FromFile(r.ctx, archive)
+	require.NoError(t, err)
+	assert.EqualValues(t, len(all), res.Events)
+
+	ctx, cancel := context.WithCancel(r.ctx)
+	lanes := &replay.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-lanes"), Engine: scoring.New(m),
+		BatchSize: 40, Workers: 3, Progress: &cancelAfter{n: 4, cancel: cancel}}
+	_, err = lanes.FromFile(ctx, archive)
+	require.Error(t, err)
+	partial := take(t, lanes.Store)
+	assert.Greater(t, partial.Events, 0)
+	assert.Less(t, partial.Events, len(all))
+
+	lanes.Progress, lanes.Workers = nil, 5
+	res, err = lanes.FromFile(r.ctx, archive)
+	require.NoError(t, err)
+	assert.Less(t, res.Events, int64(len(all)), "the resumed run applies only what was left")
+	o, l := take(t, one.Store), take(t, lanes.Store)
+	assert.Equal(t, len(all), l.Events)
+	assert.Equal(t, o.Contacts, l.Contacts)
+	assert.Equal(t, o.Accounts, l.Accounts)
+	assert.Equal(t, o.Ledgers, l.Ledgers)
+	ck, err := r.rdb.HGetAll(r.ctx, lanes.Store.Namespace()+":backfill").Result()
+	require.NoError(t, err)
+	assert.Contains(t, ck, "next:-3", "three lanes")
+	assert.NotContains(t, ck, "next:-4")
+}
+
 // cancelAfter cancels a backfill's context once n batches are done.
 type cancelAfter struct {
 	mu      sync.Mutex
