@@ -249,18 +249,41 @@ type Commit struct {
 // were loaded; reload and redo them.
 var ErrConflict = errors.New("home changed since it was loaded")
 
-// CommitAll runs the commit script for every home in one pipeline and
-// returns the new version of each, or ErrConflict (wrapped, per home) in errs.
+// CommitAll commits every home in one pipeline of commit script calls and
+// returns the new version of each, or ErrConflict (wrapped, per home) in
+// errs. A call commits several homes, except on Redis Cluster, where the
+// keys of one call must share a slot.
 func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int64, errs []error, err error) {
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.Cmd, len(commits))
+	type call struct {
+		cmd      *redis.Cmd
+		from, to int // commits[from:to]
+	}
+	var calls []call
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	var keys []string
+	args := []any{0}
+	from := 0
+	flush := func(to int) {
+		if to == from {
+			return
+		}
+		args[0] = to - from
+		calls = append(calls, call{cmd: commitScript.EvalSha(ctx, pipe, keys, args...), from: from, to: to})
+		keys, args, from = nil, []any{0}, to
+	}
 	for i := range commits {
-		keys, args, err := s.commitArgs(&commits[i])
+		k, a, err := s.commitArgs(&commits[i])
 		if err != nil {
 			return nil, nil, err
 		}
-		cmds[i] = commitScript.EvalSha(ctx, pipe, keys, args...)
+		keys = append(keys, k...)
+		args = append(append(args, len(k)), a...)
+		if cluster || i+1-from >= commitHomesPerCall || len(args) >= commitArgsPerCall {
+			flush(i + 1)
+		}
 	}
+	flush(len(commits))
 	if _, err := pipe.Exec(ctx); err != nil {
 		if !isNoScript(err) {
 			return nil, nil, fmt.Errorf("commit homes: %w", err)
@@ -272,18 +295,37 @@ func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int
 	}
 	versions = make([]int64, len(commits))
 	errs = make([]error, len(commits))
-	for i, cmd := range cmds {
-		res, err := cmd.Int64Slice()
-		if err != nil || len(res) != 2 {
-			return nil, nil, fmt.Errorf("commit home %s: unexpected reply %v: %w", commits[i].Home.ID, cmd.Val(), err)
+	for _, c := range calls {
+		res, err := c.cmd.Slice()
+		if err != nil || len(res) != c.to-c.from {
+			return nil, nil, fmt.Errorf("commit homes: unexpected reply %v: %w", c.cmd.Val(), err)
 		}
-		versions[i] = res[1]
-		if res[0] != 1 {
-			errs[i] = fmt.Errorf("%w: %s is at version %d, loaded %d", ErrConflict, commits[i].Home.ID, res[1], commits[i].Meta.Version)
+		for j, r := range res {
+			i := c.from + j
+			pair, ok := r.([]any)
+			if !ok || len(pair) != 2 {
+				return nil, nil, fmt.Errorf("commit home %s: unexpected reply %v", commits[i].Home.ID, r)
+			}
+			done, ok1 := pair[0].(int64)
+			version, ok2 := pair[1].(int64)
+			if !ok1 || !ok2 {
+				return nil, nil, fmt.Errorf("commit home %s: unexpected reply %v", commits[i].Home.ID, r)
+			}
+			versions[i] = version
+			if done != 1 {
+				errs[i] = fmt.Errorf("%w: %s is at version %d, loaded %d", ErrConflict, commits[i].Home.ID, version, commits[i].Meta.Version)
+			}
 		}
 	}
 	return versions, errs, nil
 }
+
+// A commit script call takes up to this many homes or about this many
+// arguments, so one call does not hold Redis for long.
+const (
+	commitHomesPerCall = 64
+	commitArgsPerCall  = 4096
+)
 
 func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -148,4 +149,60 @@ func TestLeaderboardKeepsTheTopN(t *testing.T) {
 		"b is updated in place; g, below the lowest seen, stays out")
 	write(map[string]int32{"h": 31})
 	assert.Equal(t, []redis.Z{{Score: 35, Member: "f"}, {Score: 31, Member: "h"}, {Score: 30, Member: "c"}}, board())
+}
+
+// TestOneCallCommitsManyHomesEachWithItsVersion: homes committed in one
+// script call are checked one by one: a stale home in the middle is
+// refused and left as it was, the homes around it are written whole
+// (states, ledgers, deletions), and more homes than one call takes all land.
+func TestOneCallCommitsManyHomesEachWithItsVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	home := func(id string, behavior int32, ledger int) *scoring.Home {
+		h := scoring.NewHome("c:" + id)
+		h.Contacts[id] = &scoring.Contact{ID: id, Behavior: behavior}
+		for i := range ledger {
+			h.Ledger = append(h.Ledger, scoring.Entry{ContactID: id, Cause: fmt.Sprint("e-", i), Kind: scoring.KindBehavior, Points: int32(i)})
+		}
+		return h
+	}
+	var first []Commit
+	for i := range commitHomesPerCall + 10 {
+		first = append(first, Commit{Home: home(fmt.Sprint("c-", i), 10, 2), Meta: &Meta{}})
+	}
+	_, errs, err := s.CommitAll(ctx, first)
+	require.NoError(t, err)
+	for _, e := range errs {
+		require.NoError(t, e)
+	}
+	// c-1 was loaded at version 0 by a zombie; c-0 and c-2 at version 1.
+	b := home("c-1", 999, 3)
+	b.Removed = []string{"c-1"}
+	second := []Commit{
+		{Home: home("c-0", 20, 1), Meta: &Meta{Version: 1}},
+		{Home: b, Meta: &Meta{Version: 0}},
+		{Home: home("c-2", 30, 4), Meta: &Meta{Version: 1}, Offsets: map[int32]int64{3: 77}},
+	}
+	versions, errs, err := s.CommitAll(ctx, second)
+	require.NoError(t, err)
+	assert.NoError(t, errs[0])
+	assert.ErrorIs(t, errs[1], ErrConflict)
+	assert.NoError(t, errs[2])
+	assert.Equal(t, []int64{2, 1, 2}, versions)
+
+	want := map[string]int32{"c-0": 20, "c-1": 10, "c-2": 30, fmt.Sprint("c-", commitHomesPerCall+9): 10}
+	wantLedger := map[string]int{"c-0": 3, "c-1": 2, "c-2": 6, fmt.Sprint("c-", commitHomesPerCall+9): 2}
+	for id, behavior := range want {
+		homes, metas, err := s.Load(ctx, map[string]*Request{"c:" + id: {Contacts: []string{id}, Partitions: []int32{3}}})
+		require.NoError(t, err)
+		require.Contains(t, homes["c:"+id].Contacts, id)
+		assert.Equal(t, behavior, homes["c:"+id].Contacts[id].Behavior, id)
+		n, err := s.rdb.LLen(ctx, s.ledgerKey("c:"+id, id)).Result()
+		require.NoError(t, err)
+		assert.EqualValues(t, wantLedger[id], n, id)
+		if id == "c-2" {
+			assert.Equal(t, int64(77), metas["c:c-2"].Offsets[3])
+		}
+	}
 }
