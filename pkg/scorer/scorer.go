@@ -476,7 +476,8 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 		}
 		applied[to][p] = max(applied[to][p], it.rec.Offset)
 		byType[it.ev.Type]++
-		if !it.rec.Time.IsZero() {
+		// Latency from ingest means nothing for a replay of history.
+		if !it.rec.Time.IsZero() && !s.cfg.Quiet {
 			ingested[it.ev.ID] = it.rec.Time
 		}
 	}
