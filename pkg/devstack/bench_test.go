@@ -87,7 +87,7 @@ func benchScorer(b *testing.B, replicas int) {
 		src := stream.NewConsumer(stream.Config{Brokers: brokers, SessionTimeout: time.Second}, p+"bench", events, log)
 		defer src.Close()
 		s, err := scorer.New(scorer.Config{EventsTopic: events, TransitionsTopic: transitions, DLQTopic: dlq,
-			BatchSize: 5000, Linger: 5 * time.Millisecond, MaxBackoff: time.Second}, log, src, w, st, scoring.New(lmodel.Default()),
+			BatchSize: 20000, Linger: 5 * time.Millisecond, MaxBackoff: time.Second}, log, src, w, st, scoring.New(lmodel.Default()),
 			scorer.NewMetrics(reg))
 		if err != nil {
 			b.Fatal(err)

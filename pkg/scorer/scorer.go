@@ -48,7 +48,7 @@ var (
 // RegisterFlags adds the scorer's own flags; the topics come from the
 // common flags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	fs.IntVar(&c.BatchSize, "batch-size", 2000, "most events processed in one batch")
+	fs.IntVar(&c.BatchSize, "batch-size", 20000, "most events processed in one batch")
 	fs.DurationVar(&c.Linger, "batch-linger", time.Millisecond, "longest wait to fill a batch after its first event")
 	fs.DurationVar(&c.MaxBackoff, "max-backoff", 10*time.Second, "cap of the exponential backoff while Redis or Kafka is down")
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 3, "tries of an event the engine fails on before it goes to the DLQ")
