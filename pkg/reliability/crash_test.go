@@ -51,7 +51,6 @@ func TestScorerKilledAtEachPoint(t *testing.T) {
 // instants while events keep arriving, restarting it each time.
 func TestScorerKilledAtRandom(t *testing.T) {
 	t.Parallel()
-	flaky(t)
 	r := newRig(t, 30, 300)
 	x := pure(t, r.history)
 	seed := uint64(time.Now().UnixNano())
@@ -71,6 +70,15 @@ func TestScorerKilledAtRandom(t *testing.T) {
 		}
 	}
 	t.Logf("%d kills", kills)
+	// The embedded broker never expires a member that died while joining
+	// once the surviving leader has completed the rebalance (it starts a
+	// member's session timer only when its join reply is delivered), so
+	// that member keeps its partitions until the group rebalances again.
+	// Apache Kafka expires it after its session timeout. One more restart,
+	// after the rebalance timeout, makes the group rebalance without it.
+	p.kill()
+	time.Sleep(rebalanceTimeout + time.Second)
+	p = l.run("scorer", "")
 	l.converges(x, 45*time.Second)
 	p.kill()
 }

@@ -163,6 +163,11 @@ type proc struct {
 	out  string
 }
 
+// rebalanceTimeout is how long the group coordinator waits for members to
+// rejoin, for the scorers these tests run (--session-timeout 1s: the
+// stream package takes the larger of that and 5 s).
+const rebalanceTimeout = 5 * time.Second
+
 // run starts a program of the lane; failpoints arms LEADS_FAILPOINT.
 func (l *lane) run(program, failpoints string, extra ...string) *proc {
 	l.t.Helper()

@@ -130,7 +130,6 @@ func TestIngestorKilledMidRequest(t *testing.T) {
 // the events applied, and nothing is lost or counted twice.
 func TestZombieScorerIsFenced(t *testing.T) {
 	t.Parallel()
-	flaky(t)
 	r := newRig(t, 30, 300)
 	x := pure(t, r.history)
 	l := r.lane(t, "zombie")
@@ -150,14 +149,4 @@ func TestZombieScorerIsFenced(t *testing.T) {
 	l.converges(x, 20*time.Second)
 	zombie.kill()
 	other.kill()
-}
-
-// flaky gates the tests that failed intermittently when the whole package
-// ran in parallel on two cores (about one run in six, cause not yet found:
-// see docs/reliability.md). They run with LEADS_RELIABILITY_ALL=1.
-func flaky(t *testing.T) {
-	t.Helper()
-	if os.Getenv("LEADS_RELIABILITY_ALL") == "" {
-		t.Skip("intermittent under load, cause not found yet; run with LEADS_RELIABILITY_ALL=1")
-	}
 }
