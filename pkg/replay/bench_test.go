@@ -76,16 +76,7 @@ func benchTopic(b *testing.B, workers int) {
 		run++
 		bf := &replay.Backfill{Log: log, Store: store.New(rdb, p+"-"+string(rune('a'+run))), Engine: scoring.New(model.Default()),
 			Kafka: cfg, Topic: p + ".events", Workers: workers}
-		cpu := testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
-		res, err := bf.FromTopic(ctx, time.Time{}, time.Time{}, false)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")-cpu, "redis-cpu-s")
-		if res.Events != benchEvents {
-			b.Fatalf("backfilled %d events, want %d", res.Events, benchEvents)
-		}
-		b.ReportMetric(float64(res.Events)/res.Elapsed.Seconds(), "events/s")
+		measure(b, rdb, func() (*replay.Result, error) { return bf.FromTopic(ctx, time.Time{}, time.Time{}, false) })
 	}
 }
 
@@ -120,17 +111,23 @@ func BenchmarkBackfillFile1M(b *testing.B) {
 				run++
 				bf := &replay.Backfill{Log: testutil.Logger(b), Store: store.New(rdb, fmt.Sprintf("%s-%d-%d", p, workers, run)),
 					Engine: scoring.New(model.Default()), Workers: workers}
-				cpu := testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
-				res, err := bf.FromFile(ctx, path)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")-cpu, "redis-cpu-s")
-				if res.Events != benchEvents {
-					b.Fatalf("backfilled %d events, want %d", res.Events, benchEvents)
-				}
-				b.ReportMetric(float64(res.Events)/res.Elapsed.Seconds(), "events/s")
+				measure(b, rdb, func() (*replay.Result, error) { return bf.FromFile(ctx, path) })
 			}
 		})
 	}
+}
+
+// measure runs one backfill of the benchmark's events and reports its rate
+// and the CPU redis-server spent on it.
+func measure(b *testing.B, rdb *redis.Client, backfill func() (*replay.Result, error)) {
+	cpu := testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
+	res, err := backfill()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")-cpu, "redis-cpu-s")
+	if res.Events != benchEvents {
+		b.Fatalf("backfilled %d events, want %d", res.Events, benchEvents)
+	}
+	b.ReportMetric(float64(res.Events)/res.Elapsed.Seconds(), "events/s")
 }

@@ -330,11 +330,7 @@ func TestBackfillIsResumable(t *testing.T) {
 	res, err = part.FromTopic(r.ctx, time.Time{}, time.Time{}, false)
 	require.NoError(t, err)
 	assert.Less(t, res.Events, int64(len(all)), "the resumed run reads only what was left")
-	w, p := take(t, whole.Store), take(t, part.Store)
-	assert.Equal(t, len(all), p.Events)
-	assert.Equal(t, w.Contacts, p.Contacts)
-	assert.Equal(t, w.Accounts, p.Accounts)
-	assert.Equal(t, w.Ledgers, p.Ledgers)
+	sameState(t, take(t, whole.Store), take(t, part.Store), len(all))
 
 	_, err = part.FromTopic(r.ctx, time.Time{}, time.Time{}, false)
 	assert.ErrorIs(t, err, replay.ErrComplete)
@@ -352,14 +348,7 @@ func TestFileBackfillInLanesIsResumable(t *testing.T) {
 	r := newRig(t)
 	first, second := history(r.prefix)
 	all := append(first, second...)
-	var ndjson bytes.Buffer
-	for _, e := range all {
-		b, err := json.Marshal(e)
-		require.NoError(t, err)
-		ndjson.Write(append(b, '\n'))
-	}
-	archive := filepath.Join(t.TempDir(), "events.ndjson")
-	require.NoError(t, os.WriteFile(archive, ndjson.Bytes(), 0o600))
+	archive := writeArchive(t, t.TempDir(), all, "")
 	m := model.Default()
 
 	one := &replay.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-one"), Engine: scoring.New(m), BatchSize: 40}
@@ -380,15 +369,36 @@ func TestFileBackfillInLanesIsResumable(t *testing.T) {
 	res, err = lanes.FromFile(r.ctx, archive)
 	require.NoError(t, err)
 	assert.Less(t, res.Events, int64(len(all)), "the resumed run applies only what was left")
-	o, l := take(t, one.Store), take(t, lanes.Store)
-	assert.Equal(t, len(all), l.Events)
-	assert.Equal(t, o.Contacts, l.Contacts)
-	assert.Equal(t, o.Accounts, l.Accounts)
-	assert.Equal(t, o.Ledgers, l.Ledgers)
+	sameState(t, take(t, one.Store), take(t, lanes.Store), len(all))
 	ck, err := r.rdb.HGetAll(r.ctx, lanes.Store.Namespace()+":backfill").Result()
 	require.NoError(t, err)
 	assert.Contains(t, ck, "next:-3", "three lanes")
 	assert.NotContains(t, ck, "next:-4")
+}
+
+// sameState asserts that a resumed backfill ended where an uninterrupted
+// one did, every event counted once.
+func sameState(t *testing.T, whole, resumed snapshot, events int) {
+	t.Helper()
+	assert.Equal(t, events, resumed.Events)
+	assert.Equal(t, whole.Contacts, resumed.Contacts)
+	assert.Equal(t, whole.Accounts, resumed.Accounts)
+	assert.Equal(t, whole.Ledgers, resumed.Ledgers)
+}
+
+// writeArchive writes events as an NDJSON archive in dir, then tail.
+func writeArchive(t *testing.T, dir string, evs []event.Event, tail string) string {
+	t.Helper()
+	var ndjson bytes.Buffer
+	for _, e := range evs {
+		b, err := json.Marshal(e)
+		require.NoError(t, err)
+		ndjson.Write(append(b, '\n'))
+	}
+	ndjson.WriteString(tail)
+	archive := filepath.Join(dir, "events.ndjson")
+	require.NoError(t, os.WriteFile(archive, ndjson.Bytes(), 0o600))
+	return archive
 }
 
 // cancelAfter cancels a backfill's context once n batches are done.
@@ -430,15 +440,7 @@ func TestCompareTwoModelsOnTheSameHistory(t *testing.T) {
 	first, second := history(r.prefix)
 	all := append(first, second...)
 	dir := t.TempDir()
-	var ndjson bytes.Buffer
-	for _, e := range all {
-		b, err := json.Marshal(e)
-		require.NoError(t, err)
-		ndjson.Write(append(b, '\n'))
-	}
-	ndjson.WriteString("{not json\n") // a poison line is counted and skipped
-	archive := filepath.Join(dir, "events.ndjson")
-	require.NoError(t, os.WriteFile(archive, ndjson.Bytes(), 0o600))
+	archive := writeArchive(t, dir, all, "{not json\n") // a poison line is counted and skipped
 	low := lowMQLModel(t)
 	lowPath := filepath.Join(dir, "low.yaml")
 	require.NoError(t, os.WriteFile(lowPath, []byte(lowMQLSource()), 0o600))
