@@ -348,7 +348,7 @@ func TestFileBackfillInLanesIsResumable(t *testing.T) {
 	r := newRig(t)
 	first, second := history(r.prefix)
 	all := append(first, second...)
-	archive := writeArchive(t, t.TempDir(), all, "")
+	archive := testutil.WriteNDJSON(t, t.TempDir(), all)
 	m := model.Default()
 
 	one := &replay.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-one"), Engine: scoring.New(m), BatchSize: 40}
@@ -384,21 +384,6 @@ func sameState(t *testing.T, whole, resumed snapshot, events int) {
 	assert.Equal(t, whole.Contacts, resumed.Contacts)
 	assert.Equal(t, whole.Accounts, resumed.Accounts)
 	assert.Equal(t, whole.Ledgers, resumed.Ledgers)
-}
-
-// writeArchive writes events as an NDJSON archive in dir, then tail.
-func writeArchive(t *testing.T, dir string, evs []event.Event, tail string) string {
-	t.Helper()
-	var ndjson bytes.Buffer
-	for _, e := range evs {
-		b, err := json.Marshal(e)
-		require.NoError(t, err)
-		ndjson.Write(append(b, '\n'))
-	}
-	ndjson.WriteString(tail)
-	archive := filepath.Join(dir, "events.ndjson")
-	require.NoError(t, os.WriteFile(archive, ndjson.Bytes(), 0o600))
-	return archive
 }
 
 // cancelAfter cancels a backfill's context once n batches are done.
@@ -440,7 +425,7 @@ func TestCompareTwoModelsOnTheSameHistory(t *testing.T) {
 	first, second := history(r.prefix)
 	all := append(first, second...)
 	dir := t.TempDir()
-	archive := writeArchive(t, dir, all, "{not json\n") // a poison line is counted and skipped
+	archive := testutil.WriteNDJSON(t, dir, all, "{not json\n") // a poison line is counted and skipped
 	low := lowMQLModel(t)
 	lowPath := filepath.Join(dir, "low.yaml")
 	require.NoError(t, os.WriteFile(lowPath, []byte(lowMQLSource()), 0o600))

@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -75,19 +73,6 @@ func knownHistory() []event.Event {
 	return evs
 }
 
-func writeNDJSON(t *testing.T, evs []event.Event) string {
-	t.Helper()
-	var b bytes.Buffer
-	for _, e := range evs {
-		line, err := json.Marshal(e)
-		require.NoError(t, err)
-		b.Write(append(line, '\n'))
-	}
-	path := filepath.Join(t.TempDir(), "history.ndjson")
-	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o600))
-	return path
-}
-
 func newStore(t testing.TB) *store.Store {
 	t.Helper()
 	addr, _ := testutil.Redis(t)
@@ -103,7 +88,7 @@ func TestEffectivenessOfAKnownHistory(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
 	bf := &replay.Backfill{Log: testutil.Logger(t), Store: st, Engine: scoring.New(model.Default()), BatchSize: 37}
-	_, err := bf.FromFile(ctx, writeNDJSON(t, knownHistory()))
+	_, err := bf.FromFile(ctx, testutil.WriteNDJSON(t, t.TempDir(), knownHistory()))
 	require.NoError(t, err)
 	fields, err := st.Report(ctx, model.Default().Version)
 	require.NoError(t, err)
@@ -199,7 +184,7 @@ func TestReportCommand(t *testing.T) {
 	ctx := context.Background()
 	st := newStore(t)
 	bf := &replay.Backfill{Log: testutil.Logger(t), Store: st, Engine: scoring.New(model.Default())}
-	_, err := bf.FromFile(ctx, writeNDJSON(t, knownHistory()))
+	_, err := bf.FromFile(ctx, testutil.WriteNDJSON(t, t.TempDir(), knownHistory()))
 	require.NoError(t, err)
 	addr := st.Client().(*redis.Client).Options().Addr
 	run := func(args ...string) string {
