@@ -65,12 +65,16 @@ func (r *rig) publish(t *testing.T, evs ...event.Event) {
 	require.NoError(t, r.w.Publish(r.ctx, recs...))
 }
 
-// run starts a scorer until the returned stop is called.
-func (r *rig) run(t *testing.T) (stop func()) {
+// run starts a scorer until the returned stop is called; setup, when given,
+// adjusts the scorer before it starts.
+func (r *rig) run(t *testing.T, setup ...func(*Scorer)) (stop func()) {
 	t.Helper()
 	src := stream.NewConsumer(r.consumer, r.group, r.cfg.EventsTopic, testutil.Logger(t))
 	s, err := New(r.cfg, testutil.Logger(t), src, r.w, r.st, scoring.New(model.Default()), nil)
 	require.NoError(t, err)
+	for _, f := range setup {
+		f(s)
+	}
 	ctx, cancel := context.WithCancel(r.ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
@@ -279,17 +283,15 @@ func TestEngineFailureIsRetriedThenDeadLettered(t *testing.T) {
 	r := newRig(t)
 	r.cfg.MaxAttempts = 2
 	r.cfg.MaxBackoff = 100 * time.Millisecond
-	src := stream.NewConsumer(r.consumer, r.group, r.cfg.EventsTopic, testutil.Logger(t))
-	defer src.Close()
-	s, err := New(r.cfg, testutil.Logger(t), src, r.w, r.st, scoring.New(model.Default()), nil)
-	require.NoError(t, err)
 	var tries atomic.Int32
-	s.applyEvent = func(ws *scoring.Workspace, ev *event.Event) error {
-		if ev.ID == "boom" {
-			tries.Add(1)
-			panic("engine bug")
+	boom := func(s *Scorer) {
+		s.applyEvent = func(ws *scoring.Workspace, ev *event.Event) error {
+			if ev.ID == "boom" {
+				tries.Add(1)
+				panic("engine bug")
+			}
+			return ws.Apply(ev)
 		}
-		return ws.Apply(ev)
 	}
 	r.publish(t,
 		event.Event{ID: "ok1", Type: "meeting.booked", ContactID: "x", Time: base},
@@ -304,13 +306,8 @@ func TestEngineFailureIsRetriedThenDeadLettered(t *testing.T) {
 		return nil
 	}))
 	before := time.Now().UTC().Add(-time.Second)
-	ctx, cancel := context.WithCancel(r.ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		require.NoError(t, <-done)
-	}()
+	stop := r.run(t, boom)
+	defer stop()
 
 	dlq := r.read(t, r.cfg.DLQTopic, 1, 20*time.Second)
 	require.Len(t, dlq, 1)
