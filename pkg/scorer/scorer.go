@@ -91,9 +91,9 @@ type Scorer struct {
 
 	committer *commit.Committer
 	inflight  inflight
-	// failures counts, per record, the batches the engine failed on it.
-	failures    map[recordID]int
-	lastFailure map[recordID]error
+	// failures counts, per record, the batches the engine failed on it,
+	// with the last error.
+	failures map[recordID]failure
 	// applyEvent is Workspace.Apply; tests replace it to make the engine fail.
 	applyEvent func(ws *scoring.Workspace, ev *event.Event) error
 	// afterLoad lets tests finish a post between a load and what follows.
@@ -109,7 +109,7 @@ func New(cfg Config, log *zap.Logger, src Source, sink Sink, st *store.Store, en
 		metrics = NewMetrics(nil)
 	}
 	return &Scorer{cfg: cfg, log: log, src: src, sink: sink, st: st, engine: engine, metrics: metrics, now: time.Now,
-		failures: map[recordID]int{}, lastFailure: map[recordID]error{}, applyEvent: (*scoring.Workspace).Apply,
+		failures: map[recordID]failure{}, applyEvent: (*scoring.Workspace).Apply,
 		committer: &commit.Committer{Store: st, Sink: sink, Topic: cfg.TransitionsTopic, Engine: engine, Quiet: cfg.Quiet}}, nil
 }
 
@@ -446,14 +446,13 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 			}
 		}
 		id := recordID{it.rec.Topic, it.rec.Partition, it.rec.Offset}
-		if n := s.failures[id]; n >= s.maxAttempts() {
+		if f := s.failures[id]; f.n >= s.maxAttempts() {
 			// The engine failed on this event in every try: set it aside,
 			// before applying it, so the rest of the batch goes through.
-			if err := s.deadLetter(ctx, it.rec, fmt.Errorf("engine failed %d times: %w", n, s.lastFailure[id])); err != nil {
+			if err := s.deadLetter(ctx, it.rec, fmt.Errorf("engine failed %d times: %w", f.n, f.last)); err != nil {
 				return nil, err
 			}
 			delete(s.failures, id)
-			delete(s.lastFailure, id)
 			continue
 		}
 		if err := s.safeApply(ws, &it.ev); err != nil {
@@ -466,8 +465,7 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 			}
 			if !errors.Is(err, commit.ErrLoad) {
 				// The workspace may be half changed: the batch is redone.
-				s.failures[id]++
-				s.lastFailure[id] = err
+				s.failures[id] = failure{n: s.failures[id].n + 1, last: err}
 			}
 			return nil, err
 		}
@@ -494,7 +492,6 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 		for i := range items {
 			id := recordID{items[i].rec.Topic, items[i].rec.Partition, items[i].rec.Offset}
 			delete(s.failures, id)
-			delete(s.lastFailure, id)
 		}
 	}
 	now := s.now()
@@ -506,6 +503,12 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 	}
 	s.metrics.Duplicates.Add(float64(skipped + ws.Duplicates))
 	return &batchPost{Post: p, ingested: ingested}, nil
+}
+
+// failure is how often the engine failed on a record, and how last.
+type failure struct {
+	n    int
+	last error
 }
 
 // recordID names a consumed record.
