@@ -99,9 +99,10 @@ type Committer struct {
 	// counted in Post.Crossings.
 	Quiet bool
 	// Track lists every home it writes an outbox to in the store's outbox
-	// index until the outbox is published, for a writer that gets no
-	// redelivery after a crash (the decayer): see Drain.
+	// index, under Owner, until the outbox is published, for a writer that
+	// gets no redelivery after a crash (the decayer): see Drain.
 	Track bool
+	Owner string
 }
 
 // Batch is what one commit writes.
@@ -187,7 +188,7 @@ func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home strin
 			}
 		}
 		var err error
-		if tracked, err = c.Store.TrackOutboxes(ctx, homes); err != nil {
+		if tracked, err = c.Store.TrackOutboxes(ctx, c.Owner, homes); err != nil {
 			return nil, err
 		}
 	}
@@ -351,17 +352,29 @@ func (c *Committer) derived(b Batch, conflicted map[string]bool) store.Derived {
 }
 
 // Drain publishes the outboxes of the homes in the outbox index (up to
-// about limit of them): those a tracking writer committed and maybe never
-// published because it died first. Each home is committed again with its
-// outbox and published like any other commit, under the crossings' own ids;
-// homes whose outbox turns out empty leave the index. It returns how many
-// homes it looked at and the crossings it published; a home committed by
-// someone else meanwhile gives an error wrapping store.ErrConflict and stays
-// in the index.
-func (c *Committer) Drain(ctx context.Context, limit int) (homes int, published []scoring.Crossing, err error) {
+// about limit of them) that a tracking writer committed and maybe never
+// published because it died first. Entries of another owner that busy (asked
+// after the index is read) says is still at work are left to it: it is
+// publishing them. Each home is committed again with its outbox and
+// published like any other commit, under the crossings' own ids; homes
+// whose outbox turns out empty leave the index. more says the index may hold
+// further entries to drain. A home committed by someone else meanwhile gives
+// an error wrapping store.ErrConflict and stays in the index.
+func (c *Committer) Drain(ctx context.Context, limit int, busy func(owner string) bool) (published []scoring.Crossing, more bool, err error) {
 	tracked, err := c.Store.TrackedOutboxes(ctx, limit)
 	if err != nil || len(tracked) == 0 {
-		return 0, nil, err
+		return nil, false, err
+	}
+	read := len(tracked)
+	for home, token := range tracked {
+		if owner := store.TokenOwner(token); owner != c.Owner && busy(owner) {
+			delete(tracked, home)
+		}
+	}
+	// Entries left to their owners would be read again: stop at them.
+	more = read >= limit && len(tracked) == read
+	if len(tracked) == 0 {
+		return nil, false, nil
 	}
 	ld := NewLoader(ctx, c.Store)
 	ws := scoring.NewWorkspace(c.Engine, ld)
@@ -370,11 +383,11 @@ func (c *Committer) Drain(ctx context.Context, limit int) (homes int, published 
 		reqs[home] = &store.Request{}
 	}
 	if err := ld.Load(ws, reqs); err != nil {
-		return 0, nil, err
+		return nil, false, err
 	}
 	published, err = c.Commit(ctx, Batch{WS: ws, Metas: ld.Metas, Before: ld.Before})
 	if err != nil {
-		return len(tracked), published, err
+		return published, false, err
 	}
-	return len(tracked), published, c.Store.UntrackOutboxes(ctx, tracked)
+	return published, more, c.Store.UntrackOutboxes(ctx, tracked)
 }

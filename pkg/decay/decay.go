@@ -123,7 +123,7 @@ func New(cfg Config, log *zap.Logger, st *store.Store, engine *scoring.Engine, s
 		m = NewMetrics(nil)
 	}
 	return &Decayer{cfg: cfg, log: log, st: st, engine: engine, metrics: m, now: time.Now,
-		committer: &commit.Committer{Store: st, Sink: sink, Topic: topic, Engine: engine, Track: true}}, nil
+		committer: &commit.Committer{Store: st, Sink: sink, Topic: topic, Engine: engine, Track: true, Owner: cfg.Owner}}, nil
 }
 
 // Ready reports whether the last pass reached Redis and Kafka.
@@ -194,22 +194,33 @@ func (d *Decayer) Pass(ctx context.Context, now time.Time) (int, error) {
 
 // drain publishes the crossings a decayer committed and died before
 // publishing: they are in outboxes of homes no longer due, which no pass
-// would load again.
+// would load again. A decayer counts as alive while it holds a lease; one
+// restarted under the same --owner drains its own at once.
 func (d *Decayer) drain(ctx context.Context) error {
 	for {
-		homes, published, err := d.committer.Drain(ctx, d.cfg.BatchSize)
+		var owners map[string]bool
+		var unknown bool
+		busy := func(owner string) bool {
+			if owners == nil && !unknown {
+				var err error
+				owners, err = d.st.LeaseOwners(ctx)
+				unknown = err != nil // then leave every other owner's entries
+			}
+			return unknown || owners[owner]
+		}
+		published, more, err := d.committer.Drain(ctx, d.cfg.BatchSize, busy)
 		for i := range published {
 			d.metrics.Transitions.WithLabelValues(published[i].Type).Inc()
 		}
 		if len(published) > 0 {
-			d.log.Info("published crossings left in outboxes", zap.Int("homes", homes), zap.Int("crossings", len(published)))
+			d.log.Info("published crossings left in outboxes", zap.Int("crossings", len(published)))
 		}
 		switch {
 		case errors.Is(err, store.ErrConflict):
 			return nil // committed by someone else meanwhile; the next pass looks again
 		case err != nil:
 			return fmt.Errorf("drain outboxes: %w", err)
-		case homes < d.cfg.BatchSize:
+		case !more:
 			return nil
 		}
 	}

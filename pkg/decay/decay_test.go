@@ -266,7 +266,8 @@ func (failingSink) Publish(context.Context, ...stream.Record) error {
 
 // TestCrossingsOfADecayerThatDiedBeforePublishingAreDrained: a pass that
 // commits and never publishes leaves its crossings in outboxes of contacts
-// no longer due; the next pass publishes them, with the ids an
+// no longer due; another decayer leaves them to their owner while its leases
+// last, and the owner's next pass publishes them, with the ids an
 // uninterrupted pass publishes, and the outbox index ends empty.
 func TestCrossingsOfADecayerThatDiedBeforePublishingAreDrained(t *testing.T) {
 	t.Parallel()
@@ -299,6 +300,20 @@ func TestCrossingsOfADecayerThatDiedBeforePublishingAreDrained(t *testing.T) {
 	require.NoError(t, err)
 	require.Less(t, backlog, int64(10), "the committed contacts are no longer due")
 
+	// Another decayer leaves them alone while "a" holds its leases: "a" may
+	// still be publishing them.
+	before := len(crashed.sink.transitions(t))
+	_, err = crashed.decayer(t, "b").Pass(crashed.ctx, day(100))
+	require.NoError(t, err)
+	for _, ce := range crashed.sink.transitions(t)[before:] {
+		assert.NotContains(t, tracked, "c:"+ce.Subject, "b publishes none of a's outboxes")
+	}
+	left, err := crashed.st.TrackedOutboxes(crashed.ctx, 100)
+	require.NoError(t, err)
+	for home := range tracked {
+		assert.Contains(t, left, home, "still left to a")
+	}
+	// "a" restarted under its own name publishes them at once.
 	_, err = crashed.decayer(t, "a").Pass(crashed.ctx, day(100))
 	require.NoError(t, err)
 	got := map[string]bool{}

@@ -86,3 +86,23 @@ func (s *Store) Lease(ctx context.Context, group int, owner string, ttl time.Dur
 	}
 	return n == 1, nil
 }
+
+// LeaseOwners returns the owners holding a lease of some group of shards
+// now: the decayers alive, as far as the leases tell.
+func (s *Store) LeaseOwners(ctx context.Context) (map[string]bool, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, DueGroups)
+	for g := range DueGroups {
+		cmds[g] = pipe.Get(ctx, s.leaseKey(g))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("lease owners: %w", err)
+	}
+	owners := map[string]bool{}
+	for _, c := range cmds {
+		if v, err := c.Result(); err == nil {
+			owners[v] = true
+		}
+	}
+	return owners, nil
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -13,10 +14,11 @@ import (
 // The outbox index names the homes whose outbox a writer without
 // redelivery (the decayer) committed and has not yet seen published: a
 // writer that dies between its commit and its publish leaves the home here,
-// and the next pass publishes the outbox. Each entry holds the token of the
-// writer that added it, so a writer removes only its own entry and never
-// one a later writer added for a newer outbox. It is one small hash: homes
-// stay in it only between a commit and its publish.
+// and a later pass publishes the outbox. Each entry holds the token of the
+// writer that added it, "<owner>/<random>", so a writer removes only its own
+// entry and never one a later writer added for a newer outbox, and a reader
+// can leave alone the entries of an owner still at work. It is one small
+// hash: homes stay in it only between a commit and its publish.
 func (s *Store) outboxIndexKey() string { return s.ns + ":outboxes" }
 
 var untrackOutbox = redis.NewScript(`
@@ -28,9 +30,9 @@ for i = 1, #ARGV, 2 do
 end
 return n`)
 
-// TrackOutboxes adds homes to the outbox index, before the commit that
-// writes their outboxes, and returns the token of each.
-func (s *Store) TrackOutboxes(ctx context.Context, homes []string) (map[string]string, error) {
+// TrackOutboxes adds homes to the outbox index for owner, before the
+// commit that writes their outboxes, and returns the token of each.
+func (s *Store) TrackOutboxes(ctx context.Context, owner string, homes []string) (map[string]string, error) {
 	if len(homes) == 0 {
 		return nil, nil
 	}
@@ -39,7 +41,7 @@ func (s *Store) TrackOutboxes(ctx context.Context, homes []string) (map[string]s
 	var b [12]byte
 	for _, h := range homes {
 		_, _ = rand.Read(b[:])
-		tokens[h] = hex.EncodeToString(b[:])
+		tokens[h] = owner + "/" + hex.EncodeToString(b[:])
 		args = append(args, h, tokens[h])
 	}
 	if err := s.rdb.HSet(ctx, s.outboxIndexKey(), args...).Err(); err != nil {
@@ -83,4 +85,12 @@ func (s *Store) TrackedOutboxes(ctx context.Context, limit int) (map[string]stri
 			return out, nil
 		}
 	}
+}
+
+// TokenOwner is the owner named in an outbox index token.
+func TokenOwner(token string) string {
+	if i := strings.LastIndexByte(token, '/'); i >= 0 {
+		return token[:i]
+	}
+	return ""
 }
