@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"runtime"
 	"sort"
 	"sync"
 	"testing"
@@ -78,6 +79,9 @@ func benchScorer(b *testing.B, replicas int) {
 		}
 	}
 	base := int64(testutil.RedisInfo(b, rdb, "memory", "used_memory"))
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
 	app.TuneGC()
 	var regs []prometheus.Gatherer
 	var scorers []*scorer.Scorer
@@ -126,8 +130,16 @@ func benchScorer(b *testing.B, replicas int) {
 		last = n
 	}
 	cancel()
+	if testing.Verbose() {
+		stats, _ := rdb.Info(ctx, "commandstats").Result()
+		b.Log(stats)
+	}
 	b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user"), "redis-cpu-s")
 	b.ReportMetric(benchEvents/elapsed.Seconds(), "events/s")
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
 	b.ReportMetric(total("leads_scorer_transitions_total"), "transitions")
 	used := int64(testutil.RedisInfo(b, rdb, "memory", "used_memory")) - base
 	ledger := keysMemory(b, rdb, "leads:{*}:l:*")
