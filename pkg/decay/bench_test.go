@@ -77,7 +77,7 @@ func BenchmarkPass1M(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cpu0 := testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
+	go0, redis0 := testutil.CPU(b, rdb)
 	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
 		b.Fatal(err)
 	}
@@ -91,7 +91,10 @@ func BenchmarkPass1M(b *testing.B) {
 	if backlog != contacts/10 || int64(decayed) != backlog {
 		b.Fatalf("decayed %d of %d due", decayed, backlog)
 	}
-	b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")-cpu0, "redis-cpu-s")
+	go1, redis1 := testutil.CPU(b, rdb)
+	b.ReportMetric((redis1 - redis0).Seconds(), "redis-cpu-s")
+	b.ReportMetric(float64((go1-go0).Microseconds())/float64(decayed), "process-cpu-µs/contact")
+	b.ReportMetric(float64((redis1-redis0).Microseconds())/float64(decayed), "redis-cpu-µs/contact")
 	if testing.Verbose() {
 		stats, _ := rdb.Info(ctx, "commandstats").Result()
 		b.Log(stats)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"runtime"
 	"sort"
 	"sync"
 	"testing"
@@ -107,8 +106,9 @@ func benchScorer(b *testing.B, replicas int) {
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var elapsed time.Duration
+	var elapsed, goCPU, redisCPU time.Duration
 	for b.Loop() {
+		go0, redis0 := testutil.CPU(b, rdb)
 		start := time.Now()
 		for _, s := range scorers {
 			go func() { _ = s.Run(runCtx) }()
@@ -120,6 +120,8 @@ func benchScorer(b *testing.B, replicas int) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		elapsed = time.Since(start)
+		go1, redis1 := testutil.CPU(b, rdb)
+		goCPU, redisCPU = go1-go0, redis1-redis0
 	}
 	// The last batches' transitions are still being published: wait for them.
 	for last := -1.0; ; time.Sleep(200 * time.Millisecond) {
@@ -136,10 +138,9 @@ func benchScorer(b *testing.B, replicas int) {
 	}
 	b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user"), "redis-cpu-s")
 	b.ReportMetric(benchEvents/elapsed.Seconds(), "events/s")
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "heap-MiB")
+	// Per event: the scorers with the embedded broker, and redis-server.
+	b.ReportMetric(float64(goCPU.Microseconds())/benchEvents, "process-cpu-µs/event")
+	b.ReportMetric(float64(redisCPU.Microseconds())/benchEvents, "redis-cpu-µs/event")
 	b.ReportMetric(total("leads_scorer_transitions_total"), "transitions")
 	used := int64(testutil.RedisInfo(b, rdb, "memory", "used_memory")) - base
 	ledger := keysMemory(b, rdb, "leads:{*}:l:*")

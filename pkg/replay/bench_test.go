@@ -120,14 +120,17 @@ func BenchmarkBackfillFile1M(b *testing.B) {
 // measure runs one backfill of the benchmark's events and reports its rate
 // and the CPU redis-server spent on it.
 func measure(b *testing.B, rdb *redis.Client, backfill func() (*replay.Result, error)) {
-	cpu := testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")
+	go0, redis0 := testutil.CPU(b, rdb)
 	res, err := backfill()
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportMetric(testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user")-cpu, "redis-cpu-s")
+	go1, redis1 := testutil.CPU(b, rdb)
+	b.ReportMetric((redis1 - redis0).Seconds(), "redis-cpu-s")
 	if res.Events != benchEvents {
 		b.Fatalf("backfilled %d events, want %d", res.Events, benchEvents)
 	}
 	b.ReportMetric(float64(res.Events)/res.Elapsed.Seconds(), "events/s")
+	b.ReportMetric(float64((go1-go0).Microseconds())/benchEvents, "process-cpu-µs/event")
+	b.ReportMetric(float64((redis1-redis0).Microseconds())/benchEvents, "redis-cpu-µs/event")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,4 +81,18 @@ func RedisInfo(tb testing.TB, rdb *redis.Client, section string, fields ...strin
 		}
 	}
 	return total
+}
+
+// CPU returns the CPU time (user and system) this process has used, and
+// redis-server's as INFO reports it, for benchmarks that report CPU per
+// unit of work: the rate alone depends on what else the machine runs.
+func CPU(tb testing.TB, rdb *redis.Client) (process, redisServer time.Duration) {
+	tb.Helper()
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		tb.Fatalf("getrusage: %v", err)
+	}
+	process = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	redisServer = time.Duration(RedisInfo(tb, rdb, "cpu", "used_cpu_sys", "used_cpu_user") * float64(time.Second))
+	return process, redisServer
 }
