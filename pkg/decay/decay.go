@@ -42,7 +42,7 @@ const DefaultWorkers = 8
 var (
 	ErrInterval  = errors.New("--interval must be at least 1s")
 	ErrBatchSize = errors.New("--batch-size must be between 1 and 100000")
-	ErrWorkers   = fmt.Errorf("--workers must be between 1 and %d", store.DueGroups)
+	ErrWorkers   = fmt.Errorf("--workers must be between 1 and %d (0 means %d)", store.DueGroups, DefaultWorkers)
 )
 
 // RegisterFlags adds the decayer's own flags.
