@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -99,28 +98,9 @@ func (r *rig) live(t *testing.T, ns, group string, m *model.Model) (stop func())
 // partition of the events topic: everything consumed is fully posted.
 func (r *rig) waitCommitted(t *testing.T, group string) {
 	t.Helper()
-	spans, err := stream.Spans(r.ctx, r.kafka, r.events, time.Time{})
-	require.NoError(t, err)
-	client := &kafka.Client{Addr: kafka.TCP(r.brokers...)}
 	require.Eventually(t, func() bool {
-		var parts []int
-		for _, s := range spans {
-			parts = append(parts, s.Partition)
-		}
-		res, err := client.OffsetFetch(r.ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{r.events: parts}})
-		if err != nil {
-			return false
-		}
-		got := map[int]int64{}
-		for _, p := range res.Topics[r.events] {
-			got[p.Partition] = p.CommittedOffset
-		}
-		for _, s := range spans {
-			if s.End > 0 && got[s.Partition] < s.End {
-				return false
-			}
-		}
-		return true
+		done, err := testutil.CaughtUp(r.ctx, r.brokers, group, r.events)
+		return err == nil && done
 	}, 30*time.Second, 50*time.Millisecond, "group %s never committed the end of %s", group, r.events)
 }
 

@@ -284,3 +284,45 @@ func topicsReady(ctx context.Context, client *kafka.Client, topics []string, par
 	}
 	return nil
 }
+
+// CaughtUp reports whether group has committed the end of every partition
+// of topic, as the topic is now: everything in it was consumed and done.
+func CaughtUp(ctx context.Context, brokers []string, group, topic string) (bool, error) {
+	transport := &kafka.Transport{}
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second, Transport: transport}
+	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return false, err
+	}
+	if len(md.Topics) != 1 || md.Topics[0].Error != nil {
+		return false, fmt.Errorf("topic %s not found", topic)
+	}
+	var parts []int
+	var reqs []kafka.OffsetRequest
+	for _, p := range md.Topics[0].Partitions {
+		parts = append(parts, p.ID)
+		reqs = append(reqs, kafka.LastOffsetOf(p.ID))
+	}
+	ends, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return false, err
+	}
+	res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return false, err
+	}
+	got := map[int]int64{}
+	for _, p := range res.Topics[topic] {
+		got[p.Partition] = p.CommittedOffset
+	}
+	for _, e := range ends.Topics[topic] {
+		if e.Error != nil {
+			return false, e.Error
+		}
+		if e.LastOffset > 0 && got[e.Partition] < e.LastOffset {
+			return false, nil
+		}
+	}
+	return true, nil
+}
