@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -20,7 +21,9 @@ import (
 // cost, apart from the engine and the broker. Two baselines show where it
 // goes: args-only calls a script that only returns, with the same keys and
 // arguments; plain sends the same writes as pipelined HSET and LPUSH,
-// without the version check.
+// without the version check; watch checks the versions without Lua, as an
+// optimistic transaction per script call's worth of homes (WATCH, read the
+// versions, MULTI, the writes with an LTRIM per ledger, EXEC).
 func BenchmarkCommitAll(b *testing.B) {
 	const homes, perHome = 5000, 4
 	ctx := context.Background()
@@ -109,24 +112,58 @@ func BenchmarkCommitAll(b *testing.B) {
 			return err
 		})
 	})
+	// writes queues a call's writes as plain commands, from the layout of
+	// commit.lua's arguments (no deletions here), and returns its homes.
+	writes := func(pipe redis.Pipeliner, c call, trim bool) (homes []string) {
+		i, k := 1, 0
+		for range c.args[0].(int) {
+			nkeys, sets := c.args[i].(int), c.args[i+3].(int)
+			homes = append(homes, c.keys[k])
+			pipe.HSet(ctx, c.keys[k], c.args[i+4:i+4+2*sets]...)
+			i += 4 + 2*sets
+			i += 1 + c.args[i].(int)
+			for l := 1; l < nkeys; l++ {
+				n := c.args[i].(int)
+				pipe.LPush(ctx, c.keys[k+l], c.args[i+1:i+1+n]...)
+				if trim {
+					pipe.LTrim(ctx, c.keys[k+l], 0, int64(s.LedgerMax)-1)
+				}
+				i += 1 + n
+			}
+			k += nkeys
+		}
+		return homes
+	}
+	b.Run("watch", func(b *testing.B) {
+		measure(b, func() error {
+			for _, c := range calls {
+				homes := writes(rdb.Pipeline(), c, false) // only the home keys
+				err := rdb.Watch(ctx, func(tx *redis.Tx) error {
+					versions := tx.Pipeline()
+					for _, h := range homes {
+						versions.HGet(ctx, h, fieldVersion)
+					}
+					if _, err := versions.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+						return err
+					}
+					_, err := tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+						writes(pipe, c, true)
+						return nil
+					})
+					return err
+				}, homes...)
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
 	b.Run("plain", func(b *testing.B) {
 		measure(b, func() error {
 			pipe := rdb.Pipeline()
 			for _, c := range calls {
-				// The layout of commit.lua's arguments, without the checks.
-				i, k := 1, 0
-				for range c.args[0].(int) {
-					nkeys, sets := c.args[i].(int), c.args[i+3].(int)
-					pipe.HSet(ctx, c.keys[k], c.args[i+4:i+4+2*sets]...)
-					i += 4 + 2*sets
-					i += 1 + c.args[i].(int) // deletions: none here
-					for l := 1; l < nkeys; l++ {
-						n := c.args[i].(int)
-						pipe.LPush(ctx, c.keys[k+l], c.args[i+1:i+1+n]...)
-						i += 1 + n
-					}
-					k += nkeys
-				}
+				writes(pipe, c, false)
 			}
 			_, err := pipe.Exec(ctx)
 			return err
