@@ -206,3 +206,39 @@ func TestOneCallCommitsManyHomesEachWithItsVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestReportDeltasCountOncePerHomeVersion: deltas of several homes and
+// versions in one call add up once each; versions already applied, in the
+// same call or an earlier one, add nothing.
+func TestReportDeltasCountOncePerHomeVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	counts := func(kv ...any) map[string]map[string]int64 {
+		m := map[string]int64{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i].(string)] = int64(kv[i+1].(int))
+		}
+		return map[string]map[string]int64{"m1": m}
+	}
+	first := map[string][]Pending{
+		"a:x": {{Version: 1, Counts: counts("contacts", 1, "mql_now", 1)}, {Version: 2, Counts: counts("mql_now", -1, "stage:late", 1)}},
+		"a:y": {{Version: 4, Counts: counts("contacts", 1)}},
+	}
+	require.NoError(t, s.ApplyReports(ctx, first))
+	got, err := s.Report(ctx, "m1")
+	require.NoError(t, err)
+	assert.Equal(t, "2", got["contacts"])
+	assert.Equal(t, "1", got["stage:late"])
+	assert.Contains(t, []string{"", "0"}, got["mql_now"], "+1 and -1")
+
+	require.NoError(t, s.ApplyReports(ctx, first), "applied again")
+	require.NoError(t, s.ApplyReports(ctx, map[string][]Pending{
+		"a:x": {{Version: 2, Counts: counts("contacts", 5)}, {Version: 3, Counts: counts("contacts", -1)}},
+		"a:y": {{Version: 3, Counts: counts("contacts", 7)}},
+	}))
+	got, err = s.Report(ctx, "m1")
+	require.NoError(t, err)
+	assert.Equal(t, "1", got["contacts"], "only a:x version 3 is new")
+	assert.Equal(t, "1", got["stage:late"])
+}
