@@ -400,10 +400,24 @@ func (s *Store) ClearOutboxes(ctx context.Context, versions map[string]int64) er
 	if len(versions) == 0 {
 		return nil
 	}
+	// Several homes per call, like CommitAll (one on Redis Cluster).
+	_, cluster := s.rdb.(*redis.ClusterClient)
 	pipe := s.rdb.Pipeline()
-	for id, v := range versions {
-		clearOutboxScript.EvalSha(ctx, pipe, []string{s.HomeKey(id)}, v)
+	var keys []string
+	var args []any
+	flush := func() {
+		if len(keys) > 0 {
+			clearOutboxScript.EvalSha(ctx, pipe, keys, args...)
+			keys, args = nil, nil
+		}
 	}
+	for id, v := range versions {
+		keys, args = append(keys, s.HomeKey(id)), append(args, v)
+		if cluster || len(keys) >= commitHomesPerCall {
+			flush()
+		}
+	}
+	flush()
 	if _, err := pipe.Exec(ctx); err != nil {
 		if !isNoScript(err) {
 			return fmt.Errorf("clear outboxes: %w", err)

@@ -94,15 +94,19 @@ func TestOutboxClearedOnlyAtItsVersion(t *testing.T) {
 	h := scoring.NewHome("c:c-1")
 	h.Contacts["c-1"] = &scoring.Contact{ID: "c-1"}
 	x := []scoring.Crossing{{Type: scoring.BecameMQL, ContactID: "c-1", Cause: "e1"}}
-	v, _, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Outbox: x}})
+	h2 := scoring.NewHome("c:c-2")
+	h2.Contacts["c-2"] = &scoring.Contact{ID: "c-2"}
+	x2 := []scoring.Crossing{{Type: scoring.BecameMQL, ContactID: "c-2", Cause: "e2"}}
+	v, _, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Outbox: x}, {Home: h2, Meta: &Meta{}, Outbox: x2}})
 	require.NoError(t, err)
 	// Another commit carries the outbox forward before the first clears it.
 	_, _, err = s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{Version: v[0]}, Outbox: x}})
 	require.NoError(t, err)
-	require.NoError(t, s.ClearOutboxes(ctx, map[string]int64{"c:c-1": v[0]}))
-	_, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {}})
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]int64{"c:c-1": v[0], "c:c-2": v[1]}), "one call, two homes")
+	_, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {}, "c:c-2": {}})
 	require.NoError(t, err)
 	assert.Len(t, metas["c:c-1"].Outbox, 1, "stale clear must not drop the newer outbox")
+	assert.Empty(t, metas["c:c-2"].Outbox, "cleared at its version")
 	require.NoError(t, s.ClearOutboxes(ctx, map[string]int64{"c:c-1": v[0] + 1}))
 	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}})
 	require.NoError(t, err)
