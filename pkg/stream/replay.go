@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -90,61 +89,20 @@ func ReplayDLQ(ctx context.Context, cfg Config, w *Writer, opts ReplayOptions) (
 // offset from (or the partition's first offset, if later) up to the end
 // each partition has when Scan starts. It stops at fn's first error.
 func Scan(ctx context.Context, cfg Config, topic string, from int64, fn func(Record) error) error {
-	ranges, err := partitionRanges(ctx, cfg, topic)
+	spans, err := Spans(ctx, cfg, topic, time.Time{})
 	if err != nil {
 		return err
 	}
-	for _, pr := range ranges {
-		first := max(pr.first, from)
-		if first >= pr.end {
+	for _, s := range spans {
+		first := max(s.Start, from)
+		if first >= s.End {
 			continue
 		}
-		if err := scanPartition(ctx, cfg, topic, pr.partition, first, pr.end, fn); err != nil {
+		if err := scanPartition(ctx, cfg, topic, s.Partition, first, s.End, fn); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-type partitionRange struct {
-	partition  int
-	first, end int64
-}
-
-// partitionRanges lists, per partition of topic, its first offset and the
-// offset after its last record.
-func partitionRanges(ctx context.Context, cfg Config, topic string) ([]partitionRange, error) {
-	transport := &kafka.Transport{ClientID: cfg.clientID()}
-	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: 10 * time.Second, Transport: transport}
-	md, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, fmt.Errorf("metadata of %s: %w", topic, err)
-	}
-	if len(md.Topics) != 1 || md.Topics[0].Error != nil {
-		var terr error
-		if len(md.Topics) == 1 {
-			terr = md.Topics[0].Error
-		}
-		return nil, fmt.Errorf("topic %s: not found: %v", topic, terr)
-	}
-	var reqs []kafka.OffsetRequest
-	for _, p := range md.Topics[0].Partitions {
-		reqs = append(reqs, kafka.FirstOffsetOf(p.ID), kafka.LastOffsetOf(p.ID))
-	}
-	resp, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
-	if err != nil {
-		return nil, fmt.Errorf("offsets of %s: %w", topic, err)
-	}
-	var out []partitionRange
-	for _, po := range resp.Topics[topic] {
-		if po.Error != nil {
-			return nil, fmt.Errorf("offsets of %s partition %d: %w", topic, po.Partition, po.Error)
-		}
-		out = append(out, partitionRange{partition: po.Partition, first: po.FirstOffset, end: po.LastOffset})
-	}
-	slices.SortFunc(out, func(a, b partitionRange) int { return a.partition - b.partition })
-	return out, nil
 }
 
 func scanPartition(ctx context.Context, cfg Config, topic string, partition int, first, end int64, fn func(Record) error) error {
