@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
@@ -21,9 +19,7 @@ import (
 func BenchmarkPass1M(b *testing.B) {
 	const contacts, perAccount = 1_000_000, 10
 	ctx := context.Background()
-	addr, _ := testutil.Redis(b)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
+	rdb := testutil.RedisClient(b)
 	st := store.New(rdb, "leads")
 	engine := scoring.New(model.Default())
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -59,9 +58,7 @@ type rig struct {
 
 func newRig(t *testing.T) *rig {
 	t.Helper()
-	addr, _ := testutil.Redis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := testutil.RedisClient(t)
 	st := store.New(rdb, testutil.Prefix(t))
 	sk := &sink{}
 	engine := scoring.New(model.Default())

@@ -54,9 +54,7 @@ func benchScorer(b *testing.B, replicas int) {
 	p := testutil.Prefix(b) + "."
 	events, transitions, dlq := p+EventsTopic, p+TransitionsTopic, p+DLQTopic
 	brokers := testutil.Kafka(b, 8, events, transitions, dlq)
-	addr, _ := testutil.Redis(b)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
+	rdb := testutil.RedisClient(b)
 	log := testutil.Logger(b)
 	w := stream.NewWriter(stream.Config{Brokers: brokers}, log)
 	defer w.Close()

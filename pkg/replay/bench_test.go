@@ -48,9 +48,7 @@ func benchTopic(b *testing.B, workers int) {
 	ctx := context.Background()
 	p := testutil.Prefix(b)
 	brokers := testutil.Kafka(b, 8, p+".events")
-	addr, _ := testutil.Redis(b)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
+	rdb := testutil.RedisClient(b)
 	log := testutil.Logger(b)
 	cfg := stream.Config{Brokers: brokers}
 	w := stream.NewWriter(cfg, log)
@@ -85,9 +83,7 @@ func benchTopic(b *testing.B, workers int) {
 func BenchmarkBackfillFile1M(b *testing.B) {
 	ctx := context.Background()
 	p := testutil.Prefix(b)
-	addr, _ := testutil.Redis(b)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
+	rdb := testutil.RedisClient(b)
 	path := filepath.Join(b.TempDir(), "events.ndjson")
 	f, err := os.Create(path)
 	if err != nil {

@@ -75,9 +75,7 @@ func knownHistory() []event.Event {
 
 func newStore(t testing.TB) *store.Store {
 	t.Helper()
-	addr, _ := testutil.Redis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := testutil.RedisClient(t)
 	return store.New(rdb, testutil.Prefix(t))
 }
 

@@ -326,9 +326,7 @@ type scorers struct {
 
 func newScorers(t *testing.T) *scorers {
 	t.Helper()
-	addr, _ := testutil.Redis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := testutil.RedisClient(t)
 	return &scorers{t: t, rdb: rdb}
 }
 

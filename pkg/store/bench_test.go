@@ -27,9 +27,7 @@ import (
 func BenchmarkCommitAll(b *testing.B) {
 	const homes, perHome = 5000, 4
 	ctx := context.Background()
-	addr, _ := testutil.Redis(b)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
+	rdb := testutil.RedisClient(b)
 	s := New(rdb, "bench")
 	engine := scoring.New(model.Default())
 	at := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)

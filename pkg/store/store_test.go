@@ -16,9 +16,7 @@ import (
 
 func newStore(t *testing.T) *Store {
 	t.Helper()
-	addr, _ := testutil.Redis(t)
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { rdb.Close() })
+	rdb := testutil.RedisClient(t)
 	return New(rdb, testutil.Prefix(t))
 }
 

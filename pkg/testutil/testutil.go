@@ -83,6 +83,16 @@ func RedisInfo(tb testing.TB, rdb *redis.Client, section string, fields ...strin
 	return total
 }
 
+// RedisClient starts a Redis of its own for the caller (see Redis) and
+// returns a client of it, closed at cleanup.
+func RedisClient(tb testing.TB) *redis.Client {
+	tb.Helper()
+	addr, _ := Redis(tb)
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	tb.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
 // CPU returns the CPU time (user and system) this process has used, and
 // redis-server's as INFO reports it, for benchmarks that report CPU per
 // unit of work: the rate alone depends on what else the machine runs.
