@@ -717,8 +717,9 @@ func (e *Engine) settle(a *Account, c *Contact, cause string, t int64, out *Resu
 		if c.Competitor {
 			b = 0
 		}
+		old, had := a.Members[c.ID]
 		a.Members[c.ID] = b
-		e.settleAccount(a, cause, t, out)
+		e.settleAccountWith(a, e.engagement(a, old, had, b), cause, t, out)
 	}
 	m := e.m
 	comp := c.Competitor || a.isCompetitor(m)
@@ -775,11 +776,49 @@ func pick(b bool, yes, no string) string {
 }
 
 func (e *Engine) settleAccount(a *Account, cause string, t int64, out *Result) {
-	if !a.IsAccount() {
-		return
+	if a.IsAccount() {
+		e.settleAccountWith(a, e.aggregate(a), cause, t, out)
 	}
+}
+
+// engagement is the account's engagement after one member's behavior went
+// from old (had: the member counted before) to b, which is already in
+// a.Members. While the aggregate this model last computed over all members
+// is known, a change that cannot move it costs nothing, and a sum is
+// updated by the difference; otherwise every member is read again. The
+// result is the same as aggregate's.
+func (e *Engine) engagement(a *Account, old int32, had bool, b int32) int32 {
+	if a.agg.m != e.m {
+		return e.aggregate(a)
+	}
+	if !had {
+		old = math.MinInt32
+	}
+	switch e.m.Engagement {
+	case "top_n", "max":
+		switch {
+		case old < a.agg.floor && b <= a.agg.floor:
+			// Below the least that counts before and after: nothing moves.
+			return a.Engagement
+		case old > a.agg.floor && b >= a.agg.floor:
+			// One of those that count moved and still counts: the least
+			// that counts stays.
+			return a.Engagement + b - old
+		case e.m.Engagement == "max" && b >= a.agg.floor:
+			a.agg.floor = b
+			return b
+		}
+		return e.aggregate(a)
+	}
+	if !had {
+		old = 0
+	}
+	return a.Engagement - max(old, 0) + max(b, 0)
+}
+
+func (e *Engine) settleAccountWith(a *Account, engagement int32, cause string, t int64, out *Result) {
 	m := e.m
-	a.Engagement = e.aggregate(a)
+	a.Engagement = engagement
 	total := a.Score()
 	gate := int32(m.AQL.Account)
 	if (a.Total >= gate) != (total >= gate) {
@@ -797,17 +836,20 @@ func (e *Engine) settleAccount(a *Account, cause string, t int64, out *Result) {
 // aggregate is the account's engagement from its members' behavior; negative
 // behavior counts as zero.
 func (e *Engine) aggregate(a *Account) int32 {
+	a.agg = aggregated{m: e.m}
 	switch e.m.Engagement {
 	case "max":
 		var best int32
 		for _, b := range a.Members {
 			best = max(best, b)
 		}
+		a.agg.floor = best
 		return best
 	case "top_n":
 		var top [16]int32
 		n := min(e.m.TopN, len(top))
 		if e.m.TopN > len(top) {
+			a.agg = aggregated{} // not remembered: the slow path stays exact
 			return e.topNSlow(a)
 		}
 		for _, b := range a.Members {
@@ -825,6 +867,7 @@ func (e *Engine) aggregate(a *Account) int32 {
 		for _, b := range top[:n] {
 			sum += b
 		}
+		a.agg.floor = top[n-1]
 		return sum
 	}
 	var sum int32

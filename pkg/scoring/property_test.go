@@ -2,6 +2,10 @@ package scoring
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -294,3 +298,41 @@ func TestLedgerAddsUpToTheScore(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestEngagementKeptEqualsAggregate: however members' behaviors change, one
+// at a time or by leaving, the engagement Engine.engagement keeps equals an
+// aggregate over every member, for each aggregation a model can choose
+// (top_n beyond 16 takes the slow path).
+func TestEngagementKeptEqualsAggregate(t *testing.T) {
+	engines := map[string]*Engine{}
+	for _, acct := range []string{"engagement: sum", "engagement: max", "engagement: top_n\n  top_n: 3", "engagement: top_n\n  top_n: 1",
+		"engagement: top_n\n  top_n: 20"} {
+		yaml := strings.Replace(string(model.DefaultYAML()), "engagement: top_n\n  top_n: 3", acct, 1)
+		m, err := model.Parse([]byte(yaml))
+		require.NoError(t, err)
+		engines[acct] = New(m)
+	}
+	require.Equal(t, "sum", engines["engagement: sum"].m.Engagement)
+	require.Equal(t, 20, engines["engagement: top_n\n  top_n: 20"].m.TopN)
+	names := slices.Sorted(maps.Keys(engines))
+	rapid.Check(t, func(t *rapid.T) {
+		e := engines[rapid.SampledFrom(names).Draw(t, "aggregation")]
+		a := &Account{ID: "acme.io", Members: map[string]int32{}}
+		a.Engagement = e.aggregate(a)
+		for range rapid.IntRange(1, 80).Draw(t, "steps") {
+			id := "c" + strconv.Itoa(rapid.IntRange(0, 7).Draw(t, "member"))
+			if rapid.IntRange(0, 9).Draw(t, "leaves") == 0 {
+				delete(a.Members, id)
+				a.Engagement = e.aggregate(a)
+				continue
+			}
+			b := int32(rapid.IntRange(-20, 60).Draw(t, "behavior"))
+			old, had := a.Members[id]
+			a.Members[id] = b
+			a.Engagement = e.engagement(a, old, had, b)
+			if want := e.aggregate(&Account{ID: a.ID, Members: a.Members}); a.Engagement != want {
+				t.Fatalf("%s: engagement %d, aggregate %d, members %v", e.m.Engagement, a.Engagement, want, a.Members)
+			}
+		}
+	})
+}

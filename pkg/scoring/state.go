@@ -123,6 +123,18 @@ type Account struct {
 	Opportunities int32 `json:"on,omitempty"`
 	Won           int32 `json:"w,omitempty"`
 	Lost          int32 `json:"l,omitempty"`
+	// agg is what Engagement was last aggregated from, in memory only.
+	agg aggregated
+}
+
+// aggregated remembers, for the model that last aggregated an account's
+// engagement over all its members, the least behavior that counted: the
+// nth best for top_n, the best for max (0 when no member counted). A change
+// of one member's behavior that stays below it, from below it, leaves the
+// engagement as it was (Engine.engagement).
+type aggregated struct {
+	m     *model.Model
+	floor int32
 }
 
 // Score is the account score: fit plus aggregated engagement.
