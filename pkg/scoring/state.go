@@ -129,9 +129,9 @@ type Account struct {
 
 // aggregated remembers, for the model that last aggregated an account's
 // engagement over all its members, the least behavior that counted: the
-// nth best for top_n, the best for max (0 when no member counted). A change
-// of one member's behavior that stays below it, from below it, leaves the
-// engagement as it was (Engine.engagement).
+// nth best for top_n, the best for max (0 when no member counted). With it,
+// most changes of one member's behavior update the engagement without
+// reading every member (Engine.engagement).
 type aggregated struct {
 	m     *model.Model
 	floor int32
