@@ -122,7 +122,7 @@ func benchScorer(b *testing.B, replicas int) {
 				continue
 			}
 			wait = 100 * time.Millisecond
-			if done, err := testutil.CaughtUp(ctx, brokers, p+"bench", events); err != nil {
+			if done, err := stream.GroupCaughtUp(ctx, stream.Config{Brokers: brokers}, p+"bench", events); err != nil {
 				b.Fatal(err)
 			} else if done {
 				break

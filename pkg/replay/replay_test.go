@@ -99,7 +99,7 @@ func (r *rig) live(t *testing.T, ns, group string, m *model.Model) (stop func())
 func (r *rig) waitCommitted(t *testing.T, group string) {
 	t.Helper()
 	require.Eventually(t, func() bool {
-		done, err := testutil.CaughtUp(r.ctx, r.brokers, group, r.events)
+		done, err := stream.GroupCaughtUp(r.ctx, r.kafka, group, r.events)
 		return err == nil && done
 	}, 30*time.Second, 50*time.Millisecond, "group %s never committed the end of %s", group, r.events)
 }

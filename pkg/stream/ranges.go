@@ -256,3 +256,33 @@ func GroupIdle(ctx context.Context, cfg Config, group string) error {
 // ErrGroupActive is returned when offsets are set for a group whose
 // consumers are running.
 var ErrGroupActive = errors.New("consumer group is active")
+
+// GroupCaughtUp reports whether the consumer group has committed the end
+// of every partition of topic, as the topic is now: everything in it was
+// consumed and done.
+func GroupCaughtUp(ctx context.Context, cfg Config, group, topic string) (bool, error) {
+	spans, err := Spans(ctx, cfg, topic, time.Time{})
+	if err != nil {
+		return false, err
+	}
+	parts := make([]int, 0, len(spans))
+	for _, s := range spans {
+		parts = append(parts, s.Partition)
+	}
+	client, done := cfg.client()
+	defer done()
+	res, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: map[string][]int{topic: parts}})
+	if err != nil {
+		return false, fmt.Errorf("offsets of %s: %w", group, err)
+	}
+	committed := map[int]int64{}
+	for _, p := range res.Topics[topic] {
+		committed[p.Partition] = p.CommittedOffset
+	}
+	for _, s := range spans {
+		if s.End > 0 && committed[s.Partition] < s.End {
+			return false, nil
+		}
+	}
+	return true, nil
+}

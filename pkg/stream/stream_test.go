@@ -181,6 +181,9 @@ func TestPublishConsumeCommitResume(t *testing.T) {
 	}
 	require.NoError(t, c1.Commit(r.ctx, done))
 	require.NoError(t, c1.Close())
+	caught, err := GroupCaughtUp(r.ctx, r.cfg, group, r.topic)
+	require.NoError(t, err)
+	assert.False(t, caught, "half of each partition committed")
 
 	// A new member resumes exactly after the committed offsets.
 	start = time.Now()
@@ -196,6 +199,10 @@ func TestPublishConsumeCommitResume(t *testing.T) {
 		assert.Equal(t, off, committed[tp{r.topic, p}], "partition %d read to its end", p)
 	}
 	assert.Zero(t, c2.Lag())
+	require.NoError(t, c2.Commit(r.ctx, rest))
+	caught, err = GroupCaughtUp(r.ctx, r.cfg, group, r.topic)
+	require.NoError(t, err)
+	assert.True(t, caught, "every partition committed to its end")
 }
 
 // TestKeysPartitionLikeJava: a key lands on the partition the Java client
