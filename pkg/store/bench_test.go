@@ -78,23 +78,9 @@ func BenchmarkCommitAll(b *testing.B) {
 			return nil
 		})
 	})
-	type call struct {
-		keys []string
-		args []any
-	}
-	var calls []call
-	for i := 0; i < homes; i += commitHomesPerCall {
-		c := call{args: []any{0}}
-		for j := i; j < min(i+commitHomesPerCall, homes); j++ {
-			k, a, err := s.commitArgs(&commits[j])
-			if err != nil {
-				b.Fatal(err)
-			}
-			c.keys = append(c.keys, k...)
-			c.args = append(append(c.args, len(k)), a...)
-			c.args[0] = j + 1 - i
-		}
-		calls = append(calls, c)
+	calls, err := s.commitCalls(commits)
+	if err != nil {
+		b.Fatal(err)
 	}
 	b.Run("args-only", func(b *testing.B) {
 		noop := redis.NewScript("return 1")
@@ -112,7 +98,7 @@ func BenchmarkCommitAll(b *testing.B) {
 	})
 	// writes queues a call's writes as plain commands, from the layout of
 	// commit.lua's arguments (no deletions here), and returns its homes.
-	writes := func(pipe redis.Pipeliner, c call, trim bool) (homes []string) {
+	writes := func(pipe redis.Pipeliner, c commitCall, trim bool) (homes []string) {
 		i, k := 1, 0
 		for range c.args[0].(int) {
 			nkeys, sets := c.args[i].(int), c.args[i+3].(int)

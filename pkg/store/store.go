@@ -254,36 +254,15 @@ var ErrConflict = errors.New("home changed since it was loaded")
 // errs. A call commits several homes, except on Redis Cluster, where the
 // keys of one call must share a slot.
 func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int64, errs []error, err error) {
+	calls, err := s.commitCalls(commits)
+	if err != nil {
+		return nil, nil, err
+	}
 	pipe := s.rdb.Pipeline()
-	type call struct {
-		cmd      *redis.Cmd
-		from, to int // commits[from:to]
+	cmds := make([]*redis.Cmd, len(calls))
+	for i, c := range calls {
+		cmds[i] = commitScript.EvalSha(ctx, pipe, c.keys, c.args...)
 	}
-	var calls []call
-	_, cluster := s.rdb.(*redis.ClusterClient)
-	var keys []string
-	args := []any{0}
-	from := 0
-	flush := func(to int) {
-		if to == from {
-			return
-		}
-		args[0] = to - from
-		calls = append(calls, call{cmd: commitScript.EvalSha(ctx, pipe, keys, args...), from: from, to: to})
-		keys, args, from = nil, []any{0}, to
-	}
-	for i := range commits {
-		k, a, err := s.commitArgs(&commits[i])
-		if err != nil {
-			return nil, nil, err
-		}
-		keys = append(keys, k...)
-		args = append(append(args, len(k)), a...)
-		if cluster || i+1-from >= commitHomesPerCall || len(args) >= commitArgsPerCall {
-			flush(i + 1)
-		}
-	}
-	flush(len(commits))
 	if _, err := pipe.Exec(ctx); err != nil {
 		if !isNoScript(err) {
 			return nil, nil, fmt.Errorf("commit homes: %w", err)
@@ -295,10 +274,10 @@ func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int
 	}
 	versions = make([]int64, len(commits))
 	errs = make([]error, len(commits))
-	for _, c := range calls {
-		res, err := c.cmd.Slice()
+	for n, c := range calls {
+		res, err := cmds[n].Slice()
 		if err != nil || len(res) != c.to-c.from {
-			return nil, nil, fmt.Errorf("commit homes: unexpected reply %v: %w", c.cmd.Val(), err)
+			return nil, nil, fmt.Errorf("commit homes: unexpected reply %v: %w", cmds[n].Val(), err)
 		}
 		for j, r := range res {
 			i := c.from + j
@@ -320,12 +299,63 @@ func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int
 	return versions, errs, nil
 }
 
-// A commit script call takes up to this many homes or about this many
-// arguments, so one call does not hold Redis for long.
+// A script call writes up to this many homes or about this many arguments,
+// so one call does not hold Redis for long.
 const (
-	commitHomesPerCall = 64
-	commitArgsPerCall  = 4096
+	homesPerCall = 64
+	argsPerCall  = 4096
 )
+
+// commitCall is one commit script call: the keys and arguments of
+// commits[from:to].
+type commitCall struct {
+	keys     []string
+	args     []any
+	from, to int
+}
+
+// commitCalls lays commits out as commit script calls (see commit.lua).
+func (s *Store) commitCalls(commits []Commit) ([]commitCall, error) {
+	keys := make([][]string, len(commits))
+	args := make([][]any, len(commits))
+	for i := range commits {
+		var err error
+		if keys[i], args[i], err = s.commitArgs(&commits[i]); err != nil {
+			return nil, err
+		}
+	}
+	var calls []commitCall
+	for _, r := range s.scriptCalls(len(commits), func(i int) int { return 1 + len(args[i]) }) {
+		c := commitCall{args: []any{r[1] - r[0]}, from: r[0], to: r[1]}
+		for i := r[0]; i < r[1]; i++ {
+			c.keys = append(c.keys, keys[i]...)
+			c.args = append(append(c.args, len(keys[i])), args[i]...)
+		}
+		calls = append(calls, c)
+	}
+	return calls, nil
+}
+
+// scriptCalls splits n homes into the script calls that write them, as
+// [from, to) ranges: one home a call on Redis Cluster, where a call's keys
+// must share a slot, else up to homesPerCall homes or about argsPerCall
+// arguments; args(i) is how many arguments home i takes.
+func (s *Store) scriptCalls(n int, args func(i int) int) [][2]int {
+	_, cluster := s.rdb.(*redis.ClusterClient)
+	var calls [][2]int
+	from, size := 0, 0
+	for i := range n {
+		size += args(i)
+		if cluster || i+1-from >= homesPerCall || size >= argsPerCall {
+			calls = append(calls, [2]int{from, i + 1})
+			from, size = i+1, 0
+		}
+	}
+	if from < n {
+		calls = append(calls, [2]int{from, n})
+	}
+	return calls
+}
 
 func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
@@ -400,24 +430,15 @@ func (s *Store) ClearOutboxes(ctx context.Context, versions map[string]int64) er
 	if len(versions) == 0 {
 		return nil
 	}
-	// Several homes per call, like CommitAll (one on Redis Cluster).
-	_, cluster := s.rdb.(*redis.ClusterClient)
-	pipe := s.rdb.Pipeline()
-	var keys []string
-	var args []any
-	flush := func() {
-		if len(keys) > 0 {
-			clearOutboxScript.EvalSha(ctx, pipe, keys, args...)
-			keys, args = nil, nil
-		}
-	}
+	keys := make([]string, 0, len(versions))
+	args := make([]any, 0, len(versions))
 	for id, v := range versions {
 		keys, args = append(keys, s.HomeKey(id)), append(args, v)
-		if cluster || len(keys) >= commitHomesPerCall {
-			flush()
-		}
 	}
-	flush()
+	pipe := s.rdb.Pipeline()
+	for _, c := range s.scriptCalls(len(keys), func(int) int { return 1 }) {
+		clearOutboxScript.EvalSha(ctx, pipe, keys[c[0]:c[1]], args[c[0]:c[1]]...)
+	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		if !isNoScript(err) {
 			return fmt.Errorf("clear outboxes: %w", err)

@@ -170,7 +170,7 @@ func TestOneCallCommitsManyHomesEachWithItsVersion(t *testing.T) {
 		return h
 	}
 	var first []Commit
-	for i := range commitHomesPerCall + 10 {
+	for i := range homesPerCall + 10 {
 		first = append(first, Commit{Home: home(fmt.Sprint("c-", i), 10, 2), Meta: &Meta{}})
 	}
 	_, errs, err := s.CommitAll(ctx, first)
@@ -193,8 +193,8 @@ func TestOneCallCommitsManyHomesEachWithItsVersion(t *testing.T) {
 	assert.NoError(t, errs[2])
 	assert.Equal(t, []int64{2, 1, 2}, versions)
 
-	want := map[string]int32{"c-0": 20, "c-1": 10, "c-2": 30, fmt.Sprint("c-", commitHomesPerCall+9): 10}
-	wantLedger := map[string]int{"c-0": 3, "c-1": 2, "c-2": 6, fmt.Sprint("c-", commitHomesPerCall+9): 2}
+	want := map[string]int32{"c-0": 20, "c-1": 10, "c-2": 30, fmt.Sprint("c-", homesPerCall+9): 10}
+	wantLedger := map[string]int{"c-0": 3, "c-1": 2, "c-2": 6, fmt.Sprint("c-", homesPerCall+9): 2}
 	for id, behavior := range want {
 		homes, metas, err := s.Load(ctx, map[string]*Request{"c:" + id: {Contacts: []string{id}, Partitions: []int32{3}}})
 		require.NoError(t, err)
