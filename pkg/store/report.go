@@ -49,20 +49,11 @@ func (s *Store) ApplyReports(ctx context.Context, pending map[string][]Pending) 
 	if len(byVersion) == 0 {
 		return nil
 	}
-	pipe := s.rdb.Pipeline()
-	for model, args := range byVersion {
-		applyReportScript.EvalSha(ctx, pipe, []string{s.ReportKey(model), s.reportAppliedKey(model)}, args...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		if !isNoScript(err) {
-			return fmt.Errorf("apply report counters: %w", err)
+	return s.runScript(ctx, applyReportScript, "apply report counters", func(pipe redis.Pipeliner) {
+		for model, args := range byVersion {
+			applyReportScript.EvalSha(ctx, pipe, []string{s.ReportKey(model), s.reportAppliedKey(model)}, args...)
 		}
-		if err := applyReportScript.Load(ctx, s.rdb).Err(); err != nil {
-			return fmt.Errorf("load apply-report script: %w", err)
-		}
-		return s.ApplyReports(ctx, pending)
-	}
-	return nil
+	})
 }
 
 // Report returns a model version's counters.

@@ -258,19 +258,14 @@ func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int
 	if err != nil {
 		return nil, nil, err
 	}
-	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.Cmd, len(calls))
-	for i, c := range calls {
-		cmds[i] = commitScript.EvalSha(ctx, pipe, c.keys, c.args...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		if !isNoScript(err) {
-			return nil, nil, fmt.Errorf("commit homes: %w", err)
+	err = s.runScript(ctx, commitScript, "commit homes", func(pipe redis.Pipeliner) {
+		for i, c := range calls {
+			cmds[i] = commitScript.EvalSha(ctx, pipe, c.keys, c.args...)
 		}
-		if err := commitScript.Load(ctx, s.rdb).Err(); err != nil {
-			return nil, nil, fmt.Errorf("load commit script: %w", err)
-		}
-		return s.CommitAll(ctx, commits)
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	versions = make([]int64, len(commits))
 	errs = make([]error, len(commits))
@@ -357,6 +352,29 @@ func (s *Store) scriptCalls(n int, args func(i int) int) [][2]int {
 	return calls
 }
 
+// runScript runs the calls of script that queue puts in a pipeline. Redis
+// forgets scripts when it restarts or fails over (or on SCRIPT FLUSH): then
+// the script is loaded and the whole pipeline run once more. That is safe
+// for every script here: a commit already applied fails its version check
+// (a conflict: the batch is redone), a clear or a report delta already
+// applied is not applied twice.
+func (s *Store) runScript(ctx context.Context, script *redis.Script, what string, queue func(redis.Pipeliner)) error {
+	for loaded := false; ; loaded = true {
+		pipe := s.rdb.Pipeline()
+		queue(pipe)
+		_, err := pipe.Exec(ctx)
+		if err == nil {
+			return nil
+		}
+		if loaded || !isNoScript(err) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		if err := script.Load(ctx, s.rdb).Err(); err != nil {
+			return fmt.Errorf("%s: load script: %w", what, err)
+		}
+	}
+}
+
 func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
@@ -435,20 +453,12 @@ func (s *Store) ClearOutboxes(ctx context.Context, versions map[string]int64) er
 	for id, v := range versions {
 		keys, args = append(keys, s.HomeKey(id)), append(args, v)
 	}
-	pipe := s.rdb.Pipeline()
-	for _, c := range s.scriptCalls(len(keys), func(int) int { return 1 }) {
-		clearOutboxScript.EvalSha(ctx, pipe, keys[c[0]:c[1]], args[c[0]:c[1]]...)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		if !isNoScript(err) {
-			return fmt.Errorf("clear outboxes: %w", err)
+	calls := s.scriptCalls(len(keys), func(int) int { return 1 })
+	return s.runScript(ctx, clearOutboxScript, "clear outboxes", func(pipe redis.Pipeliner) {
+		for _, c := range calls {
+			clearOutboxScript.EvalSha(ctx, pipe, keys[c[0]:c[1]], args[c[0]:c[1]]...)
 		}
-		if err := clearOutboxScript.Load(ctx, s.rdb).Err(); err != nil {
-			return fmt.Errorf("load clear-outbox script: %w", err)
-		}
-		return s.ClearOutboxes(ctx, versions)
-	}
-	return nil
+	})
 }
 
 // Derived is what is written after the commits: the contact index and the

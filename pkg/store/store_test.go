@@ -244,3 +244,36 @@ func TestReportDeltasCountOncePerHomeVersion(t *testing.T) {
 	assert.Equal(t, "1", got["contacts"], "only a:x version 3 is new")
 	assert.Equal(t, "1", got["stage:late"])
 }
+
+// Redis forgets its scripts when it restarts or fails over: every script
+// call loads its script again and runs once more.
+func TestScriptsReloadAfterRedisForgetsThem(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	flush := func() { require.NoError(t, s.Client().ScriptFlush(ctx).Err()) }
+	h := scoring.NewHome("c:c-1")
+	h.Contacts["c-1"] = &scoring.Contact{ID: "c-1", Behavior: 7}
+	x := []scoring.Crossing{{Type: scoring.BecameMQL, ContactID: "c-1", Cause: "e1"}}
+
+	flush()
+	v, errs, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Outbox: x}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	require.Equal(t, []int64{1}, v)
+
+	flush()
+	require.NoError(t, s.ApplyReports(ctx, map[string][]Pending{
+		"c:c-1": {{Version: 1, Counts: map[string]map[string]int64{"m1": {"contacts": 1}}}}}))
+	flush()
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]int64{"c:c-1": 1}))
+
+	homes, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {Contacts: []string{"c-1"}}})
+	require.NoError(t, err)
+	assert.Equal(t, int32(7), homes["c:c-1"].Contacts["c-1"].Behavior)
+	assert.Equal(t, int64(1), metas["c:c-1"].Version, "committed once")
+	assert.Empty(t, metas["c:c-1"].Outbox, "cleared")
+	got, err := s.Report(ctx, "m1")
+	require.NoError(t, err)
+	assert.Equal(t, "1", got["contacts"])
+}
