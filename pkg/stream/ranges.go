@@ -24,7 +24,7 @@ type Span struct {
 func (s Span) Len() int64 { return max(s.End-s.Start, 0) }
 
 func (c *Config) client() (*kafka.Client, func()) {
-	t := &kafka.Transport{ClientID: c.clientID()}
+	t := c.transport()
 	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Timeout: 10 * time.Second, Transport: t}, t.CloseIdleConnections
 }
 
@@ -102,7 +102,7 @@ func ReadSpans(ctx context.Context, cfg Config, topic string, spans []Span, unti
 		feeds = append(feeds, f)
 		r := kafka.NewReader(kafka.ReaderConfig{
 			Brokers:     cfg.Brokers,
-			Dialer:      &kafka.Dialer{ClientID: cfg.clientID(), Timeout: 10 * time.Second, DualStack: true},
+			Dialer:      cfg.dialer(10 * time.Second),
 			Topic:       topic,
 			Partition:   s.Partition,
 			MinBytes:    1,

@@ -108,7 +108,7 @@ func Scan(ctx context.Context, cfg Config, topic string, from int64, fn func(Rec
 func scanPartition(ctx context.Context, cfg Config, topic string, partition int, first, end int64, fn func(Record) error) error {
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   cfg.Brokers,
-		Dialer:    &kafka.Dialer{ClientID: cfg.clientID(), Timeout: 10 * time.Second, DualStack: true},
+		Dialer:    cfg.dialer(10 * time.Second),
 		Topic:     topic,
 		Partition: partition,
 		MinBytes:  1,

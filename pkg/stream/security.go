@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"strings"
 	"time"
 
@@ -141,6 +142,21 @@ func (c *Config) dialer(timeout time.Duration) *kafka.Dialer {
 	}
 	d.TLS, d.SASLMechanism = tlsCfg, mech
 	return d
+}
+
+// transport returns a transport with the client ID, TLS and SASL, for the
+// writer and for admin requests; like dialer, a security configuration that
+// cannot be built makes every dial fail with the reason.
+func (c *Config) transport() *kafka.Transport {
+	t := &kafka.Transport{ClientID: c.clientID()}
+	if tlsCfg, mech, err := c.security(); err != nil {
+		t.Dial = func(context.Context, string, string) (net.Conn, error) {
+			return nil, fmt.Errorf("kafka security: %w", err)
+		}
+	} else {
+		t.TLS, t.SASL = tlsCfg, mech
+	}
+	return t
 }
 
 // failingResolver fails every dial of a dialer whose security settings are

@@ -93,6 +93,50 @@ func TestTLSAndSASLAgainstABroker(t *testing.T) {
 	}
 }
 
+// TestReplayToolsUseTheSecuritySettings: what backfill, promote and DLQ
+// replay use (offset lookups, partition readers, group offsets) connects
+// with TLS and SASL like the consumer and the writer.
+func TestReplayToolsUseTheSecuritySettings(t *testing.T) {
+	t.Parallel()
+	files := testutil.TLS(t)
+	topic := testutil.Prefix(t)
+	brokers := secureBroker(t, files, topic)
+	cfg := Config{Brokers: brokers, TLS: TLSConfig{Enabled: true, CAFile: files.CA},
+		SASL: SASLConfig{Mechanism: "scram-sha-512", Username: "scram512", Password: "s3cret-512"}, SessionTimeout: time.Second}
+	require.NoError(t, cfg.Validate())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	w := NewWriter(cfg, zap.NewNop())
+	defer w.Close()
+	require.NoError(t, w.Publish(ctx, Record{Topic: topic, Key: []byte("k"), Value: []byte("a")},
+		Record{Topic: topic, Key: []byte("k"), Value: []byte("b")}))
+
+	spans, err := Spans(ctx, cfg, topic, time.Time{})
+	require.NoError(t, err, "offset lookups")
+	require.Equal(t, []Span{{Partition: 0, Start: 0, End: 2}}, spans)
+	var read []string
+	require.NoError(t, ReadSpans(ctx, cfg, topic, spans, time.Time{}, 10, zap.NewNop(), func(recs []Record) error {
+		for _, r := range recs {
+			read = append(read, string(r.Value))
+		}
+		return nil
+	}), "backfill's partition readers")
+	assert.Equal(t, []string{"a", "b"}, read)
+	read = nil
+	require.NoError(t, Scan(ctx, cfg, topic, 0, func(r Record) error {
+		read = append(read, string(r.Value))
+		return nil
+	}), "DLQ replay's scan")
+	assert.Equal(t, []string{"a", "b"}, read)
+
+	group := topic + "-promoted"
+	require.NoError(t, GroupIdle(ctx, cfg, group), "promote's group check")
+	require.NoError(t, CommitGroupOffsets(ctx, cfg, group, topic, map[int]int64{0: 2}), "promote's offsets")
+	done, err := GroupCaughtUp(ctx, cfg, group, topic)
+	require.NoError(t, err)
+	assert.True(t, done, "the group starts at the end")
+}
+
 func TestMutualTLSClientCertificate(t *testing.T) {
 	t.Parallel()
 	files := testutil.TLS(t)

@@ -3,7 +3,6 @@ package stream
 import (
 	"context"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -30,16 +29,8 @@ func NewWriter(cfg Config, log *zap.Logger) *Writer {
 	// every MetadataTTL (6 s by default) and fails a publish to a topic the
 	// cache does not know: a short TTL keeps that window after topic
 	// creation small.
-	t := &kafka.Transport{ClientID: cfg.clientID(), MetadataTTL: time.Second}
-	if tlsCfg, mech, err := cfg.security(); err != nil {
-		// Validate reports it at startup; unvalidated, every publish fails
-		// with the reason rather than falling back to plaintext.
-		t.Dial = func(context.Context, string, string) (net.Conn, error) {
-			return nil, fmt.Errorf("kafka security: %w", err)
-		}
-	} else {
-		t.TLS, t.SASL = tlsCfg, mech
-	}
+	t := cfg.transport()
+	t.MetadataTTL = time.Second
 	return &Writer{transport: t, w: &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
 		Balancer:     &kafka.Murmur2Balancer{},
