@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/leadscore/leads/pkg/app"
+	"github.com/leadscore/leads/pkg/flagenv"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/replay"
 	"github.com/leadscore/leads/pkg/report"
@@ -257,8 +258,14 @@ func modelCommand(ctx context.Context, args []string, opts Options) error {
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
 	redisAddr := fs.String("redis-addr", "localhost:6379", "with history and no files: Redis holding the model registry")
 	namespace := fs.String("namespace", "leads", "with history and no files: the deployment's --namespace")
-	_, pos, err := interspersed(fs, args[1:])
+	var sec app.RedisSecurity
+	sec.RegisterFlags(fs)
+	flags, pos, err := interspersed(fs, args[1:])
 	if err != nil {
+		return err
+	}
+	// LEADS_ variables as for the other commands (the Redis password).
+	if err := flagenv.Parse(fs, flags); err != nil {
 		return err
 	}
 	out := opts.stdout()
@@ -290,7 +297,10 @@ func modelCommand(ctx context.Context, args []string, opts Options) error {
 		fmt.Fprintf(out, "model %q → %q\n", old.Version, cur.Version)
 		return model.WriteDiff(out, diffs)
 	case args[0] == "history":
-		files, err := historyFiles(ctx, pos, *redisAddr, *namespace)
+		if err := sec.Validate(); err != nil {
+			return err
+		}
+		files, err := historyFiles(ctx, pos, *redisAddr, sec, *namespace)
 		if err != nil {
 			return err
 		}
@@ -306,7 +316,7 @@ func modelCommand(ctx context.Context, args []string, opts Options) error {
 	return fmt.Errorf("%w: %s", ErrUsage, modelUsage)
 }
 
-func historyFiles(ctx context.Context, paths []string, redisAddr, namespace string) ([]*model.File, error) {
+func historyFiles(ctx context.Context, paths []string, redisAddr string, sec app.RedisSecurity, namespace string) ([]*model.File, error) {
 	var files []*model.File
 	for _, p := range paths {
 		m, err := app.LoadModel(p)
@@ -318,7 +328,7 @@ func historyFiles(ctx context.Context, paths []string, redisAddr, namespace stri
 	if len(paths) > 0 {
 		return files, nil
 	}
-	rdb, err := app.Redis(redisAddr)
+	rdb, err := app.Redis(redisAddr, sec)
 	if err != nil {
 		return nil, err
 	}
