@@ -89,6 +89,26 @@ func post(url string, body []byte) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
+// postUntilAccepted posts body to the ingestor until one answers 202, and
+// returns that one. After each failure, failed gets the status (0 when
+// nothing answered) and the body, and returns the ingestor to try next.
+func postUntilAccepted(in *proc, body []byte, failed func(code int, msg string) *proc) *proc {
+	for {
+		code, msg := post("http://"+in.http, body)
+		if code == http.StatusAccepted {
+			return in
+		}
+		in = failed(code, msg)
+	}
+}
+
+// waitReady waits until the program's /readyz answers 200 and returns it.
+func waitReady(p *proc) *proc {
+	p.t.Helper()
+	eventually(p.t, 20*time.Second, p.name+" ready", func() bool { return p.ready() == http.StatusOK })
+	return p
+}
+
 // TestIngestorKilledMidRequest kills the ingestor after Kafka acknowledged
 // a request's events but before it answered: the client gets no 202,
 // retries against the restarted ingestor, and every event counts once.
@@ -98,24 +118,18 @@ func TestIngestorKilledMidRequest(t *testing.T) {
 	x := pure(t, r.history)
 	l := r.lane(t, "ingest")
 	s := l.run("scorer", "")
-	in := l.run("ingestor", fp.IngestAfterPublish+":2")
-	eventually(t, 20*time.Second, "ingestor ready", func() bool { return in.ready() == http.StatusOK })
+	in := waitReady(l.run("ingestor", fp.IngestAfterPublish+":2"))
 	const chunk = 40
 	var failed int
 	for i := 0; i < len(r.history); i += chunk {
 		body, err := json.Marshal(r.history[i:min(i+chunk, len(r.history))])
 		require.NoError(t, err)
-		for {
-			code, msg := post("http://"+in.http, body)
-			if code == http.StatusAccepted {
-				break
-			}
+		in = postUntilAccepted(in, body, func(code int, msg string) *proc {
 			require.Zero(t, code, "only the dead ingestor fails: %s", msg)
 			failed++
 			in.killed(10 * time.Second)
-			in = l.run("ingestor", "")
-			eventually(t, 20*time.Second, "ingestor ready again", func() bool { return in.ready() == http.StatusOK })
-		}
+			return waitReady(l.run("ingestor", ""))
+		})
 	}
 	assert.Equal(t, 1, failed, "the second request died with the ingestor")
 	l.converges(x, 45*time.Second)
