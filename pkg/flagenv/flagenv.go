@@ -23,7 +23,7 @@ func Parse(fs *flag.FlagSet, args []string) error {
 }
 
 func parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) error {
-	fs.Usage = func() { usage(fs) }
+	SetUsage(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,6 +43,10 @@ func parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) 
 	})
 	return errors.Join(errs...)
 }
+
+// SetUsage sets fs.Usage so --help names the variables, for callers that
+// parse fs themselves before Parse.
+func SetUsage(fs *flag.FlagSet) { fs.Usage = func() { usage(fs) } }
 
 func usage(fs *flag.FlagSet) {
 	out := fs.Output()

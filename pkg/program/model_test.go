@@ -3,6 +3,7 @@ package program
 import (
 	"bytes"
 	"context"
+	"flag"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -37,4 +38,18 @@ func TestModelHistoryReadsAPasswordProtectedRedis(t *testing.T) {
 	assert.Contains(t, out, def.Version)
 	_, err = history("--redis-password=wrong")
 	assert.ErrorContains(t, err, "WRONGPASS")
+}
+
+// Subcommands (backfill, compare, promote, report and model parse their
+// flags with interspersed) name each flag's LEADS_ variable in --help, as
+// the programs do.
+func TestSubcommandHelpNamesTheVariables(t *testing.T) {
+	t.Parallel()
+	fs := flag.NewFlagSet("scorer backfill", flag.ContinueOnError)
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	fs.String("redis-addr", "localhost:6379", "Redis")
+	_, _, err := interspersed(fs, []string{"A", "--help"})
+	require.ErrorIs(t, err, flag.ErrHelp)
+	assert.Contains(t, out.String(), "--redis-addr string  [$LEADS_REDIS_ADDR]")
 }

@@ -65,6 +65,7 @@ func replayBase(fs *flag.FlagSet, b *base, args []string, opts Options) (*model.
 // appear (the flag package stops at the first positional one), so that
 // "compare A B --json" works as well as "compare --json A B".
 func interspersed(fs *flag.FlagSet, args []string) (flags, pos []string, err error) {
+	flagenv.SetUsage(fs)
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
 			return nil, nil, err
