@@ -8,6 +8,8 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,7 +42,7 @@ func tlsRedis(t *testing.T, files testutil.TLSFiles, clientCerts bool) string {
 	if clientCerts {
 		auth = "yes"
 	}
-	var out bytes.Buffer
+	var out lockedBuffer
 	cmd := exec.Command("redis-server", "--port", "0", "--tls-port", strconv.Itoa(port), "--bind", "127.0.0.1",
 		"--tls-cert-file", files.Cert, "--tls-key-file", files.Key, "--tls-ca-cert-file", files.CA, "--tls-auth-clients", auth,
 		"--save", "", "--appendonly", "no", "--dir", t.TempDir(),
@@ -58,7 +60,7 @@ func tlsRedis(t *testing.T, files testutil.TLSFiles, clientCerts bool) string {
 	for deadline := time.Now().Add(10 * time.Second); ; {
 		select {
 		case <-exited:
-			if bytes.Contains(out.Bytes(), []byte("tls")) && !bytes.Contains(out.Bytes(), []byte("Ready to accept")) {
+			if strings.Contains(out.String(), "tls") && !strings.Contains(out.String(), "Ready to accept") {
 				t.Skipf("redis-server without TLS support: %s", out.String())
 			}
 			t.Fatalf("redis-server exited: %s", out.String())
@@ -71,6 +73,25 @@ func tlsRedis(t *testing.T, files testutil.TLSFiles, clientCerts bool) string {
 		require.True(t, time.Now().Before(deadline), "redis-server did not listen: %s", out.String())
 		time.Sleep(10 * time.Millisecond) // polling a port, bounded by the deadline
 	}
+}
+
+// lockedBuffer collects a child process's output, which the test may read
+// while the process still writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func ping(t *testing.T, addr string, sec RedisSecurity) error {

@@ -36,9 +36,10 @@ func TestSIGTERMStopsEachProgramCleanly(t *testing.T) {
 		case 10:
 			// The ingestor stops while this request arrives (or just
 			// before, or just after).
+			stopping := in
 			go func() {
 				time.Sleep(time.Millisecond)
-				in.signal(syscall.SIGTERM)
+				stopping.signal(syscall.SIGTERM)
 			}()
 		}
 		body, err := json.Marshal(r.history[i:min(i+chunk, len(r.history))])
