@@ -1,11 +1,15 @@
 # Conveniences; README.md gives the plain go commands they run.
-.PHONY: run test bench fuzz build
+.PHONY: run test race bench fuzz build
 
 run:
 	go run ./cmd/devstack
 
 test:
 	go test ./...
+
+# The suite under the race detector (1-3 minutes on 2 cores).
+race:
+	go test -race ./...
 
 build:
 	go build -o bin/ ./cmd/...
