@@ -124,12 +124,9 @@ func LoadModel(path string) (*model.Model, error) {
 }
 
 // Redis returns a client for host:port, a redis:// URL, or a comma list of
-// cluster nodes, with the credentials and TLS of sec (at most one).
-func Redis(addr string, sec ...RedisSecurity) (redis.UniversalClient, error) {
-	var s RedisSecurity
-	if len(sec) > 0 {
-		s = sec[0]
-	}
+// cluster nodes, with the credentials and TLS of s (the zero value for
+// none; every command that takes --redis-addr takes the security flags too).
+func Redis(addr string, s RedisSecurity) (redis.UniversalClient, error) {
 	addrs := SplitList(addr)
 	switch {
 	case len(addrs) == 0:
