@@ -81,7 +81,7 @@ func Run(ctx context.Context, cfg Config, log *zap.Logger, ready func(Stack)) er
 	}
 	st := Stack{Brokers: brokers, EventsTopic: cfg.Prefix + EventsTopic, TransitionsTopic: cfg.Prefix + TransitionsTopic,
 		DLQTopic: cfg.Prefix + DLQTopic}
-	if err := stream.EnsureTopics(ctx, brokers,
+	if err := stream.EnsureTopics(ctx, stream.Config{Brokers: brokers},
 		stream.TopicSpec{Name: st.EventsTopic, Partitions: cfg.Partitions, Config: map[string]string{"retention.ms": "-1"}},
 		stream.TopicSpec{Name: st.TransitionsTopic, Partitions: cfg.Partitions},
 		stream.TopicSpec{Name: st.DLQTopic, Partitions: 1}); err != nil {

@@ -58,7 +58,7 @@ func TestKafka(t *testing.T) {
 
 	// A topic created later, with the broker's default partition count,
 	// reaches the writer with its next metadata refresh.
-	require.NoError(t, stream.EnsureTopics(ctx, k.Addrs(), stream.TopicSpec{Name: "c"}))
+	require.NoError(t, stream.EnsureTopics(ctx, stream.Config{Brokers: k.Addrs()}, stream.TopicSpec{Name: "c"}))
 	require.Eventually(t, func() bool {
 		return w.Publish(ctx, stream.Record{Topic: "c", Value: []byte("v")}) == nil
 	}, 5*time.Second, 50*time.Millisecond)

@@ -132,7 +132,7 @@ type lane struct {
 func (r *rig) lane(t *testing.T, name string) *lane {
 	t.Helper()
 	l := &lane{rig: r, t: t, name: name, ns: r.prefix + "-" + name, group: r.prefix + "-" + name, transitions: r.prefix + "." + name + ".tr"}
-	require.NoError(t, stream.EnsureTopics(r.ctx, r.brokers, stream.TopicSpec{Name: l.transitions, Partitions: 4}))
+	require.NoError(t, stream.EnsureTopics(r.ctx, r.kcfg, stream.TopicSpec{Name: l.transitions, Partitions: 4}))
 	l.st = store.New(r.rdb, l.ns)
 	return l
 }

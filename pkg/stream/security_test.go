@@ -93,10 +93,10 @@ func TestTLSAndSASLAgainstABroker(t *testing.T) {
 	}
 }
 
-// TestReplayToolsUseTheSecuritySettings: what backfill, promote and DLQ
-// replay use (offset lookups, partition readers, group offsets) connects
-// with TLS and SASL like the consumer and the writer.
-func TestReplayToolsUseTheSecuritySettings(t *testing.T) {
+// TestAdminAndReplayUseTheSecuritySettings: topic creation and what
+// backfill, promote and DLQ replay use (offset lookups, partition readers,
+// group offsets) connect with TLS and SASL like the consumer and the writer.
+func TestAdminAndReplayUseTheSecuritySettings(t *testing.T) {
 	t.Parallel()
 	files := testutil.TLS(t)
 	topic := testutil.Prefix(t)
@@ -106,6 +106,8 @@ func TestReplayToolsUseTheSecuritySettings(t *testing.T) {
 	require.NoError(t, cfg.Validate())
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	require.NoError(t, EnsureTopics(ctx, cfg, TopicSpec{Name: topic, Partitions: 1}, TopicSpec{Name: topic + ".new", Partitions: 2}),
+		"topic creation")
 	w := NewWriter(cfg, zap.NewNop())
 	defer w.Close()
 	require.NoError(t, w.Publish(ctx, Record{Topic: topic, Key: []byte("k"), Value: []byte("a")},

@@ -332,9 +332,9 @@ func TestEnsureTopics(t *testing.T) {
 		{Name: p + ".events", Partitions: 6, Config: map[string]string{"retention.ms": "-1"}},
 		{Name: p + ".dlq"}, // the broker's default partition count
 	}
-	require.NoError(t, EnsureTopics(ctx, brokers, specs...))
-	require.NoError(t, EnsureTopics(ctx, brokers, specs...), "idempotent")
-	require.NoError(t, EnsureTopics(ctx, brokers, append(specs, TopicSpec{Name: p + ".new", Partitions: 2})...), "creates only the missing")
+	require.NoError(t, EnsureTopics(ctx, Config{Brokers: brokers}, specs...))
+	require.NoError(t, EnsureTopics(ctx, Config{Brokers: brokers}, specs...), "idempotent")
+	require.NoError(t, EnsureTopics(ctx, Config{Brokers: brokers}, append(specs, TopicSpec{Name: p + ".new", Partitions: 2})...), "creates only the missing")
 
 	// A transport of its own: kafka-go answers Metadata from a transport's
 	// cache, refreshed every 6 s, and the default transport may have cached
@@ -355,7 +355,7 @@ func TestEnsureTopics(t *testing.T) {
 	// A replication factor over the broker count is not retried. (kfake,
 	// unlike Kafka, accepts invalid topic names and config values.)
 	start := time.Now()
-	err = EnsureTopics(ctx, brokers, TopicSpec{Name: p + ".rf", Partitions: 1, ReplicationFactor: 3})
+	err = EnsureTopics(ctx, Config{Brokers: brokers}, TopicSpec{Name: p + ".rf", Partitions: 1, ReplicationFactor: 3})
 	require.ErrorIs(t, err, kafka.InvalidReplicationFactor)
 	assert.Less(t, time.Since(start), time.Second)
 }
@@ -367,7 +367,7 @@ func TestEnsureTopicsGivesUpWithCtx(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err := EnsureTopics(ctx, []string{port}, TopicSpec{Name: "t", Partitions: 1})
+	err := EnsureTopics(ctx, Config{Brokers: []string{port}}, TopicSpec{Name: "t", Partitions: 1})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 3*time.Second)

@@ -27,13 +27,12 @@ const ensureTopicsTimeout = 30 * time.Second
 // every partition has a leader. An existing topic is left as it is. While
 // the brokers are unreachable or not ready it retries with backoff, for at
 // most half a minute; errors such as an invalid config fail at once.
-func EnsureTopics(ctx context.Context, brokers []string, topics ...TopicSpec) error {
+func EnsureTopics(ctx context.Context, cfg Config, topics ...TopicSpec) error {
 	if len(topics) == 0 {
 		return nil
 	}
-	transport := &kafka.Transport{ClientID: DefaultClientID}
-	defer transport.CloseIdleConnections()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: transport}
+	client, done := cfg.client()
+	defer done()
 	req := &kafka.CreateTopicsRequest{}
 	names := make([]string, len(topics))
 	for i, t := range topics {
