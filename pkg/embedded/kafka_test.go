@@ -35,7 +35,7 @@ func TestKafka(t *testing.T) {
 	defer k.Close()
 	require.Len(t, k.Addrs(), 1)
 	assert.Contains(t, k.Addrs()[0], ":"+strconv.Itoa(port))
-	require.NoError(t, stream.Ping(ctx, k.Addrs()))
+	require.NoError(t, stream.PingConfig(ctx, stream.Config{Brokers: k.Addrs()}))
 
 	w := stream.NewWriter(stream.Config{Brokers: k.Addrs()}, log)
 	defer w.Close()
@@ -64,5 +64,5 @@ func TestKafka(t *testing.T) {
 	}, 5*time.Second, 50*time.Millisecond)
 
 	k.Close()
-	assert.Error(t, stream.Ping(ctx, []string{"127.0.0.1:" + strconv.Itoa(port)}), "closed")
+	assert.Error(t, stream.PingConfig(ctx, stream.Config{Brokers: []string{"127.0.0.1:" + strconv.Itoa(port)}}), "closed")
 }

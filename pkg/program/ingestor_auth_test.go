@@ -26,11 +26,19 @@ import (
 // ends and returns its base URL.
 func startIngestor(t *testing.T, log *zap.Logger, args ...string) string {
 	t.Helper()
+	return startProgram(t, "ingestor", Ingestor, log, args...)
+}
+
+// startProgram runs a program on a free port until the test ends and
+// returns its base URL.
+func startProgram(t *testing.T, name string, run func(context.Context, []string, Options) error, log *zap.Logger,
+	args ...string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	up := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Ingestor(ctx, append(args, "--http-addr=127.0.0.1:0"), Options{Logger: log, OnListen: func(a string) { up <- a }})
+		done <- run(ctx, append(args, "--http-addr=127.0.0.1:0"), Options{Logger: log, OnListen: func(a string) { up <- a }})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -38,16 +46,16 @@ func startIngestor(t *testing.T, log *zap.Logger, args ...string) string {
 		case err := <-done:
 			assert.NoError(t, err)
 		case <-time.After(10 * time.Second):
-			t.Error("ingestor did not stop within 10s")
+			t.Errorf("%s did not stop within 10s", name)
 		}
 	})
 	select {
 	case a := <-up:
 		return "http://" + a
 	case err := <-done:
-		t.Fatalf("ingestor failed: %v", err)
+		t.Fatalf("%s failed: %v", name, err)
 	case <-time.After(20 * time.Second):
-		t.Fatal("ingestor did not start within 20s")
+		t.Fatalf("%s did not start within 20s", name)
 	}
 	return ""
 }

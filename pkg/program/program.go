@@ -290,7 +290,7 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 				return errors.New("retrying Redis or Kafka")
 			}
 		}
-		return errors.Join(st.Ping(ctx), stream.Ping(ctx, b.kafka.Brokers))
+		return errors.Join(st.Ping(ctx), stream.PingConfig(ctx, b.kafka))
 	}}
 	run := func(ctx context.Context) error {
 		g, ctx := errgroup.WithContext(ctx)
@@ -367,7 +367,7 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 		if !d.Ready() {
 			return errors.New("retrying Redis or Kafka")
 		}
-		return errors.Join(st.Ping(ctx), stream.Ping(ctx, b.kafka.Brokers))
+		return errors.Join(st.Ping(ctx), stream.PingConfig(ctx, b.kafka))
 	}}
 	mux := http.NewServeMux()
 	health.Register(mux)

@@ -216,7 +216,7 @@ func TestBrokenSecurityNeverFallsBackToPlaintext(t *testing.T) {
 	cfg := Config{Brokers: brokers, TLS: TLSConfig{Enabled: true, CAFile: "/nonexistent/ca.pem"}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	require.NoError(t, Ping(ctx, brokers), "the broker is up (plaintext)")
+	require.NoError(t, PingConfig(ctx, Config{Brokers: brokers}), "the broker is up (plaintext)")
 	err := PingConfig(ctx, cfg)
 	assert.ErrorContains(t, err, "kafka security")
 	w := NewWriter(cfg, zap.NewNop())

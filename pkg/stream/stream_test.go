@@ -371,14 +371,14 @@ func TestEnsureTopicsGivesUpWithCtx(t *testing.T) {
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Less(t, time.Since(start), 3*time.Second)
-	assert.Error(t, Ping(context.Background(), []string{port}))
+	assert.Error(t, PingConfig(context.Background(), Config{Brokers: []string{port}}))
 }
 
 func TestPing(t *testing.T) {
 	t.Parallel()
 	brokers := testutil.Kafka(t, 1)
-	require.NoError(t, Ping(context.Background(), brokers))
-	require.ErrorIs(t, Ping(context.Background(), nil), ErrNoBrokers)
+	require.NoError(t, PingConfig(context.Background(), Config{Brokers: brokers}))
+	require.ErrorIs(t, PingConfig(context.Background(), Config{}), ErrNoBrokers)
 }
 
 // defaultPartitions reads the broker's num.partitions (1 on the Apache Kafka

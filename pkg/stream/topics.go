@@ -145,13 +145,8 @@ func retriable(ctx context.Context, err error) error {
 	return err
 }
 
-// Ping reports whether any seed broker accepts a plaintext connection and
-// answers a metadata request.
-func Ping(ctx context.Context, brokers []string) error {
-	return PingConfig(ctx, Config{Brokers: brokers})
-}
-
-// PingConfig is Ping with the configuration's TLS and SASL.
+// PingConfig reports whether any seed broker accepts a connection, with
+// the configuration's TLS and SASL, and answers a metadata request.
 func PingConfig(ctx context.Context, cfg Config) error {
 	brokers := cfg.Brokers
 	if len(brokers) == 0 {

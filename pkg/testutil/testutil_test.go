@@ -36,7 +36,7 @@ func TestKafka(t *testing.T) {
 	t.Parallel()
 	topic := Prefix(t)
 	brokers := Kafka(t, 2, topic)
-	require.NoError(t, stream.Ping(context.Background(), brokers))
+	require.NoError(t, stream.PingConfig(context.Background(), stream.Config{Brokers: brokers}))
 	w := stream.NewWriter(stream.Config{Brokers: brokers}, Logger(t))
 	defer w.Close()
 	require.NoError(t, w.Publish(context.Background(), stream.Record{Topic: topic, Value: []byte("v")}))
