@@ -1,14 +1,21 @@
 package reliability
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/leadscore/leads/pkg/embedded"
+	"github.com/leadscore/leads/pkg/stream"
+	"github.com/leadscore/leads/pkg/testutil"
 )
 
 // TestSIGTERMStopsEachProgramCleanly holds each program to the contract's
@@ -65,4 +72,50 @@ func TestSIGTERMStopsEachProgramCleanly(t *testing.T) {
 	d.signal(syscall.SIGTERM)
 	d.exited(10 * time.Second)
 	assert.Equal(t, 0, d.cmd.ProcessState.ExitCode())
+}
+
+// TestSIGTERMDuringAnOutage: SIGTERM while Kafka or Redis is down, once
+// every program reports not ready, still stops each within 10 s with
+// status 0: nothing waits on the missing dependency.
+func TestSIGTERMDuringAnOutage(t *testing.T) {
+	t.Parallel()
+	for _, down := range []string{"kafka", "redis"} {
+		t.Run(down, func(t *testing.T) {
+			t.Parallel()
+			p := testutil.Prefix(t)
+			r := &rig{t: t, ctx: context.Background(), prefix: p, events: p + ".events", dlq: p + ".dlq"}
+			k, err := embedded.StartKafka(zap.NewNop(), embedded.KafkaOptions{Partitions: 4, Topics: []string{r.events, r.dlq}})
+			require.NoError(t, err)
+			t.Cleanup(func() { k.Close() })
+			r.brokers = k.Addrs()
+			r.kcfg = stream.Config{Brokers: r.brokers}
+			r.redis, r.rs = testutil.Redis(t)
+			r.rdb = redis.NewClient(&redis.Options{Addr: r.redis})
+			t.Cleanup(func() { r.rdb.Close() })
+			l := r.lane(t, "term")
+			all := []*proc{l.run("scorer", ""), l.run("ingestor", ""), l.run("decayer", "", "--interval", "1s", "--max-backoff", "500ms")}
+			for _, p := range all {
+				waitReady(p)
+			}
+			if down == "kafka" {
+				k.Close()
+			} else {
+				require.NoError(t, r.rs.Stop())
+			}
+			eventually(t, 20*time.Second, "not ready", func() bool {
+				for _, p := range all {
+					if p.ready() == http.StatusOK {
+						return false
+					}
+				}
+				return true
+			})
+			for _, p := range all {
+				p.signal(syscall.SIGTERM)
+			}
+			for _, p := range all {
+				p.exited(10 * time.Second)
+			}
+		})
+	}
 }
