@@ -19,7 +19,7 @@ var (
 
 // ReportKey is the hash of one model version's report counters; the hash
 // tag puts it and its applied-versions hash in one slot.
-func (s *Store) ReportKey(version string) string { return s.ns + ":rep:{" + version + "}" }
+func (s *Store) ReportKey(version string) string { return s.ns + ":rep:{" + keyPart(version) + "}" }
 
 func (s *Store) reportAppliedKey(version string) string { return s.ReportKey(version) + ":applied" }
 
@@ -73,8 +73,12 @@ func (s *Store) ReportVersions(ctx context.Context) ([]string, error) {
 	scan := func(ctx context.Context, c redis.UniversalClient) error {
 		iter := c.Scan(ctx, 0, globEscape(prefix)+"*}", 1000).Iterator()
 		for iter.Next(ctx) {
+			v, err := idOfKeyPart(strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix), "}"))
+			if err != nil {
+				continue // not a key this store wrote
+			}
 			mu.Lock()
-			out = append(out, strings.TrimSuffix(strings.TrimPrefix(iter.Val(), prefix), "}"))
+			out = append(out, v)
 			mu.Unlock()
 		}
 		return iter.Err()

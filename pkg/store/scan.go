@@ -68,7 +68,11 @@ func (s *Store) ScanHomes(ctx context.Context, fn func(*scoring.Home) error) err
 				if !strings.HasPrefix(k, prefix) || !strings.HasSuffix(k, "}") {
 					continue
 				}
-				ids = append(ids, k[len(prefix):len(k)-1])
+				id, err := homeOfTag(k[len(prefix) : len(k)-1])
+				if err != nil {
+					continue // not a key this store wrote
+				}
+				ids = append(ids, id)
 				if len(ids) == scanChunk {
 					if err := flush(); err != nil {
 						return err

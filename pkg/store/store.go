@@ -71,10 +71,13 @@ func (s *Store) Client() redis.UniversalClient { return s.rdb }
 func (s *Store) Namespace() string { return s.ns }
 
 // HomeKey is the hash of a home; the braces make every key of the home share
-// one Redis Cluster hash slot.
-func (s *Store) HomeKey(home string) string { return s.ns + ":{" + home + "}" }
+// one Redis Cluster hash slot. Ids are escaped (see keys.go).
+func (s *Store) HomeKey(home string) string { return s.ns + ":{" + homeTag(home) + "}" }
 
-func (s *Store) ledgerKey(home, contact string) string { return s.ns + ":{" + home + "}:l:" + contact }
+// ledgerKey is the ledger list of a contact in its home.
+func (s *Store) ledgerKey(home, contact string) string {
+	return s.ns + ":{" + homeTag(home) + "}:l:" + keyPart(contact)
+}
 
 // indexBuckets spreads the contact index over small hashes: Redis stores a
 // hash of up to 128 short fields as a listpack, about 25 bytes a contact
