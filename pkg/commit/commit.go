@@ -2,9 +2,12 @@ package commit
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"golang.org/x/sync/errgroup"
 
@@ -96,13 +99,54 @@ type Committer struct {
 	Engine *scoring.Engine
 	// Quiet keeps crossings out of the outbox: nothing is published. A
 	// replay into a namespace of its own uses it; what it would publish is
-	// counted in Post.Crossings.
+	// counted in Post.Quiet.
 	Quiet bool
+	// Writer names this committer in the outbox entries it writes (see
+	// ScorerWriter and DecayerWriter); it decides which entries of a loaded
+	// outbox it publishes (see publishes).
+	Writer string
 	// Track lists every home it writes an outbox to in the store's outbox
 	// index, under Owner, until the outbox is published, for a writer that
 	// gets no redelivery after a crash (the decayer): see Drain.
 	Track bool
 	Owner string
+}
+
+// Writers of outbox entries.
+const (
+	scorerWriter  = "scorer/"
+	decayerWriter = "decayer/"
+)
+
+// ScorerWriter returns a new name for a scorer's outbox entries: one per
+// scorer, so that a scorer tells its own entries, which it is publishing,
+// from those of a scorer that died before publishing them.
+func ScorerWriter() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return scorerWriter + hex.EncodeToString(b[:])
+}
+
+// DecayerWriter is the name of the outbox entries of the decayer with
+// --owner owner: a decayer restarted under the same owner drains them.
+func DecayerWriter(owner string) string { return decayerWriter + owner }
+
+// publishes reports whether this committer publishes an entry writer left
+// in a loaded outbox. Each crossing is published once on a run without
+// faults, so entries are left to whoever is publishing them: its own, in
+// flight in this process, and a decayer's, which the decayers drain when
+// their writer died (Drain). What is left to a scorer are the entries of a
+// scorer that died or lost the partition before publishing them: the
+// redelivery of the events that caused them loads them again. Entries
+// written before entries had writers are anybody's.
+func (c *Committer) publishes(writer string) bool {
+	switch {
+	case writer == "":
+		return true
+	case writer == c.Writer:
+		return false
+	}
+	return strings.HasPrefix(writer, scorerWriter) && strings.HasPrefix(c.Writer, scorerWriter)
 }
 
 // Batch is what one commit writes.
@@ -124,20 +168,45 @@ type Post struct {
 	recs []stream.Record
 	// Published are the crossings this post publishes.
 	Published []scoring.Crossing
-	// Versions are the versions written, by home.
-	Versions map[string]int64
 	// Quiet counts the crossings a Quiet committer kept to itself.
 	Quiet   int
-	clear   map[string]int64
+	clear   map[string]store.Clear
 	reports map[string][]store.Pending
 	tracked map[string]string
+}
+
+func newPost() *Post {
+	return &Post{clear: map[string]store.Clear{}, reports: map[string][]store.Pending{}}
+}
+
+// add puts entries of home to publish, and report deltas to apply, in the
+// post, to be cleared at version.
+func (p *Post) add(topic, home string, version int64, entries []store.OutboxEntry, pending []store.Pending) error {
+	if len(entries) == 0 && len(pending) == 0 {
+		return nil
+	}
+	cl := store.Clear{Version: version}
+	for i := range entries {
+		key, value, err := transition.Encode(&entries[i].Crossing)
+		if err != nil {
+			return fmt.Errorf("encode transition: %w", err)
+		}
+		p.recs = append(p.recs, stream.Record{Topic: topic, Key: key, Value: value})
+		p.Published = append(p.Published, entries[i].Crossing)
+		cl.IDs = append(cl.IDs, entries[i].ID())
+	}
+	p.clear[home] = cl
+	if len(pending) > 0 {
+		p.reports[home] = pending
+	}
+	return nil
 }
 
 // Commit writes every changed home and publishes its outbox. It returns the
 // crossings published. When some homes conflicted, the others are fully
 // committed and the error wraps store.ErrConflict: redo the batch.
 func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, error) {
-	p, err := c.Write(ctx, b, nil)
+	p, err := c.Write(ctx, b)
 	if p == nil {
 		return nil, err
 	}
@@ -147,39 +216,49 @@ func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, er
 	return p.Published, err
 }
 
-// Write commits every changed home and writes the derived keys. A loaded
-// outbox is published again unless inFlight says the post that wrote it
-// (home at that version) is still being published: its crossings stay in the
-// outbox, in case that post never completes, but are not sent twice. When
-// some homes conflicted, the Post of the others comes with an error wrapping
+// Write commits every changed home and writes the derived keys; the Post
+// says what to publish: the homes' new crossings, and the entries of
+// loaded outboxes this committer publishes (see publishes). When some homes
+// conflicted, the Post of the others comes with an error wrapping
 // store.ErrConflict.
-func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home string, version int64) bool) (*Post, error) {
+func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
+	p := newPost()
 	var commits []store.Commit
-	var fresh []int // where each commit's own crossings start in its outbox
+	var again [][]store.OutboxEntry // per commit, the loaded entries it publishes
 	for id, h := range b.WS.Homes {
 		m := b.Metas[id]
 		if m == nil {
 			m = &store.Meta{}
 		}
-		if !h.Changed && len(b.Applied[id]) == 0 && len(m.Outbox) == 0 && len(m.Pending) == 0 {
+		var loaded []store.OutboxEntry
+		for _, e := range m.Outbox {
+			if c.publishes(e.Writer) {
+				loaded = append(loaded, e)
+			}
+		}
+		if !h.Changed && len(b.Applied[id]) == 0 && !m.LegacyOutbox {
+			// Nothing to commit: what is left to publish and apply of it
+			// is cleared at the version loaded.
+			if err := p.add(c.Topic, id, m.Version, loaded, m.Pending); err != nil {
+				return nil, err
+			}
 			continue
 		}
-		outbox := slices.Clip(m.Outbox)
-		if !c.Quiet {
-			outbox = append(outbox, h.Crossings...)
+		var fresh []store.OutboxEntry
+		if c.Quiet {
+			p.Quiet += len(h.Crossings)
+		} else {
+			for _, x := range h.Crossings {
+				fresh = append(fresh, store.OutboxEntry{Writer: c.Writer, Crossing: x})
+			}
 		}
 		pending := slices.Clip(m.Pending)
 		if counts := report.Diff(b.Before[id], h, c.Engine.Model()); len(counts) > 0 {
 			pending = append(pending, store.Pending{Version: m.Version + 1, Counts: counts})
 		}
-		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: outbox, Pending: pending})
-		from := 0
-		if inFlight != nil && len(m.Outbox) > 0 && inFlight(id, m.Version) {
-			from = len(m.Outbox)
-		}
-		fresh = append(fresh, from)
+		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: fresh, Pending: pending})
+		again = append(again, loaded)
 	}
-	var tracked map[string]string
 	if c.Track {
 		var homes []string
 		for _, cm := range commits {
@@ -188,7 +267,7 @@ func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home strin
 			}
 		}
 		var err error
-		if tracked, err = c.Store.TrackOutboxes(ctx, c.Owner, homes); err != nil {
+		if p.tracked, err = c.Store.TrackOutboxes(ctx, c.Owner, homes); err != nil {
 			return nil, err
 		}
 	}
@@ -196,7 +275,6 @@ func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home strin
 	if err != nil {
 		return nil, err
 	}
-	p := &Post{Versions: map[string]int64{}, clear: map[string]int64{}, reports: map[string][]store.Pending{}, tracked: tracked}
 	var conflicts []error
 	conflicted := map[string]bool{}
 	for i, cm := range commits {
@@ -205,23 +283,8 @@ func (c *Committer) Write(ctx context.Context, b Batch, inFlight func(home strin
 			conflicted[cm.Home.ID] = true
 			continue
 		}
-		p.Versions[cm.Home.ID] = versions[i]
-		if c.Quiet {
-			p.Quiet += len(cm.Home.Crossings)
-		}
-		for j := fresh[i]; j < len(cm.Outbox); j++ {
-			key, value, err := transition.Encode(&cm.Outbox[j])
-			if err != nil {
-				return nil, fmt.Errorf("encode transition: %w", err)
-			}
-			p.recs = append(p.recs, stream.Record{Topic: c.Topic, Key: key, Value: value})
-			p.Published = append(p.Published, cm.Outbox[j])
-		}
-		if len(cm.Pending) > 0 {
-			p.reports[cm.Home.ID] = cm.Pending
-		}
-		if len(cm.Outbox) > 0 || len(cm.Pending) > 0 {
-			p.clear[cm.Home.ID] = versions[i]
+		if err := p.add(c.Topic, cm.Home.ID, versions[i], append(again[i], cm.Outbox...), cm.Pending); err != nil {
+			return nil, err
 		}
 	}
 	// Derived keys first, so scores are readable as soon as committed. A
@@ -351,23 +414,23 @@ func (c *Committer) derived(b Batch, conflicted map[string]bool) store.Derived {
 	return d
 }
 
-// Drain publishes the outboxes of the homes in the outbox index (up to
-// about limit of them) that a tracking writer committed and maybe never
-// published because it died first. Entries of another owner that busy (asked
-// after the index is read) says is still at work are left to it: it is
-// publishing them. Each home is committed again with its outbox and
-// published like any other commit, under the crossings' own ids; homes
-// whose outbox turns out empty leave the index. more says the index may hold
-// further entries to drain. A home committed by someone else meanwhile gives
-// an error wrapping store.ErrConflict and stays in the index.
+// Drain publishes the crossings of the homes in the outbox index (up to
+// about limit of them) that a decayer committed and maybe never published
+// because it died first: the entries of this committer's owner (a decayer
+// restarted under the same --owner) and of owners that busy (asked after
+// the index is read) says are no longer at work, and entries written
+// before entries had writers. Homes are not committed again: the entries
+// are published under their own ids and cleared. more says the index may
+// hold further entries to drain.
 func (c *Committer) Drain(ctx context.Context, limit int, busy func(owner string) bool) (published []scoring.Crossing, more bool, err error) {
 	tracked, err := c.Store.TrackedOutboxes(ctx, limit)
 	if err != nil || len(tracked) == 0 {
 		return nil, false, err
 	}
 	read := len(tracked)
+	left := func(owner string) bool { return owner != c.Owner && busy(owner) }
 	for home, token := range tracked {
-		if owner := store.TokenOwner(token); owner != c.Owner && busy(owner) {
+		if left(store.TokenOwner(token)) {
 			delete(tracked, home)
 		}
 	}
@@ -376,18 +439,29 @@ func (c *Committer) Drain(ctx context.Context, limit int, busy func(owner string
 	if len(tracked) == 0 {
 		return nil, false, nil
 	}
-	ld := NewLoader(ctx, c.Store)
-	ws := scoring.NewWorkspace(c.Engine, ld)
 	reqs := make(map[string]*store.Request, len(tracked))
 	for home := range tracked {
 		reqs[home] = &store.Request{}
 	}
-	if err := ld.Load(ws, reqs); err != nil {
+	_, metas, err := c.Store.Load(ctx, reqs)
+	if err != nil {
 		return nil, false, err
 	}
-	published, err = c.Commit(ctx, Batch{WS: ws, Metas: ld.Metas, Before: ld.Before})
-	if err != nil {
-		return published, false, err
+	p := newPost()
+	for home, m := range metas {
+		var orphans []store.OutboxEntry
+		for _, e := range m.Outbox {
+			owner, ok := strings.CutPrefix(e.Writer, decayerWriter)
+			if e.Writer == "" || ok && !left(owner) {
+				orphans = append(orphans, e)
+			}
+		}
+		if err := p.add(c.Topic, home, m.Version, orphans, m.Pending); err != nil {
+			return nil, false, err
+		}
 	}
-	return published, more, c.Store.UntrackOutboxes(ctx, tracked)
+	if err := c.Publish(ctx, p); err != nil {
+		return nil, false, err
+	}
+	return p.Published, more, c.Store.UntrackOutboxes(ctx, tracked)
 }

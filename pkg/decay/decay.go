@@ -123,7 +123,8 @@ func New(cfg Config, log *zap.Logger, st *store.Store, engine *scoring.Engine, s
 		m = NewMetrics(nil)
 	}
 	return &Decayer{cfg: cfg, log: log, st: st, engine: engine, metrics: m, now: time.Now,
-		committer: &commit.Committer{Store: st, Sink: sink, Topic: topic, Engine: engine, Track: true, Owner: cfg.Owner}}, nil
+		committer: &commit.Committer{Store: st, Sink: sink, Topic: topic, Engine: engine, Track: true, Owner: cfg.Owner,
+			Writer: commit.DecayerWriter(cfg.Owner)}}, nil
 }
 
 // Ready reports whether the last pass reached Redis and Kafka.

@@ -24,7 +24,8 @@ func TestEndToEndOnRedisCluster(t *testing.T) {
 	t.Parallel()
 	nodes := testutil.RedisCluster(t, 3)
 	s := startStackWith(t, Config{RedisAddr: strings.Join(nodes, ",")})
-	code, body := postEvents(t, s.IngestorURL, historyNDJSON)
+	day0 := recent()
+	code, body := postEvents(t, s.IngestorURL, relative(historyNDJSON, day0))
 	require.Equal(t, http.StatusAccepted, code, body)
 
 	c := waitContact(t, s, "c-42", 7)
@@ -54,11 +55,11 @@ func TestEndToEndOnRedisCluster(t *testing.T) {
 		return getJSON(t, s.IngestorURL+"/v1/reports/effectiveness", &rep) == http.StatusOK && rep.MQLs == 1
 	}, 20*time.Second, 20*time.Millisecond, "report counters on the cluster")
 
-	// A decayer pass a year later: due index shards and leases on every node.
+	// A decayer pass over a year later: due index shards and leases on every node.
 	ctx := context.Background()
 	common := []string{"--kafka-brokers=" + strings.Join(s.Brokers, ","), "--redis-addr=" + strings.Join(nodes, ","),
 		"--events-topic=" + s.EventsTopic, "--transitions-topic=" + s.TransitionsTopic, "--dlq-topic=" + s.DLQTopic, "--log-level=warn"}
-	require.NoError(t, program.Decayer(ctx, append(common, "--once", "--now=2027-12-01T00:00:00Z", "--http-addr=127.0.0.1:0"),
+	require.NoError(t, program.Decayer(ctx, append(common, "--once", "--now="+day0.AddDate(1, 1, 0).Format(time.RFC3339), "--http-addr=127.0.0.1:0"),
 		program.Options{Logger: testutil.Logger(t)}))
 	c = waitContact(t, s, "c-42", 7)
 	assert.Equal(t, int32(10), c.Behavior, "decayed to the floor")

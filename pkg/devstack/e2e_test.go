@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,9 @@ func startStackWith(t *testing.T, cfg Config) Stack {
 	return Stack{}
 }
 
+// historyNDJSON is written with the days of November 2026 it was first
+// written for; relative moves them to start at another day, so that the
+// tests see the history as old whatever the day they run on.
 const historyNDJSON = `{"id":"h-a1","type":"account.updated","account_id":"acme.io","time":"2026-11-02T09:00:00Z","source":"crm","properties":{"name":"Acme","employees":5000,"revenue":400000000,"industry":"software","country":"US","tier":"named"}}
 {"id":"h-1","type":"contact.updated","contact_id":"c-42","account_id":"acme.io","time":"2026-11-02T10:00:00Z","source":"crm","properties":{"first_name":"Ada","last_name":"Lovelace","email":"ada@acme.io","title":"VP Engineering","company":"Acme"}}
 {"id":"h-2","type":"email.opened","contact_id":"c-42","account_id":"acme.io","time":"2026-11-02T11:00:00Z","source":"email"}
@@ -68,6 +72,20 @@ const historyNDJSON = `{"id":"h-a1","type":"account.updated","account_id":"acme.
 {"id":"h-7","type":"web.page_viewed","contact_id":"c-42","account_id":"acme.io","time":"2026-11-05T09:10:00Z","source":"web","properties":{"url":"https://acme.io/pricing?plan=pro"}}
 {"id":"h-8","type":"email.opened","contact_id":"c-7","account_id":"acme.io","time":"2026-11-05T10:00:00Z","source":"email"}
 `
+
+// relative rewrites the days 2026-11-02 to 2026-11-12 in s to the days
+// starting at day0.
+func relative(s string, day0 time.Time) string {
+	var pairs []string
+	for d := range 11 {
+		pairs = append(pairs, fmt.Sprintf("2026-11-%02d", 2+d), day0.AddDate(0, 0, d).Format(time.DateOnly))
+	}
+	return strings.NewReplacer(pairs...).Replace(s)
+}
+
+// recent is a first day for the history such that none of it has been idle
+// long enough to decay today: eight days ago.
+func recent() time.Time { return time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, -8) }
 
 func postEvents(t *testing.T, url, body string) (int, string) {
 	t.Helper()
@@ -146,9 +164,10 @@ func ids(ces []transition.CloudEvent) map[string]string {
 func TestEndToEnd(t *testing.T) {
 	t.Parallel()
 	var runs []map[string]string
+	history := relative(historyNDJSON, recent())
 	for run := range 2 {
 		s := startStack(t)
-		code, body := postEvents(t, s.IngestorURL, historyNDJSON)
+		code, body := postEvents(t, s.IngestorURL, history)
 		require.Equal(t, http.StatusAccepted, code, body)
 		assert.JSONEq(t, `{"accepted": 9}`, body)
 
@@ -206,20 +225,55 @@ func TestEndToEnd(t *testing.T) {
 	assert.Equal(t, runs[0], runs[1], "transition ids are stable across reruns")
 }
 
+// TestEndToEndWithDecayDue: the same history, 45 days old, so that the
+// decayer (every second) decays the contacts the scorer is scoring, in the
+// homes whose crossings the scorer is publishing. The score is decayed
+// once, and no crossing is published twice on this run without faults.
+func TestEndToEndWithDecayDue(t *testing.T) {
+	t.Parallel()
+	s := startStackWith(t, Config{DecayEvery: time.Second})
+	code, body := postEvents(t, s.IngestorURL, relative(historyNDJSON, time.Now().UTC().AddDate(0, 0, -45)))
+	require.Equal(t, http.StatusAccepted, code, body)
+	var c api.Contact
+	require.Eventually(t, func() bool {
+		return getJSON(t, s.IngestorURL+"/v1/contacts/c-42", &c) == http.StatusOK && c.Events == 7 && c.Score == 120
+	}, 30*time.Second, 20*time.Millisecond, "c-42 scored and decayed once: 130 - 10 (last: %+v)", c)
+	var hist struct{ Entries []api.Entry }
+	require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/contacts/c-42/history", &hist))
+	decays := 0
+	for _, e := range hist.Entries {
+		if e.Rule == "decay" {
+			decays++
+		}
+	}
+	assert.Equal(t, 1, decays)
+	// More passes run meanwhile; none publishes anything again.
+	ces := transitions(t, s, 1000, 4*time.Second)
+	require.NotEmpty(t, ces)
+	seen := map[string]int{}
+	for _, ce := range ces {
+		seen[ce.Type+"<-"+ce.Data.Cause+"@"+ce.Subject]++
+	}
+	for x, n := range seen {
+		assert.Equal(t, 1, n, "%s published %d times", x, n)
+	}
+}
+
 // TestDuplicateBatchScoresOnce posts the same batch twice: scores count it
 // once and no transition id is published twice.
 func TestDuplicateBatchScoresOnce(t *testing.T) {
 	t.Parallel()
 	s := startStack(t)
+	day0 := recent()
 	for range 2 {
-		code, body := postEvents(t, s.IngestorURL, historyNDJSON)
+		code, body := postEvents(t, s.IngestorURL, relative(historyNDJSON, day0))
 		require.Equal(t, http.StatusAccepted, code, body)
 	}
 	c := waitContact(t, s, "c-42", 7)
 	var c7 api.Contact
 	require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/contacts/c-7", &c7))
 	// A marker after both batches proves the second batch was consumed.
-	code, _ := postEvents(t, s.IngestorURL, `{"id":"marker","type":"email.opened","contact_id":"c-marker","time":"2026-11-06T10:00:00Z"}`)
+	code, _ := postEvents(t, s.IngestorURL, relative(`{"id":"marker","type":"email.opened","contact_id":"c-marker","time":"2026-11-06T10:00:00Z"}`, day0))
 	require.Equal(t, http.StatusAccepted, code)
 	waitContact(t, s, "c-marker", 1)
 	c = waitContact(t, s, "c-42", 7)
@@ -238,11 +292,12 @@ func TestDuplicateBatchScoresOnce(t *testing.T) {
 func TestIngestRefusesInvalidBatchAndPublishesNothing(t *testing.T) {
 	t.Parallel()
 	s := startStack(t)
+	day0 := recent()
 	body := `{"id":"ok-1","type":"email.opened","contact_id":"c-1","time":"2026-11-02T10:00:00Z"}
 {"id":"bad-1","type":"Email Opened","contact_id":"c-1","time":"2026-11-02T10:00:00Z"}
 {"id":"bad-2","type":"account.updated","time":"2126-11-02T10:00:00Z"}
 `
-	code, resp := postEvents(t, s.IngestorURL, body)
+	code, resp := postEvents(t, s.IngestorURL, relative(body, day0))
 	require.Equal(t, http.StatusBadRequest, code)
 	var out struct {
 		Errors []struct {
@@ -257,7 +312,7 @@ func TestIngestRefusesInvalidBatchAndPublishesNothing(t *testing.T) {
 		got = append(got, fmt.Sprint(e.Index, ":", e.Field))
 	}
 	assert.Equal(t, []string{"1:type", "2:account_id", "2:time"}, got)
-	code, _ = postEvents(t, s.IngestorURL, `{"id":"marker","type":"email.opened","contact_id":"c-marker","time":"2026-11-06T10:00:00Z"}`)
+	code, _ = postEvents(t, s.IngestorURL, relative(`{"id":"marker","type":"email.opened","contact_id":"c-marker","time":"2026-11-06T10:00:00Z"}`, day0))
 	require.Equal(t, http.StatusAccepted, code)
 	waitContact(t, s, "c-marker", 1)
 	var c api.Contact
@@ -270,17 +325,19 @@ func TestIngestRefusesInvalidBatchAndPublishesNothing(t *testing.T) {
 func TestOutcomesAndEffectivenessEndToEnd(t *testing.T) {
 	t.Parallel()
 	s := startStack(t)
+	day0 := recent()
+	at := func(t string) string { return relative(t, day0) }
 	outcomes := historyNDJSON +
 		`{"id":"h-9","type":"opportunity.created","contact_id":"c-42","account_id":"acme.io","time":"2026-11-09T09:00:00Z","source":"crm"}
 {"id":"h-10","type":"sales.feedback","contact_id":"c-42","account_id":"acme.io","time":"2026-11-09T10:00:00Z","source":"crm","properties":{"rating":"good","reason":"ready to buy"}}
 `
-	code, body := postEvents(t, s.IngestorURL, outcomes)
+	code, body := postEvents(t, s.IngestorURL, at(outcomes))
 	require.Equal(t, http.StatusAccepted, code, body)
 	c := waitContact(t, s, "c-42", 9)
 	assert.Equal(t, int32(130), c.Score, "outcomes score nothing in the default model")
 	require.NotNil(t, c.Outcomes.Opportunity)
-	assert.Equal(t, "2026-11-09T09:00:00Z", c.Outcomes.Opportunity.Format(time.RFC3339))
-	assert.Equal(t, "2026-11-04T16:00:00Z", c.Outcomes.FirstMQL.Format(time.RFC3339), "MQL with the webinar (h-5)")
+	assert.Equal(t, at("2026-11-09T09:00:00Z"), c.Outcomes.Opportunity.Format(time.RFC3339))
+	assert.Equal(t, at("2026-11-04T16:00:00Z"), c.Outcomes.FirstMQL.Format(time.RFC3339), "MQL with the webinar (h-5)")
 	assert.Equal(t, int32(1), c.Outcomes.FeedbackGood)
 	assert.Equal(t, "key_vertical", c.Nurture, "acme.io is in software")
 	assert.Equal(t, []string{"analyst report", "meeting request"}, c.Content, "late-stage content")
@@ -294,7 +351,7 @@ func TestOutcomesAndEffectivenessEndToEnd(t *testing.T) {
 	assert.Equal(t, int64(1), rep.MQLs)
 	assert.Equal(t, report.NewRate(1, 1), rep.MQLToOpp)
 	assert.Equal(t, report.NewRate(1, 1), rep.AQLToOpp)
-	assert.InDelta(t, 4.0, *rep.DaysMQLToOpp.Median, 0, "MQL on Nov 4 16:00, opportunity on Nov 9 09:00: four whole days")
+	assert.InDelta(t, 4.0, *rep.DaysMQLToOpp.Median, 0, "MQL on day 2 at 16:00, opportunity on day 7 at 09:00: four whole days")
 	assert.Equal(t, int64(1), rep.ByGrade["A"].FeedbackGood)
 	assert.Equal(t, http.StatusNotFound, getJSON(t, s.IngestorURL+"/v1/reports/effectiveness?model=9", &rep))
 	assert.Equal(t, http.StatusBadRequest, getJSON(t, s.IngestorURL+"/v1/reports/effectiveness?since=yesterday", &rep))
@@ -303,7 +360,7 @@ func TestOutcomesAndEffectivenessEndToEnd(t *testing.T) {
 	require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/accounts/acme.io", &acct))
 	assert.Equal(t, int32(1), acct.Outcomes.Opportunities)
 	assert.True(t, acct.Outcomes.MQAAtFirstOpportunity, "acme.io became MQA with h-7, before the opportunity")
-	assert.Equal(t, "2026-11-09T09:00:00Z", acct.Outcomes.FirstOpportunity.Format(time.RFC3339))
+	assert.Equal(t, at("2026-11-09T09:00:00Z"), acct.Outcomes.FirstOpportunity.Format(time.RFC3339))
 
 	var m api.Model
 	require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/model", &m))

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"maps"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -90,7 +88,6 @@ type Scorer struct {
 	ready   atomic.Bool
 
 	committer *commit.Committer
-	inflight  inflight
 	// failures counts, per record, the batches the engine failed on it,
 	// with the last error.
 	failures map[recordID]failure
@@ -110,7 +107,8 @@ func New(cfg Config, log *zap.Logger, src Source, sink Sink, st *store.Store, en
 	}
 	return &Scorer{cfg: cfg, log: log, src: src, sink: sink, st: st, engine: engine, metrics: metrics, now: time.Now,
 		failures: map[recordID]failure{}, applyEvent: (*scoring.Workspace).Apply,
-		committer: &commit.Committer{Store: st, Sink: sink, Topic: cfg.TransitionsTopic, Engine: engine, Quiet: cfg.Quiet}}, nil
+		committer: &commit.Committer{Store: st, Sink: sink, Topic: cfg.TransitionsTopic, Engine: engine, Quiet: cfg.Quiet,
+			Writer: commit.ScorerWriter()}}, nil
 }
 
 // Ready reports whether the last round trips to Redis and Kafka succeeded.
@@ -305,7 +303,6 @@ func (s *Scorer) post(ctx context.Context, p *batchPost) error {
 	if err := s.committer.Publish(ctx, p.Post); err != nil {
 		return err
 	}
-	s.inflight.done(p.Versions)
 	now := s.now()
 	for i := range p.Published {
 		x := &p.Published[i]
@@ -315,40 +312,6 @@ func (s *Scorer) post(ctx context.Context, p *batchPost) error {
 		}
 	}
 	return nil
-}
-
-// inflight remembers, per home, the version whose outbox a post not yet
-// published carries, so that the next batch does not publish it again.
-type inflight struct {
-	mu    sync.Mutex
-	homes map[string]int64
-}
-
-func (f *inflight) snapshot() map[string]int64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.homes)
-}
-
-func (f *inflight) add(versions map[string]int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.homes == nil {
-		f.homes = map[string]int64{}
-	}
-	for h, v := range versions {
-		f.homes[h] = v
-	}
-}
-
-func (f *inflight) done(versions map[string]int64) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for h, v := range versions {
-		if f.homes[h] == v {
-			delete(f.homes, h)
-		}
-	}
 }
 
 // decode parses and validates an event from the topic. Time in the future is
@@ -409,22 +372,11 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 			}
 		}
 	}
-	// An outbox loaded at a version that one of our posts was publishing
-	// before the load is that post's to publish. The snapshot must precede
-	// the load: a post finishing between load and check has published what
-	// was loaded, yet would no longer be found in flight.
-	flying := s.inflight.snapshot()
 	if err := ld.Load(ws, reqs); err != nil {
 		return nil, err
 	}
 	if s.afterLoad != nil {
 		s.afterLoad()
-	}
-	covered := map[string]bool{}
-	for id, m := range ld.Metas {
-		if v, ok := flying[id]; ok && len(m.Outbox) > 0 && v == m.Version {
-			covered[id] = true
-		}
 	}
 	applied := map[string]map[int32]int64{}
 	ingested := map[string]time.Time{}
@@ -480,11 +432,7 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 		}
 	}
 	failpoint.Hit(failpoint.ScorerBeforeCommit)
-	p, err := s.committer.Write(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied, Before: ld.Before},
-		func(home string, _ int64) bool { return covered[home] })
-	if p != nil {
-		s.inflight.add(p.Versions)
-	}
+	p, err := s.committer.Write(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied, Before: ld.Before})
 	if err != nil {
 		return &batchPost{Post: p, ingested: ingested}, err
 	}

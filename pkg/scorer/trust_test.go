@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
+	"github.com/leadscore/leads/pkg/decay"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
@@ -142,4 +143,55 @@ func TestHostilePairsLeaveOthersUntouched(t *testing.T) {
 			assert.Equal(t, []string{id}, historyOf(t, st, c), "the history of %q", c)
 		}
 	})
+}
+
+// TestDecayerBesideAScorerPublishesEachCrossingOnce: the decayer commits a
+// home while a scorer's batch on it is committed and not yet published.
+// Neither publishes the other's crossings, and the scorer's later batches
+// do not publish them again: every crossing once, on a run with no fault.
+func TestDecayerBesideAScorerPublishesEachCrossingOnce(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	now := time.Now().UTC().Truncate(time.Second)
+	f := newScorers(t)
+	sink := &flakySink{}
+	s, st := f.at("ns", nil, sink)
+	d, err := decay.New(decay.Config{Interval: time.Minute, BatchSize: 100, LeaseTTL: time.Minute, Owner: "d1"},
+		testutil.Logger(t), st, s.engine, sink, "t", nil)
+	require.NoError(t, err)
+	part := &log{t: t}
+	// An idle contact of the account, due for decay now.
+	idle := now.AddDate(0, 0, -45)
+	require.NoError(t, s.Process(ctx, part.records(opened("old-1", "c-old", "p-acme.io", idle),
+		event.Event{ID: "old-2", Type: "webinar.attended", ContactID: "c-old", AccountID: "p-acme.io", Time: idle},
+		event.Event{ID: "old-3", Type: "meeting.booked", ContactID: "c-old", AccountID: "p-acme.io", Time: idle})))
+	evs := history("p-")
+	for i := range evs {
+		evs[i].Time = now.Add(-time.Hour).Add(time.Duration(i) * time.Minute)
+	}
+	p, err := s.stage(ctx, part.records(evs...))
+	require.NoError(t, err)
+	require.NotEmpty(t, p.Published, "the batch crosses")
+	n, err := d.Pass(ctx, now)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the idle contact decayed while the batch's crossings were in its home's outbox")
+	require.NoError(t, s.post(ctx, p))
+	// A later batch on the same home.
+	require.NoError(t, s.Process(ctx, part.records(opened("p-late", "p-c-42", "p-acme.io", now))))
+
+	count := map[string]int{}
+	for _, id := range sink.ids(t) {
+		count[id]++
+	}
+	for id, n := range count {
+		assert.Equal(t, 1, n, "%s published %d times", id, n)
+	}
+	for i := range p.Published {
+		x := &p.Published[i]
+		assert.Contains(t, count, x.Type+"/"+x.ID(), "the batch's crossings are published")
+	}
+	_, metas, err := st.Load(ctx, map[string]*store.Request{"a:p-acme.io": {}})
+	require.NoError(t, err)
+	assert.Empty(t, metas["a:p-acme.io"].Outbox, "published crossings leave the outbox")
 }

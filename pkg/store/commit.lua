@@ -7,7 +7,9 @@
 --   number of fields to set, then (field, value) pairs: states, offset
 --     watermarks and the outbox; the new version is added here,
 --   number of fields to delete, then fields (moved-out contacts, and the
---     outbox when it is now empty),
+--     report deltas when none are left),
+--   the outbox: 0 (unchanged), or 1 and lines to append to it, or 2 and
+--     its new value ('' deletes it),
 --   then for each ledger key: number of entries, then the entries.
 -- Returns per home {1, new version}, or {0, current version} when another
 -- writer committed since the caller loaded it (nothing of it is written).
@@ -25,6 +27,7 @@ for h = 1, tonumber(ARGV[1]) do
   local j = i
   j = j + 1 + 2 * tonumber(ARGV[j])
   j = j + 1 + tonumber(ARGV[j])
+  if tonumber(ARGV[j]) == 0 then j = j + 1 else j = j + 2 end
   for _ = 2, nkeys do
     j = j + 1 + tonumber(ARGV[j])
   end
@@ -54,6 +57,15 @@ for h = 1, tonumber(ARGV[1]) do
       redis.call('HDEL', home, unpack(ARGV, i, i + n - 1))
     end
     i = i + n
+    local mode = tonumber(ARGV[i])
+    if mode == 1 then
+      redis.call('HSET', home, '_x', (redis.call('HGET', home, '_x') or '') .. ARGV[i + 1])
+    elseif mode == 2 and ARGV[i + 1] == '' then
+      redis.call('HDEL', home, '_x')
+    elseif mode == 2 then
+      redis.call('HSET', home, '_x', ARGV[i + 1])
+    end
+    if mode == 0 then i = i + 1 else i = i + 2 end
     for l = k + 1, k + nkeys - 1 do
       n = tonumber(ARGV[i]); i = i + 1
       local len = 0

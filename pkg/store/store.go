@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,11 +20,8 @@ import (
 var (
 	//go:embed commit.lua
 	commitLua string
-	//go:embed clear_outbox.lua
-	clearOutboxLua string
 
-	commitScript      = redis.NewScript(commitLua)
-	clearOutboxScript = redis.NewScript(clearOutboxLua)
+	commitScript = redis.NewScript(commitLua)
 )
 
 // Hash fields of a home.
@@ -99,7 +97,10 @@ type Meta struct {
 	// Offsets are the per-partition watermarks: messages at or below were applied.
 	Offsets map[int32]int64
 	// Outbox holds crossings committed but maybe not yet published.
-	Outbox []scoring.Crossing
+	Outbox []OutboxEntry
+	// LegacyOutbox says the outbox is in the form written before entries
+	// had writers: the next commit replaces it.
+	LegacyOutbox bool
 	// Pending holds report counter deltas committed but maybe not yet
 	// applied to the report counters (see ApplyReports).
 	Pending []Pending
@@ -211,7 +212,7 @@ func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *
 		case k == fieldAccount:
 			h.Account, err = DecodeAccount([]byte(v), scoring.AccountOfHome(id))
 		case k == fieldOutbox:
-			err = json.Unmarshal([]byte(v), &m.Outbox)
+			m.Outbox, m.LegacyOutbox, err = decodeOutbox([]byte(v))
 		case k == fieldPending:
 			err = json.Unmarshal([]byte(v), &m.Pending)
 		case strings.HasPrefix(k, prefixContact):
@@ -240,13 +241,20 @@ type Commit struct {
 	Meta *Meta
 	// Offsets are the highest offsets applied per partition in this batch.
 	Offsets map[int32]int64
-	// Outbox is every crossing not yet known published: the loaded outbox
-	// plus this batch's crossings.
-	Outbox []scoring.Crossing
+	// Outbox are the crossings this commit adds to the home's outbox. (A
+	// legacy outbox loaded is written again with them, in the new form.)
+	Outbox []OutboxEntry
 	// Pending is every report delta not yet known applied: the loaded ones
 	// plus this commit's (at Meta.Version+1).
 	Pending []Pending
 }
+
+// How a commit writes the outbox (see commit.lua).
+const (
+	outboxNone    = 0
+	outboxAppend  = 1
+	outboxReplace = 2
+)
 
 // ErrConflict is returned for homes another writer committed since they
 // were loaded; reload and redo them.
@@ -401,13 +409,6 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 	for _, c := range h.Contacts {
 		set(prefixContact+c.ID, EncodeContact(c))
 	}
-	if len(c.Outbox) > 0 {
-		b, err := json.Marshal(c.Outbox)
-		if err != nil {
-			return nil, nil, err
-		}
-		set(fieldOutbox, b)
-	}
 	if len(c.Pending) > 0 {
 		b, err := json.Marshal(c.Pending)
 		if err != nil {
@@ -420,14 +421,29 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 	for _, id := range h.Removed {
 		dels = append(dels, prefixContact+id)
 	}
-	if len(c.Outbox) == 0 && len(c.Meta.Outbox) > 0 {
-		dels = append(dels, fieldOutbox)
-	}
 	if len(c.Pending) == 0 && len(c.Meta.Pending) > 0 {
 		dels = append(dels, fieldPending)
 	}
 	args = append(args, len(dels))
 	args = append(args, dels...)
+	// The outbox: appended to, or written anew over a legacy one.
+	outbox := c.Outbox
+	mode := outboxAppend
+	if c.Meta.LegacyOutbox {
+		outbox, mode = append(slices.Clip(c.Meta.Outbox), c.Outbox...), outboxReplace
+	}
+	switch {
+	case len(outbox) > 0:
+		b, err := encodeOutbox(nil, outbox)
+		if err != nil {
+			return nil, nil, err
+		}
+		args = append(args, mode, b)
+	case mode == outboxReplace:
+		args = append(args, outboxReplace, "")
+	default:
+		args = append(args, outboxNone)
+	}
 	byContact := map[string][]any{}
 	var order []string
 	for i := range h.Ledger {
@@ -443,25 +459,6 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 		args = append(args, byContact[id]...)
 	}
 	return keys, args, nil
-}
-
-// ClearOutboxes clears published outboxes and applied report deltas: home
-// id → version they were written at.
-func (s *Store) ClearOutboxes(ctx context.Context, versions map[string]int64) error {
-	if len(versions) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(versions))
-	args := make([]any, 0, len(versions))
-	for id, v := range versions {
-		keys, args = append(keys, s.HomeKey(id)), append(args, v)
-	}
-	calls := s.scriptCalls(len(keys), func(int) int { return 1 })
-	return s.runScript(ctx, clearOutboxScript, "clear outboxes", func(pipe redis.Pipeliner) {
-		for _, c := range calls {
-			clearOutboxScript.EvalSha(ctx, pipe, keys[c[0]:c[1]], args[c[0]:c[1]]...)
-		}
-	})
 }
 
 // Derived is what is written after the commits: the contact index and the

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
@@ -32,8 +33,8 @@ func TestCommitLoadRoundTrip(t *testing.T) {
 	for i := range 5 {
 		h.Ledger = append(h.Ledger, scoring.Entry{ContactID: "c-1", Cause: "e", Rule: "r", Points: int32(i)})
 	}
-	x := scoring.Crossing{Type: scoring.BecameMQL, ContactID: "c-1", AccountID: "acme.io", Cause: "e"}
-	versions, errs, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Offsets: map[int32]int64{2: 41}, Outbox: []scoring.Crossing{x}}})
+	x := entries("scorer/1", scoring.Crossing{Type: scoring.BecameMQL, ContactID: "c-1", AccountID: "acme.io", Cause: "e"})
+	versions, errs, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Offsets: map[int32]int64{2: 41}, Outbox: x}})
 	require.NoError(t, err)
 	require.NoError(t, errs[0])
 	assert.Equal(t, int64(1), versions[0])
@@ -45,7 +46,7 @@ func TestCommitLoadRoundTrip(t *testing.T) {
 	assert.Equal(t, int32(40), got.Account.Fit)
 	assert.Equal(t, int64(1), metas["a:acme.io"].Version)
 	assert.Equal(t, map[int32]int64{2: 41}, metas["a:acme.io"].Offsets)
-	assert.Equal(t, []scoring.Crossing{x}, metas["a:acme.io"].Outbox)
+	assert.Equal(t, x, metas["a:acme.io"].Outbox)
 
 	_, err = s.History(ctx, "c-1", 10)
 	require.Error(t, err, "no index entry yet")
@@ -85,30 +86,74 @@ func TestVersionCheckFencesStaleWriters(t *testing.T) {
 	assert.Equal(t, int32(10), homes["c:c-9"].Contacts["c-9"].Behavior)
 }
 
-func TestOutboxClearedOnlyAtItsVersion(t *testing.T) {
+func entries(writer string, xs ...scoring.Crossing) []OutboxEntry {
+	out := make([]OutboxEntry, len(xs))
+	for i, x := range xs {
+		out[i] = OutboxEntry{Writer: writer, Crossing: x}
+	}
+	return out
+}
+
+// TestOutboxEntriesAreClearedByID: a commit between another writer's
+// commit and its clear neither keeps what that writer published nor loses
+// what it added itself; report deltas are cleared only at their version.
+func TestOutboxEntriesAreClearedByID(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t)
 	h := scoring.NewHome("c:c-1")
 	h.Contacts["c-1"] = &scoring.Contact{ID: "c-1"}
-	x := []scoring.Crossing{{Type: scoring.BecameMQL, ContactID: "c-1", Cause: "e1"}}
+	x := entries("scorer/1", scoring.Crossing{Type: scoring.BecameMQL, ContactID: "c-1", Cause: "e1"})
+	y := entries("decayer/d", scoring.Crossing{Type: scoring.LeftMQL, ContactID: "c-1", Cause: "e2"})
 	h2 := scoring.NewHome("c:c-2")
 	h2.Contacts["c-2"] = &scoring.Contact{ID: "c-2"}
-	x2 := []scoring.Crossing{{Type: scoring.BecameMQL, ContactID: "c-2", Cause: "e2"}}
-	v, _, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Outbox: x}, {Home: h2, Meta: &Meta{}, Outbox: x2}})
+	x2 := entries("scorer/1", scoring.Crossing{Type: scoring.BecameMQL, ContactID: "c-2", Cause: "e3"})
+	pending := []Pending{{Version: 1, Counts: map[string]map[string]int64{"m": {"n": 1}}}}
+	v, _, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Outbox: x, Pending: pending}, {Home: h2, Meta: &Meta{}, Outbox: x2}})
 	require.NoError(t, err)
-	// Another commit carries the outbox forward before the first clears it.
-	_, _, err = s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{Version: v[0]}, Outbox: x}})
+	// Another writer commits before the first clears.
+	_, _, err = s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{Version: v[0]}, Outbox: y, Pending: pending}})
 	require.NoError(t, err)
-	require.NoError(t, s.ClearOutboxes(ctx, map[string]int64{"c:c-1": v[0], "c:c-2": v[1]}), "one call, two homes")
-	_, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {}, "c:c-2": {}})
+	_, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {}})
 	require.NoError(t, err)
-	assert.Len(t, metas["c:c-1"].Outbox, 1, "stale clear must not drop the newer outbox")
-	assert.Empty(t, metas["c:c-2"].Outbox, "cleared at its version")
-	require.NoError(t, s.ClearOutboxes(ctx, map[string]int64{"c:c-1": v[0] + 1}))
+	assert.Equal(t, append(x, y...), metas["c:c-1"].Outbox, "commits add to the outbox")
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: v[0], IDs: []string{x[0].ID()}},
+		"c:c-2": {Version: v[1], IDs: []string{x2[0].ID()}}}), "one call, two homes")
+	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}, "c:c-2": {}})
+	require.NoError(t, err)
+	assert.Equal(t, y, metas["c:c-1"].Outbox, "the published entry is gone, the other writer's stays")
+	assert.Equal(t, pending, metas["c:c-1"].Pending, "a stale clear keeps the newer report deltas")
+	assert.Empty(t, metas["c:c-2"].Outbox)
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: v[0] + 1, IDs: []string{y[0].ID()}}}))
 	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}})
 	require.NoError(t, err)
 	assert.Empty(t, metas["c:c-1"].Outbox)
+	assert.Empty(t, metas["c:c-1"].Pending)
+}
+
+// TestLegacyOutboxIsReadAndReplaced: an outbox in the JSON array form of
+// earlier versions is read as entries of no writer and written anew, in
+// the current form, by the next commit.
+func TestLegacyOutboxIsReadAndReplaced(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	old := scoring.Crossing{Type: scoring.BecameMQL, ContactID: "c-1", Cause: "e1"}
+	raw, err := json.Marshal([]scoring.Crossing{old})
+	require.NoError(t, err)
+	require.NoError(t, s.Client().HSet(ctx, s.HomeKey("c:c-1"), "_v", 3, "_x", raw).Err())
+	homes, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {}})
+	require.NoError(t, err)
+	assert.True(t, metas["c:c-1"].LegacyOutbox)
+	assert.Equal(t, entries("", old), metas["c:c-1"].Outbox)
+	fresh := entries("scorer/2", scoring.Crossing{Type: scoring.BecameAQL, ContactID: "c-1", Cause: "e2"})
+	_, errs, err := s.CommitAll(ctx, []Commit{{Home: homes["c:c-1"], Meta: metas["c:c-1"], Outbox: fresh}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}})
+	require.NoError(t, err)
+	assert.False(t, metas["c:c-1"].LegacyOutbox)
+	assert.Equal(t, append(entries("", old), fresh...), metas["c:c-1"].Outbox)
 }
 
 func TestModelRegistryRefusesAChangedFileUnderTheSameVersion(t *testing.T) {
@@ -254,7 +299,7 @@ func TestScriptsReloadAfterRedisForgetsThem(t *testing.T) {
 	flush := func() { require.NoError(t, s.Client().ScriptFlush(ctx).Err()) }
 	h := scoring.NewHome("c:c-1")
 	h.Contacts["c-1"] = &scoring.Contact{ID: "c-1", Behavior: 7}
-	x := []scoring.Crossing{{Type: scoring.BecameMQL, ContactID: "c-1", Cause: "e1"}}
+	x := entries("scorer/1", scoring.Crossing{Type: scoring.BecameMQL, ContactID: "c-1", Cause: "e1"})
 
 	flush()
 	v, errs, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Outbox: x}})
@@ -266,7 +311,7 @@ func TestScriptsReloadAfterRedisForgetsThem(t *testing.T) {
 	require.NoError(t, s.ApplyReports(ctx, map[string][]Pending{
 		"c:c-1": {{Version: 1, Counts: map[string]map[string]int64{"m1": {"contacts": 1}}}}}))
 	flush()
-	require.NoError(t, s.ClearOutboxes(ctx, map[string]int64{"c:c-1": 1}))
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: 1, IDs: []string{x[0].ID()}}}))
 
 	homes, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {Contacts: []string{"c-1"}}})
 	require.NoError(t, err)
