@@ -136,7 +136,10 @@ func unixPtr(t int64) *time.Time {
 	return &u
 }
 
-// Gates are AQL's three gates for a contact.
+// Gates are AQL's three gates for a contact: it is a target contact, its
+// behavior score reaches thresholds.aql.behavior, and its account's fit (the
+// firmographic score, not the account score with engagement) reaches
+// thresholds.aql.account.
 type Gates struct {
 	TargetContact bool `json:"target_contact"`
 	Behavior      bool `json:"behavior"`

@@ -215,7 +215,7 @@ func TestEndToEnd(t *testing.T) {
 			assert.Equal(t, "1.0", ce.SpecVersion)
 			assert.Equal(t, "leads/scorer", ce.Source)
 			assert.Equal(t, "application/json", ce.DataContentType)
-			assert.Equal(t, "2", ce.Data.ModelVersion)
+			assert.Equal(t, "3", ce.Data.ModelVersion)
 		}
 		runs = append(runs, ids(ces))
 		if run == 0 {
@@ -346,7 +346,7 @@ func TestOutcomesAndEffectivenessEndToEnd(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return getJSON(t, s.IngestorURL+"/v1/reports/effectiveness", &rep) == http.StatusOK && rep.Opportunities == 1
 	}, 20*time.Second, 20*time.Millisecond)
-	assert.Equal(t, "2", rep.Model)
+	assert.Equal(t, "3", rep.Model)
 	assert.Equal(t, int64(2), rep.Contacts)
 	assert.Equal(t, int64(1), rep.MQLs)
 	assert.Equal(t, report.NewRate(1, 1), rep.MQLToOpp)
@@ -364,6 +364,6 @@ func TestOutcomesAndEffectivenessEndToEnd(t *testing.T) {
 
 	var m api.Model
 	require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/model", &m))
-	assert.Equal(t, "2", m.Version)
+	assert.Equal(t, "3", m.Version)
 	assert.Equal(t, "2027-01-23", m.Due.Format(time.DateOnly))
 }

@@ -13,7 +13,7 @@ func TestDiffListsRulesAddedRemovedChangedAndSections(t *testing.T) {
 	t.Parallel()
 	old := Default()
 	src := string(DefaultYAML())
-	src = strings.Replace(src, "version: \"2\"\nname", "version: \"3\"\nname", 1)
+	src = strings.Replace(src, "version: \"3\"\nname", "version: \"4\"\nname", 1)
 	// email-click: 10 points → 12, cap per 1d → 2d.
 	src = strings.Replace(src, "    points: 10\n    cap: {max: 5, per: 1d}", "    points: 12\n    cap: {max: 5, per: 2d}", 1)
 	// careers removed.

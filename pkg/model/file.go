@@ -138,6 +138,9 @@ type Hysteresis struct {
 }
 
 // AQLSpec holds AQL's second and third gates; the first is ContactFit.Target.
+// Behavior is the least behavior score of the contact; Account the least fit
+// (firmographic score) of its account, not the account score: the account's
+// engagement is MQA's measure.
 type AQLSpec struct {
 	Behavior int `yaml:"behavior"`
 	Account  int `yaml:"account"`

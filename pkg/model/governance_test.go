@@ -38,8 +38,8 @@ func TestReviewDue60DaysAfterFirstVersionThenEvery90(t *testing.T) {
 func secondVersion(t *testing.T) *Model {
 	t.Helper()
 	src := string(DefaultYAML())
-	src = strings.Replace(src, "version: \"2\"\nname", "version: \"3\"\nname", 1)
-	src = strings.Replace(src, "changelog:\n", "changelog:\n  - version: \"3\"\n    date: 2027-01-20\n    author: ops\n    what: Clicks count more; demo requests score.\n    why: Clicks converted twice as often as opens.\n", 1)
+	src = strings.Replace(src, "version: \"3\"\nname", "version: \"4\"\nname", 1)
+	src = strings.Replace(src, "changelog:\n", "changelog:\n  - version: \"4\"\n    date: 2027-01-20\n    author: ops\n    what: Clicks count more; demo requests score.\n    why: Clicks converted twice as often as opens.\n", 1)
 	src = strings.Replace(src, "    points: 10\n    cap: {max: 5, per: 1d}", "    points: 15\n    cap: {max: 5, per: 1d}", 1)
 	src = strings.Replace(src, "  - id: careers\n    event: web.page_viewed\n    match: {url: [\"*/careers*\", \"*/jobs*\"]}\n    points: -10\n    reason: careers page (a job seeker, not a buyer)\n", "", 1)
 	src = strings.Replace(src, "    match: {url: \"*/blog/*\"}\n    points: 10\n    cap: {max: 3, per: 1d}", "    match: {url: \"*/blog/*\"}\n    points: 10\n    cap: {max: 2, per: 1d}", 1)
@@ -55,7 +55,7 @@ func TestHistoryTableOfRulesAcrossVersions(t *testing.T) {
 	v1, v2 := Default(), secondVersion(t)
 	h, err := NewHistory([]*File{&v2.File, &v1.File}) // out of order on purpose
 	require.NoError(t, err)
-	assert.Equal(t, []string{"2", "3"}, h.Versions)
+	assert.Equal(t, []string{"3", "4"}, h.Versions)
 	rows := map[string][]string{}
 	for _, r := range h.Rows {
 		rows[r.Section+" "+r.ID] = r.Points
@@ -66,15 +66,15 @@ func TestHistoryTableOfRulesAcrossVersions(t *testing.T) {
 	assert.Equal(t, []string{"-10", ""}, rows["rules careers"])
 	assert.Equal(t, []string{"", "40"}, rows["rules demo-request"])
 	assert.Equal(t, []string{"80", "85"}, rows["thresholds mql.enter"])
-	require.Len(t, h.Notes, 3, "the changelog of every version, once")
-	assert.Equal(t, []string{"1", "2", "3"}, []string{h.Notes[0].Version, h.Notes[1].Version, h.Notes[2].Version})
+	require.Len(t, h.Notes, 4, "the changelog of every version, once")
+	assert.Equal(t, []string{"1", "2", "3", "4"}, []string{h.Notes[0].Version, h.Notes[1].Version, h.Notes[2].Version, h.Notes[3].Version})
 
 	var out bytes.Buffer
 	require.NoError(t, h.Write(&out))
 	assert.Regexp(t, `rules\s+email-click\s+10\s+15\n`, out.String())
 	assert.Regexp(t, `rules\s+careers\s+-10\s+—\n`, out.String())
 	assert.Regexp(t, `rules\s+demo-request\s+—\s+40\ntitles`, out.String(), "rules stay together")
-	assert.Contains(t, out.String(), "v3  2027-01-20  ops    Clicks count more; demo requests score. (why: Clicks converted twice as often as opens.)")
+	assert.Contains(t, out.String(), "v4  2027-01-20  ops    Clicks count more; demo requests score. (why: Clicks converted twice as often as opens.)")
 }
 
 // TestReviewDueAtDays59_61_151: first version on day 0: on time at day 59,

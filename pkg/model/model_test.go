@@ -140,8 +140,8 @@ func TestDurationsAndMatchers(t *testing.T) {
 func TestDefaultRoundTripsThroughYAML(t *testing.T) {
 	t.Parallel()
 	m := Default()
-	assert.True(t, strings.Contains(string(DefaultYAML()), "version: \"2\""))
-	assert.Equal(t, "2", m.Version)
+	assert.True(t, strings.Contains(string(DefaultYAML()), "version: \"3\""))
+	assert.Equal(t, "3", m.Version)
 	assert.NotEmpty(t, m.File.Changelog)
 }
 

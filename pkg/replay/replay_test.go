@@ -392,7 +392,7 @@ func lowMQLModel(t *testing.T) *model.Model {
 
 // lowMQLSource is the default model with MQL at 40 instead of 80.
 func lowMQLSource() string {
-	src := strings.Replace(string(model.DefaultYAML()), "version: \"2\"\nname", "version: \"2-low-mql\"\nname", 1)
+	src := strings.Replace(string(model.DefaultYAML()), "version: \"3\"\nname", "version: \"3-low-mql\"\nname", 1)
 	return strings.Replace(src, "mql: {enter: 80, leave: 70}", "mql: {enter: 40, leave: 35}", 1)
 }
 
@@ -452,7 +452,7 @@ func TestCompareTwoModelsOnTheSameHistory(t *testing.T) {
 	assert.Equal(t, count(cb, mql), rep.B.MQL)
 	assert.Greater(t, rep.B.MQL, rep.A.MQL, "a lower MQL threshold qualifies more contacts")
 	assert.Equal(t, map[string]int{model.Default().Version: len(ca)}, rep.A.Models)
-	assert.Equal(t, map[string]int{"2-low-mql": len(cb)}, rep.B.Models)
+	assert.Equal(t, map[string]int{"3-low-mql": len(cb)}, rep.B.Models)
 	var want []replay.Change
 	for id, a := range ca {
 		b := cb[id]
@@ -527,7 +527,7 @@ func TestPromoteLosesNothingThatArrivedMeanwhile(t *testing.T) {
 	assert.Equal(t, total, take(t, store.New(r.rdb, next)).Events, "nothing applied twice")
 	assert.Equal(t, len(first)+len(second), take(t, store.New(r.rdb, live)).Events, "the old namespace is left as it was")
 	for _, c := range take(t, store.New(r.rdb, next)).Contacts {
-		assert.Equal(t, "2-low-mql", c.Model)
+		assert.Equal(t, "3-low-mql", c.Model)
 	}
 }
 
@@ -557,10 +557,10 @@ func TestModelCommands(t *testing.T) {
 	}
 	out, err := run("model", "validate", cur)
 	require.NoError(t, err)
-	assert.Contains(t, out, `valid, version "2-low-mql"`)
+	assert.Contains(t, out, `valid, version "3-low-mql"`)
 	out, err = run("model", "diff", old, cur)
 	require.NoError(t, err)
-	assert.Equal(t, "model \"2\" → \"2-low-mql\"\n~ thresholds.mql  {\"enter\":80,\"leave\":70} → {\"enter\":40,\"leave\":35}\n", out)
+	assert.Equal(t, "model \"3\" → \"3-low-mql\"\n~ thresholds.mql  {\"enter\":80,\"leave\":70} → {\"enter\":40,\"leave\":35}\n", out)
 	require.NoError(t, os.WriteFile(cur, []byte(strings.Replace(lowMQLSource(), "per: 1d", "per: 1day", 1)), 0o600))
 	_, err = run("model", "validate", cur)
 	require.Error(t, err)

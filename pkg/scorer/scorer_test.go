@@ -142,8 +142,9 @@ func TestScoresAndPublishesTransitions(t *testing.T) {
 	p := "t1-"
 	r.publish(t, history(p)...)
 	// fit = VP 10 + employees 15 + software 10 + US 5 + revenue 10 = 50. Behavior: whitepaper 20
-	// (total 70), webinar 25 (45: mid, AQL's behavior gate; total 95: MQL; account 40+45 = 85:
-	// AQL), first pricing visit 0, second +30 (75: late). Account 40+75 = 115 stays under MQA's 120.
+	// (total 70), webinar 25 (45: mid, AQL's behavior gate; total 95: MQL; account fit 40 is past
+	// AQL's account gate: AQL), first pricing visit 0, second +30 (75: late). Account 40+75 = 115
+	// stays under MQA's 120.
 	want := []string{
 		"lead.became_aql/" + p + "c-42/" + p + "e3",
 		"lead.became_mql/" + p + "c-42/" + p + "e3",

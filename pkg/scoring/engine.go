@@ -116,8 +116,9 @@ type Result struct {
 	Crossings []Crossing
 	// Duplicate is set when the event was already applied (seen window).
 	Duplicate bool
-	// Refresh lists accounts whose fit or AQL account gate changed, so each
-	// of their other member contacts needs Refresh.
+	// Refresh lists accounts whose fit or competitor status changed, so
+	// each of their other member contacts needs Refresh. A change of
+	// engagement alone needs none: no member's status depends on it.
 	Refresh []string
 }
 
@@ -740,7 +741,7 @@ func (e *Engine) settle(a *Account, c *Contact, cause string, t int64, out *Resu
 		}
 		out.Crossings = append(out.Crossings, e.crossing(a, c, pick(mql, BecameMQL, LeftMQL), cause, t))
 	}
-	aql := !comp && e.isTarget(c) && c.Behavior >= int32(m.AQL.Behavior) && a.IsAccount() && a.Score() >= int32(m.AQL.Account)
+	aql := !comp && e.isTarget(c) && c.Behavior >= int32(m.AQL.Behavior) && e.accountGate(a)
 	if aql != c.AQL {
 		c.AQL = aql
 		if aql && c.AQLAt == 0 {
@@ -753,7 +754,16 @@ func (e *Engine) settle(a *Account, c *Contact, cause string, t int64, out *Resu
 // Gates reports AQL's three gates for c in a, in order: target contact,
 // behavior, account.
 func (e *Engine) Gates(a *Account, c *Contact) (target, behavior, account bool) {
-	return e.isTarget(c), c.Behavior >= int32(e.m.AQL.Behavior), a.IsAccount() && a.Score() >= int32(e.m.AQL.Account)
+	return e.isTarget(c), c.Behavior >= int32(e.m.AQL.Behavior), e.accountGate(a)
+}
+
+// accountGate is AQL's third gate: the account's firmographic fit, which
+// marketing cannot move. Its engagement, its members' behavior, is MQA's
+// measure and does not open this gate: a contact's own clicks must not
+// qualify the account that qualifies him. So only a change of the account's
+// fit, which refreshes every member anyway, can move a member across it.
+func (e *Engine) accountGate(a *Account) bool {
+	return a.IsAccount() && a.Fit >= int32(e.m.AQL.Account)
 }
 
 func (e *Engine) isTarget(c *Contact) bool {
@@ -820,10 +830,6 @@ func (e *Engine) settleAccountWith(a *Account, engagement int32, cause string, t
 	m := e.m
 	a.Engagement = engagement
 	total := a.Score()
-	gate := int32(m.AQL.Account)
-	if (a.Total >= gate) != (total >= gate) {
-		out.refresh(a.ID)
-	}
 	a.Total = total
 	mqa := !a.isCompetitor(m) && (total >= int32(m.MQA.Enter) || (a.MQA && total >= int32(m.MQA.Leave)))
 	if mqa != a.MQA {

@@ -558,8 +558,9 @@ func TestMQAHysteresisAndRefresh(t *testing.T) {
 	assert.True(t, a.MQA)
 	assert.Equal(t, int32(160), a.Score())
 	assert.Equal(t, []string{BecameMQA}, types(filterPrefix(out.Crossings, "account.")))
-	// The account crossed the AQL account gate (60) on the first meeting.
-	assert.Equal(t, []string{"acme.io"}, out.Refresh)
+	// Engagement moved the account into MQA; no member's status depends on
+	// it (AQL's account gate is the account's fit), so none is refreshed.
+	assert.Empty(t, out.Refresh)
 }
 
 func filterPrefix(xs []Crossing, prefix string) []Crossing {

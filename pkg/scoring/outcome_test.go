@@ -70,7 +70,7 @@ func TestTriggeredRulesAreRememberedPerModel(t *testing.T) {
 	assert.True(t, c.Triggered(idx("email-open")))
 	assert.False(t, c.Triggered(idx("email-click")))
 
-	other, err := model.Parse([]byte(strings.Replace(string(model.DefaultYAML()), "version: \"2\"\nname", "version: \"3\"\nname", 1)))
+	other, err := model.Parse([]byte(strings.Replace(string(model.DefaultYAML()), "version: \"3\"\nname", "version: \"4\"\nname", 1)))
 	require.NoError(t, err)
 	e := New(other)
 	var out Result

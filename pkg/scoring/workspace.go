@@ -58,7 +58,7 @@ type Loader interface {
 
 // Workspace applies a batch of events to the homes they touch, following
 // contacts that move and refreshing every member of an account whose fit or
-// AQL account gate changed. It is the one place that routing lives, shared
+// competitor status changed. It is the one place that routing lives, shared
 // by the scorer, the decayer and replay.
 type Workspace struct {
 	e     *Engine
@@ -269,9 +269,10 @@ func (w *Workspace) Decay(contactID string, now time.Time) (bool, error) {
 	}
 	// An account crosses when the decay of its members brings it across;
 	// which member tips it depends on the order they are decayed in, so the
-	// crossing, and the refresh of the other members it may bring, are
-	// attributed to the account's decay at now instead: their ids are the
-	// same whatever that order (a rerun, another replica).
+	// crossing is attributed to the account's decay at now instead: its id
+	// is the same whatever that order (a rerun, another replica). So is the
+	// refresh of every member when the pass is the first to see a model
+	// that changes the account's fit: any member may be the first decayed.
 	for i := range w.res.Crossings {
 		if x := &w.res.Crossings[i]; strings.HasPrefix(x.Type, "account.") {
 			x.Cause = AccountDecayCause(x.AccountID, now)
