@@ -289,6 +289,42 @@ func TestDuplicateBatchScoresOnce(t *testing.T) {
 	}
 }
 
+// TestRetriedLargeBatchScoresOnce: a client posts 600 events of 20
+// contacts in one batch, times out and posts the batch again: every
+// contact counts each event once (a window of the last 8 ids per contact
+// let the second post double them).
+func TestRetriedLargeBatchScoresOnce(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	at := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	var body strings.Builder
+	for i := range 600 {
+		typ := []string{"email.opened", "email.clicked", "webinar.attended"}[i%3]
+		fmt.Fprintf(&body, `{"id":"r-%d","type":"%s","contact_id":"c-%d","account_id":"a-%d.io","time":"%s"}`+"\n",
+			i, typ, i%20, i%4, at.Add(time.Duration(i)*time.Second).Format(time.RFC3339))
+	}
+	code, resp := postEvents(t, s.IngestorURL, body.String())
+	require.Equal(t, http.StatusAccepted, code, resp)
+	scores := map[string]int32{}
+	for i := range 20 {
+		id := fmt.Sprintf("c-%d", i)
+		scores[id] = waitContact(t, s, id, 30).Score
+	}
+	code, resp = postEvents(t, s.IngestorURL, body.String())
+	require.Equal(t, http.StatusAccepted, code, resp)
+	code, resp = postEvents(t, s.IngestorURL, `{"id":"marker","type":"email.opened","contact_id":"c-0","account_id":"a-0.io","time":"`+
+		at.Add(time.Hour).Format(time.RFC3339)+`"}`)
+	require.Equal(t, http.StatusAccepted, code, resp)
+	waitContact(t, s, "c-0", 31)
+	for i := 1; i < 20; i++ {
+		id := fmt.Sprintf("c-%d", i)
+		var c api.Contact
+		require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/contacts/"+id, &c))
+		assert.Equal(t, int32(30), c.Events, id)
+		assert.Equal(t, scores[id], c.Score, id)
+	}
+}
+
 func TestIngestRefusesInvalidBatchAndPublishesNothing(t *testing.T) {
 	t.Parallel()
 	s := startStack(t)

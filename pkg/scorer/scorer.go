@@ -35,12 +35,19 @@ type Config struct {
 	// (an error other than Redis's, or a panic) is retried before it goes
 	// to the DLQ; 0 means 3.
 	MaxAttempts int
+	// DedupeWindow is how long after an event's ingest its id is surely
+	// recognised again (see store.Dedupe); 0 means DefaultDedupeWindow.
+	DedupeWindow time.Duration
 }
+
+// DefaultDedupeWindow is the dedupe window unless configured.
+const DefaultDedupeWindow = 24 * time.Hour
 
 // Errors from Validate.
 var (
 	ErrNoTopic   = errors.New("events, transitions and DLQ topics are required")
 	ErrBatchSize = errors.New("batch size must be between 1 and 100000")
+	ErrWindow    = errors.New("--dedupe-window must be at least 1m")
 )
 
 // RegisterFlags adds the scorer's own flags; the topics come from the
@@ -50,6 +57,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Linger, "batch-linger", time.Millisecond, "longest wait to fill a batch after its first event")
 	fs.DurationVar(&c.MaxBackoff, "max-backoff", 10*time.Second, "cap of the exponential backoff while Redis or Kafka is down")
 	fs.IntVar(&c.MaxAttempts, "max-attempts", 3, "tries of an event the engine fails on before it goes to the DLQ")
+	fs.DurationVar(&c.DedupeWindow, "dedupe-window", DefaultDedupeWindow,
+		"an event id posted again within this time of the first copy's ingest scores once (later than twice this, again)")
 }
 
 // Validate checks the configuration.
@@ -60,6 +69,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BatchSize < 1 || c.BatchSize > 100000 {
 		errs = append(errs, ErrBatchSize)
+	}
+	if c.DedupeWindow != 0 && c.DedupeWindow < time.Minute {
+		errs = append(errs, ErrWindow)
 	}
 	return errors.Join(errs...)
 }
@@ -95,6 +107,8 @@ type Scorer struct {
 	applyEvent func(ws *scoring.Workspace, ev *event.Event) error
 	// afterLoad lets tests finish a post between a load and what follows.
 	afterLoad func()
+	// forgotten is, per partition, the newest dedupe bucket deleted.
+	forgotten map[int32]int64
 }
 
 // New returns a scorer. metrics may be nil.
@@ -106,7 +120,7 @@ func New(cfg Config, log *zap.Logger, src Source, sink Sink, st *store.Store, en
 		metrics = NewMetrics(nil)
 	}
 	return &Scorer{cfg: cfg, log: log, src: src, sink: sink, st: st, engine: engine, metrics: metrics, now: time.Now,
-		failures: map[recordID]failure{}, applyEvent: (*scoring.Workspace).Apply,
+		failures: map[recordID]failure{}, forgotten: map[int32]int64{}, applyEvent: (*scoring.Workspace).Apply,
 		committer: &commit.Committer{Store: st, Sink: sink, Topic: cfg.TransitionsTopic, Engine: engine, Quiet: cfg.Quiet,
 			Writer: commit.ScorerWriter()}}, nil
 }
@@ -334,7 +348,78 @@ func (s *Scorer) deadLetter(ctx context.Context, rec stream.Record, cause error)
 	return s.sink.Publish(ctx, stream.DLQRecord(rec, s.cfg.DLQTopic, cause, s.now()))
 }
 
-func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
+// dedupe drops the items whose event id came before at another offset of
+// their partition (a client posting again what was accepted) and returns
+// the others and how many it dropped. The ids are marked before the
+// events are applied: a redelivered record keeps its offset, so it is
+// never its own duplicate.
+func (s *Scorer) dedupe(ctx context.Context, items []item) ([]item, int, error) {
+	ds := make([]store.Delivery, len(items))
+	for i := range items {
+		ds[i] = store.Delivery{ID: items[i].ev.ID, Partition: int32(items[i].rec.Partition), Offset: items[i].rec.Offset,
+			At: ingestTime(&items[i])}
+	}
+	dup, err := s.st.Dedupe(ctx, s.dedupeWindow(), ds)
+	if err != nil {
+		return nil, 0, err
+	}
+	fresh := make([]item, 0, len(items))
+	for i := range items {
+		if !dup[i] {
+			fresh = append(fresh, items[i])
+		}
+	}
+	return fresh, len(items) - len(fresh), nil
+}
+
+// ingestTime is when an event was ingested: its record's time. Records
+// without one (lines of an NDJSON file replayed) count as ingested at one
+// instant, so that an id is recognised anywhere in the file.
+func ingestTime(it *item) time.Time {
+	if it.rec.Time.IsZero() {
+		return time.Unix(0, 0)
+	}
+	return it.rec.Time
+}
+
+func (s *Scorer) dedupeWindow() time.Duration {
+	if s.cfg.DedupeWindow <= 0 {
+		return DefaultDedupeWindow
+	}
+	return s.cfg.DedupeWindow
+}
+
+// forget deletes the dedupe buckets no event of the partitions in items
+// will be checked against any more: those two or more older than the
+// newest bucket seen. Older ones missed expire on their own.
+func (s *Scorer) forget(ctx context.Context, items []item) {
+	newest := map[int32]int64{}
+	for i := range items {
+		p, b := int32(items[i].rec.Partition), store.DedupeBucket(ingestTime(&items[i]), s.dedupeWindow())
+		if cur, ok := newest[p]; !ok || b > cur {
+			newest[p] = b
+		}
+	}
+	for p, b := range newest {
+		from, ok := s.forgotten[p]
+		if !ok || from < b-10 {
+			from = b - 10
+		}
+		for old := from + 1; old <= b-2; old++ {
+			if err := s.st.ForgetDeliveries(ctx, p, old); err != nil {
+				s.log.Warn("deleting an old dedupe bucket failed; it expires on its own", zap.Error(err))
+				return
+			}
+			s.forgotten[p] = old
+		}
+	}
+}
+
+func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
+	items, duplicates, err := s.dedupe(ctx, all)
+	if err != nil {
+		return nil, err
+	}
 	var contacts []string
 	for i := range items {
 		if !items[i].ev.IsAccountEvent() {
@@ -449,7 +534,8 @@ func (s *Scorer) apply(ctx context.Context, items []item) (*batchPost, error) {
 	for _, at := range ingested {
 		s.metrics.EventLatency.Observe(now.Sub(at).Seconds())
 	}
-	s.metrics.Duplicates.Add(float64(skipped + ws.Duplicates))
+	s.metrics.Duplicates.Add(float64(skipped + duplicates))
+	s.forget(ctx, all)
 	return &batchPost{Post: p, ingested: ingested}, nil
 }
 

@@ -3,6 +3,7 @@ package scorer
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -12,18 +13,23 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/leadscore/leads/pkg/decay"
+	"github.com/leadscore/leads/pkg/demo"
 	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
 	"github.com/leadscore/leads/pkg/testutil"
 )
 
 // log is a partition of the events topic for tests that call Process: it
-// hands out offsets in order, as Kafka would to each post of a client.
+// hands out offsets in order, as Kafka would to each post of a client, and
+// stamps records with the time at (now unless set), as the ingestor's
+// producer would.
 type log struct {
 	t         *testing.T
 	partition int
 	next      int64
+	at        time.Time
 }
 
 func (l *log) records(evs ...event.Event) []stream.Record {
@@ -32,8 +38,10 @@ func (l *log) records(evs ...event.Event) []stream.Record {
 	for i := range evs {
 		v, err := json.Marshal(&evs[i])
 		require.NoError(l.t, err)
-		recs[i] = stream.Record{Topic: "e", Partition: l.partition, Offset: l.next, Value: v, Key: []byte(evs[i].Key()),
-			Time: evs[i].Time}
+		if l.at.IsZero() {
+			l.at = time.Now()
+		}
+		recs[i] = stream.Record{Topic: "e", Partition: l.partition, Offset: l.next, Value: v, Key: []byte(evs[i].Key()), Time: l.at}
 		l.next++
 	}
 	return recs
@@ -194,4 +202,74 @@ func TestDecayerBesideAScorerPublishesEachCrossingOnce(t *testing.T) {
 	_, metas, err := st.Load(ctx, map[string]*store.Request{"a:p-acme.io": {}})
 	require.NoError(t, err)
 	assert.Empty(t, metas["a:p-acme.io"].Outbox, "published crossings leave the outbox")
+}
+
+// contactState reads a contact, failing the test when it is missing.
+func contactState(t *testing.T, st *store.Store, id string) *scoring.Contact {
+	t.Helper()
+	c, _, err := st.Contact(context.Background(), id)
+	require.NoError(t, err)
+	return c
+}
+
+// TestRetriedBatchesScoreOnce: a client that times out posts its whole
+// batch again, twice: a 10,000-event batch holding 500 events of one
+// contact, delivered three times at new offsets, scores as if it came
+// once, for that contact and every other.
+func TestRetriedBatchesScoreOnce(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now().UTC().Add(-30 * 24 * time.Hour).Truncate(time.Second)
+	gen := demo.New(11, 200, start, "")
+	batch := append(gen.Accounts(), gen.Next(10000-500-len(gen.Accounts()), time.Minute)...)
+	for i := range 500 {
+		ev := opened(fmt.Sprintf("hot-%d", i), "hot", gen.Accounts()[0].AccountID, start.Add(time.Duration(i)*time.Minute))
+		if i%5 == 0 {
+			ev.Type = "webinar.attended"
+		}
+		batch = append(batch, ev)
+	}
+	require.Len(t, batch, 10000)
+	f := newScorers(t)
+	once, onceStore := f.at("once", nil, &flakySink{})
+	require.NoError(t, once.Process(ctx, (&log{t: t}).records(batch...)))
+
+	sink := &flakySink{}
+	retried, st := f.at("retried", nil, sink)
+	part := &log{t: t}
+	for range 3 {
+		require.NoError(t, retried.Process(ctx, part.records(batch...)))
+	}
+	want, got := contactState(t, onceStore, "hot"), contactState(t, st, "hot")
+	assert.Equal(t, int32(500), got.Events)
+	assert.Equal(t, want, got)
+	for _, ev := range batch[:50] {
+		if !ev.IsAccountEvent() {
+			assert.Equal(t, contactState(t, onceStore, ev.ContactID), contactState(t, st, ev.ContactID))
+		}
+	}
+	assert.Equal(t, historyOf(t, onceStore, "hot"), historyOf(t, st, "hot"))
+}
+
+// TestIDRepostedAfterManyOthersScoresOnce: one event posted again after
+// 1,000 other events of the same contact is still a duplicate.
+func TestIDRepostedAfterManyOthersScoresOnce(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now().UTC().Add(-2 * time.Hour).Truncate(time.Second)
+	first := event.Event{ID: "first", Type: "meeting.booked", ContactID: "c-1", Time: start}
+	var others []event.Event
+	for i := range 1000 {
+		others = append(others, opened(fmt.Sprintf("o-%d", i), "c-1", "", start.Add(time.Duration(i)*time.Second)))
+	}
+	s, st := newScorers(t).at("ns", nil, &flakySink{})
+	part := &log{t: t}
+	require.NoError(t, s.Process(ctx, part.records(first)))
+	require.NoError(t, s.Process(ctx, part.records(others...)))
+	before := contactState(t, st, "c-1")
+	require.NoError(t, s.Process(ctx, part.records(first)))
+	assert.Equal(t, before, contactState(t, st, "c-1"))
+	assert.Equal(t, int32(1001), before.Events)
 }

@@ -114,8 +114,6 @@ func (x *Crossing) ID() string {
 type Result struct {
 	Ledger    []Entry
 	Crossings []Crossing
-	// Duplicate is set when the event was already applied (seen window).
-	Duplicate bool
 	// Refresh lists accounts whose fit or competitor status changed, so
 	// each of their other member contacts needs Refresh. A change of
 	// engagement alone needs none: no member's status depends on it.
@@ -124,7 +122,7 @@ type Result struct {
 
 // Reset empties the result and keeps its buffers.
 func (r *Result) Reset() {
-	r.Ledger, r.Crossings, r.Duplicate, r.Refresh = r.Ledger[:0], r.Crossings[:0], false, r.Refresh[:0]
+	r.Ledger, r.Crossings, r.Refresh = r.Ledger[:0], r.Crossings[:0], r.Refresh[:0]
 }
 
 func (r *Result) refresh(accountID string) {
@@ -156,11 +154,6 @@ func (e *Engine) Apply(a *Account, c *Contact, ev *event.Event, out *Result) err
 	if ev.ContactID != c.ID {
 		return fmt.Errorf("%w: event %s is for contact %q, state is %q", ErrMismatch, ev.ID, ev.ContactID, c.ID)
 	}
-	h := EventHash(ev.ID)
-	if seen(c.Seen, h) {
-		out.Duplicate = true
-		return nil
-	}
 	t := ev.Time.Unix()
 	if c.AccountID != a.ID {
 		c.AccountID = a.ID
@@ -171,7 +164,6 @@ func (e *Engine) Apply(a *Account, c *Contact, ev *event.Event, out *Result) err
 	if t > c.DecayedTo {
 		c.DecayedTo = t
 	}
-	c.Seen = remember(c.Seen, h)
 	c.Events++
 	c.Model = e.m.Version
 	start := len(out.Ledger)
@@ -287,12 +279,6 @@ func (e *Engine) ApplyAccount(a *Account, ev *event.Event, out *Result) error {
 	if !a.IsAccount() || ev.AccountID != a.ID {
 		return fmt.Errorf("%w: event %s is for account %q, state is %q", ErrMismatch, ev.ID, ev.AccountID, a.ID)
 	}
-	h := EventHash(ev.ID)
-	if seen(a.Seen, h) {
-		out.Duplicate = true
-		return nil
-	}
-	a.Seen = remember(a.Seen, h)
 	a.Events++
 	a.Model = e.m.Version
 	wasComp := a.isCompetitor(e.m)

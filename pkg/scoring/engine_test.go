@@ -493,14 +493,6 @@ func TestLateEventDoesNotRewindTime(t *testing.T) {
 	assert.Equal(t, t0.Add(day(10)).Unix(), c.LastEngaged)
 }
 
-func TestDuplicateScoresOnce(t *testing.T) {
-	t.Parallel()
-	e1 := ev("webinar.attended", 0, nil)
-	c, out := run(t, model.Default(), e1, e1)
-	assert.Equal(t, int32(25), c.Behavior)
-	assert.True(t, out.Duplicate)
-}
-
 func TestAccountEngagementAndMQA(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {

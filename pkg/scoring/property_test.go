@@ -146,35 +146,6 @@ func TestDecayDailyEqualsOnce(t *testing.T) {
 	})
 }
 
-// TestDuplicatesScoreOnce: redelivering any event again (within the seen
-// window) leaves the state as if it came once.
-func TestDuplicatesScoreOnce(t *testing.T) {
-	t.Parallel()
-	e := New(model.Default())
-	rapid.Check(t, func(t *rapid.T) {
-		evs := genHistory(t, "c-1", true)
-		var dup []event.Event
-		for i := range evs {
-			dup = append(dup, evs[i])
-			if rapid.Bool().Draw(t, "dup") {
-				back := rapid.IntRange(max(0, i-seenWindow+1), i).Draw(t, "which")
-				dup = append(dup, evs[back])
-			}
-		}
-		a1, c1, a2, c2 := &Account{}, &Contact{ID: "c-1"}, &Account{}, &Contact{ID: "c-1"}
-		var r1, r2 Result
-		for i := range evs {
-			require.NoError(t, e.Apply(a1, c1, &evs[i], &r1))
-		}
-		for i := range dup {
-			require.NoError(t, e.Apply(a2, c2, &dup[i], &r2))
-		}
-		require.Equal(t, c1, c2)
-		require.Equal(t, r1.Ledger, r2.Ledger)
-		require.Equal(t, r1.Crossings, r2.Crossings)
-	})
-}
-
 // TestIndependentContactsCommute: interleaving the histories of contacts
 // without accounts in any order gives each the same state.
 func TestIndependentContactsCommute(t *testing.T) {

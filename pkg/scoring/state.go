@@ -3,14 +3,8 @@ package scoring
 import (
 	"slices"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/leadscore/leads/pkg/model"
 )
-
-// seenWindow is how many recent event ids a contact or account remembers for
-// dedupe. Redelivery from Kafka is caught earlier by offset watermarks; this
-// window catches the same event posted again over HTTP shortly after.
-const seenWindow = 8
 
 // Contact is one person's scoring state. Times are Unix seconds. Behavior is
 // always a pure function of (Anchor, DecayFrom, DecayedTo) under a model,
@@ -46,8 +40,7 @@ type Contact struct {
 	Model       string      `json:"m,omitempty"`
 	// MovedFrom is the home this contact moved out of, until the old home
 	// is known to be rid of it (see Workspace.Apply).
-	MovedFrom string   `json:"mf,omitempty"`
-	Seen      []uint64 `json:"r,omitempty"`
+	MovedFrom string `json:"mf,omitempty"`
 
 	// Outcomes, for effectiveness reports: when the contact first became
 	// MQL and AQL, when its first opportunity was created, whether a deal
@@ -114,7 +107,6 @@ type Account struct {
 	Members      map[string]int32 `json:"mb,omitempty"`
 	Events       int32            `json:"n,omitempty"`
 	Model        string           `json:"m,omitempty"`
-	Seen         []uint64         `json:"r,omitempty"`
 	// Outcomes of the account's contacts: the first opportunity's time and
 	// whether the account was MQA then, and the count of contacts with an
 	// opportunity, a deal won and a deal lost.
@@ -148,30 +140,11 @@ func (a *Account) isCompetitor(m *model.Model) bool {
 	return a.IsAccount() && (a.Competitor || m.IsCompetitorDomain(a.ID))
 }
 
-// EventHash is the dedupe key of an event id: 48 bits of its xxhash, which
-// the store keeps in 6 bytes. Two ids of one contact's last 8 collide with
-// odds of about 3 in 10^14 per event.
-func EventHash(id string) uint64 { return xxhash.Sum64String(id) & hash48 }
-
-const hash48 = 1<<48 - 1
-
-func seen(ring []uint64, h uint64) bool { return slices.Contains(ring, h) }
-
-func remember(ring []uint64, h uint64) []uint64 {
-	if len(ring) < seenWindow {
-		return append(ring, h)
-	}
-	copy(ring, ring[1:])
-	ring[len(ring)-1] = h
-	return ring
-}
-
 // Clone returns a deep copy, so callers can keep a state from before a change.
 func (c *Contact) Clone() *Contact {
 	cp := *c
 	cp.Products = slices.Clone(c.Products)
 	cp.Caps = slices.Clone(c.Caps)
-	cp.Seen = slices.Clone(c.Seen)
 	cp.Rules = slices.Clone(c.Rules)
 	cp.OppRules = slices.Clone(c.OppRules)
 	return &cp
@@ -181,7 +154,6 @@ func (c *Contact) Clone() *Contact {
 func (a *Account) Clone() *Account {
 	cp := *a
 	cp.Technologies = slices.Clone(a.Technologies)
-	cp.Seen = slices.Clone(a.Seen)
 	if a.Members != nil {
 		cp.Members = make(map[string]int32, len(a.Members))
 		for k, v := range a.Members {

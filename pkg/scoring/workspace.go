@@ -67,8 +67,6 @@ type Workspace struct {
 	// Where maps contact id to home id, for contacts known to this batch.
 	Where map[string]string
 	res   Result
-	// Duplicates counts events skipped by the seen window.
-	Duplicates int
 	// Touched lists the contacts whose state this workspace changed.
 	Touched map[string]bool
 	// Moves are the contacts that changed home in this workspace. The new
@@ -172,10 +170,6 @@ func (w *Workspace) Apply(ev *event.Event) error {
 			return err
 		}
 		if moving, ok := from.Contacts[ev.ContactID]; ok {
-			if seen(moving.Seen, EventHash(ev.ID)) {
-				w.Duplicates++
-				return nil
-			}
 			w.e.Leave(from.Account, moving, ev.ID, ev.Time, &w.res)
 			delete(from.Contacts, ev.ContactID)
 			from.Removed = append(from.Removed, ev.ContactID)
@@ -302,10 +296,6 @@ func (w *Workspace) Contact(id string) *Contact {
 // finish files the last engine result under the homes it concerns and
 // refreshes members of accounts that need it.
 func (w *Workspace) finish(cause string, at time.Time) error {
-	if w.res.Duplicate {
-		w.Duplicates++
-		return nil
-	}
 	for _, l := range w.res.Ledger {
 		h := w.Homes[w.Where[l.ContactID]]
 		h.Ledger = append(h.Ledger, l)

@@ -190,7 +190,7 @@ func boolBits(bits ...bool) byte {
 
 // EncodeContact returns the stored form of a contact.
 func EncodeContact(c *scoring.Contact) []byte {
-	e := enc{b: make([]byte, 0, 96+8*len(c.Seen)+len(c.Title))}
+	e := enc{b: make([]byte, 0, 96+len(c.Title))}
 	e.byte(contactFormat)
 	e.byte(boolBits(c.Competitor, c.MQL, c.AQL, c.Dormant, c.TargetTitle, c.Won, c.Lost))
 	e.byte(c.Fields)
@@ -222,7 +222,7 @@ func EncodeContact(c *scoring.Contact) []byte {
 		e.svar(cc.Period)
 		e.svar(int64(cc.Count))
 	}
-	e.u48s(c.Seen)
+	e.uvar(0) // where the ids of the last events were kept, before dedupe moved out of the state
 	e.rel(c.MQLAt, c.DecayFrom)
 	e.rel(c.AQLAt, c.DecayFrom)
 	e.rel(c.OppAt, c.DecayFrom)
@@ -315,14 +315,12 @@ func DecodeContact(b []byte, id, accountID string) (*scoring.Contact, error) {
 			c.Caps[i] = scoring.CapCount{Rule: rule, Period: d.svar(), Count: d.i32()}
 		}
 	}
+	// The ids of the last events, kept before dedupe moved out of the
+	// state (48-bit hashes; 64-bit in format 1): read and dropped.
 	if format >= 2 {
-		c.Seen = d.u48s()
+		d.u48s()
 	} else {
-		// Format 1 kept 64-bit hashes: compare their low 48 bits.
-		c.Seen = d.u64s()
-		for i := range c.Seen {
-			c.Seen[i] &= 1<<48 - 1
-		}
+		d.u64s()
 	}
 	if format >= 2 {
 		c.MQLAt, c.AQLAt, c.OppAt = d.rel(c.DecayFrom), d.rel(c.DecayFrom), d.rel(c.DecayFrom)
@@ -349,7 +347,7 @@ func DecodeContact(b []byte, id, accountID string) (*scoring.Contact, error) {
 
 // EncodeAccount returns the stored form of an account.
 func EncodeAccount(a *scoring.Account) []byte {
-	e := enc{b: make([]byte, 0, 128+16*len(a.Members)+8*len(a.Seen))}
+	e := enc{b: make([]byte, 0, 128+16*len(a.Members))}
 	e.byte(accountFormat)
 	e.byte(boolBits(a.Competitor, a.MQA, a.MQAAtFirstOpp))
 	e.str(a.Name)
@@ -372,7 +370,7 @@ func EncodeAccount(a *scoring.Account) []byte {
 		e.str(id)
 		e.svar(int64(b))
 	}
-	e.u64s(a.Seen)
+	e.uvar(0) // the ids of the last events, as for contacts
 	e.svar(a.FirstOppAt)
 	e.svar(int64(a.Opportunities))
 	e.svar(int64(a.Won))
@@ -408,10 +406,7 @@ func DecodeAccount(b []byte, id string) (*scoring.Account, error) {
 			a.Members[id] = d.i32()
 		}
 	}
-	a.Seen = d.u64s()
-	for i := range a.Seen {
-		a.Seen[i] &= 1<<48 - 1 // ids hashed before hashes were 48 bits
-	}
+	d.u64s() // the ids of the last events, as for contacts
 	if format >= 2 {
 		a.FirstOppAt = d.svar()
 		a.Opportunities, a.Won, a.Lost = d.i32(), d.i32(), d.i32()

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/hex"
 	"reflect"
 	"slices"
 	"testing"
@@ -23,7 +24,6 @@ func genContact(t *rapid.T, id, account string) *scoring.Contact {
 		Stage: model.Stage(rapid.IntRange(0, 2).Draw(t, "s")), MQL: rapid.Bool().Draw(t, "q"), AQL: rapid.Bool().Draw(t, "aq"),
 		Dormant: rapid.Bool().Draw(t, "d"), Events: rapid.Int32().Draw(t, "n"), Model: rapid.String().Draw(t, "m"),
 		MovedFrom: rapid.String().Draw(t, "mf"),
-		Seen:      rapid.SliceOfN(rapid.Uint64Range(0, 1<<48-1), 0, 8).Draw(t, "seen"),
 		MQLAt:     unixTime().Draw(t, "qa"), AQLAt: unixTime().Draw(t, "aa"), OppAt: unixTime().Draw(t, "oa"),
 		Won: rapid.Bool().Draw(t, "w"), Lost: rapid.Bool().Draw(t, "l"), Good: rapid.Int32().Draw(t, "fg"), Bad: rapid.Int32().Draw(t, "fb"),
 		Rules: rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "rb"), Nurture: rapid.SampledFrom([]string{"", "other", "c_level", "reactivation", "key_vertical", "custom"}).Draw(t, "nu"),
@@ -39,9 +39,6 @@ func genContact(t *rapid.T, id, account string) *scoring.Contact {
 	}
 	for range rapid.IntRange(0, 3).Draw(t, "nc") {
 		c.Caps = append(c.Caps, scoring.CapCount{Rule: rapid.SampledFrom([]string{"a", "a@86400", "a@0", "a@007", "b@x"}).Draw(t, "crk") + rapid.String().Draw(t, "cr"), Period: rapid.Int64().Draw(t, "cp"), Count: rapid.Int32().Draw(t, "cn")})
-	}
-	if len(c.Seen) == 0 {
-		c.Seen = nil
 	}
 	return c
 }
@@ -66,7 +63,6 @@ func TestAccountCodecRoundTrip(t *testing.T) {
 			Events: rapid.Int32().Draw(t, "n"), Model: rapid.String().Draw(t, "m"),
 			Technologies: rapid.SliceOfN(rapid.String(), 1, 4).Draw(t, "te"),
 			Members:      rapid.MapOfN(rapid.String(), rapid.Int32(), 1, 20).Draw(t, "mb"),
-			Seen:         rapid.SliceOfN(rapid.Uint64Range(0, 1<<48-1), 1, 8).Draw(t, "seen"),
 			FirstOppAt:   unixTime().Draw(t, "oa"), MQAAtFirstOpp: rapid.Bool().Draw(t, "oq"),
 			Opportunities: rapid.Int32().Draw(t, "on"), Won: rapid.Int32().Draw(t, "w"), Lost: rapid.Int32().Draw(t, "l"),
 		}
@@ -79,7 +75,7 @@ func TestAccountCodecRoundTrip(t *testing.T) {
 // FuzzDecodeState: whatever the bytes, decoding a contact, an account or a
 // ledger entry errs or gives a value that encodes and decodes back.
 func FuzzDecodeState(f *testing.F) {
-	f.Add(EncodeContact(&scoring.Contact{ID: "c", Title: "VP", Seen: []uint64{1, 2}, Products: []scoring.Product{{Name: "x"}}}))
+	f.Add(EncodeContact(&scoring.Contact{ID: "c", Title: "VP", Products: []scoring.Product{{Name: "x"}}}))
 	f.Add(EncodeAccount(&scoring.Account{ID: "a", Members: map[string]int32{"c": 5}, Technologies: []string{"aws"}}))
 	f.Add([]byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Add(appendEntry(nil, &scoring.Entry{Cause: "e", Kind: scoring.KindOutcome, Reason: "r", Grade: "A", MQL: true}))
@@ -159,17 +155,23 @@ func TestContactFormat1StillReads(t *testing.T) {
 	require.Equal(t, c, got)
 }
 
-func TestSeenHashesTake6Bytes(t *testing.T) {
+// TestStatesWithSeenIDsStillRead: states written while contacts and
+// accounts kept the ids of their last events (before dedupe moved to the
+// scorer) decode, without them. The hex is what that version wrote.
+func TestStatesWithSeenIDsStillRead(t *testing.T) {
 	t.Parallel()
-	c := &scoring.Contact{ID: "c-1"}
-	empty := len(EncodeContact(c))
-	for i := range 8 {
-		c.Seen = append(c.Seen, scoring.EventHash(string(rune('a'+i))))
-	}
-	require.Equal(t, empty+8*6, len(EncodeContact(c)))
-	got, err := DecodeContact(EncodeContact(c), "c-1", "")
+	raw, err := hex.DecodeString("02000000000856502053616c6573000000505080ee89ab0d000012013200000003f79936bb3ebb9975cefc8520e18fc95cb8fec90100000000000004")
 	require.NoError(t, err)
-	require.Equal(t, c.Seen, got.Seen)
+	c, err := DecodeContact(raw, "c-1", "acme.io")
+	require.NoError(t, err)
+	require.Equal(t, &scoring.Contact{ID: "c-1", AccountID: "acme.io", Title: "VP Sales", Behavior: 40, Anchor: 40, DecayFrom: 1790000000,
+		Events: 9, Model: "2", MQLAt: 1790000100, Nurture: "other"}, c)
+	raw, err = hex.DecodeString("02000441636d6500000000000000000000000000000000000000005050000401320103632d31500290ea06b13c5000004b137d0a98ac000000000000")
+	require.NoError(t, err)
+	a, err := DecodeAccount(raw, "acme.io")
+	require.NoError(t, err)
+	require.Equal(t, &scoring.Account{ID: "acme.io", Name: "Acme", Fit: 40, Engagement: 40, Members: map[string]int32{"c-1": 40},
+		Events: 2, Model: "2"}, a)
 }
 
 // unixTime draws times in seconds, zero (never) included, within ±35,000
