@@ -338,7 +338,8 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 	b.common.RegisterFlags(fs, ":8082")
 	b.kafka.RegisterFlags(fs)
 	cfg.RegisterFlags(fs)
-	fs.BoolVar(&once, "once", false, "make one pass and exit")
+	fs.BoolVar(&once, "once", false, "make one pass and exit: wait up to --lease-ttl (and a second) for shards another decayer holds, "+
+		"fail if it still does, release the shard leases at the end")
 	fs.StringVar(&at, "now", "", "with --once: the instant to decay to (RFC 3339), instead of the clock")
 	if err := b.parse(fs, args, opts); err != nil {
 		return err
@@ -365,7 +366,10 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	if once {
-		n, err := d.Pass(ctx, now)
+		// Once waits for shards another decayer holds, and releases its
+		// own leases, so that the next --once (a new process, a new
+		// --owner) can lease them.
+		n, err := d.Once(ctx, now)
 		if err != nil {
 			return err
 		}
