@@ -15,7 +15,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/app"
 	"github.com/leadscore/leads/pkg/devstack"
-	"github.com/leadscore/leads/pkg/flagenv"
+	"github.com/leadscore/leads/pkg/program"
 )
 
 func main() {
@@ -32,8 +32,14 @@ func main() {
 	fs.StringVar(&cfg.ModelPath, "model", "", "scoring-model file (default: the built-in model)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "warn", "log level of the services")
 	fs.BoolVar(&cfg.ForceMiniredis, "miniredis", false, "use the embedded Redis even when redis-server is installed")
-	if err := flagenv.Parse(fs, os.Args[1:]); err != nil {
-		os.Exit(2)
+	if err := program.ParseFlags(fs, os.Args[1:]); err != nil {
+		// --help exits 0 and a command line it does not understand 2, as
+		// the programs do.
+		code := program.ExitCode(err)
+		if code != 0 {
+			fmt.Fprintln(os.Stderr, "error:", err)
+		}
+		os.Exit(code)
 	}
 	log, err := app.Logger("info")
 	if err != nil {

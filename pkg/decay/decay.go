@@ -5,8 +5,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,7 +54,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	host, _ := os.Hostname()
 	fs.DurationVar(&c.Interval, "interval", time.Minute, "time between passes")
 	fs.IntVar(&c.BatchSize, "batch-size", 2000, "contacts decayed per batch")
-	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 2*time.Minute, "how long a replica holds a due-index shard")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", 2*time.Minute, "how long a replica holds a due-index shard after its last pass (a replica that stops cleanly releases its shards)")
 	fs.StringVar(&c.Owner, "owner", host+"-"+strconv.Itoa(os.Getpid()), "this replica's name in shard leases")
 	fs.DurationVar(&c.MaxBackoff, "max-backoff", 10*time.Second, "cap of the exponential backoff while Redis or Kafka is down")
 	fs.IntVar(&c.Workers, "workers", DefaultWorkers, "groups of due-index shards a pass decays at once (more load Redis harder)")
@@ -77,6 +81,7 @@ type Metrics struct {
 	PassSeconds prometheus.Histogram
 	PassDecayed prometheus.Gauge
 	Backlog     prometheus.Gauge
+	NotLeased   prometheus.Gauge
 	Transitions *prometheus.CounterVec
 }
 
@@ -91,11 +96,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Contacts decayed by the last pass."}),
 		Backlog: prometheus.NewGauge(prometheus.GaugeOpts{Name: "leads_decayer_backlog",
 			Help: "Contacts due and not yet decayed, after the last pass."}),
+		NotLeased: prometheus.NewGauge(prometheus.GaugeOpts{Name: "leads_decayer_groups_not_leased",
+			Help: "Groups of due-index shards the last pass could not lease: other decayers held them."}),
 		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_decayer_transitions_total",
 			Help: "Transitions published, by type."}, []string{"type"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Decayed, m.PassSeconds, m.PassDecayed, m.Backlog, m.Transitions)
+		reg.MustRegister(m.Decayed, m.PassSeconds, m.PassDecayed, m.Backlog, m.NotLeased, m.Transitions)
 	}
 	return m
 }
@@ -131,8 +138,9 @@ func New(cfg Config, log *zap.Logger, st *store.Store, engine *scoring.Engine, s
 func (d *Decayer) Ready() bool { return d.ready.Load() }
 
 // Run makes a pass every interval until ctx ends, retrying failed passes
-// with capped exponential backoff.
+// with capped exponential backoff, then releases its shard leases.
 func (d *Decayer) Run(ctx context.Context) error {
+	defer d.release(ctx)
 	d.ready.Store(true)
 	for {
 		b := backoff.NewExponentialBackOff()
@@ -163,34 +171,205 @@ func (d *Decayer) Run(ctx context.Context) error {
 }
 
 // Pass decays every contact due at or before now in the shards this
-// replica holds, and returns how many changed.
+// replica can lease, and returns how many changed. Shards another replica
+// holds are left to it (it decays them), with a warning and the gauge
+// leads_decayer_groups_not_leased saying how many.
 func (d *Decayer) Pass(ctx context.Context, now time.Time) (int, error) {
 	start := time.Now()
+	n, held, err := d.pass(ctx, now, allGroups())
+	if err != nil {
+		return n, err
+	}
+	if len(held) > 0 {
+		d.log.Warn("groups of due-index shards not leased: left to the decayers that hold them",
+			zap.Int("groups", len(held)), zap.Strings("owners", owners(held)))
+	}
+	d.passDone(ctx, start, now, n)
+	return n, nil
+}
+
+// onceMargin is how much longer than the lease TTL Once waits for a lease:
+// a decayer that died holds its leases for the TTL at most.
+const onceMargin = time.Second
+
+// Once makes the one pass of `decayer --once`, which must decay every
+// contact due at now: groups of shards another decayer holds are tried
+// again with backoff until their lease is released or expires, for up to
+// the lease TTL and onceMargin after the first pass; then Once fails with
+// a *NotLeasedError naming them. A live decayer renews its leases, so
+// Once fails beside one unless it shares its --owner. Once releases its
+// own leases before it returns, so the next run can lease them at once.
+func (d *Decayer) Once(ctx context.Context, now time.Time) (int, error) {
+	defer d.release(ctx)
+	start := time.Now()
+	n, held, err := d.pass(ctx, now, allGroups())
+	if err != nil {
+		return n, err
+	}
+	if len(held) > 0 {
+		wait := d.cfg.LeaseTTL + onceMargin
+		d.log.Warn("groups of due-index shards not leased: waiting for their leases to be released or expire",
+			zap.Int("groups", len(held)), zap.Strings("owners", owners(held)), zap.Duration("up_to", wait))
+		deadline := time.Now().Add(wait)
+		b := backoff.NewExponentialBackOff()
+		b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 50*time.Millisecond, time.Second, 0
+		if d.cfg.MaxBackoff > 0 {
+			b.MaxInterval = min(b.MaxInterval, d.cfg.MaxBackoff)
+		}
+		for len(held) > 0 {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return n, &NotLeasedError{Groups: held, Waited: wait}
+			}
+			t := time.NewTimer(min(left, b.NextBackOff()))
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return n, ctx.Err()
+			case <-t.C:
+			}
+			groups := make([]int, 0, len(held))
+			for g := range held {
+				groups = append(groups, g)
+			}
+			var more int
+			more, held, err = d.pass(ctx, now, groups)
+			n += more
+			if err != nil {
+				return n, err
+			}
+		}
+	}
+	d.passDone(ctx, start, now, n)
+	return n, nil
+}
+
+// NotLeasedError names the groups of due-index shards Once could not
+// lease: their due contacts were not decayed.
+type NotLeasedError struct {
+	// Groups maps each group to the owner of its lease when last seen
+	// ("" if it had just expired).
+	Groups map[int]string
+	// Waited is how long Once waited for them.
+	Waited time.Duration
+}
+
+func (e *NotLeasedError) Error() string {
+	byOwner := map[string][]int{}
+	for g, o := range e.Groups {
+		byOwner[o] = append(byOwner[o], g)
+	}
+	var parts []string
+	for _, o := range slices.Sorted(maps.Keys(byOwner)) {
+		gs := byOwner[o]
+		slices.Sort(gs)
+		nums := make([]string, len(gs))
+		for i, g := range gs {
+			nums[i] = strconv.Itoa(g)
+		}
+		word := "group"
+		if len(gs) > 1 {
+			word = "groups"
+		}
+		if o == "" {
+			o = "(a lease that just expired)"
+		}
+		parts = append(parts, fmt.Sprintf("%s (%s %s)", o, word, strings.Join(nums, ", ")))
+	}
+	return fmt.Sprintf("%d of %d groups of due-index shards not decayed: still leased by other decayers after waiting %s: %s",
+		len(e.Groups), store.DueGroups, e.Waited, strings.Join(parts, "; "))
+}
+
+func allGroups() []int {
+	groups := make([]int, store.DueGroups)
+	for g := range groups {
+		groups[g] = g
+	}
+	return groups
+}
+
+// owners are the owners of the leases in held, sorted, for the logs.
+func owners(held map[int]string) []string {
+	var out []string
+	for _, o := range held {
+		if o != "" && !slices.Contains(out, o) {
+			out = append(out, o)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// pass decays the due contacts of the groups of shards it can lease, and
+// returns how many changed and the groups other owners hold (group →
+// owner), which it also sets the gauge to.
+func (d *Decayer) pass(ctx context.Context, now time.Time, groups []int) (int, map[int]string, error) {
 	if err := d.drain(ctx); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var total atomic.Int64
+	var mu sync.Mutex
+	var missed []int
 	g, gctx := errgroup.WithContext(ctx)
 	// Groups in parallel keep Redis busy while Go decays the next batch.
 	g.SetLimit(d.workers())
-	for group := range store.DueGroups {
+	for _, group := range groups {
 		g.Go(func() error {
-			n, err := d.group(gctx, group, now)
+			n, leased, err := d.group(gctx, group, now)
 			total.Add(int64(n))
+			if err == nil && !leased {
+				mu.Lock()
+				missed = append(missed, group)
+				mu.Unlock()
+			}
 			return err
 		})
 	}
-	err := g.Wait()
-	if err != nil {
-		return int(total.Load()), err
+	if err := g.Wait(); err != nil {
+		return int(total.Load()), nil, err
 	}
+	held := map[int]string{}
+	if len(missed) > 0 {
+		leases, err := d.st.Leases(ctx)
+		if err != nil {
+			return int(total.Load()), nil, err
+		}
+		for _, g := range missed {
+			held[g] = leases[g]
+		}
+	}
+	d.metrics.NotLeased.Set(float64(len(held)))
+	return int(total.Load()), held, nil
+}
+
+// passDone records a finished pass.
+func (d *Decayer) passDone(ctx context.Context, start, now time.Time, decayed int) {
 	d.metrics.PassSeconds.Observe(time.Since(start).Seconds())
-	d.metrics.PassDecayed.Set(float64(total.Load()))
+	d.metrics.PassDecayed.Set(float64(decayed))
 	if n, err := d.st.Backlog(ctx, now); err == nil {
 		d.metrics.Backlog.Set(float64(n))
 	}
-	d.log.Info("decay pass", zap.Time("now", now), zap.Int64("decayed", total.Load()), zap.Duration("took", time.Since(start)))
-	return int(total.Load()), nil
+	d.log.Info("decay pass", zap.Time("now", now), zap.Int("decayed", decayed), zap.Duration("took", time.Since(start)))
+}
+
+// releaseTimeout bounds the release of the leases at shutdown (the
+// contract: exit within 10 s of SIGTERM, whatever Redis does).
+const releaseTimeout = 2 * time.Second
+
+// release gives up this decayer's shard leases once it stops cleanly, so
+// that the next decayer need not wait out the lease TTL. The run's context
+// is usually cancelled by then (SIGTERM), so it uses a short one of its
+// own. A release that fails only delays the next decayer by the TTL.
+func (d *Decayer) release(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	n, err := d.st.ReleaseLeases(rctx, d.cfg.Owner)
+	if err != nil {
+		d.log.Warn("shard leases not released; they expire after --lease-ttl", zap.String("owner", d.cfg.Owner),
+			zap.Duration("lease_ttl", d.cfg.LeaseTTL), zap.Error(err))
+		return
+	}
+	d.log.Info("shard leases released", zap.String("owner", d.cfg.Owner), zap.Int("groups", n))
 }
 
 // drain publishes the crossings a decayer committed and died before
@@ -234,35 +413,35 @@ func (d *Decayer) workers() int {
 	return d.cfg.Workers
 }
 
-// group decays the due contacts of one group of shards, if this replica
-// holds its lease.
-func (d *Decayer) group(ctx context.Context, group int, now time.Time) (int, error) {
+// group decays the due contacts of one group of shards if this replica
+// can lease it, and reports whether it could.
+func (d *Decayer) group(ctx context.Context, group int, now time.Time) (int, bool, error) {
 	ok, err := d.st.Lease(ctx, group, d.cfg.Owner, d.cfg.LeaseTTL)
 	if err != nil || !ok {
-		return 0, err
+		return 0, ok, err
 	}
 	total := 0
 	var last []string
 	for {
 		ids, err := d.st.Due(ctx, group, now, d.cfg.BatchSize)
 		if err != nil {
-			return total, err
+			return total, true, err
 		}
 		if len(ids) == 0 {
-			return total, nil
+			return total, true, nil
 		}
 		if len(ids) == len(last) && ids[0] == last[0] {
-			return total, fmt.Errorf("group %d: the same contacts stay due after decay (first %s)", group, ids[0])
+			return total, true, fmt.Errorf("group %d: the same contacts stay due after decay (first %s)", group, ids[0])
 		}
 		n, err := d.batch(ctx, ids, now)
 		if err != nil {
-			return total, err
+			return total, true, err
 		}
 		total += n
 		last = ids
 		failpoint.Hit(failpoint.DecayBetweenBatches)
 		if len(ids) < d.cfg.BatchSize {
-			return total, nil
+			return total, true, nil
 		}
 	}
 }

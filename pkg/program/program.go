@@ -24,7 +24,6 @@ import (
 	"github.com/leadscore/leads/pkg/decay"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/failpoint"
-	"github.com/leadscore/leads/pkg/flagenv"
 	"github.com/leadscore/leads/pkg/ingest"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scorer"
@@ -66,8 +65,10 @@ type base struct {
 	args []string
 }
 
+// parse parses the flags of a command that takes no positional arguments
+// (see ParseFlags), validates them and makes the logger and the registry.
 func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
-	if err := flagenv.Parse(fs, args); err != nil {
+	if err := ParseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := b.common.Validate(); err != nil {
@@ -231,8 +232,8 @@ func (p failpointPublisher) Publish(ctx context.Context, events []event.Event) e
 // tools that run once and exit.
 func Scorer(ctx context.Context, args []string, opts Options) error {
 	if len(args) > 0 {
-		if cmd, ok := scorerCommands[args[0]]; ok {
-			return cmd(ctx, args[1:], opts)
+		if cmd, ok := scorerCommand(args[0]); ok {
+			return cmd.run(ctx, args[1:], opts)
 		}
 	}
 	fs := flag.NewFlagSet("scorer", flag.ContinueOnError)
@@ -246,6 +247,13 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	fs.IntVar(&consumers, "consumers", 1, "members of the consumer group in this process, each with its own scorer (more use more cores; at most the partition count counts)")
 	cfg.RegisterFlags(fs)
 	if err := b.parse(fs, args, opts); err != nil {
+		var ae *argsError
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			writeSubcommands(fs.Output())
+		case errors.As(err, &ae):
+			return scorerArgsError(ae.args[0])
+		}
 		return err
 	}
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
@@ -307,15 +315,16 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 }
 
 // Main runs a program as a process: it stops on SIGINT or SIGTERM, prints
-// an error, and exits 0, or 1 on failure (flag errors are printed by the
-// flag package; --help exits 0).
+// an error, and exits with ExitCode: 0, 2 for a command line it does not
+// understand, 1 for any other failure (--help exits 0, as the flag
+// package does).
 func Main(run func(context.Context, []string, Options) error) {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], Options{})
 	stop()
-	if err != nil && !errors.Is(err, flag.ErrHelp) {
+	if code := ExitCode(err); code != 0 {
 		fmt.Fprintln(os.Stderr, "error:", err)
-		os.Exit(1)
+		os.Exit(code)
 	}
 }
 
@@ -329,7 +338,8 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 	b.common.RegisterFlags(fs, ":8082")
 	b.kafka.RegisterFlags(fs)
 	cfg.RegisterFlags(fs)
-	fs.BoolVar(&once, "once", false, "make one pass and exit")
+	fs.BoolVar(&once, "once", false, "make one pass and exit: wait up to --lease-ttl (and a second) for shards another decayer holds, "+
+		"fail if it still does, release the shard leases at the end")
 	fs.StringVar(&at, "now", "", "with --once: the instant to decay to (RFC 3339), instead of the clock")
 	if err := b.parse(fs, args, opts); err != nil {
 		return err
@@ -356,7 +366,10 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	if once {
-		n, err := d.Pass(ctx, now)
+		// Once waits for shards another decayer holds, and releases its
+		// own leases, so that the next --once (a new process, a new
+		// --owner) can lease them.
+		n, err := d.Once(ctx, now)
 		if err != nil {
 			return err
 		}
@@ -376,12 +389,20 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 	return serve(ctx, &b, mux, health, opts, d.Run)
 }
 
+const dlqUsage = "scorer dlq replay [--from-offset N] [--filter REGEXP] [--dry-run] [common flags]"
+
 // scorerDLQ runs `scorer dlq replay`: it puts the records of the DLQ topic
 // (those whose error matches --filter, from --from-offset on) back on the
 // events topic, once their cause is fixed (a new model, a fixed engine).
 func scorerDLQ(ctx context.Context, args []string, opts Options) error {
-	if len(args) == 0 || args[0] != "replay" {
-		return errors.New("usage: scorer dlq replay [--from-offset N] [--filter REGEXP] [--dry-run] [common flags]")
+	switch {
+	case len(args) == 0:
+		return fmt.Errorf("%w: %s", ErrUsage, dlqUsage)
+	case isHelp(args[0]):
+		fmt.Fprintln(os.Stderr, "Usage:", dlqUsage)
+		return flag.ErrHelp
+	case args[0] != "replay":
+		return fmt.Errorf("%w: unknown dlq subcommand %q: %s", ErrUsage, args[0], dlqUsage)
 	}
 	fs := flag.NewFlagSet("scorer dlq replay", flag.ContinueOnError)
 	var b base

@@ -2,7 +2,6 @@ package program
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -21,29 +20,17 @@ import (
 	"github.com/leadscore/leads/pkg/stream"
 )
 
-var scorerCommands map[string]func(context.Context, []string, Options) error
-
-func init() {
-	scorerCommands = map[string]func(context.Context, []string, Options) error{
-		"backfill": backfillCommand,
-		"compare":  compareCommand,
-		"promote":  promoteCommand,
-		"model":    modelCommand,
-		"report":   reportCommand,
-		"dlq":      scorerDLQ,
-	}
-}
-
-// ErrUsage is returned for a subcommand called with the wrong arguments.
-var ErrUsage = errors.New("usage")
-
 // replayBase parses the common and Kafka flags of a replay command and
 // opens Redis; the store is the namespace given by --namespace as is (not
-// resolved: these commands name namespaces explicitly).
-func replayBase(fs *flag.FlagSet, b *base, args []string, opts Options) (*model.Model, *store.Store, error) {
+// resolved: these commands name namespaces explicitly). A command that
+// takes no positional arguments (takesArgs false) refuses any.
+func replayBase(fs *flag.FlagSet, b *base, args []string, opts Options, takesArgs bool) (*model.Model, *store.Store, error) {
 	flags, pos, err := interspersed(fs, args)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(pos) > 0 && !takesArgs {
+		return nil, nil, &argsError{command: fs.Name(), args: pos}
 	}
 	if err := b.parse(fs, flags, opts); err != nil {
 		return nil, nil, err
@@ -68,7 +55,7 @@ func interspersed(fs *flag.FlagSet, args []string) (flags, pos []string, err err
 	flagenv.SetUsage(fs)
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
-			return nil, nil, err
+			return nil, nil, usageError(err)
 		}
 		rest := fs.Args()
 		used := args[:len(args)-len(rest)]
@@ -116,7 +103,7 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	fs.IntVar(&batch, "replay-batch-size", 100000, "events applied per commit (at most 100000)")
 	fs.IntVar(&workers, "replay-workers", 8, "scorers replaying at once: each a group of the topic's partitions, or a lane of the --file by event key")
 	fs.DurationVar(&every, "progress-interval", 5*time.Second, "how often progress is logged when stderr is not a terminal")
-	m, st, err := replayBase(fs, &b, args, opts)
+	m, st, err := replayBase(fs, &b, args, opts, false)
 	if err != nil {
 		return err
 	}
@@ -197,7 +184,7 @@ func compareCommand(ctx context.Context, args []string, opts Options) error {
 	b.kafka.RegisterFlags(fs)
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
 	fs.IntVar(&limit, "limit", 50, "most changed contacts listed in the table (0: all); JSON lists all")
-	_, st, err := replayBase(fs, &b, args, opts)
+	_, st, err := replayBase(fs, &b, args, opts, true)
 	if err != nil {
 		return err
 	}
@@ -226,7 +213,7 @@ func promoteCommand(ctx context.Context, args []string, opts Options) error {
 	b.common.RegisterFlags(fs, "")
 	b.kafka.RegisterFlags(fs)
 	fs.StringVar(&group, "group", "leads-scorer", "the live scorers' consumer group (must have no members)")
-	m, st, err := replayBase(fs, &b, args, opts)
+	m, st, err := replayBase(fs, &b, args, opts, true)
 	if err != nil {
 		return err
 	}
@@ -252,8 +239,14 @@ const modelUsage = "scorer model validate FILE | scorer model diff OLD NEW [--js
 // the versions given as files or, without files, of every version the
 // deployment's scorers have registered in Redis.
 func modelCommand(ctx context.Context, args []string, opts Options) error {
-	if len(args) == 0 {
+	switch {
+	case len(args) == 0:
 		return fmt.Errorf("%w: %s", ErrUsage, modelUsage)
+	case isHelp(args[0]):
+		fmt.Fprintln(os.Stderr, "Usage:", modelUsage)
+		return flag.ErrHelp
+	case args[0] != "validate" && args[0] != "diff" && args[0] != "history":
+		return fmt.Errorf("%w: unknown model subcommand %q: %s", ErrUsage, args[0], modelUsage)
 	}
 	fs := flag.NewFlagSet("scorer model "+args[0], flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON instead of text")
@@ -267,7 +260,7 @@ func modelCommand(ctx context.Context, args []string, opts Options) error {
 	}
 	// LEADS_ variables as for the other commands (the Redis password).
 	if err := flagenv.Parse(fs, flags); err != nil {
-		return err
+		return usageError(err)
 	}
 	out := opts.stdout()
 	switch {
@@ -365,7 +358,7 @@ func reportCommand(ctx context.Context, args []string, opts Options) error {
 	fs.StringVar(&since, "since", "", "first day of the window, YYYY-MM-DD (default: all time)")
 	fs.StringVar(&until, "until", "", "last day of the window, YYYY-MM-DD")
 	fs.BoolVar(&asJSON, "json", false, "print JSON instead of tables")
-	_, st, err := replayBase(fs, &b, args, opts)
+	_, st, err := replayBase(fs, &b, args, opts, false)
 	if err != nil {
 		return err
 	}

@@ -501,9 +501,11 @@ func (b *Backfill) finish(ctx context.Context, runs ...*runner) (*Result, error)
 	return &res, nil
 }
 
-// Decay runs one decay pass over the namespace at now, as the live decayer
-// would, so a rebuilt namespace matches a live one decayed at the same
-// instant. Its crossings go where the backfill's go.
+// Decay runs one decay pass over the namespace at now, as `decayer --once`
+// does, so a rebuilt namespace matches a live one decayed at the same
+// instant: every due contact is decayed (a group another decayer holds is
+// waited for, or the pass fails) and the shard leases are released at the
+// end. Its crossings go where the backfill's go.
 func (b *Backfill) Decay(ctx context.Context, now time.Time) (int, error) {
 	sink := &countingSink{next: b.Emit, emitTo: b.EmitTo}
 	topic := quietTopic
@@ -515,7 +517,7 @@ func (b *Backfill) Decay(ctx context.Context, now time.Time) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	return d.Pass(ctx, now)
+	return d.Once(ctx, now)
 }
 
 // countingSink drops the scorer's dead letters (the live scorer already

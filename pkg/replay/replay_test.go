@@ -252,6 +252,9 @@ func TestRebuildAfterWipeEqualsLiveWithDecay(t *testing.T) {
 		"--emit-to="+r.prefix+".replayed", "--replay-batch-size=97")
 	require.NoError(t, err, out)
 	rebuilt := take(t, store.New(r.rdb, ns))
+	owners, err := store.New(r.rdb, ns).LeaseOwners(r.ctx)
+	require.NoError(t, err)
+	assert.Empty(t, owners, "the backfill's decay pass released its shard leases, so a promoted namespace's decayers find them free")
 
 	assert.Equal(t, live.Events, rebuilt.Events)
 	assert.Equal(t, live.Contacts, rebuilt.Contacts)

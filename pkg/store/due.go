@@ -87,22 +87,64 @@ func (s *Store) Lease(ctx context.Context, group int, owner string, ttl time.Dur
 	return n == 1, nil
 }
 
-// LeaseOwners returns the owners holding a lease of some group of shards
-// now: the decayers alive, as far as the leases tell.
-func (s *Store) LeaseOwners(ctx context.Context) (map[string]bool, error) {
+var releaseLease = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0`)
+
+// ReleaseLeases gives up every lease owner holds, with one pipeline of
+// script calls (a lease another owner took since stays), and returns how
+// many it released. A decayer that stops cleanly calls it, so the next
+// one, or the next `decayer --once`, takes the shards at once instead of
+// after the lease TTL.
+func (s *Store) ReleaseLeases(ctx context.Context, owner string) (int, error) {
+	cmds := make([]*redis.Cmd, DueGroups)
+	err := s.runScript(ctx, releaseLease, "release shard leases", func(pipe redis.Pipeliner) {
+		for g := range DueGroups {
+			cmds[g] = releaseLease.EvalSha(ctx, pipe, []string{s.leaseKey(g)}, owner)
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, c := range cmds {
+		v, _ := c.Int()
+		n += v
+	}
+	return n, nil
+}
+
+// Leases returns the owner of each group of shards leased now.
+func (s *Store) Leases(ctx context.Context) (map[int]string, error) {
 	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, DueGroups)
 	for g := range DueGroups {
 		cmds[g] = pipe.Get(ctx, s.leaseKey(g))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("lease owners: %w", err)
+		return nil, fmt.Errorf("shard leases: %w", err)
+	}
+	leases := map[int]string{}
+	for g, c := range cmds {
+		if v, err := c.Result(); err == nil {
+			leases[g] = v
+		}
+	}
+	return leases, nil
+}
+
+// LeaseOwners returns the owners holding a lease of some group of shards
+// now: the decayers alive, as far as the leases tell.
+func (s *Store) LeaseOwners(ctx context.Context) (map[string]bool, error) {
+	leases, err := s.Leases(ctx)
+	if err != nil {
+		return nil, err
 	}
 	owners := map[string]bool{}
-	for _, c := range cmds {
-		if v, err := c.Result(); err == nil {
-			owners[v] = true
-		}
+	for _, o := range leases {
+		owners[o] = true
 	}
 	return owners, nil
 }
