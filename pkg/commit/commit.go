@@ -223,6 +223,10 @@ func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, er
 // store.ErrConflict.
 func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 	p := newPost()
+	carry, err := c.carried(ctx, b.WS)
+	if err != nil {
+		return nil, err
+	}
 	var commits []store.Commit
 	var again [][]store.OutboxEntry // per commit, the loaded entries it publishes
 	for id, h := range b.WS.Homes {
@@ -256,7 +260,8 @@ func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 		if counts := report.Diff(b.Before[id], h, c.Engine.Model()); len(counts) > 0 {
 			pending = append(pending, store.Pending{Version: m.Version + 1, Counts: counts})
 		}
-		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: fresh, Pending: pending})
+		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: fresh, Pending: pending,
+			Carry: carry[id]})
 		again = append(again, loaded)
 	}
 	if c.Track {
@@ -296,6 +301,37 @@ func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 		}
 	}
 	return p, errors.Join(conflicts...)
+}
+
+// carried reads the ledgers contacts that moved in the workspace had in
+// the first home they left (unless they came back to it), by the home they
+// are carried to.
+func (c *Committer) carried(ctx context.Context, ws *scoring.Workspace) (map[string]map[string][]string, error) {
+	if len(ws.Moves) == 0 {
+		return nil, nil
+	}
+	origin := map[string]string{}
+	for _, m := range ws.Moves {
+		if _, ok := origin[m.Contact]; !ok && ws.Where[m.Contact] != m.From {
+			origin[m.Contact] = m.From
+		}
+	}
+	ledgers, err := c.Store.Ledgers(ctx, origin)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string][]string{}
+	for contact, entries := range ledgers {
+		if len(entries) == 0 {
+			continue
+		}
+		to := ws.Where[contact]
+		if out[to] == nil {
+			out[to] = map[string][]string{}
+		}
+		out[to][contact] = entries
+	}
+	return out, nil
 }
 
 // commitInOrder commits the homes that contacts moved into before the

@@ -273,3 +273,67 @@ func TestIDRepostedAfterManyOthersScoresOnce(t *testing.T) {
 	assert.Equal(t, before, contactState(t, st, "c-1"))
 	assert.Equal(t, int32(1001), before.Events)
 }
+
+// TestMovedContactKeepsItsHistory: a contact that moves to another account
+// keeps its whole history, readable from its new home, in order, and the
+// old home keeps no ledger of it. Moves within one batch too.
+func TestMovedContactKeepsItsHistory(t *testing.T) {
+	t.Parallel()
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	move := func(id, contact, to string, min int) event.Event {
+		return event.Event{ID: id, Type: "contact.updated", ContactID: contact, AccountID: to, Time: at.Add(time.Duration(min) * time.Minute),
+			Properties: map[string]any{"title": "VP Marketing"}}
+	}
+	for _, tc := range []struct {
+		name    string
+		batches [][]event.Event
+		home    string
+	}{
+		{"across batches", [][]event.Event{
+			{opened("e1", "c-1", "old.io", at), opened("e2", "c-1", "old.io", at.Add(time.Minute))},
+			{move("e3", "c-1", "new.io", 2)},
+			{opened("e4", "c-1", "new.io", at.Add(3*time.Minute))},
+		}, "a:new.io"},
+		{"in one batch", [][]event.Event{
+			{opened("e1", "c-1", "old.io", at), opened("e2", "c-1", "old.io", at.Add(time.Minute))},
+			{move("e3", "c-1", "mid.io", 2), opened("e4", "c-1", "mid.io", at.Add(3*time.Minute)), move("e5", "c-1", "new.io", 4)},
+		}, "a:new.io"},
+		{"from no account", [][]event.Event{
+			{opened("e1", "c-1", "", at)},
+			{opened("e2", "c-1", "new.io", at.Add(time.Minute))},
+		}, "a:new.io"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			s, st := newScorers(t).at("ns", nil, &flakySink{})
+			once, onceStore := newScorers(t).at("once", nil, &flakySink{})
+			part := &log{t: t}
+			var all []event.Event
+			for _, b := range tc.batches {
+				require.NoError(t, s.Process(ctx, part.records(b...)))
+				all = append(all, b...)
+			}
+			// The same events applied in one batch give the same history.
+			require.NoError(t, once.Process(ctx, (&log{t: t}).records(all...)))
+			_, home, err := st.Contact(ctx, "c-1")
+			require.NoError(t, err)
+			assert.Equal(t, tc.home, home)
+			got := historyOf(t, st, "c-1")
+			assert.Equal(t, historyOf(t, onceStore, "c-1"), got)
+			causes := map[string]bool{}
+			for _, c := range got {
+				causes[c] = true
+			}
+			for _, ev := range all {
+				if ev.Type == "email.opened" {
+					assert.True(t, causes[ev.ID], "%s is in the history %v", ev.ID, got)
+				}
+			}
+			keys, err := st.Client().Keys(ctx, "ns:{*}:l:*").Result()
+			require.NoError(t, err)
+			assert.Equal(t, []string{"ns:{a:new.io}:l:c-1"}, keys, "no ledger left behind")
+		})
+	}
+}

@@ -69,8 +69,10 @@ type Workspace struct {
 	res   Result
 	// Touched lists the contacts whose state this workspace changed.
 	Touched map[string]bool
-	// Moves are the contacts that changed home in this workspace. The new
-	// home must be committed before the old one: see Committer.Write.
+	// Moves are the contacts that changed home in this workspace, in order.
+	// The new home must be committed before the old one, and carries the
+	// ledger the contact had in the first home it left: see
+	// commit.Committer.Write.
 	Moves []Move
 }
 
@@ -175,6 +177,9 @@ func (w *Workspace) Apply(ev *event.Event) error {
 			from.Removed = append(from.Removed, ev.ContactID)
 			from.Changed = true
 			c = moving
+			// Its lines of this batch so far go where it goes; its older
+			// ones are carried by the commit (see Moves).
+			from.Ledger, to.Ledger = takeLedger(from.Ledger, to.Ledger, ev.ContactID)
 		}
 	}
 	if c == nil {
@@ -198,6 +203,19 @@ func (w *Workspace) Apply(ev *event.Event) error {
 		return err
 	}
 	return w.finish(ev.ID, ev.Time)
+}
+
+// takeLedger moves the entries of contact from one ledger to another.
+func takeLedger(from, to []Entry, contact string) ([]Entry, []Entry) {
+	kept := from[:0]
+	for _, e := range from {
+		if e.ContactID == contact {
+			to = append(to, e)
+		} else {
+			kept = append(kept, e)
+		}
+	}
+	return kept, to
 }
 
 func (w *Workspace) movedHere(contactID string) bool {

@@ -10,7 +10,10 @@
 --     report deltas when none are left),
 --   the outbox: 0 (unchanged), or 1 and lines to append to it, or 2 and
 --     its new value ('' deletes it),
---   then for each ledger key: number of entries, then the entries.
+--   then for each ledger key: the number of entries to add, the entries
+--     (oldest first), the number of entries to put after them (a moving
+--     contact's ledger from its old home, newest first), those entries;
+--     or -1 to delete the key (the ledger of a contact that left).
 -- Returns per home {1, new version}, or {0, current version} when another
 -- writer committed since the caller loaded it (nothing of it is written).
 -- Watermarks only move forward: the version check proves nobody applied
@@ -29,7 +32,13 @@ for h = 1, tonumber(ARGV[1]) do
   j = j + 1 + tonumber(ARGV[j])
   if tonumber(ARGV[j]) == 0 then j = j + 1 else j = j + 2 end
   for _ = 2, nkeys do
-    j = j + 1 + tonumber(ARGV[j])
+    local n = tonumber(ARGV[j])
+    if n < 0 then
+      j = j + 1
+    else
+      j = j + 1 + n
+      j = j + 1 + tonumber(ARGV[j])
+    end
   end
   local current = tonumber(redis.call('HGET', home, '_v') or '0')
   if current ~= expected then
@@ -68,17 +77,29 @@ for h = 1, tonumber(ARGV[1]) do
     if mode == 0 then i = i + 1 else i = i + 2 end
     for l = k + 1, k + nkeys - 1 do
       n = tonumber(ARGV[i]); i = i + 1
-      local len = 0
-      local f, stop = i, i + n - 1
-      while f <= stop do
-        local to = math.min(f + 999, stop)
-        len = redis.call('LPUSH', KEYS[l], unpack(ARGV, f, to))
-        f = to + 1
+      if n < 0 then
+        redis.call('DEL', KEYS[l])
+      else
+        local len = 0
+        local f, stop = i, i + n - 1
+        while f <= stop do
+          local to = math.min(f + 999, stop)
+          len = redis.call('LPUSH', KEYS[l], unpack(ARGV, f, to))
+          f = to + 1
+        end
+        i = i + n
+        n = tonumber(ARGV[i]); i = i + 1
+        f, stop = i, i + n - 1
+        while f <= stop do
+          local to = math.min(f + 999, stop)
+          len = redis.call('RPUSH', KEYS[l], unpack(ARGV, f, to))
+          f = to + 1
+        end
+        i = i + n
+        if len > ledgerMax then
+          redis.call('LTRIM', KEYS[l], 0, ledgerMax - 1)
+        end
       end
-      if len > ledgerMax then
-        redis.call('LTRIM', KEYS[l], 0, ledgerMax - 1)
-      end
-      i = i + n
     end
     out[h] = {1, version}
   end

@@ -247,6 +247,32 @@ type Commit struct {
 	// Pending is every report delta not yet known applied: the loaded ones
 	// plus this commit's (at Meta.Version+1).
 	Pending []Pending
+	// Carry holds the ledgers, as stored (newest first), that contacts
+	// moving into this home bring from the home they left; they go after
+	// (older than) the contact's entries here. The ledgers of the contacts
+	// that left this home (Home.Removed) are deleted.
+	Carry map[string][]string
+}
+
+// Ledgers reads the stored ledgers of contacts (contact id → its home), as
+// stored, newest first: what a contact moving out of its home carries.
+func (s *Store) Ledgers(ctx context.Context, homes map[string]string) (map[string][]string, error) {
+	out := make(map[string][]string, len(homes))
+	if len(homes) == 0 {
+		return out, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make(map[string]*redis.StringSliceCmd, len(homes))
+	for c, h := range homes {
+		cmds[c] = pipe.LRange(ctx, s.ledgerKey(h, c), 0, -1)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("read ledgers of moving contacts: %w", err)
+	}
+	for c, cmd := range cmds {
+		out[c] = cmd.Val()
+	}
+	return out, nil
 }
 
 // How a commit writes the outbox (see commit.lua).
@@ -453,10 +479,24 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 		}
 		byContact[l.ContactID] = append(byContact[l.ContactID], appendEntry(nil, l))
 	}
+	for id := range c.Carry {
+		if _, ok := byContact[id]; !ok {
+			order = append(order, id)
+			byContact[id] = nil
+		}
+	}
 	for _, id := range order {
 		keys = append(keys, s.ledgerKey(h.ID, id))
 		args = append(args, len(byContact[id]))
 		args = append(args, byContact[id]...)
+		args = append(args, len(c.Carry[id]))
+		for _, e := range c.Carry[id] {
+			args = append(args, e)
+		}
+	}
+	for _, id := range h.Removed {
+		keys = append(keys, s.ledgerKey(h.ID, id))
+		args = append(args, -1)
 	}
 	return keys, args, nil
 }
