@@ -8,12 +8,15 @@ import (
 
 // Metrics are the scorer's Prometheus metrics.
 type Metrics struct {
-	Events       *prometheus.CounterVec
-	Transitions  *prometheus.CounterVec
-	Duplicates   prometheus.Counter
-	DeadLetters  prometheus.Counter
-	Conflicts    prometheus.Counter
-	Retries      *prometheus.CounterVec
+	Events      *prometheus.CounterVec
+	Transitions *prometheus.CounterVec
+	Duplicates  prometheus.Counter
+	DeadLetters prometheus.Counter
+	Conflicts   prometheus.Counter
+	Retries     *prometheus.CounterVec
+	// Stalled is how long the scorer has been retrying a step (0 when it
+	// is not): a stall shows whatever the lag says.
+	Stalled      prometheus.Gauge
 	BatchSeconds prometheus.Histogram
 	BatchEvents  prometheus.Histogram
 	// EventLatency is from ingest (the record's timestamp) to the Redis commit.
@@ -43,6 +46,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Batches redone because another writer committed a home first."}),
 		Retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_scorer_retries_total",
 			Help: "Retries after Redis or Kafka errors, by step."}, []string{"step"}),
+		Stalled: prometheus.NewGauge(prometheus.GaugeOpts{Name: "leads_scorer_stalled_seconds",
+			Help: "How long the scorer has been retrying its current batch or post after errors (0 when it is not)."}),
 		BatchSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "leads_scorer_batch_seconds",
 			Help: "Time to process and commit one batch.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}),
 		BatchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "leads_scorer_batch_events",
@@ -53,7 +58,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "From ingest of the causing event to the transition published.", Buckets: latencyBuckets}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.Events, m.Transitions, m.Duplicates, m.DeadLetters, m.Conflicts, m.Retries, m.BatchSeconds, m.BatchEvents,
+		reg.MustRegister(m.Events, m.Transitions, m.Duplicates, m.DeadLetters, m.Conflicts, m.Retries, m.Stalled, m.BatchSeconds, m.BatchEvents,
 			m.EventLatency, m.TransitionLatency)
 	}
 	return m

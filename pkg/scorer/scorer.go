@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -100,8 +101,8 @@ type Scorer struct {
 	ready   atomic.Bool
 
 	committer *commit.Committer
-	// failures counts, per record, the batches the engine failed on it,
-	// with the last error.
+	// failures counts, per record, the tries of its batch that failed on
+	// it (the engine's error, or its home's), with the last error.
 	failures map[recordID]failure
 	// applyEvent is Workspace.Apply; tests replace it to make the engine fail.
 	applyEvent func(ws *scoring.Workspace, ev *event.Event) error
@@ -109,6 +110,34 @@ type Scorer struct {
 	afterLoad func()
 	// forgotten is, per partition, the newest dedupe bucket deleted.
 	forgotten map[int32]int64
+	stalls    stalls
+}
+
+// stalls remembers since when each retried step has been failing, for the
+// stalled gauge: the batch loop and the post loop retry apart.
+type stalls struct {
+	mu    sync.Mutex
+	since map[string]time.Time
+}
+
+// set records that step failed (at now) or succeeded, and returns how long
+// the oldest failing step has been failing.
+func (st *stalls) set(step string, failing bool, now time.Time) time.Duration {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.since == nil {
+		st.since = map[string]time.Time{}
+	}
+	if _, ok := st.since[step]; failing && !ok {
+		st.since[step] = now
+	} else if !failing {
+		delete(st.since, step)
+	}
+	var longest time.Duration
+	for _, t := range st.since {
+		longest = max(longest, now.Sub(t))
+	}
+	return longest
 }
 
 // New returns a scorer. metrics may be nil.
@@ -238,6 +267,7 @@ func (s *Scorer) retry(ctx context.Context, what string, op func() error) error 
 		err := op()
 		if err == nil {
 			s.ready.Store(true)
+			s.metrics.Stalled.Set(s.stalls.set(what, false, s.now()).Seconds())
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -245,6 +275,7 @@ func (s *Scorer) retry(ctx context.Context, what string, op func() error) error 
 		}
 		attempt++
 		s.ready.Store(false)
+		s.metrics.Stalled.Set(s.stalls.set(what, true, s.now()).Seconds())
 		s.metrics.Retries.WithLabelValues(what).Inc()
 		s.log.Warn(what+" failed; retrying", zap.Int("attempt", attempt), zap.Error(err))
 		return err
@@ -348,6 +379,82 @@ func (s *Scorer) deadLetter(ctx context.Context, rec stream.Record, cause error)
 	return s.sink.Publish(ctx, stream.DLQRecord(rec, s.cfg.DLQTopic, cause, s.now()))
 }
 
+// delivery is how an item was delivered, for dedupe.
+func (s *Scorer) delivery(it *item) store.Delivery {
+	return store.Delivery{ID: it.ev.ID, Partition: int32(it.rec.Partition), Offset: it.rec.Offset, At: ingestTime(it)}
+}
+
+// setAside sends the records that failed MaxAttempts times to the DLQ, with
+// the last error, so that the rest of the batch goes through, and returns
+// the rest. Their ids are unmarked first, so that the events can be posted
+// or replayed from the DLQ again.
+func (s *Scorer) setAside(ctx context.Context, items []item) ([]item, error) {
+	if len(s.failures) == 0 {
+		return items, nil
+	}
+	rest := make([]item, 0, len(items))
+	var dead []int
+	for i := range items {
+		if s.failures[items[i].id()].n >= s.maxAttempts() {
+			dead = append(dead, i)
+		} else {
+			rest = append(rest, items[i])
+		}
+	}
+	if len(dead) == 0 {
+		return items, nil
+	}
+	ds := make([]store.Delivery, len(dead))
+	for j, i := range dead {
+		ds[j] = s.delivery(&items[i])
+	}
+	if err := s.st.Unmark(ctx, s.dedupeWindow(), ds); err != nil {
+		return nil, err
+	}
+	for _, i := range dead {
+		id := items[i].id()
+		f := s.failures[id]
+		if err := s.deadLetter(ctx, items[i].rec, fmt.Errorf("%s failed %d times: %w", f.what, f.n, f.last)); err != nil {
+			return nil, err
+		}
+		delete(s.failures, id)
+	}
+	return rest, nil
+}
+
+// blame counts a failed try against the records whose events target a
+// home err names as failed (store.HomeError): the homes the batch loaded
+// for them. When none does (a home loaded for another reason), every
+// record of the batch is counted, so that the batch cannot stall forever.
+func (s *Scorer) blame(items []item, targets [][2]string, err error) {
+	homes := store.FailedHomes(err)
+	if len(homes) == 0 {
+		return
+	}
+	blamed := false
+	for i := range items {
+		for _, h := range homes {
+			if targets[i][0] == h || targets[i][1] == h {
+				s.fail(&items[i], "home "+h, err)
+				blamed = true
+				break
+			}
+		}
+	}
+	if !blamed {
+		s.log.Error("a home failed that no event of the batch targets; counting the try against the whole batch", zap.Strings("homes", homes),
+			zap.Error(err))
+		for i := range items {
+			s.fail(&items[i], "batch", err)
+		}
+	}
+}
+
+func (s *Scorer) fail(it *item, what string, err error) {
+	id := it.id()
+	s.failures[id] = failure{what: what, n: s.failures[id].n + 1, last: err}
+}
+
 // dedupe drops the items whose event id came before at another offset of
 // their partition (a client posting again what was accepted) and returns
 // the others and how many it dropped. The ids are marked before the
@@ -356,8 +463,7 @@ func (s *Scorer) deadLetter(ctx context.Context, rec stream.Record, cause error)
 func (s *Scorer) dedupe(ctx context.Context, items []item) ([]item, int, error) {
 	ds := make([]store.Delivery, len(items))
 	for i := range items {
-		ds[i] = store.Delivery{ID: items[i].ev.ID, Partition: int32(items[i].rec.Partition), Offset: items[i].rec.Offset,
-			At: ingestTime(&items[i])}
+		ds[i] = s.delivery(&items[i])
 	}
 	dup, err := s.st.Dedupe(ctx, s.dedupeWindow(), ds)
 	if err != nil {
@@ -416,6 +522,10 @@ func (s *Scorer) forget(ctx context.Context, items []item) {
 }
 
 func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
+	all, err := s.setAside(ctx, all)
+	if err != nil {
+		return nil, err
+	}
 	items, duplicates, err := s.dedupe(ctx, all)
 	if err != nil {
 		return nil, err
@@ -446,9 +556,11 @@ func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
 		}
 		return r
 	}
+	targets := make([][2]string, len(items))
 	for i := range items {
 		ev, p := &items[i].ev, int32(items[i].rec.Partition)
 		from, to := ws.Target(ev)
+		targets[i] = [2]string{from, to}
 		req(to).Partitions = append(req(to).Partitions, p)
 		if !ev.IsAccountEvent() {
 			req(to).Contacts = append(req(to).Contacts, ev.ContactID)
@@ -458,6 +570,7 @@ func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
 		}
 	}
 	if err := ld.Load(ws, reqs); err != nil {
+		s.blame(items, targets, err)
 		return nil, err
 	}
 	if s.afterLoad != nil {
@@ -482,27 +595,22 @@ func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
 				continue
 			}
 		}
-		id := recordID{it.rec.Topic, it.rec.Partition, it.rec.Offset}
-		if f := s.failures[id]; f.n >= s.maxAttempts() {
-			// The engine failed on this event in every try: set it aside,
-			// before applying it, so the rest of the batch goes through.
-			if err := s.deadLetter(ctx, it.rec, fmt.Errorf("engine failed %d times: %w", f.n, f.last)); err != nil {
-				return nil, err
-			}
-			delete(s.failures, id)
-			continue
-		}
 		if err := s.safeApply(ws, &it.ev); err != nil {
 			if errors.Is(err, scoring.ErrMismatch) {
 				// The engine refuses the event itself: retrying cannot help.
+				if err := s.st.Unmark(ctx, s.dedupeWindow(), []store.Delivery{s.delivery(it)}); err != nil {
+					return nil, err
+				}
 				if err := s.deadLetter(ctx, it.rec, err); err != nil {
 					return nil, err
 				}
 				continue
 			}
-			if !errors.Is(err, commit.ErrLoad) {
+			if errors.Is(err, commit.ErrLoad) {
+				s.blame(items, targets, err)
+			} else {
 				// The workspace may be half changed: the batch is redone.
-				s.failures[id] = failure{n: s.failures[id].n + 1, last: err}
+				s.fail(it, "engine", err)
 			}
 			return nil, err
 		}
@@ -519,12 +627,12 @@ func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
 	failpoint.Hit(failpoint.ScorerBeforeCommit)
 	p, err := s.committer.Write(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied, Before: ld.Before})
 	if err != nil {
+		s.blame(items, targets, err)
 		return &batchPost{Post: p, ingested: ingested}, err
 	}
 	if len(s.failures) > 0 {
 		for i := range items {
-			id := recordID{items[i].rec.Topic, items[i].rec.Partition, items[i].rec.Offset}
-			delete(s.failures, id)
+			delete(s.failures, items[i].id())
 		}
 	}
 	now := s.now()
@@ -539,8 +647,9 @@ func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
 	return &batchPost{Post: p, ingested: ingested}, nil
 }
 
-// failure is how often the engine failed on a record, and how last.
+// failure is how often a record failed, in what, and how last.
 type failure struct {
+	what string
 	n    int
 	last error
 }
@@ -551,6 +660,8 @@ type recordID struct {
 	partition int
 	offset    int64
 }
+
+func (it *item) id() recordID { return recordID{it.rec.Topic, it.rec.Partition, it.rec.Offset} }
 
 func (s *Scorer) maxAttempts() int {
 	if s.cfg.MaxAttempts <= 0 {

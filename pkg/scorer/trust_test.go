@@ -3,11 +3,13 @@ package scorer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
@@ -336,4 +338,64 @@ func TestMovedContactKeepsItsHistory(t *testing.T) {
 			assert.Equal(t, []string{"ns:{a:new.io}:l:c-1"}, keys, "no ledger left behind")
 		})
 	}
+}
+
+// TestAHomeThatCannotBeReadGoesToTheDLQ: a home whose stored state no
+// longer decodes (written by hand, or by a bug) fails every batch that
+// touches it. Its events go to the DLQ after MaxAttempts tries, naming the
+// home; the events of other homes, before and after it, are scored.
+func TestAHomeThatCannotBeReadGoesToTheDLQ(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.cfg.MaxAttempts = 2
+	r.cfg.MaxBackoff = 100 * time.Millisecond
+	require.NoError(t, r.st.Client().HSet(r.ctx, r.st.HomeKey("a:bad.io"), "c:x", "\x07not a state").Err())
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	r.publish(t,
+		opened("ok1", "y", "good.io", at),
+		opened("bad", "x", "bad.io", at.Add(time.Minute)),
+		opened("ok2", "y", "good.io", at.Add(2*time.Minute)),
+		opened("ok3", "z", "", at.Add(2*time.Minute)),
+	)
+	stop := r.run(t)
+	defer stop()
+	dlq := r.read(t, r.cfg.DLQTopic, 1, 20*time.Second)
+	require.Len(t, dlq, 1)
+	assert.Contains(t, string(dlq[0].Value), `"bad"`)
+	assert.Contains(t, dlq[0].HeaderValue(stream.HeaderDLQError), "a:bad.io")
+	require.Eventually(t, func() bool {
+		y, _, err := r.st.Contact(r.ctx, "y")
+		z, _, err2 := r.st.Contact(r.ctx, "z")
+		return err == nil && err2 == nil && y.Events == 2 && z.Events == 1
+	}, 20*time.Second, 20*time.Millisecond, "the events of other homes are scored")
+}
+
+// TestARetryingScorerShowsItsStall: while a step is retried, the scorer
+// reports not ready and how long it has been stalled; both clear once the
+// step succeeds.
+func TestARetryingScorerShowsItsStall(t *testing.T) {
+	t.Parallel()
+	s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 10, MaxBackoff: 10 * time.Millisecond},
+		testutil.Logger(t), nil, &flakySink{}, nil, nil, nil)
+	require.NoError(t, err)
+	s.ready.Store(true)
+	calls := 0
+	var stalled []float64
+	var ready []bool
+	require.NoError(t, s.retry(context.Background(), "process batch", func() error {
+		calls++
+		stalled = append(stalled, promtest.ToFloat64(s.metrics.Stalled))
+		ready = append(ready, s.Ready())
+		if calls < 3 {
+			time.Sleep(5 * time.Millisecond)
+			return errors.New("redis: connection refused")
+		}
+		return nil
+	}))
+	assert.Equal(t, []bool{true, false, false}, ready)
+	assert.Zero(t, stalled[0])
+	assert.Greater(t, stalled[2], stalled[1], "stalled since the first failure")
+	assert.GreaterOrEqual(t, stalled[2], 0.005, "at least the second try's 5 ms")
+	assert.Zero(t, promtest.ToFloat64(s.metrics.Stalled))
+	assert.True(t, s.Ready())
 }

@@ -110,6 +110,28 @@ func (s *Store) Dedupe(ctx context.Context, window time.Duration, ds []Delivery)
 	return dup, nil
 }
 
+var unmarkScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0`)
+
+// Unmark forgets the ids of deliveries that were not applied (set aside
+// to the DLQ), so that the same events posted again, or replayed from the
+// DLQ, are not taken for duplicates. Only marks of these very deliveries
+// (partition and offset) are removed.
+func (s *Store) Unmark(ctx context.Context, window time.Duration, ds []Delivery) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	return s.runScript(ctx, unmarkScript, "unmark event ids", func(pipe redis.Pipeliner) {
+		for _, d := range ds {
+			h := sha256.Sum256([]byte(d.ID))
+			unmarkScript.EvalSha(ctx, pipe, []string{s.dedupeKey(d.Partition, DedupeBucket(d.At, window), h[16])}, string(h[:16]), d.Offset)
+		}
+	})
+}
+
 // ForgetDeliveries deletes a partition's dedupe bucket: the scorer calls
 // it once a bucket two newer has begun there, when no event of it can be
 // checked against it any more.

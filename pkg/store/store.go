@@ -40,6 +40,43 @@ const DefaultLedgerMax = 200
 // ErrNotFound is returned by reads of a contact or account that does not exist.
 var ErrNotFound = errors.New("not found")
 
+// HomeError is a failure of one home rather than of Redis: its stored
+// state does not decode, or Redis refuses to write it. Retrying does not
+// help; the events that touch it are set aside (see FailedHomes).
+type HomeError struct {
+	Home string
+	Err  error
+}
+
+func (e *HomeError) Error() string { return "home " + e.Home + ": " + e.Err.Error() }
+func (e *HomeError) Unwrap() error { return e.Err }
+
+// FailedHomes lists the homes of every HomeError in err's tree.
+func FailedHomes(err error) []string {
+	var out []string
+	var walk func(error)
+	walk = func(err error) {
+		if he, ok := err.(*HomeError); ok {
+			out = append(out, he.Home)
+			return
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		case interface{ Unwrap() error }:
+			if e := u.Unwrap(); e != nil {
+				walk(e)
+			}
+		}
+	}
+	if err != nil {
+		walk(err)
+	}
+	return out
+}
+
 // Store reads and writes scoring state in one namespace of Redis.
 type Store struct {
 	rdb       redis.UniversalClient
@@ -176,7 +213,26 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 		ps = append(ps, p)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, nil, fmt.Errorf("load homes: %w", err)
+		var refused []error
+		for _, p := range ps {
+			var cerr error
+			if p.all != nil {
+				cerr = p.all.Err()
+			} else {
+				cerr = p.get.Err()
+			}
+			switch {
+			case cerr == nil || errors.Is(cerr, redis.Nil):
+			case refuses(cerr):
+				refused = append(refused, &HomeError{Home: p.id, Err: cerr})
+			default:
+				return nil, nil, fmt.Errorf("load homes: %w", err)
+			}
+		}
+		if len(refused) == 0 {
+			return nil, nil, fmt.Errorf("load homes: %w", err)
+		}
+		return nil, nil, errors.Join(refused...)
 	}
 	for _, p := range ps {
 		fields := map[string]string{}
@@ -229,7 +285,7 @@ func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *
 			}
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("home %s field %s: %w", id, k, err)
+			return nil, nil, &HomeError{Home: id, Err: fmt.Errorf("field %s: %w", k, err)}
 		}
 	}
 	return h, m, nil
@@ -296,17 +352,36 @@ func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int
 		return nil, nil, err
 	}
 	cmds := make([]*redis.Cmd, len(calls))
-	err = s.runScript(ctx, commitScript, "commit homes", func(pipe redis.Pipeliner) {
+	perr := s.runScript(ctx, commitScript, "commit homes", func(pipe redis.Pipeliner) {
 		for i, c := range calls {
 			cmds[i] = commitScript.EvalSha(ctx, pipe, c.keys, c.args...)
 		}
 	})
-	if err != nil {
-		return nil, nil, err
-	}
 	versions = make([]int64, len(commits))
 	errs = make([]error, len(commits))
+	var refused []error
 	for n, c := range calls {
+		switch cerr := cmds[n].Err(); {
+		case cerr == nil:
+		case refuses(cerr) && c.to-c.from == 1:
+			refused = append(refused, &HomeError{Home: commits[c.from].Home.ID, Err: cerr})
+			continue
+		case refuses(cerr):
+			// Find the homes Redis refuses by committing each on its own.
+			// (One the failed call wrote before failing is then a
+			// conflict: the batch is redone.)
+			for i := c.from; i < c.to; i++ {
+				v, e, err := s.CommitAll(ctx, commits[i:i+1])
+				if err != nil {
+					refused = append(refused, err)
+					continue
+				}
+				versions[i], errs[i] = v[0], e[0]
+			}
+			continue
+		default:
+			return nil, nil, perr
+		}
 		res, err := cmds[n].Slice()
 		if err != nil || len(res) != c.to-c.from {
 			return nil, nil, fmt.Errorf("commit homes: unexpected reply %v: %w", cmds[n].Val(), err)
@@ -328,7 +403,26 @@ func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int
 			}
 		}
 	}
+	if len(refused) > 0 {
+		return nil, nil, errors.Join(refused...)
+	}
 	return versions, errs, nil
+}
+
+// refuses reports whether err is Redis refusing a command for what it was
+// given (a key of the wrong type, a script error), which trying again does
+// not cure, rather than Redis being unreachable, busy or failing over.
+func refuses(err error) bool {
+	var rerr redis.Error
+	if !errors.As(err, &rerr) || isNoScript(err) {
+		return false
+	}
+	for _, transient := range []string{"LOADING", "BUSY", "MASTERDOWN", "READONLY", "TRYAGAIN", "CLUSTERDOWN", "OOM", "MOVED", "ASK"} {
+		if strings.HasPrefix(err.Error(), transient) {
+			return false
+		}
+	}
+	return true
 }
 
 // A script call writes up to this many homes or about this many arguments,

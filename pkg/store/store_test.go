@@ -322,3 +322,30 @@ func TestScriptsReloadAfterRedisForgetsThem(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "1", got["contacts"])
 }
+
+// TestCommitAllNamesTheHomeRedisRefuses: one home of a call that Redis
+// refuses (its key holds another type) fails alone, as a HomeError naming
+// it; the other homes of the call are committed.
+func TestCommitAllNamesTheHomeRedisRefuses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	require.NoError(t, s.Client().Set(ctx, s.HomeKey("c:bad"), "not a hash", 0).Err())
+	var commits []Commit
+	for _, id := range []string{"good-1", "bad", "good-2"} {
+		h := scoring.NewHome("c:" + id)
+		h.Contacts[id] = &scoring.Contact{ID: id, Behavior: 5}
+		commits = append(commits, Commit{Home: h, Meta: &Meta{}})
+	}
+	_, _, err := s.CommitAll(ctx, commits)
+	require.Error(t, err)
+	assert.Equal(t, []string{"c:bad"}, FailedHomes(err))
+	homes, metas, err := s.Load(ctx, map[string]*Request{"c:good-1": {Contacts: []string{"good-1"}}, "c:good-2": {Contacts: []string{"good-2"}}})
+	require.NoError(t, err)
+	for _, id := range []string{"good-1", "good-2"} {
+		assert.Equal(t, int64(1), metas["c:"+id].Version, "%s committed once", id)
+		assert.Equal(t, int32(5), homes["c:"+id].Contacts[id].Behavior)
+	}
+	_, _, err = s.Load(ctx, map[string]*Request{"c:bad": {}})
+	assert.Equal(t, []string{"c:bad"}, FailedHomes(err), "a home that cannot be read is named too")
+}
