@@ -134,7 +134,8 @@ func DecayerWriter(owner string) string { return decayerWriter + owner }
 // publishes reports whether this committer publishes an entry writer left
 // in a loaded outbox. Each crossing is published once on a run without
 // faults, so entries are left to whoever is publishing them: its own, in
-// flight in this process, and a decayer's, which the decayers drain when
+// flight in this process (a scorer that gives up a post takes a new name),
+// and a decayer's, which the decayers drain when
 // their writer died (Drain). What is left to a scorer are the entries of a
 // scorer that died or lost the partition before publishing them: the
 // redelivery of the events that caused them loads them again. Entries
@@ -218,9 +219,9 @@ func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, er
 
 // Write commits every changed home and writes the derived keys; the Post
 // says what to publish: the homes' new crossings, and the entries of
-// loaded outboxes this committer publishes (see publishes). When some homes
-// conflicted, the Post of the others comes with an error wrapping
-// store.ErrConflict.
+// loaded outboxes this committer publishes (see publishes). Whenever homes
+// were committed, their Post comes back, with any error: when some homes
+// conflicted, one wrapping store.ErrConflict.
 func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 	p := newPost()
 	carry, err := c.carried(ctx, b.WS)
@@ -297,7 +298,7 @@ func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 	// count as touched, so these are written again, and the outbox.
 	if d := c.derived(b, conflicted); len(d.Where)+len(d.Contacts)+len(d.Accounts)+len(d.Due) > 0 {
 		if err := c.Store.WriteDerived(ctx, d); err != nil {
-			return nil, err
+			return p, err // committed: still to publish
 		}
 	}
 	return p, errors.Join(conflicts...)

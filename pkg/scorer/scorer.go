@@ -328,15 +328,21 @@ func (s *Scorer) stage(ctx context.Context, recs []stream.Record) (*batchPost, e
 	}
 	for attempt := 0; ; attempt++ {
 		p, err := s.apply(ctx, items)
-		if !errors.Is(err, store.ErrConflict) || attempt >= 20 {
-			return p, err
+		if err == nil {
+			return p, nil
+		}
+		// What did commit is published before the batch is redone or
+		// tried again.
+		perr := s.post(ctx, p)
+		if perr != nil || !errors.Is(err, store.ErrConflict) || attempt >= 20 {
+			// This scorer leaves no crossing of its own behind in an
+			// outbox unpublished: it publishes only other writers'
+			// (commit.Committer), so it writes under a new name from now.
+			s.committer.Writer = commit.ScorerWriter()
+			return nil, errors.Join(err, perr)
 		}
 		s.metrics.Conflicts.Inc()
 		s.log.Debug("home changed under us; reloading", zap.Error(err))
-		// The homes that did commit are published before the batch is redone.
-		if err := s.post(ctx, p); err != nil {
-			return nil, err
-		}
 	}
 }
 
@@ -386,34 +392,20 @@ func (s *Scorer) delivery(it *item) store.Delivery {
 
 // setAside sends the records that failed MaxAttempts times to the DLQ, with
 // the last error, so that the rest of the batch goes through, and returns
-// the rest. Their ids are unmarked first, so that the events can be posted
-// or replayed from the DLQ again.
+// the rest. (Their ids were never marked seen: the events can be posted or
+// replayed from the DLQ again.)
 func (s *Scorer) setAside(ctx context.Context, items []item) ([]item, error) {
 	if len(s.failures) == 0 {
 		return items, nil
 	}
 	rest := make([]item, 0, len(items))
-	var dead []int
 	for i := range items {
-		if s.failures[items[i].id()].n >= s.maxAttempts() {
-			dead = append(dead, i)
-		} else {
-			rest = append(rest, items[i])
-		}
-	}
-	if len(dead) == 0 {
-		return items, nil
-	}
-	ds := make([]store.Delivery, len(dead))
-	for j, i := range dead {
-		ds[j] = s.delivery(&items[i])
-	}
-	if err := s.st.Unmark(ctx, s.dedupeWindow(), ds); err != nil {
-		return nil, err
-	}
-	for _, i := range dead {
 		id := items[i].id()
 		f := s.failures[id]
+		if f.n < s.maxAttempts() {
+			rest = append(rest, items[i])
+			continue
+		}
 		if err := s.deadLetter(ctx, items[i].rec, fmt.Errorf("%s failed %d times: %w", f.what, f.n, f.last)); err != nil {
 			return nil, err
 		}
@@ -455,27 +447,31 @@ func (s *Scorer) fail(it *item, what string, err error) {
 	s.failures[id] = failure{what: what, n: s.failures[id].n + 1, last: err}
 }
 
-// dedupe drops the items whose event id came before at another offset of
-// their partition (a client posting again what was accepted) and returns
-// the others and how many it dropped. The ids are marked before the
-// events are applied: a redelivered record keeps its offset, so it is
-// never its own duplicate.
-func (s *Scorer) dedupe(ctx context.Context, items []item) ([]item, int, error) {
+// dedupe says which items carry an event id that came before on their
+// partition (a client posting again what was accepted), in an earlier batch
+// (marked seen once committed) or earlier in this one. Such an item is not
+// applied, but its home is still loaded: it may be a record redelivered
+// after a crash, whose home holds crossings still to publish.
+func (s *Scorer) dedupe(ctx context.Context, items []item) ([]bool, error) {
 	ds := make([]store.Delivery, len(items))
 	for i := range items {
 		ds[i] = s.delivery(&items[i])
 	}
-	dup, err := s.st.Dedupe(ctx, s.dedupeWindow(), ds)
+	dup, err := s.st.SeenBefore(ctx, s.dedupeWindow(), ds)
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	fresh := make([]item, 0, len(items))
+	type first struct {
+		partition int
+		id        string
+	}
+	inBatch := make(map[first]bool, len(items))
 	for i := range items {
-		if !dup[i] {
-			fresh = append(fresh, items[i])
-		}
+		k := first{items[i].rec.Partition, items[i].ev.ID}
+		dup[i] = dup[i] || inBatch[k]
+		inBatch[k] = true
 	}
-	return fresh, len(items) - len(fresh), nil
+	return dup, nil
 }
 
 // ingestTime is when an event was ingested: its record's time. Records
@@ -508,8 +504,9 @@ func (s *Scorer) forget(ctx context.Context, items []item) {
 	}
 	for p, b := range newest {
 		from, ok := s.forgotten[p]
-		if !ok || from < b-10 {
-			from = b - 10
+		if !ok || from < b-3 {
+			// Older buckets than this expire on their own.
+			from = b - 3
 		}
 		for old := from + 1; old <= b-2; old++ {
 			if err := s.st.ForgetDeliveries(ctx, p, old); err != nil {
@@ -522,11 +519,11 @@ func (s *Scorer) forget(ctx context.Context, items []item) {
 }
 
 func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
-	all, err := s.setAside(ctx, all)
+	items, err := s.setAside(ctx, all)
 	if err != nil {
 		return nil, err
 	}
-	items, duplicates, err := s.dedupe(ctx, all)
+	dup, err := s.dedupe(ctx, items)
 	if err != nil {
 		return nil, err
 	}
@@ -580,15 +577,24 @@ func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
 	ingested := map[string]time.Time{}
 	byType := map[string]int{}
 	skipped := 0
+	// The events committed by this batch, or before it: their ids are
+	// marked seen once the batch is committed.
+	done := make([]store.Delivery, 0, len(items))
 	for i := range items {
 		it := &items[i]
 		_, to := ws.Target(&it.ev)
 		p := int32(it.rec.Partition)
+		if dup[i] {
+			skipped++
+			continue
+		}
 		if m := ld.Metas[to]; m != nil {
 			if w, ok := m.Offsets[p]; ok && it.rec.Offset <= w {
 				// Applied before; the run that applied it may have died before
-				// writing the derived keys, so they are written again.
+				// writing the derived keys and marking its id, so they are
+				// written again.
 				skipped++
+				done = append(done, s.delivery(it))
 				if !it.ev.IsAccountEvent() {
 					ws.Touched[it.ev.ContactID] = true
 				}
@@ -598,9 +604,6 @@ func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
 		if err := s.safeApply(ws, &it.ev); err != nil {
 			if errors.Is(err, scoring.ErrMismatch) {
 				// The engine refuses the event itself: retrying cannot help.
-				if err := s.st.Unmark(ctx, s.dedupeWindow(), []store.Delivery{s.delivery(it)}); err != nil {
-					return nil, err
-				}
 				if err := s.deadLetter(ctx, it.rec, err); err != nil {
 					return nil, err
 				}
@@ -618,6 +621,7 @@ func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
 			applied[to] = map[int32]int64{}
 		}
 		applied[to][p] = max(applied[to][p], it.rec.Offset)
+		done = append(done, s.delivery(it))
 		byType[it.ev.Type]++
 		// Latency from ingest means nothing for a replay of history.
 		if !it.rec.Time.IsZero() && !s.cfg.Quiet {
@@ -628,6 +632,9 @@ func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
 	p, err := s.committer.Write(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Applied: applied, Before: ld.Before})
 	if err != nil {
 		s.blame(items, targets, err)
+		return &batchPost{Post: p, ingested: ingested}, err
+	}
+	if err := s.st.MarkSeen(ctx, s.dedupeWindow(), done); err != nil {
 		return &batchPost{Post: p, ingested: ingested}, err
 	}
 	if len(s.failures) > 0 {
@@ -642,7 +649,7 @@ func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
 	for _, at := range ingested {
 		s.metrics.EventLatency.Observe(now.Sub(at).Seconds())
 	}
-	s.metrics.Duplicates.Add(float64(skipped + duplicates))
+	s.metrics.Duplicates.Add(float64(skipped))
 	s.forget(ctx, all)
 	return &batchPost{Post: p, ingested: ingested}, nil
 }

@@ -3,9 +3,10 @@ package store
 import (
 	"context"
 	"crypto/sha256"
-	_ "embed"
+	"encoding/binary"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,19 +20,20 @@ import (
 // twice the window never, and one in between depending on where the
 // buckets fall. Ingest time is the record's time (the ingestor's clock when
 // it published), so a replay of the topic decides exactly as the live run
-// did. Each bucket is spread over dedupeShards small hashes: Redis keeps a
-// hash of up to 128 entries as a listpack, about 24 bytes an id (a 16-byte
-// hash and the offset), so memory grows with the events of a window, not
-// with contacts. Buckets are deleted once two buckets newer have begun on
-// their partition, and expire in any case (see Dedupe).
+// did.
+//
+// An id is kept as the first 8 bytes of its SHA-256, an integer member of
+// one of dedupeShards sets per bucket: Redis keeps a set of up to 512
+// integers as an intset, 8 bytes a member found by binary search, so memory
+// grows with the events of a window, not with contacts, and one SMISMEMBER
+// or SADD per shard serves a whole batch. Ids are marked once their events
+// are committed (SeenBefore, then MarkSeen): a crash in between leaves the
+// events unmarked, and their redelivery, which the homes' offset
+// watermarks skip, marks them, before any later copy on the partition is
+// read. Buckets are deleted once two buckets newer have begun on their
+// partition, and expire in any case.
 
-const dedupeShards = 256
-
-var (
-	//go:embed dedupe.lua
-	dedupeLua    string
-	dedupeScript = redis.NewScript(dedupeLua)
-)
+const dedupeShards = 1024
 
 // Delivery is one event as delivered: its id, where it was read, and when
 // it was ingested.
@@ -47,89 +49,121 @@ func DedupeBucket(at time.Time, window time.Duration) int64 {
 	return at.UnixMilli() / window.Milliseconds()
 }
 
-func (s *Store) dedupeKey(partition int32, bucket int64, shard byte) string {
-	return s.ns + ":dd:{" + strconv.Itoa(int(partition)) + "}:" + strconv.FormatInt(bucket, 10) + ":" + strconv.Itoa(int(shard))
+func (s *Store) dedupeKey(partition int32, bucket int64, shard int) string {
+	return s.ns + ":dd:{" + strconv.Itoa(int(partition)) + "}:" + strconv.FormatInt(bucket, 10) + ":" + strconv.Itoa(shard)
 }
 
-// marksPerCall bounds one script call, so that it does not hold Redis long.
-const marksPerCall = 1000
+// idMember is the member an id is kept as, and its shard.
+func idMember(id string) (string, int) {
+	h := sha256.Sum256([]byte(id))
+	return strconv.FormatInt(int64(binary.BigEndian.Uint64(h[:8])), 10), int(binary.BigEndian.Uint16(h[8:10]) % dedupeShards)
+}
 
-// Dedupe marks the deliveries' ids as seen and reports which are
-// duplicates: ids first seen at another offset of the partition, within
-// the window. A delivery seen before at its own offset (a redelivery) is
-// not a duplicate, so calling Dedupe again for the same records, after a
-// crash or a retry, gives the same answer. A bucket's shards expire twice
-// the window plus an hour after their first mark, so that a live run keeps
-// them as long as they are read and a replay of old history does not keep
-// them forever.
-func (s *Store) Dedupe(ctx context.Context, window time.Duration, ds []Delivery) ([]bool, error) {
-	dup := make([]bool, len(ds))
+// SeenBefore reports which deliveries carry an id marked in their
+// partition within the window (see MarkSeen). Copies within ds itself are
+// the caller's to find.
+func (s *Store) SeenBefore(ctx context.Context, window time.Duration, ds []Delivery) ([]bool, error) {
+	seen := make([]bool, len(ds))
 	if len(ds) == 0 {
-		return dup, nil
+		return seen, nil
 	}
-	ttl := (2*window + time.Hour).Milliseconds()
-	byPartition := map[int32][]int{}
+	type group struct {
+		idx     []int
+		members []any
+	}
+	groups := map[string]*group{}
+	var order []string
 	for i := range ds {
-		byPartition[ds[i].Partition] = append(byPartition[ds[i].Partition], i)
+		m, shard := idMember(ds[i].ID)
+		b := DedupeBucket(ds[i].At, window)
+		for _, key := range []string{s.dedupeKey(ds[i].Partition, b, shard), s.dedupeKey(ds[i].Partition, b-1, shard)} {
+			g := groups[key]
+			if g == nil {
+				g = &group{}
+				groups[key] = g
+				order = append(order, key)
+			}
+			g.idx, g.members = append(g.idx, i), append(g.members, m)
+		}
 	}
-	type call struct {
-		idx []int
-		cmd *redis.Cmd
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.BoolSliceCmd, len(order))
+	for n, key := range order {
+		cmds[n] = pipe.SMIsMember(ctx, key, groups[key].members...)
 	}
-	var calls []call
-	err := s.runScript(ctx, dedupeScript, "dedupe event ids", func(pipe redis.Pipeliner) {
-		calls = calls[:0]
-		for p, idx := range byPartition {
-			for from := 0; from < len(idx); from += marksPerCall {
-				chunk := idx[from:min(from+marksPerCall, len(idx))]
-				keys := make([]string, 0, 2*len(chunk))
-				args := make([]any, 0, 1+2*len(chunk))
-				args = append(args, ttl)
-				for _, i := range chunk {
-					h := sha256.Sum256([]byte(ds[i].ID))
-					b := DedupeBucket(ds[i].At, window)
-					keys = append(keys, s.dedupeKey(p, b, h[16]), s.dedupeKey(p, b-1, h[16]))
-					args = append(args, string(h[:16]), ds[i].Offset)
-				}
-				calls = append(calls, call{idx: chunk, cmd: dedupeScript.EvalSha(ctx, pipe, keys, args...)})
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("look up event ids: %w", err)
+	}
+	for n, key := range order {
+		for j, in := range cmds[n].Val() {
+			if in {
+				seen[groups[key].idx[j]] = true
 			}
 		}
-	})
-	if err != nil {
-		return nil, err
 	}
-	for _, c := range calls {
-		res, err := c.cmd.Int64Slice()
-		if err != nil || len(res) != len(c.idx) {
-			return nil, fmt.Errorf("dedupe event ids: unexpected reply %v: %w", c.cmd.Val(), err)
-		}
-		for j, i := range c.idx {
-			dup[i] = res[j] == 1
-		}
-	}
-	return dup, nil
+	return seen, nil
 }
 
-var unmarkScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  return redis.call('HDEL', KEYS[1], ARGV[1])
-end
-return 0`)
-
-// Unmark forgets the ids of deliveries that were not applied (set aside
-// to the DLQ), so that the same events posted again, or replayed from the
-// DLQ, are not taken for duplicates. Only marks of these very deliveries
-// (partition and offset) are removed.
-func (s *Store) Unmark(ctx context.Context, window time.Duration, ds []Delivery) error {
+// MarkSeen marks the deliveries' ids in their partition and bucket. A
+// bucket's sets expire twice the window plus an hour after this store
+// first marks them, so that a live run keeps them while they are read and
+// a replay of old history does not keep them forever.
+func (s *Store) MarkSeen(ctx context.Context, window time.Duration, ds []Delivery) error {
 	if len(ds) == 0 {
 		return nil
 	}
-	return s.runScript(ctx, unmarkScript, "unmark event ids", func(pipe redis.Pipeliner) {
-		for _, d := range ds {
-			h := sha256.Sum256([]byte(d.ID))
-			unmarkScript.EvalSha(ctx, pipe, []string{s.dedupeKey(d.Partition, DedupeBucket(d.At, window), h[16])}, string(h[:16]), d.Offset)
+	members := map[string][]any{}
+	var order []string
+	for i := range ds {
+		m, shard := idMember(ds[i].ID)
+		key := s.dedupeKey(ds[i].Partition, DedupeBucket(ds[i].At, window), shard)
+		if _, ok := members[key]; !ok {
+			order = append(order, key)
 		}
-	})
+		members[key] = append(members[key], m)
+	}
+	ttl := 2*window + time.Hour
+	pipe := s.rdb.Pipeline()
+	for _, key := range order {
+		pipe.SAdd(ctx, key, members[key]...)
+		if s.expiring.first(key) {
+			pipe.PExpire(ctx, key, ttl)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		s.expiring.forget(order)
+		return fmt.Errorf("mark event ids: %w", err)
+	}
+	return nil
+}
+
+// expiring remembers the dedupe sets this store gave an expiry, so that
+// each gets one once, not once per batch.
+type expiring struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+// first reports whether key is new, and remembers it.
+func (e *expiring) first(key string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.keys == nil {
+		e.keys = map[string]bool{}
+	}
+	if e.keys[key] {
+		return false
+	}
+	e.keys[key] = true
+	return true
+}
+
+func (e *expiring) forget(keys []string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, k := range keys {
+		delete(e.keys, k)
+	}
 }
 
 // ForgetDeliveries deletes a partition's dedupe bucket: the scorer calls
@@ -138,8 +172,9 @@ func (s *Store) Unmark(ctx context.Context, window time.Duration, ds []Delivery)
 func (s *Store) ForgetDeliveries(ctx context.Context, partition int32, bucket int64) error {
 	keys := make([]string, dedupeShards)
 	for i := range dedupeShards {
-		keys[i] = s.dedupeKey(partition, bucket, byte(i))
+		keys[i] = s.dedupeKey(partition, bucket, i)
 	}
+	s.expiring.forget(keys)
 	// One hash tag, so one slot: one call on Redis Cluster too.
 	if err := s.rdb.Unlink(ctx, keys...).Err(); err != nil {
 		return fmt.Errorf("forget dedupe bucket %d of partition %d: %w", bucket, partition, err)

@@ -88,6 +88,7 @@ type Store struct {
 		sync.Mutex
 		floor map[string]float64
 	}
+	expiring expiring
 }
 
 // DefaultLeaderboardSize is how many contacts and accounts the
