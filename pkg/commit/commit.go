@@ -181,12 +181,12 @@ func newPost() *Post {
 }
 
 // add puts entries of home to publish, and report deltas to apply, in the
-// post, to be cleared at version.
-func (p *Post) add(topic, home string, version int64, entries []store.OutboxEntry, pending []store.Pending) error {
+// post; the deltas, and a legacy outbox left in the home's hash, are to be
+// cleared at version.
+func (p *Post) add(topic, home string, version int64, entries []store.OutboxEntry, pending []store.Pending, legacy bool) error {
 	if len(entries) == 0 && len(pending) == 0 {
 		return nil
 	}
-	cl := store.Clear{Version: version}
 	for i := range entries {
 		key, value, err := transition.Encode(&entries[i].Crossing)
 		if err != nil {
@@ -194,9 +194,8 @@ func (p *Post) add(topic, home string, version int64, entries []store.OutboxEntr
 		}
 		p.recs = append(p.recs, stream.Record{Topic: topic, Key: key, Value: value})
 		p.Published = append(p.Published, entries[i].Crossing)
-		cl.IDs = append(cl.IDs, entries[i].ID())
 	}
-	p.clear[home] = cl
+	p.clear[home] = store.Clear{Version: version, Entries: entries, AtVersion: len(pending) > 0 || legacy}
 	if len(pending) > 0 {
 		p.reports[home] = pending
 	}
@@ -244,7 +243,7 @@ func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 		if !h.Changed && len(b.Applied[id]) == 0 && !m.LegacyOutbox {
 			// Nothing to commit: what is left to publish and apply of it
 			// is cleared at the version loaded.
-			if err := p.add(c.Topic, id, m.Version, loaded, m.Pending); err != nil {
+			if err := p.add(c.Topic, id, m.Version, loaded, m.Pending, false); err != nil {
 				return nil, err
 			}
 			continue
@@ -289,7 +288,7 @@ func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 			conflicted[cm.Home.ID] = true
 			continue
 		}
-		if err := p.add(c.Topic, cm.Home.ID, versions[i], append(again[i], cm.Outbox...), cm.Pending); err != nil {
+		if err := p.add(c.Topic, cm.Home.ID, versions[i], append(again[i], cm.Outbox...), cm.Pending, false); err != nil {
 			return nil, err
 		}
 	}
@@ -493,7 +492,7 @@ func (c *Committer) Drain(ctx context.Context, limit int, busy func(owner string
 				orphans = append(orphans, e)
 			}
 		}
-		if err := p.add(c.Topic, home, m.Version, orphans, m.Pending); err != nil {
+		if err := p.add(c.Topic, home, m.Version, orphans, m.Pending, m.LegacyOutbox); err != nil {
 			return nil, false, err
 		}
 	}

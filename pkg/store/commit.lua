@@ -2,14 +2,14 @@
 -- call on Redis Cluster (a home's keys share one slot), several elsewhere,
 -- which saves the cost of a script call per home.
 -- ARGV[1]   number of homes; then per home:
---   number of its keys (its hash, then one ledger list per contact with
---     new entries: the next KEYS), expected version, ledger max length,
+--   number of its keys (its hash, its outbox set, then one ledger list per
+--     contact with new entries: the next KEYS), expected version, ledger
+--     max length,
 --   number of fields to set, then (field, value) pairs: states, offset
---     watermarks and the outbox; the new version is added here,
---   number of fields to delete, then fields (moved-out contacts, and the
---     report deltas when none are left),
---   the outbox: 0 (unchanged), or 1 and lines to append to it, or 2 and
---     its new value ('' deletes it),
+--     watermarks, report deltas; the new version is added here,
+--   number of fields to delete, then fields (moved-out contacts, the
+--     report deltas when none are left, an outbox of the earlier form),
+--   number of entries to add to the outbox, then the entries,
 --   then for each ledger key: the number of entries to add, the entries
 --     (oldest first), the number of entries to put after them (a moving
 --     contact's ledger from its old home, newest first), those entries;
@@ -30,8 +30,8 @@ for h = 1, tonumber(ARGV[1]) do
   local j = i
   j = j + 1 + 2 * tonumber(ARGV[j])
   j = j + 1 + tonumber(ARGV[j])
-  if tonumber(ARGV[j]) == 0 then j = j + 1 else j = j + 2 end
-  for _ = 2, nkeys do
+  j = j + 1 + tonumber(ARGV[j])
+  for _ = 3, nkeys do
     local n = tonumber(ARGV[j])
     if n < 0 then
       j = j + 1
@@ -66,16 +66,15 @@ for h = 1, tonumber(ARGV[1]) do
       redis.call('HDEL', home, unpack(ARGV, i, i + n - 1))
     end
     i = i + n
-    local mode = tonumber(ARGV[i])
-    if mode == 1 then
-      redis.call('HSET', home, '_x', (redis.call('HGET', home, '_x') or '') .. ARGV[i + 1])
-    elseif mode == 2 and ARGV[i + 1] == '' then
-      redis.call('HDEL', home, '_x')
-    elseif mode == 2 then
-      redis.call('HSET', home, '_x', ARGV[i + 1])
+    n = tonumber(ARGV[i]); i = i + 1
+    local f, stop = i, i + n - 1
+    while f <= stop do
+      local to = math.min(f + 999, stop)
+      redis.call('SADD', KEYS[k + 1], unpack(ARGV, f, to))
+      f = to + 1
     end
-    if mode == 0 then i = i + 1 else i = i + 2 end
-    for l = k + 1, k + nkeys - 1 do
+    i = i + n
+    for l = k + 2, k + nkeys - 1 do
       n = tonumber(ARGV[i]); i = i + 1
       if n < 0 then
         redis.call('DEL', KEYS[l])

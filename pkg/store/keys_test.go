@@ -28,7 +28,7 @@ func TestNoTwoSubjectsShareAKey(t *testing.T) {
 	t.Parallel()
 	s := &Store{ns: "leads"}
 	rapid.Check(t, func(t *rapid.T) {
-		type subject struct{ home, contact string }
+		type subject struct{ kind, home, contact string }
 		var subjects []testutil.Subject
 		for range rapid.IntRange(1, 3).Draw(t, "pairs") {
 			pair := testutil.HostilePair().Draw(t, "pair")
@@ -46,10 +46,12 @@ func TestNoTwoSubjectsShareAKey(t *testing.T) {
 			if sub.Account != "" {
 				home = "a:" + sub.Account
 			}
-			homeKey, ledger := s.HomeKey(home), s.ledgerKey(home, contact)
-			claim(homeKey, subject{home: home})
-			claim(ledger, subject{home: home, contact: contact})
+			homeKey, ledger, outbox := s.HomeKey(home), s.ledgerKey(home, contact), s.outboxKey(home)
+			claim(homeKey, subject{kind: "home", home: home})
+			claim(outbox, subject{kind: "outbox", home: home})
+			claim(ledger, subject{kind: "ledger", home: home, contact: contact})
 			assert.Equal(t, clusterTag(homeKey), clusterTag(ledger), "a home's keys share a slot")
+			assert.Equal(t, clusterTag(homeKey), clusterTag(outbox), "a home's keys share a slot")
 			got, err := homeOfTag(clusterTag(homeKey))
 			assert.NoError(t, err)
 			assert.Equal(t, home, got)

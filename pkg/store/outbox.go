@@ -1,10 +1,10 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	_ "embed"
 	"fmt"
+	"strings"
 
 	json "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
@@ -13,16 +13,17 @@ import (
 )
 
 // A home's outbox holds the crossings committed with it and not yet known
-// published. Commits only add to it and a writer removes, by id, only what
-// it published, so a commit of another writer in between neither brings
-// back what was cleared nor keeps what was published. Each entry names the
-// writer that committed it, so that whoever loads a home can leave alone
-// the crossings another live writer is publishing (see commit.Committer).
+// published: a set beside the home's hash, in its slot, of one member per
+// entry, "<crossing id> <JSON>". A commit adds its crossings to it, and a
+// post removes exactly the members it published, so a commit of another
+// writer in between neither brings back what was cleared nor keeps what
+// was published. Each entry names the writer that committed it, so that
+// whoever loads a home can leave alone the crossings another live writer
+// is publishing (see commit.Committer).
 //
-// Stored as one line per entry, "<crossing id> <JSON>\n", which the scripts
-// append to and filter without decoding JSON. An outbox written before
-// entries had writers is a JSON array; it is read as entries of writer "",
-// replaced by the next commit and cleared by version.
+// An outbox written before entries had writers is a JSON array in the
+// home's hash: it is read as entries of writer "", moved into the set by
+// the next commit of the home, and otherwise cleared by version.
 
 // OutboxEntry is one crossing in an outbox.
 type OutboxEntry struct {
@@ -30,47 +31,50 @@ type OutboxEntry struct {
 	// or "" when it was written before entries had writers.
 	Writer string `json:"w,omitempty"`
 	scoring.Crossing
+	// member is the entry as stored, once stored or loaded.
+	member string
 }
 
-func encodeOutbox(b []byte, entries []OutboxEntry) ([]byte, error) {
-	for i := range entries {
-		v, err := json.Marshal(&entries[i])
-		if err != nil {
-			return nil, fmt.Errorf("encode outbox: %w", err)
-		}
-		b = append(b, entries[i].ID()...)
-		b = append(b, ' ')
-		b = append(append(b, v...), '\n')
+// outboxKey is the set of a home's outbox.
+func (s *Store) outboxKey(home string) string { return s.ns + ":{" + homeTag(home) + "}:x" }
+
+// outboxMember returns the entry as a member of the outbox set.
+func outboxMember(e *OutboxEntry) (string, error) {
+	if e.member != "" {
+		return e.member, nil
 	}
-	return b, nil
+	v, err := json.Marshal(e)
+	if err != nil {
+		return "", fmt.Errorf("encode outbox entry: %w", err)
+	}
+	e.member = e.ID() + " " + string(v)
+	return e.member, nil
 }
 
-// decodeOutbox reads an outbox; legacy says it is the JSON array of before.
-func decodeOutbox(raw []byte) (entries []OutboxEntry, legacy bool, err error) {
-	if len(raw) > 0 && raw[0] == '[' {
-		var xs []scoring.Crossing
-		if err := json.Unmarshal(raw, &xs); err != nil {
-			return nil, false, err
-		}
-		for _, x := range xs {
-			entries = append(entries, OutboxEntry{Crossing: x})
-		}
-		return entries, true, nil
+func decodeOutboxMember(m string) (OutboxEntry, error) {
+	_, v, ok := strings.Cut(m, " ")
+	if !ok {
+		return OutboxEntry{}, fmt.Errorf("outbox entry %q: %w", m, errCorrupt)
 	}
-	for len(raw) > 0 {
-		line, rest, _ := bytes.Cut(raw, []byte{'\n'})
-		raw = rest
-		_, v, ok := bytes.Cut(line, []byte{' '})
-		if !ok {
-			return nil, false, fmt.Errorf("outbox line %q: %w", line, errCorrupt)
-		}
-		var e OutboxEntry
-		if err := json.Unmarshal(v, &e); err != nil {
-			return nil, false, err
-		}
-		entries = append(entries, e)
+	var e OutboxEntry
+	if err := json.Unmarshal([]byte(v), &e); err != nil {
+		return OutboxEntry{}, fmt.Errorf("outbox entry: %w", err)
 	}
-	return entries, false, nil
+	e.member = m
+	return e, nil
+}
+
+// decodeLegacyOutbox reads an outbox in the JSON array form of before.
+func decodeLegacyOutbox(raw string) ([]OutboxEntry, error) {
+	var xs []scoring.Crossing
+	if err := json.Unmarshal([]byte(raw), &xs); err != nil {
+		return nil, err
+	}
+	entries := make([]OutboxEntry, len(xs))
+	for i, x := range xs {
+		entries[i] = OutboxEntry{Crossing: x}
+	}
+	return entries, nil
 }
 
 var (
@@ -80,12 +84,16 @@ var (
 )
 
 // Clear says what to clear of one home once a post is done: the outbox
-// entries it published, by crossing id, and the report deltas it applied,
-// which are cleared only if the home is still at Version (a later commit
-// carried them forward, and its writer applies and clears them).
+// entries it published, and whether to clear the report deltas it applied
+// (and a legacy outbox it published), which are cleared only if the home
+// is still at Version: a later commit carried them forward, and its writer
+// applies and clears them.
 type Clear struct {
 	Version int64
-	IDs     []string
+	Entries []OutboxEntry
+	// AtVersion asks for the report deltas and a legacy outbox to be
+	// cleared at Version.
+	AtVersion bool
 }
 
 // ClearOutboxes clears what posts published and applied, by home.
@@ -93,24 +101,35 @@ func (s *Store) ClearOutboxes(ctx context.Context, clears map[string]Clear) erro
 	if len(clears) == 0 {
 		return nil
 	}
-	keys := make([]string, 0, len(clears))
-	args := make([][]any, 0, len(clears))
-	for id, c := range clears {
-		a := make([]any, 0, 2+len(c.IDs))
-		a = append(a, c.Version, len(c.IDs))
-		for _, x := range c.IDs {
-			a = append(a, x)
-		}
-		keys, args = append(keys, s.HomeKey(id)), append(args, a)
-	}
-	calls := s.scriptCalls(len(keys), func(i int) int { return len(args[i]) })
-	return s.runScript(ctx, clearOutboxScript, "clear outboxes", func(pipe redis.Pipeliner) {
-		for _, c := range calls {
-			var a []any
-			for i := c[0]; i < c[1]; i++ {
-				a = append(a, args[i]...)
+	var keys []string
+	var versions []any
+	pipe := s.rdb.Pipeline()
+	for home, c := range clears {
+		if len(c.Entries) > 0 {
+			members := make([]any, len(c.Entries))
+			for i := range c.Entries {
+				m, err := outboxMember(&c.Entries[i])
+				if err != nil {
+					return err
+				}
+				members[i] = m
 			}
-			clearOutboxScript.EvalSha(ctx, pipe, keys[c[0]:c[1]], a...)
+			pipe.SRem(ctx, s.outboxKey(home), members...)
+		}
+		if c.AtVersion {
+			keys, versions = append(keys, s.HomeKey(home)), append(versions, c.Version)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("clear outboxes: %w", err)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	calls := s.scriptCalls(len(keys), func(int) int { return 1 })
+	return s.runScript(ctx, clearOutboxScript, "clear report deltas", func(pipe redis.Pipeliner) {
+		for _, c := range calls {
+			clearOutboxScript.EvalSha(ctx, pipe, keys[c[0]:c[1]], versions[c[0]:c[1]]...)
 		}
 	})
 }

@@ -136,8 +136,8 @@ type Meta struct {
 	Offsets map[int32]int64
 	// Outbox holds crossings committed but maybe not yet published.
 	Outbox []OutboxEntry
-	// LegacyOutbox says the outbox is in the form written before entries
-	// had writers: the next commit replaces it.
+	// LegacyOutbox says the outbox is, or holds, an outbox in the form
+	// written before entries had writers: the next commit moves it.
 	LegacyOutbox bool
 	// Pending holds report counter deltas committed but maybe not yet
 	// applied to the report counters (see ApplyReports).
@@ -193,6 +193,7 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 		fields []string
 		get    *redis.SliceCmd
 		all    *redis.MapStringStringCmd
+		outbox *redis.StringSliceCmd
 	}
 	pipe := s.rdb.Pipeline()
 	var ps []pending
@@ -211,6 +212,7 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 			}
 			p.get = pipe.HMGet(ctx, s.HomeKey(id), p.fields...)
 		}
+		p.outbox = pipe.SMembers(ctx, s.outboxKey(id))
 		ps = append(ps, p)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -221,6 +223,9 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 				cerr = p.all.Err()
 			} else {
 				cerr = p.get.Err()
+			}
+			if cerr == nil {
+				cerr = p.outbox.Err()
 			}
 			switch {
 			case cerr == nil || errors.Is(cerr, redis.Nil):
@@ -250,6 +255,13 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 		if err != nil {
 			return nil, nil, err
 		}
+		for _, member := range p.outbox.Val() {
+			e, err := decodeOutboxMember(member)
+			if err != nil {
+				return nil, nil, &HomeError{Home: p.id, Err: err}
+			}
+			m.Outbox = append(m.Outbox, e)
+		}
 		homes[p.id], metas[p.id] = h, m
 	}
 	return homes, metas, nil
@@ -269,7 +281,10 @@ func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *
 		case k == fieldAccount:
 			h.Account, err = DecodeAccount([]byte(v), scoring.AccountOfHome(id))
 		case k == fieldOutbox:
-			m.Outbox, m.LegacyOutbox, err = decodeOutbox([]byte(v))
+			var legacy []OutboxEntry
+			if legacy, err = decodeLegacyOutbox(v); err == nil {
+				m.Outbox, m.LegacyOutbox = append(legacy, m.Outbox...), true
+			}
 		case k == fieldPending:
 			err = json.Unmarshal([]byte(v), &m.Pending)
 		case strings.HasPrefix(k, prefixContact):
@@ -299,7 +314,7 @@ type Commit struct {
 	// Offsets are the highest offsets applied per partition in this batch.
 	Offsets map[int32]int64
 	// Outbox are the crossings this commit adds to the home's outbox. (A
-	// legacy outbox loaded is written again with them, in the new form.)
+	// legacy outbox loaded is moved into the set with them.)
 	Outbox []OutboxEntry
 	// Pending is every report delta not yet known applied: the loaded ones
 	// plus this commit's (at Meta.Version+1).
@@ -331,13 +346,6 @@ func (s *Store) Ledgers(ctx context.Context, homes map[string]string) (map[strin
 	}
 	return out, nil
 }
-
-// How a commit writes the outbox (see commit.lua).
-const (
-	outboxNone    = 0
-	outboxAppend  = 1
-	outboxReplace = 2
-)
 
 // ErrConflict is returned for homes another writer committed since they
 // were loaded; reload and redo them.
@@ -513,7 +521,7 @@ func isNoScript(err error) bool {
 
 func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 	h := c.Home
-	keys := []string{s.HomeKey(h.ID)}
+	keys := []string{s.HomeKey(h.ID), s.outboxKey(h.ID)}
 	args := make([]any, 0, 8+2*len(h.Contacts)+2*len(c.Offsets)+len(h.Ledger))
 	args = append(args, c.Meta.Version, s.LedgerMax, 0)
 	sets := 0
@@ -545,25 +553,25 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 	if len(c.Pending) == 0 && len(c.Meta.Pending) > 0 {
 		dels = append(dels, fieldPending)
 	}
+	outbox := slices.Clip(c.Outbox)
+	if c.Meta.LegacyOutbox {
+		// Moved into the set with this commit's crossings.
+		dels = append(dels, fieldOutbox)
+		for _, e := range c.Meta.Outbox {
+			if e.Writer == "" {
+				outbox = append(outbox, e)
+			}
+		}
+	}
 	args = append(args, len(dels))
 	args = append(args, dels...)
-	// The outbox: appended to, or written anew over a legacy one.
-	outbox := c.Outbox
-	mode := outboxAppend
-	if c.Meta.LegacyOutbox {
-		outbox, mode = append(slices.Clip(c.Meta.Outbox), c.Outbox...), outboxReplace
-	}
-	switch {
-	case len(outbox) > 0:
-		b, err := encodeOutbox(nil, outbox)
+	args = append(args, len(outbox))
+	for i := range outbox {
+		m, err := outboxMember(&outbox[i])
 		if err != nil {
 			return nil, nil, err
 		}
-		args = append(args, mode, b)
-	case mode == outboxReplace:
-		args = append(args, outboxReplace, "")
-	default:
-		args = append(args, outboxNone)
+		args = append(args, m)
 	}
 	byContact := map[string][]any{}
 	var order []string

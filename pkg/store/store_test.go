@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -46,7 +47,7 @@ func TestCommitLoadRoundTrip(t *testing.T) {
 	assert.Equal(t, int32(40), got.Account.Fit)
 	assert.Equal(t, int64(1), metas["a:acme.io"].Version)
 	assert.Equal(t, map[int32]int64{2: 41}, metas["a:acme.io"].Offsets)
-	assert.Equal(t, x, metas["a:acme.io"].Outbox)
+	assert.Equal(t, outboxOf(x), outboxOf(metas["a:acme.io"].Outbox))
 
 	_, err = s.History(ctx, "c-1", 10)
 	require.Error(t, err, "no index entry yet")
@@ -94,6 +95,16 @@ func entries(writer string, xs ...scoring.Crossing) []OutboxEntry {
 	return out
 }
 
+// outboxOf names an outbox's entries, "<writer> <type> <cause>", sorted.
+func outboxOf(es []OutboxEntry) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Writer + " " + e.Type + " " + e.Cause
+	}
+	slices.Sort(out)
+	return out
+}
+
 // TestOutboxEntriesAreClearedByID: a commit between another writer's
 // commit and its clear neither keeps what that writer published nor loses
 // what it added itself; report deltas are cleared only at their version.
@@ -116,25 +127,25 @@ func TestOutboxEntriesAreClearedByID(t *testing.T) {
 	require.NoError(t, err)
 	_, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {}})
 	require.NoError(t, err)
-	assert.Equal(t, append(x, y...), metas["c:c-1"].Outbox, "commits add to the outbox")
-	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: v[0], IDs: []string{x[0].ID()}},
-		"c:c-2": {Version: v[1], IDs: []string{x2[0].ID()}}}), "one call, two homes")
+	assert.Equal(t, outboxOf(append(x, y...)), outboxOf(metas["c:c-1"].Outbox), "commits add to the outbox")
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: v[0], Entries: x, AtVersion: true},
+		"c:c-2": {Version: v[1], Entries: x2}}), "one call, two homes")
 	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}, "c:c-2": {}})
 	require.NoError(t, err)
-	assert.Equal(t, y, metas["c:c-1"].Outbox, "the published entry is gone, the other writer's stays")
+	assert.Equal(t, outboxOf(y), outboxOf(metas["c:c-1"].Outbox), "the published entry is gone, the other writer's stays")
 	assert.Equal(t, pending, metas["c:c-1"].Pending, "a stale clear keeps the newer report deltas")
 	assert.Empty(t, metas["c:c-2"].Outbox)
-	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: v[0] + 1, IDs: []string{y[0].ID()}}}))
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: v[0] + 1, Entries: metas["c:c-1"].Outbox, AtVersion: true}}))
 	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}})
 	require.NoError(t, err)
 	assert.Empty(t, metas["c:c-1"].Outbox)
 	assert.Empty(t, metas["c:c-1"].Pending)
 }
 
-// TestLegacyOutboxIsReadAndReplaced: an outbox in the JSON array form of
-// earlier versions is read as entries of no writer and written anew, in
-// the current form, by the next commit.
-func TestLegacyOutboxIsReadAndReplaced(t *testing.T) {
+// TestLegacyOutboxIsReadAndMoved: an outbox in the JSON array form of
+// earlier versions is read as entries of no writer, moved into the outbox
+// set by the next commit of its home, and cleared like any other entry.
+func TestLegacyOutboxIsReadAndMoved(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s := newStore(t)
@@ -145,7 +156,7 @@ func TestLegacyOutboxIsReadAndReplaced(t *testing.T) {
 	homes, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {}})
 	require.NoError(t, err)
 	assert.True(t, metas["c:c-1"].LegacyOutbox)
-	assert.Equal(t, entries("", old), metas["c:c-1"].Outbox)
+	assert.Equal(t, outboxOf(entries("", old)), outboxOf(metas["c:c-1"].Outbox))
 	fresh := entries("scorer/2", scoring.Crossing{Type: scoring.BecameAQL, ContactID: "c-1", Cause: "e2"})
 	_, errs, err := s.CommitAll(ctx, []Commit{{Home: homes["c:c-1"], Meta: metas["c:c-1"], Outbox: fresh}})
 	require.NoError(t, err)
@@ -153,7 +164,11 @@ func TestLegacyOutboxIsReadAndReplaced(t *testing.T) {
 	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}})
 	require.NoError(t, err)
 	assert.False(t, metas["c:c-1"].LegacyOutbox)
-	assert.Equal(t, append(entries("", old), fresh...), metas["c:c-1"].Outbox)
+	assert.Equal(t, outboxOf(append(entries("", old), fresh...)), outboxOf(metas["c:c-1"].Outbox))
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: 4, Entries: entries("", old)}}))
+	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}})
+	require.NoError(t, err)
+	assert.Equal(t, outboxOf(fresh), outboxOf(metas["c:c-1"].Outbox))
 }
 
 func TestModelRegistryRefusesAChangedFileUnderTheSameVersion(t *testing.T) {
@@ -311,7 +326,7 @@ func TestScriptsReloadAfterRedisForgetsThem(t *testing.T) {
 	require.NoError(t, s.ApplyReports(ctx, map[string][]Pending{
 		"c:c-1": {{Version: 1, Counts: map[string]map[string]int64{"m1": {"contacts": 1}}}}}))
 	flush()
-	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: 1, IDs: []string{x[0].ID()}}}))
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: 1, Entries: x, AtVersion: true}}))
 
 	homes, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {Contacts: []string{"c-1"}}})
 	require.NoError(t, err)
