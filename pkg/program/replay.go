@@ -15,6 +15,7 @@ import (
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/replay"
 	"github.com/leadscore/leads/pkg/report"
+	"github.com/leadscore/leads/pkg/scorer"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
@@ -91,7 +92,7 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	var b base
 	var from, to, file, emitTo, decayAt, live string
 	var batch, workers int
-	var every time.Duration
+	var every, window time.Duration
 	b.common.RegisterFlags(fs, "")
 	b.kafka.RegisterFlags(fs)
 	fs.StringVar(&from, "from", "", "first event time to replay: RFC 3339, or earliest (with the events topic)")
@@ -103,6 +104,7 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	fs.IntVar(&batch, "replay-batch-size", 100000, "events applied per commit (at most 100000)")
 	fs.IntVar(&workers, "replay-workers", 8, "scorers replaying at once: each a group of the topic's partitions, or a lane of the --file by event key")
 	fs.DurationVar(&every, "progress-interval", 5*time.Second, "how often progress is logged when stderr is not a terminal")
+	fs.DurationVar(&window, "dedupe-window", scorer.DefaultDedupeWindow, "the live scorers' --dedupe-window, so that the replay takes the same events for retries")
 	m, st, err := replayBase(fs, &b, args, opts, false)
 	if err != nil {
 		return err
@@ -137,7 +139,7 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	bf := &replay.Backfill{Log: b.log, Store: st, Engine: scoring.New(m), Kafka: b.kafka, Topic: b.common.EventsTopic,
-		BatchSize: batch, Workers: workers, Progress: replay.NewProgress(os.Stderr, b.log, every)}
+		BatchSize: batch, Workers: workers, Progress: replay.NewProgress(os.Stderr, b.log, every), DedupeWindow: window}
 	if emitTo != "" {
 		w := stream.NewWriter(b.kafka, b.log)
 		b.closers = append(b.closers, w.Close)
@@ -210,9 +212,11 @@ func promoteCommand(ctx context.Context, args []string, opts Options) error {
 	fs := flag.NewFlagSet("scorer promote", flag.ContinueOnError)
 	var b base
 	var group string
+	var window time.Duration
 	b.common.RegisterFlags(fs, "")
 	b.kafka.RegisterFlags(fs)
 	fs.StringVar(&group, "group", "leads-scorer", "the live scorers' consumer group (must have no members)")
+	fs.DurationVar(&window, "dedupe-window", scorer.DefaultDedupeWindow, "the live scorers' --dedupe-window, for the events the promotion catches up on")
 	m, st, err := replayBase(fs, &b, args, opts, true)
 	if err != nil {
 		return err
@@ -223,7 +227,7 @@ func promoteCommand(ctx context.Context, args []string, opts Options) error {
 		return fmt.Errorf("%w: scorer promote [flags] NAME (--namespace is the live deployment's)", ErrUsage)
 	}
 	bf := &replay.Backfill{Log: b.log, Store: store.New(st.Client(), b.args[0]), Engine: scoring.New(m), Kafka: b.kafka,
-		Topic: b.common.EventsTopic, Progress: replay.NewProgress(os.Stderr, b.log, 5*time.Second)}
+		Topic: b.common.EventsTopic, Progress: replay.NewProgress(os.Stderr, b.log, 5*time.Second), DedupeWindow: window}
 	p, err := replay.Promote(ctx, bf, b.common.Namespace, group)
 	if err != nil {
 		return err

@@ -71,6 +71,9 @@ type Backfill struct {
 	// live on one partition, so workers rarely touch the same home; when
 	// they do, the versioned commit makes one redo its batch.
 	Workers int
+	// DedupeWindow is the live scorer's --dedupe-window, so that the
+	// replay takes the same events for retries (0: the default).
+	DedupeWindow time.Duration
 }
 
 // Result sums up a backfill.
@@ -434,7 +437,7 @@ func (b *Backfill) runner(ctx context.Context) (*runner, error) {
 		events = "backfill.file" // a file backfill has no topic; the scorer only names it in logs
 	}
 	s, err := scorer.New(scorer.Config{EventsTopic: events, TransitionsTopic: transitions, DLQTopic: dlqTopic,
-		BatchSize: b.batchSize(), Quiet: b.Emit == nil}, b.Log, nil, sink, b.Store, b.Engine, nil)
+		BatchSize: b.batchSize(), Quiet: b.Emit == nil, DedupeWindow: b.DedupeWindow}, b.Log, nil, sink, b.Store, b.Engine, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/leadscore/leads/pkg/decay"
 	"github.com/leadscore/leads/pkg/demo"
 	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
@@ -398,4 +399,28 @@ func TestARetryingScorerShowsItsStall(t *testing.T) {
 	assert.GreaterOrEqual(t, stalled[2], 0.005, "at least the second try's 5 ms")
 	assert.Zero(t, promtest.ToFloat64(s.metrics.Stalled))
 	assert.True(t, s.Ready())
+}
+
+// TestACopyPastTheWindowScoresAgain: --dedupe-window bounds how long an id
+// is remembered: a copy posted within it is skipped, one posted more than
+// twice the window after the first scores again.
+func TestACopyPastTheWindowScoresAgain(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f := newScorers(t)
+	st := store.New(f.rdb, "ns")
+	s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100, MaxBackoff: time.Second,
+		DedupeWindow: time.Hour}, testutil.Logger(t), nil, &flakySink{}, st, scoring.New(model.Default()), nil)
+	require.NoError(t, err)
+	ev := event.Event{ID: "e1", Type: "meeting.booked", ContactID: "c-1", Time: time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Second)}
+	t0 := time.Now()
+	for _, tc := range []struct {
+		after  time.Duration
+		events int32
+	}{{0, 1}, {50 * time.Minute, 1}, {3 * time.Hour, 2}} {
+		part := &log{t: t, next: int64(tc.after), at: t0.Add(tc.after)}
+		require.NoError(t, s.Process(ctx, part.records(ev)))
+		assert.Equal(t, tc.events, contactState(t, st, "c-1").Events, "posted again %s after", tc.after)
+	}
 }
