@@ -135,11 +135,11 @@ func DecayerWriter(owner string) string { return decayerWriter + owner }
 // in a loaded outbox. Each crossing is published once on a run without
 // faults, so entries are left to whoever is publishing them: its own, in
 // flight in this process (a scorer that gives up a post takes a new name),
-// and a decayer's, which the decayers drain when
-// their writer died (Drain). What is left to a scorer are the entries of a
-// scorer that died or lost the partition before publishing them: the
-// redelivery of the events that caused them loads them again. Entries
-// written before entries had writers are anybody's.
+// and a decayer's, which the decayers drain when their writer died (Drain).
+// What is left to a scorer are the entries of a scorer that died or lost
+// the partition before publishing them: the redelivery of the events that
+// caused them loads them again. Entries written before entries had writers
+// are anybody's.
 func (c *Committer) publishes(writer string) bool {
 	switch {
 	case writer == "":

@@ -396,8 +396,6 @@ func (d *Decayer) drain(ctx context.Context) error {
 			d.log.Info("published crossings left in outboxes", zap.Int("crossings", len(published)))
 		}
 		switch {
-		case errors.Is(err, store.ErrConflict):
-			return nil // committed by someone else meanwhile; the next pass looks again
 		case err != nil:
 			return fmt.Errorf("drain outboxes: %w", err)
 		case !more:

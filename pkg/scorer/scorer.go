@@ -33,11 +33,11 @@ type Config struct {
 	// Quiet publishes no transitions (a replay into a namespace of its own).
 	Quiet bool
 	// MaxAttempts bounds how often an event that makes the engine fail
-	// (an error other than Redis's, or a panic) is retried before it goes
-	// to the DLQ; 0 means 3.
+	// (an error other than Redis's, or a panic), or whose home fails
+	// (store.HomeError), is retried before it goes to the DLQ; 0 means 3.
 	MaxAttempts int
 	// DedupeWindow is how long after an event's ingest its id is surely
-	// recognised again (see store.Dedupe); 0 means DefaultDedupeWindow.
+	// recognised again (see store.SeenBefore); 0 means DefaultDedupeWindow.
 	DedupeWindow time.Duration
 }
 
@@ -57,7 +57,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSize, "batch-size", 20000, "most events processed in one batch")
 	fs.DurationVar(&c.Linger, "batch-linger", time.Millisecond, "longest wait to fill a batch after its first event")
 	fs.DurationVar(&c.MaxBackoff, "max-backoff", 10*time.Second, "cap of the exponential backoff while Redis or Kafka is down")
-	fs.IntVar(&c.MaxAttempts, "max-attempts", 3, "tries of an event the engine fails on before it goes to the DLQ")
+	fs.IntVar(&c.MaxAttempts, "max-attempts", 3, "tries of an event the engine or its home fails on before it goes to the DLQ")
 	fs.DurationVar(&c.DedupeWindow, "dedupe-window", DefaultDedupeWindow,
 		"an event id posted again within this time of the first copy's ingest scores once (later than twice this, again)")
 }
@@ -334,11 +334,14 @@ func (s *Scorer) stage(ctx context.Context, recs []stream.Record) (*batchPost, e
 		// What did commit is published before the batch is redone or
 		// tried again.
 		perr := s.post(ctx, p)
-		if perr != nil || !errors.Is(err, store.ErrConflict) || attempt >= 20 {
-			// This scorer leaves no crossing of its own behind in an
-			// outbox unpublished: it publishes only other writers'
-			// (commit.Committer), so it writes under a new name from now.
+		if perr != nil {
+			// Crossings of this scorer stay unpublished in outboxes, and a
+			// scorer publishes only other writers' (commit.Committer): it
+			// writes under a new name from now, so that its next loads
+			// publish them.
 			s.committer.Writer = commit.ScorerWriter()
+		}
+		if perr != nil || !errors.Is(err, store.ErrConflict) || attempt >= 20 {
 			return nil, errors.Join(err, perr)
 		}
 		s.metrics.Conflicts.Inc()
