@@ -220,7 +220,7 @@ func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, er
 // says what to publish: the homes' new crossings, and the entries of
 // loaded outboxes this committer publishes (see publishes). Whenever homes
 // were committed, their Post comes back, with any error: when some homes
-// conflicted, one wrapping store.ErrConflict.
+// were not, errors wrapping store.ErrConflict or store.HomeError.
 func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 	p := newPost()
 	carry, err := c.carried(ctx, b.WS)
@@ -280,11 +280,13 @@ func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 	if err != nil {
 		return nil, err
 	}
-	var conflicts []error
+	// Homes that conflicted (store.ErrConflict) or that Redis refused
+	// (store.HomeError) are not committed.
+	var failures []error
 	conflicted := map[string]bool{}
 	for i, cm := range commits {
 		if errs[i] != nil {
-			conflicts = append(conflicts, errs[i])
+			failures = append(failures, errs[i])
 			conflicted[cm.Home.ID] = true
 			continue
 		}
@@ -300,7 +302,7 @@ func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 			return p, err // committed: still to publish
 		}
 	}
-	return p, errors.Join(conflicts...)
+	return p, errors.Join(failures...)
 }
 
 // carried reads the ledgers contacts that moved in the workspace had in

@@ -18,6 +18,18 @@
 -- writer committed since the caller loaded it (nothing of it is written).
 -- Watermarks only move forward: the version check proves nobody applied
 -- later offsets since the load.
+-- push runs cmd on key with the n arguments from ARGV[from] on, in
+-- chunks that fit Lua's stack, and returns the last reply (0 for none).
+local function push(cmd, key, from, n)
+  local reply, stop = 0, from + n - 1
+  while from <= stop do
+    local to = math.min(from + 999, stop)
+    reply = redis.call(cmd, key, unpack(ARGV, from, to))
+    from = to + 1
+  end
+  return reply
+end
+
 local out = {}
 local i, k = 2, 1
 for h = 1, tonumber(ARGV[1]) do
@@ -67,32 +79,18 @@ for h = 1, tonumber(ARGV[1]) do
     end
     i = i + n
     n = tonumber(ARGV[i]); i = i + 1
-    local f, stop = i, i + n - 1
-    while f <= stop do
-      local to = math.min(f + 999, stop)
-      redis.call('SADD', KEYS[k + 1], unpack(ARGV, f, to))
-      f = to + 1
-    end
+    push('SADD', KEYS[k + 1], i, n)
     i = i + n
     for l = k + 2, k + nkeys - 1 do
       n = tonumber(ARGV[i]); i = i + 1
       if n < 0 then
         redis.call('DEL', KEYS[l])
       else
-        local len = 0
-        local f, stop = i, i + n - 1
-        while f <= stop do
-          local to = math.min(f + 999, stop)
-          len = redis.call('LPUSH', KEYS[l], unpack(ARGV, f, to))
-          f = to + 1
-        end
+        local len = push('LPUSH', KEYS[l], i, n)
         i = i + n
         n = tonumber(ARGV[i]); i = i + 1
-        f, stop = i, i + n - 1
-        while f <= stop do
-          local to = math.min(f + 999, stop)
-          len = redis.call('RPUSH', KEYS[l], unpack(ARGV, f, to))
-          f = to + 1
+        if n > 0 then
+          len = push('RPUSH', KEYS[l], i, n)
         end
         i = i + n
         if len > ledgerMax then

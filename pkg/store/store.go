@@ -352,9 +352,10 @@ func (s *Store) Ledgers(ctx context.Context, homes map[string]string) (map[strin
 var ErrConflict = errors.New("home changed since it was loaded")
 
 // CommitAll commits every home in one pipeline of commit script calls and
-// returns the new version of each, or ErrConflict (wrapped, per home) in
-// errs. A call commits several homes, except on Redis Cluster, where the
-// keys of one call must share a slot.
+// returns the new version of each, or in errs, per home, ErrConflict
+// (wrapped) or a HomeError for a home Redis refuses to write. A call
+// commits several homes, except on Redis Cluster, where the keys of one
+// call must share a slot.
 func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int64, errs []error, err error) {
 	calls, err := s.commitCalls(commits)
 	if err != nil {
@@ -368,12 +369,11 @@ func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int
 	})
 	versions = make([]int64, len(commits))
 	errs = make([]error, len(commits))
-	var refused []error
 	for n, c := range calls {
 		switch cerr := cmds[n].Err(); {
 		case cerr == nil:
 		case refuses(cerr) && c.to-c.from == 1:
-			refused = append(refused, &HomeError{Home: commits[c.from].Home.ID, Err: cerr})
+			errs[c.from] = &HomeError{Home: commits[c.from].Home.ID, Err: cerr}
 			continue
 		case refuses(cerr):
 			// Find the homes Redis refuses by committing each on its own.
@@ -382,8 +382,7 @@ func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int
 			for i := c.from; i < c.to; i++ {
 				v, e, err := s.CommitAll(ctx, commits[i:i+1])
 				if err != nil {
-					refused = append(refused, err)
-					continue
+					return nil, nil, err
 				}
 				versions[i], errs[i] = v[0], e[0]
 			}
@@ -411,9 +410,6 @@ func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int
 				errs[i] = fmt.Errorf("%w: %s is at version %d, loaded %d", ErrConflict, commits[i].Home.ID, version, commits[i].Meta.Version)
 			}
 		}
-	}
-	if len(refused) > 0 {
-		return nil, nil, errors.Join(refused...)
 	}
 	return versions, errs, nil
 }
