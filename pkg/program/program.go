@@ -85,6 +85,7 @@ func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
 			return err
 		}
 		b.log = log
+		app.RouteRedisLogs(log)
 	}
 	b.reg = app.Registry()
 	return nil
