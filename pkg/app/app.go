@@ -172,10 +172,12 @@ func Redis(addr string, s RedisSecurity) (redis.UniversalClient, error) {
 	return redis.NewClient(opts), nil
 }
 
-// Registry returns a Prometheus registry with the Go and process collectors.
+// Registry returns a Prometheus registry with the Go and process
+// collectors and leads_build_info.
 func Registry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		ReadBuild().collector())
 	return reg
 }
 
