@@ -32,6 +32,7 @@ func main() {
 	fs.StringVar(&cfg.ModelPath, "model", "", "scoring-model file (default: the built-in model)")
 	fs.StringVar(&cfg.LogLevel, "log-level", "warn", "log level of the services")
 	fs.BoolVar(&cfg.ForceMiniredis, "miniredis", false, "use the embedded Redis even when redis-server is installed")
+	version := fs.Bool("version", false, "print the version, VCS revision and Go version, and exit")
 	if err := program.ParseFlags(fs, os.Args[1:]); err != nil {
 		// --help exits 0 and a command line it does not understand 2, as
 		// the programs do.
@@ -40,6 +41,10 @@ func main() {
 			fmt.Fprintln(os.Stderr, "error:", err)
 		}
 		os.Exit(code)
+	}
+	if *version {
+		fmt.Println(app.ReadBuild().Line("devstack"))
+		return
 	}
 	log, err := app.Logger("info")
 	if err != nil {

@@ -69,3 +69,18 @@ func TestCommandLinesItDoesNotUnderstandExitWithStatus2(t *testing.T) {
 		})
 	}
 }
+
+// TestVersionExitsZero: --version prints the dev stack's version, VCS
+// revision and Go version on stdout and exits 0 without starting anything.
+func TestVersionExitsZero(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "--version", "--kafka-port=0", "--ingestor-addr=127.0.0.1:0", "--scorer-addr=127.0.0.1:0",
+		"--decayer-addr=127.0.0.1:0", "--demo-rate=0", "--miniredis")
+	cmd.Env = append(os.Environ(), runMain+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	require.NoError(t, cmd.Run(), "devstack --version; stderr:\n%s", stderr.String())
+	assert.Regexp(t, `^devstack \S+, revision \S+, go1\.\S+\n$`, stdout.String())
+}

@@ -107,6 +107,24 @@ func Logger(level string) (*zap.Logger, error) {
 	return cfg.Build()
 }
 
+// RouteRedisLogs sends go-redis's own log lines (dial failures, dropped
+// connections: it retries them itself) to log at Warn, under the name
+// redis, instead of the plain text it prints on stderr among the JSON
+// lines. go-redis has one logger per process: the last call wins. The
+// caller skips this adapter and go-redis's forwarding Printf, so it names
+// the go-redis statement that logged.
+func RouteRedisLogs(log *zap.Logger) {
+	redis.SetLogger(redisLogger{log.Named("redis").WithOptions(zap.AddCallerSkip(2))})
+}
+
+type redisLogger struct{ log *zap.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, args ...any) {
+	if l.log.Core().Enabled(zap.WarnLevel) {
+		l.log.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
+	}
+}
+
 // LoadModel reads the model file, or the built-in default when path is "".
 func LoadModel(path string) (*model.Model, error) {
 	if path == "" {
@@ -154,10 +172,12 @@ func Redis(addr string, s RedisSecurity) (redis.UniversalClient, error) {
 	return redis.NewClient(opts), nil
 }
 
-// Registry returns a Prometheus registry with the Go and process collectors.
+// Registry returns a Prometheus registry with the Go and process
+// collectors and leads_build_info.
 func Registry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		ReadBuild().collector())
 	return reg
 }
 

@@ -188,11 +188,11 @@ func (p *Post) add(topic, home string, version int64, entries []store.OutboxEntr
 		return nil
 	}
 	for i := range entries {
-		key, value, err := transition.Encode(&entries[i].Crossing)
+		rec, err := transition.Record(topic, &entries[i].Crossing)
 		if err != nil {
 			return fmt.Errorf("encode transition: %w", err)
 		}
-		p.recs = append(p.recs, stream.Record{Topic: topic, Key: key, Value: value})
+		p.recs = append(p.recs, rec)
 		p.Published = append(p.Published, entries[i].Crossing)
 	}
 	p.clear[home] = store.Clear{Version: version, Entries: entries, AtVersion: len(pending) > 0 || legacy}

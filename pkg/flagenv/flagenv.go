@@ -14,6 +14,11 @@ func EnvName(flagName string) string {
 	return "LEADS_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flagName))
 }
 
+// commandLineOnly are the flags no variable sets: --version asks a
+// question, and a LEADS_VERSION left in an environment would make every
+// program print its version and exit instead of running.
+var commandLineOnly = map[string]bool{"version": true}
+
 // Parse parses args, then sets every flag not given on the command line from
 // its environment variable, when that is set (even to ""). It also sets
 // fs.Usage so --help names the variables. An invalid value is an error
@@ -31,7 +36,7 @@ func parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool)) 
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	var errs []error
 	fs.VisitAll(func(f *flag.Flag) {
-		if set[f.Name] {
+		if set[f.Name] || commandLineOnly[f.Name] {
 			return
 		}
 		name := EnvName(f.Name)
@@ -57,7 +62,9 @@ func usage(fs *flag.FlagSet) {
 		if typ != "" {
 			line += " " + typ
 		}
-		line += "  [$" + EnvName(f.Name) + "]"
+		if !commandLineOnly[f.Name] {
+			line += "  [$" + EnvName(f.Name) + "]"
+		}
 		switch f.DefValue {
 		case "", "0", "0s", "false":
 		default:

@@ -98,3 +98,22 @@ func TestUsageNamesTheVariables(t *testing.T) {
 		assert.Contains(t, buf.String(), want)
 	}
 }
+
+// TestVersionIsOnlyACommandLineFlag: --version asks a question; a
+// LEADS_VERSION left in a deployment's environment must not make every
+// program print its version and exit, so no variable sets it and --help
+// names none.
+func TestVersionIsOnlyACommandLineFlag(t *testing.T) {
+	t.Parallel()
+	fs := flag.NewFlagSet("scorer", flag.ContinueOnError)
+	var buf bytes.Buffer
+	fs.SetOutput(&buf)
+	version := fs.Bool("version", false, "print the version and exit")
+	env := func(k string) (string, bool) { return "true", k == "LEADS_VERSION" }
+	require.NoError(t, parse(fs, nil, env))
+	assert.False(t, *version, "LEADS_VERSION=true is ignored")
+	require.NoError(t, parse(fs, []string{"--version"}, env))
+	assert.True(t, *version)
+	require.ErrorIs(t, parse(fs, []string{"--help"}, env), flag.ErrHelp)
+	assert.Contains(t, buf.String(), "  --version\n      print the version and exit\n")
+}

@@ -63,6 +63,17 @@ type base struct {
 	closers []func() error
 	// args are the positional arguments of a subcommand.
 	args []string
+	// version is --version, which a program (not a subcommand) takes.
+	version bool
+}
+
+// ErrVersion is returned by a program given --version, once it printed its
+// build: not a failure, Main exits 0 as for --help.
+var ErrVersion = errors.New("version printed")
+
+// registerVersion adds --version to a program's flags.
+func (b *base) registerVersion(fs *flag.FlagSet) {
+	fs.BoolVar(&b.version, "version", false, "print the version, VCS revision and Go version, and exit")
 }
 
 // parse parses the flags of a command that takes no positional arguments
@@ -70,6 +81,10 @@ type base struct {
 func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
 	if err := ParseFlags(fs, args); err != nil {
 		return err
+	}
+	if b.version {
+		fmt.Fprintln(opts.stdout(), app.ReadBuild().Line(fs.Name()))
+		return ErrVersion
 	}
 	if err := b.common.Validate(); err != nil {
 		return err
@@ -85,6 +100,7 @@ func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
 			return err
 		}
 		b.log = log
+		app.RouteRedisLogs(log)
 	}
 	b.reg = app.Registry()
 	return nil
@@ -171,6 +187,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	var tokensFile string
 	b.common.RegisterFlags(fs, ":8080")
 	b.kafka.RegisterFlags(fs)
+	b.registerVersion(fs)
 	cfg.RegisterFlags(fs)
 	fs.StringVar(&tokensFile, "tokens-file", "", "YAML or JSON file of source tokens (SHA-256 hashes, allowed event types, rate limits) and read tokens; "+
 		"without it the API is open to anyone (development only)")
@@ -243,6 +260,7 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	var consumers int
 	b.common.RegisterFlags(fs, ":8081")
 	b.kafka.RegisterFlags(fs)
+	b.registerVersion(fs)
 	fs.StringVar(&group, "group", "leads-scorer", "consumer group id")
 	fs.IntVar(&consumers, "consumers", 1, "members of the consumer group in this process, each with its own scorer (more use more cores; at most the partition count counts)")
 	cfg.RegisterFlags(fs)
@@ -337,6 +355,7 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 	var at string
 	b.common.RegisterFlags(fs, ":8082")
 	b.kafka.RegisterFlags(fs)
+	b.registerVersion(fs)
 	cfg.RegisterFlags(fs)
 	fs.BoolVar(&once, "once", false, "make one pass and exit: wait up to --lease-ttl (and a second) for shards another decayer holds, "+
 		"fail if it still does, release the shard leases at the end")

@@ -17,11 +17,11 @@ import (
 var ErrUsage = errors.New("usage")
 
 // ExitCode is the status a process exits with when a program returned
-// err: 0 for none and for --help, 2 for a usage error (ErrUsage), 1 for
+// err: 0 for none and for --help and --version, 2 for a usage error (ErrUsage), 1 for
 // any other failure; the statuses a flag.ExitOnError FlagSet exits with.
 func ExitCode(err error) int {
 	switch {
-	case err == nil || errors.Is(err, flag.ErrHelp):
+	case err == nil || errors.Is(err, flag.ErrHelp) || errors.Is(err, ErrVersion):
 		return 0
 	case errors.Is(err, ErrUsage):
 		return 2

@@ -76,3 +76,24 @@ func TestMistypedCommandLinesExitWithStatus2(t *testing.T) {
 		})
 	}
 }
+
+// TestVersionOfEveryBinary: each binary given --version prints one line
+// on stdout naming itself, its version, VCS revision and Go version, and
+// exits 0 without starting (Redis and Kafka are a closed port).
+func TestVersionOfEveryBinary(t *testing.T) {
+	t.Parallel()
+	dead := freeAddr(t)
+	for _, program := range []string{"ingestor", "scorer", "decayer"} {
+		t.Run(program, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, filepath.Join(bin, program), "--version", "--redis-addr", dead, "--kafka-brokers", dead)
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			require.NoError(t, cmd.Run(), "%s --version; stderr:\n%s", program, tail(stderr.Bytes(), 2000))
+			assert.Regexp(t, "^"+program+` \S+, revision \S+, go1\.\S+\n$`, stdout.String())
+			assert.Empty(t, stderr.String())
+		})
+	}
+}

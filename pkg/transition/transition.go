@@ -8,6 +8,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/stream"
 )
 
 // Sources of transitions.
@@ -74,9 +75,24 @@ func FromCrossing(x *scoring.Crossing) CloudEvent {
 	}
 }
 
-// Encode returns the Kafka key (the subject) and value of a crossing.
-func Encode(x *scoring.Crossing) (key, value []byte, err error) {
+// ContentType, in the record header ContentTypeHeader, marks a record as
+// a structured-mode CloudEvent, as the CloudEvents Kafka protocol binding
+// says: consumers using a CloudEvents SDK tell structured mode from binary
+// mode (attributes in ce_ headers) by this header alone, and refuse a
+// record without either.
+const (
+	ContentTypeHeader = "content-type"
+	ContentType       = "application/cloudevents+json"
+)
+
+// Record returns the Kafka record of a crossing for topic: key the
+// subject, value the CloudEvent, marked as structured mode.
+func Record(topic string, x *scoring.Crossing) (stream.Record, error) {
 	ce := FromCrossing(x)
-	value, err = json.Marshal(ce)
-	return []byte(ce.Subject), value, err
+	value, err := json.Marshal(ce)
+	if err != nil {
+		return stream.Record{}, err
+	}
+	return stream.Record{Topic: topic, Key: []byte(ce.Subject), Value: value,
+		Headers: []stream.Header{{Key: ContentTypeHeader, Value: ContentType}}}, nil
 }
