@@ -163,22 +163,33 @@ func serve(ctx context.Context, b *base, mux *http.ServeMux, health *app.Health,
 	return g.Wait()
 }
 
+// ingestorCmd is the ingestor's command line.
+type ingestorCmd struct {
+	b          base
+	cfg        ingest.Config
+	tokensFile string
+}
+
+func (c *ingestorCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("ingestor", flag.ContinueOnError)
+	c.b.common.RegisterFlags(fs, ":8080")
+	c.b.kafka.RegisterFlags(fs)
+	c.cfg.RegisterFlags(fs)
+	fs.StringVar(&c.tokensFile, "tokens-file", "", "YAML or JSON file of source tokens (SHA-256 hashes, allowed event types, rate limits) and read tokens; "+
+		"without it the API is open to anyone (development only)")
+	return fs
+}
+
 // Ingestor runs the ingestor: POST /v1/events and the read API.
 func Ingestor(ctx context.Context, args []string, opts Options) error {
-	fs := flag.NewFlagSet("ingestor", flag.ContinueOnError)
-	var b base
-	var cfg ingest.Config
-	var tokensFile string
-	b.common.RegisterFlags(fs, ":8080")
-	b.kafka.RegisterFlags(fs)
-	cfg.RegisterFlags(fs)
-	fs.StringVar(&tokensFile, "tokens-file", "", "YAML or JSON file of source tokens (SHA-256 hashes, allowed event types, rate limits) and read tokens; "+
-		"without it the API is open to anyone (development only)")
+	var c ingestorCmd
+	fs := c.flags()
+	b, cfg := &c.b, &c.cfg
 	if err := b.parse(fs, args, opts); err != nil {
 		return err
 	}
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
-	tokens, err := auth.Load(tokensFile)
+	tokens, err := auth.Load(c.tokensFile)
 	if err != nil {
 		return err
 	}
@@ -194,7 +205,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	defer b.close()
-	svc, err := ingest.New(cfg, b.log, failpointPublisher{&ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}}, b.reg, nil,
+	svc, err := ingest.New(*cfg, b.log, failpointPublisher{&ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}}, b.reg, nil,
 		ingest.WithTokens(tokens))
 	if err != nil {
 		return err
@@ -212,7 +223,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	health.Register(mux)
 	b.log.Info("ingestor starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("events_topic", b.common.EventsTopic),
 		zap.String("model_version", m.Version))
-	return serve(ctx, &b, mux, health, opts, nil)
+	return serve(ctx, b, mux, health, opts, nil)
 }
 
 // failpointPublisher marks the instant between Kafka's acknowledgement and
@@ -227,6 +238,24 @@ func (p failpointPublisher) Publish(ctx context.Context, events []event.Event) e
 	return err
 }
 
+// scorerCmd is the live scorer's command line.
+type scorerCmd struct {
+	b         base
+	cfg       scorer.Config
+	group     string
+	consumers int
+}
+
+func (c *scorerCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("scorer", flag.ContinueOnError)
+	c.b.common.RegisterFlags(fs, ":8081")
+	c.b.kafka.RegisterFlags(fs)
+	fs.StringVar(&c.group, "group", "leads-scorer", "consumer group id")
+	fs.IntVar(&c.consumers, "consumers", 1, "members of the consumer group in this process, each with its own scorer (more use more cores; at most the partition count counts)")
+	c.cfg.RegisterFlags(fs)
+	return fs
+}
+
 // Scorer runs the scorer.
 // Its subcommands (backfill, compare, promote, model, report, dlq) are ops
 // tools that run once and exit.
@@ -236,16 +265,9 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 			return cmd.run(ctx, args[1:], opts)
 		}
 	}
-	fs := flag.NewFlagSet("scorer", flag.ContinueOnError)
-	var b base
-	var cfg scorer.Config
-	var group string
-	var consumers int
-	b.common.RegisterFlags(fs, ":8081")
-	b.kafka.RegisterFlags(fs)
-	fs.StringVar(&group, "group", "leads-scorer", "consumer group id")
-	fs.IntVar(&consumers, "consumers", 1, "members of the consumer group in this process, each with its own scorer (more use more cores; at most the partition count counts)")
-	cfg.RegisterFlags(fs)
+	var c scorerCmd
+	fs := c.flags()
+	b, cfg := &c.b, &c.cfg
 	if err := b.parse(fs, args, opts); err != nil {
 		var ae *argsError
 		switch {
@@ -257,6 +279,7 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	group, consumers := c.group, c.consumers
 	if consumers < 1 {
 		return errors.New("--consumers must be at least 1")
 	}
@@ -278,7 +301,7 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	for range consumers {
 		src := stream.NewConsumer(b.kafka, group, b.common.EventsTopic, b.log)
 		defer src.Close()
-		s, err := scorer.New(cfg, b.log, src, w, st, scoring.New(m), metrics)
+		s, err := scorer.New(*cfg, b.log, src, w, st, scoring.New(m), metrics)
 		if err != nil {
 			return err
 		}
@@ -311,7 +334,7 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	health.Register(mux)
 	b.log.Info("scorer starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("group", group),
 		zap.String("model_version", m.Version))
-	return serve(ctx, &b, mux, health, opts, run)
+	return serve(ctx, b, mux, health, opts, run)
 }
 
 // Main runs a program as a process: it stops on SIGINT or SIGTERM, prints
@@ -328,22 +351,34 @@ func Main(run func(context.Context, []string, Options) error) {
 	}
 }
 
+// decayerCmd is the decayer's command line.
+type decayerCmd struct {
+	b    base
+	cfg  decay.Config
+	once bool
+	at   string
+}
+
+func (c *decayerCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("decayer", flag.ContinueOnError)
+	c.b.common.RegisterFlags(fs, ":8082")
+	c.b.kafka.RegisterFlags(fs)
+	c.cfg.RegisterFlags(fs)
+	fs.BoolVar(&c.once, "once", false, "make one pass and exit: wait up to --lease-ttl (and a second) for shards another decayer holds, "+
+		"fail if it still does, release the shard leases at the end")
+	fs.StringVar(&c.at, "now", "", "with --once: the instant to decay to (RFC 3339), instead of the clock")
+	return fs
+}
+
 // Decayer runs the decayer: periodic passes, or one pass with --once.
 func Decayer(ctx context.Context, args []string, opts Options) error {
-	fs := flag.NewFlagSet("decayer", flag.ContinueOnError)
-	var b base
-	var cfg decay.Config
-	var once bool
-	var at string
-	b.common.RegisterFlags(fs, ":8082")
-	b.kafka.RegisterFlags(fs)
-	cfg.RegisterFlags(fs)
-	fs.BoolVar(&once, "once", false, "make one pass and exit: wait up to --lease-ttl (and a second) for shards another decayer holds, "+
-		"fail if it still does, release the shard leases at the end")
-	fs.StringVar(&at, "now", "", "with --once: the instant to decay to (RFC 3339), instead of the clock")
+	var c decayerCmd
+	fs := c.flags()
+	b, cfg := &c.b, &c.cfg
 	if err := b.parse(fs, args, opts); err != nil {
 		return err
 	}
+	once, at := c.once, c.at
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	now := time.Now()
 	if at != "" {
@@ -361,7 +396,7 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	defer b.close()
-	d, err := decay.New(cfg, b.log, st, scoring.New(m), w, b.common.TransitionsTopic, decay.NewMetrics(b.reg))
+	d, err := decay.New(*cfg, b.log, st, scoring.New(m), w, b.common.TransitionsTopic, decay.NewMetrics(b.reg))
 	if err != nil {
 		return err
 	}
@@ -386,10 +421,28 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 	health.Register(mux)
 	b.log.Info("decayer starting", zap.Duration("interval", cfg.Interval), zap.String("owner", cfg.Owner),
 		zap.String("model_version", m.Version))
-	return serve(ctx, &b, mux, health, opts, d.Run)
+	return serve(ctx, b, mux, health, opts, d.Run)
 }
 
 const dlqUsage = "scorer dlq replay [--from-offset N] [--filter REGEXP] [--dry-run] [common flags]"
+
+// dlqReplayCmd is the command line of `scorer dlq replay`.
+type dlqReplayCmd struct {
+	b      base
+	from   int64
+	filter string
+	dry    bool
+}
+
+func (c *dlqReplayCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("scorer dlq replay", flag.ContinueOnError)
+	c.b.common.RegisterFlags(fs, ":8081")
+	c.b.kafka.RegisterFlags(fs)
+	fs.Int64Var(&c.from, "from-offset", 0, "first DLQ offset replayed in every partition")
+	fs.StringVar(&c.filter, "filter", "", "replay only records whose dlq.error header matches this regular expression")
+	fs.BoolVar(&c.dry, "dry-run", false, "count and list what would be replayed, publish nothing")
+	return fs
+}
 
 // scorerDLQ runs `scorer dlq replay`: it puts the records of the DLQ topic
 // (those whose error matches --filter, from --from-offset on) back on the
@@ -404,19 +457,13 @@ func scorerDLQ(ctx context.Context, args []string, opts Options) error {
 	case args[0] != "replay":
 		return fmt.Errorf("%w: unknown dlq subcommand %q: %s", ErrUsage, args[0], dlqUsage)
 	}
-	fs := flag.NewFlagSet("scorer dlq replay", flag.ContinueOnError)
-	var b base
-	var from int64
-	var filter string
-	var dry bool
-	b.common.RegisterFlags(fs, ":8081")
-	b.kafka.RegisterFlags(fs)
-	fs.Int64Var(&from, "from-offset", 0, "first DLQ offset replayed in every partition")
-	fs.StringVar(&filter, "filter", "", "replay only records whose dlq.error header matches this regular expression")
-	fs.BoolVar(&dry, "dry-run", false, "count and list what would be replayed, publish nothing")
+	var c dlqReplayCmd
+	fs := c.flags()
+	b := &c.b
 	if err := b.parse(fs, args[1:], opts); err != nil {
 		return err
 	}
+	from, filter, dry := c.from, c.filter, c.dry
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	ro := stream.ReplayOptions{DLQTopic: b.common.DLQTopic, Target: b.common.EventsTopic, FromOffset: from, DryRun: dry}
 	if filter != "" {
