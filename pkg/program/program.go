@@ -65,6 +65,30 @@ type base struct {
 	args []string
 }
 
+// registerCommon adds the flags of app.Common that a command uses, by
+// name; "redis-addr" brings the Redis security flags along. The others
+// keep their defaults, so the rest of base sees a whole configuration, and
+// are neither listed by --help nor accepted: a flag that would change
+// nothing is refused rather than ignored.
+func (b *base) registerCommon(fs *flag.FlagSet, httpAddr string, names ...string) {
+	all := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	b.common.RegisterFlags(all, httpAddr)
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	if want["redis-addr"] {
+		sec := flag.NewFlagSet("", flag.ContinueOnError)
+		new(app.RedisSecurity).RegisterFlags(sec)
+		sec.VisitAll(func(f *flag.Flag) { want[f.Name] = true })
+	}
+	all.VisitAll(func(f *flag.Flag) {
+		if want[f.Name] {
+			fs.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+}
+
 // parse parses the flags of a command that takes no positional arguments
 // (see ParseFlags), validates them and makes the logger and the registry.
 func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
@@ -173,7 +197,8 @@ type ingestorCmd struct {
 func (c *ingestorCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("ingestor", flag.ContinueOnError)
 	c.b.common.RegisterFlags(fs, ":8080")
-	c.b.kafka.RegisterFlags(fs)
+	c.b.kafka.RegisterConnectionFlags(fs)
+	c.b.kafka.RegisterProducerFlags(fs)
 	c.cfg.RegisterFlags(fs)
 	fs.StringVar(&c.tokensFile, "tokens-file", "", "YAML or JSON file of source tokens (SHA-256 hashes, allowed event types, rate limits) and read tokens; "+
 		"without it the API is open to anyone (development only)")
@@ -362,7 +387,8 @@ type decayerCmd struct {
 func (c *decayerCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("decayer", flag.ContinueOnError)
 	c.b.common.RegisterFlags(fs, ":8082")
-	c.b.kafka.RegisterFlags(fs)
+	c.b.kafka.RegisterConnectionFlags(fs)
+	c.b.kafka.RegisterProducerFlags(fs)
 	c.cfg.RegisterFlags(fs)
 	fs.BoolVar(&c.once, "once", false, "make one pass and exit: wait up to --lease-ttl (and a second) for shards another decayer holds, "+
 		"fail if it still does, release the shard leases at the end")
@@ -436,8 +462,9 @@ type dlqReplayCmd struct {
 
 func (c *dlqReplayCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scorer dlq replay", flag.ContinueOnError)
-	c.b.common.RegisterFlags(fs, ":8081")
-	c.b.kafka.RegisterFlags(fs)
+	c.b.registerCommon(fs, "", "kafka-brokers", "events-topic", "dlq-topic", "log-level")
+	c.b.kafka.RegisterConnectionFlags(fs)
+	c.b.kafka.RegisterProducerFlags(fs)
 	fs.Int64Var(&c.from, "from-offset", 0, "first DLQ offset replayed in every partition")
 	fs.StringVar(&c.filter, "filter", "", "replay only records whose dlq.error header matches this regular expression")
 	fs.BoolVar(&c.dry, "dry-run", false, "count and list what would be replayed, publish nothing")

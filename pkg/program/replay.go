@@ -96,8 +96,9 @@ type backfillCmd struct {
 
 func (c *backfillCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scorer backfill", flag.ContinueOnError)
-	c.b.common.RegisterFlags(fs, "")
-	c.b.kafka.RegisterFlags(fs)
+	c.b.registerCommon(fs, "", "kafka-brokers", "redis-addr", "namespace", "events-topic", "model", "log-level")
+	c.b.kafka.RegisterConnectionFlags(fs)
+	c.b.kafka.RegisterProducerFlags(fs) // for --emit-to
 	fs.StringVar(&c.from, "from", "", "first event time to replay: RFC 3339, or earliest (with the events topic)")
 	fs.StringVar(&c.to, "to", "", "last event time to replay (RFC 3339; default: the topic's end when the backfill starts)")
 	fs.StringVar(&c.file, "file", "", "replay an NDJSON archive instead of the events topic")
@@ -197,8 +198,7 @@ type compareCmd struct {
 
 func (c *compareCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scorer compare", flag.ContinueOnError)
-	c.b.common.RegisterFlags(fs, "")
-	c.b.kafka.RegisterFlags(fs)
+	c.b.registerCommon(fs, "", "redis-addr")
 	fs.BoolVar(&c.asJSON, "json", false, "print JSON instead of a table")
 	fs.IntVar(&c.limit, "limit", 50, "most changed contacts listed in the table (0: all); JSON lists all")
 	return fs
@@ -239,8 +239,8 @@ type promoteCmd struct {
 
 func (c *promoteCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scorer promote", flag.ContinueOnError)
-	c.b.common.RegisterFlags(fs, "")
-	c.b.kafka.RegisterFlags(fs)
+	c.b.registerCommon(fs, "", "kafka-brokers", "redis-addr", "namespace", "events-topic", "model", "log-level")
+	c.b.kafka.RegisterConnectionFlags(fs)
 	fs.StringVar(&c.group, "group", "leads-scorer", "the live scorers' consumer group (must have no members)")
 	fs.DurationVar(&c.window, "dedupe-window", scorer.DefaultDedupeWindow, "the live scorers' --dedupe-window, for the events the promotion catches up on")
 	return fs
@@ -283,10 +283,15 @@ type modelCmd struct {
 
 func (c *modelCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scorer model "+c.sub, flag.ContinueOnError)
+	if c.sub == "validate" {
+		return fs
+	}
 	fs.BoolVar(&c.asJSON, "json", false, "print JSON instead of text")
-	fs.StringVar(&c.redisAddr, "redis-addr", "localhost:6379", "with history and no files: Redis holding the model registry")
-	fs.StringVar(&c.namespace, "namespace", "leads", "with history and no files: the deployment's --namespace")
-	c.sec.RegisterFlags(fs)
+	if c.sub == "history" {
+		fs.StringVar(&c.redisAddr, "redis-addr", "localhost:6379", "without files: Redis holding the model registry")
+		fs.StringVar(&c.namespace, "namespace", "leads", "without files: the deployment's --namespace")
+		c.sec.RegisterFlags(fs)
+	}
 	return fs
 }
 
@@ -407,8 +412,7 @@ type reportCmd struct {
 
 func (c *reportCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scorer report", flag.ContinueOnError)
-	c.b.common.RegisterFlags(fs, "")
-	c.b.kafka.RegisterFlags(fs)
+	c.b.registerCommon(fs, "", "redis-addr", "namespace")
 	fs.StringVar(&c.version, "model-version", "", "report on this model version only (default: every version with counters)")
 	fs.StringVar(&c.since, "since", "", "first day of the window, YYYY-MM-DD (default: all time)")
 	fs.StringVar(&c.until, "until", "", "last day of the window, YYYY-MM-DD")
