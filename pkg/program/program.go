@@ -24,6 +24,7 @@ import (
 	"github.com/leadscore/leads/pkg/decay"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/failpoint"
+	"github.com/leadscore/leads/pkg/httperr"
 	"github.com/leadscore/leads/pkg/ingest"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scorer"
@@ -158,7 +159,7 @@ func (b *base) close() {
 // serve runs the HTTP server and work until ctx ends or work fails, then
 // shuts down in order: readiness 503, HTTP shutdown, then the caller's closes.
 func serve(ctx context.Context, b *base, mux *http.ServeMux, health *app.Health, opts Options, work func(context.Context) error) error {
-	srv, err := app.Listen(b.common.HTTPAddr, mux)
+	srv, err := app.Listen(b.common.HTTPAddr, httperr.Handler(mux))
 	if err != nil {
 		return err
 	}
@@ -240,8 +241,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	}}
 	mux := http.NewServeMux()
 	svc.Register(mux)
-	reads := http.NewServeMux()
-	api.New(st, scoring.New(m), b.log).Register(reads)
+	reads := api.New(st, scoring.New(m), b.log).Handler()
 	for _, prefix := range []string{"/v1/contacts/", "/v1/accounts/", "/v1/leaderboard", "/v1/model", "/v1/reports/"} {
 		mux.Handle(prefix, tokens.RequireReader(reads))
 	}
