@@ -150,6 +150,17 @@ func (b *base) open(ctx context.Context) (*model.Model, *store.Store, *stream.Wr
 	return m, store.New(rdb, ns), w, nil
 }
 
+// started is what a program returns for err, a failure to start: nil when
+// it was told to stop (SIGTERM ended ctx) while starting, retrying Redis,
+// as it exits cleanly when told to stop once running.
+func (b *base) started(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		b.log.Info("stopped while starting", zap.Error(err))
+		return nil
+	}
+	return err
+}
+
 func (b *base) close() {
 	for i := len(b.closers) - 1; i >= 0; i-- {
 		_ = b.closers[i]()
@@ -227,10 +238,10 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 			"never run like this outside development")
 	}
 	m, st, w, err := b.open(ctx)
-	if err != nil {
-		return err
-	}
 	defer b.close()
+	if err != nil {
+		return b.started(ctx, err)
+	}
 	svc, err := ingest.New(*cfg, b.log, failpointPublisher{&ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}}, b.reg, nil,
 		ingest.WithTokens(tokens))
 	if err != nil {
@@ -311,12 +322,12 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	app.TuneGC()
 	cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic = b.common.EventsTopic, b.common.TransitionsTopic, b.common.DLQTopic
 	m, st, w, err := b.open(ctx)
-	if err != nil {
-		return err
-	}
 	defer b.close()
+	if err != nil {
+		return b.started(ctx, err)
+	}
 	if err := store.RegisterModel(ctx, st.Client(), b.common.Namespace, m.Version, m.Source); err != nil {
-		return err
+		return b.started(ctx, err)
 	}
 	// Each consumer is a member of the group with a scorer of its own, as
 	// separate replicas would be: more of them use more cores.
@@ -418,10 +429,10 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 		now = t
 	}
 	m, st, w, err := b.open(ctx)
-	if err != nil {
-		return err
-	}
 	defer b.close()
+	if err != nil {
+		return b.started(ctx, err)
+	}
 	d, err := decay.New(*cfg, b.log, st, scoring.New(m), w, b.common.TransitionsTopic, decay.NewMetrics(b.reg))
 	if err != nil {
 		return err

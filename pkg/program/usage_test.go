@@ -13,6 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // TestArgumentsNoCommandTakesAreUsageErrors: every positional argument a
@@ -101,4 +104,46 @@ func TestExitCode(t *testing.T) {
 	assert.Equal(t, 2, ExitCode(fmt.Errorf("%w: scorer compare [flags] NAME_A NAME_B", ErrUsage)))
 	assert.Equal(t, 2, ExitCode(&argsError{command: "decayer", args: []string{"x"}}))
 	assert.Equal(t, 1, ExitCode(errors.New("Redis unreachable")))
+}
+
+// TestACancelledStartIsACleanExit: a program retries Redis at start for
+// up to a minute; SIGTERM (its context cancelled) then made it fail with
+// "context canceled" and status 1, where docs/reliability.md promises 0
+// for SIGTERM whatever is down. It now stops cleanly, returning nil.
+func TestACancelledStartIsACleanExit(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	for _, tt := range []struct {
+		name  string
+		run   func(context.Context, []string, Options) error
+		extra []string
+	}{
+		{"ingestor", Ingestor, nil},
+		{"scorer", Scorer, nil},
+		{"decayer", Decayer, nil},
+		{"decayer --once", Decayer, []string{"--once"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			core, logs := observer.New(zapcore.WarnLevel)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			args := append([]string{"--redis-addr=" + dead, "--kafka-brokers=" + dead, "--http-addr=127.0.0.1:0"}, tt.extra...)
+			go func() { done <- tt.run(ctx, args, Options{Logger: zap.New(core)}) }()
+			require.Eventually(t, func() bool { return logs.FilterMessage("Redis unreachable; retrying").Len() > 0 },
+				10*time.Second, 10*time.Millisecond, "retrying Redis at start")
+			cancel()
+			select {
+			case err := <-done:
+				assert.NoError(t, err)
+				assert.Equal(t, 0, ExitCode(err))
+			case <-time.After(10 * time.Second):
+				t.Fatal("still running 10 s after its context was cancelled")
+			}
+		})
+	}
 }
