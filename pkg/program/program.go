@@ -97,11 +97,11 @@ func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
 		return err
 	}
 	if err := b.common.Validate(); err != nil {
-		return err
+		return invalidFlags(err)
 	}
 	b.kafka.Brokers = b.common.Brokers()
 	if err := b.kafka.Validate(); err != nil {
-		return err
+		return invalidFlags(err)
 	}
 	b.log = opts.Logger
 	if b.log == nil {
@@ -226,6 +226,9 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	if err := cfg.Validate(); err != nil {
+		return invalidFlags(err)
+	}
 	tokens, err := auth.Load(c.tokensFile)
 	if err != nil {
 		return err
@@ -317,10 +320,13 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	group, consumers := c.group, c.consumers
 	if consumers < 1 {
-		return errors.New("--consumers must be at least 1")
+		return fmt.Errorf("%w: --consumers must be at least 1", ErrUsage)
+	}
+	cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic = b.common.EventsTopic, b.common.TransitionsTopic, b.common.DLQTopic
+	if err := cfg.Validate(); err != nil {
+		return invalidFlags(err)
 	}
 	app.TuneGC()
-	cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic = b.common.EventsTopic, b.common.TransitionsTopic, b.common.DLQTopic
 	m, st, w, err := b.open(ctx)
 	defer b.close()
 	if err != nil {
@@ -417,14 +423,17 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 	}
 	once, at := c.once, c.at
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	if err := cfg.Validate(); err != nil {
+		return invalidFlags(err)
+	}
 	now := time.Now()
 	if at != "" {
 		if !once {
-			return errors.New("--now needs --once")
+			return fmt.Errorf("%w: --now needs --once", ErrUsage)
 		}
 		t, err := time.Parse(time.RFC3339, at)
 		if err != nil {
-			return fmt.Errorf("--now: %w", err)
+			return fmt.Errorf("%w: --now: want RFC 3339, got %q", ErrUsage, at)
 		}
 		now = t
 	}
@@ -507,7 +516,7 @@ func scorerDLQ(ctx context.Context, args []string, opts Options) error {
 	if filter != "" {
 		re, err := regexp.Compile(filter)
 		if err != nil {
-			return fmt.Errorf("--filter: %w", err)
+			return fmt.Errorf("%w: --filter: %w", ErrUsage, err)
 		}
 		ro.Filter = re
 	}

@@ -2,6 +2,7 @@ package program
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -73,13 +74,16 @@ func interspersed(fs *flag.FlagSet, args []string) (flags, pos []string, err err
 	return flags, pos, nil
 }
 
+// parseTime parses the value of a time flag; one that does not parse is
+// a usage error.
 func parseTime(name, v string, allowEarliest bool) (time.Time, error) {
 	if v == "" || allowEarliest && v == "earliest" {
 		return time.Time{}, nil
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--%s: want RFC 3339%s: %w", name, map[bool]string{true: " or earliest"}[allowEarliest], err)
+		return time.Time{}, fmt.Errorf("%w: --%s: want RFC 3339%s, got %q", ErrUsage, name,
+			map[bool]string{true: " or earliest"}[allowEarliest], v)
 	}
 	return t, nil
 }
@@ -135,6 +139,12 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	var decayT time.Time // --decay-at now is the instant the decay pass begins
+	if decayAt != "now" {
+		if decayT, err = parseTime("decay-at", decayAt, false); err != nil {
+			return err
+		}
+	}
 	if live != "" {
 		liveNS, err := store.Resolve(ctx, st.Client(), live)
 		if err != nil {
@@ -173,11 +183,9 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 		zap.Int64("crossings", res.Crossings), zap.Duration("elapsed", res.Elapsed),
 		zap.Float64("events_per_second", float64(res.Events)/max(res.Elapsed.Seconds(), 1e-9))}
 	if decayAt != "" {
-		at := time.Now()
-		if decayAt != "now" {
-			if at, err = parseTime("decay-at", decayAt, false); err != nil {
-				return err
-			}
+		at := decayT
+		if decayAt == "now" {
+			at = time.Now()
 		}
 		n, err := bf.Decay(ctx, at)
 		if err != nil {
@@ -349,7 +357,7 @@ func modelCommand(ctx context.Context, args []string, opts Options) error {
 		return model.WriteDiff(out, diffs)
 	case args[0] == "history":
 		if err := c.sec.Validate(); err != nil {
-			return err
+			return invalidFlags(err)
 		}
 		files, err := historyFiles(ctx, pos, c.redisAddr, c.sec, c.namespace)
 		if err != nil {
@@ -430,6 +438,10 @@ func reportCommand(ctx context.Context, args []string, opts Options) error {
 	}
 	version, since, until, asJSON := c.version, c.since, c.until, c.asJSON
 	defer b.close()
+	var we *report.WindowError
+	if err := report.CheckWindow(since, until); errors.As(err, &we) {
+		return fmt.Errorf("%w: %s", ErrUsage, we.Flags())
+	}
 	ns, err := store.Resolve(ctx, st.Client(), st.Namespace())
 	if err != nil {
 		return err

@@ -106,6 +106,57 @@ func TestExitCode(t *testing.T) {
 	assert.Equal(t, 1, ExitCode(errors.New("Redis unreachable")))
 }
 
+// TestFlagValuesAProgramCannotUseAreUsageErrors: the flag package refuses
+// a value it cannot parse with status 2, but a value it takes as text and
+// the program then refused (a time, a regular expression, a date window),
+// a flag that needs another, or a number out of range exited 1 like an
+// outage, and some were only checked after connecting to Redis, a minute
+// of retries later. Each is now a usage error (status 2) naming the flag,
+// found before anything connects: Redis and Kafka are a closed port.
+func TestFlagValuesAProgramCannotUseAreUsageErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	t.Setenv("LEADS_REDIS_ADDR", dead)
+	t.Setenv("LEADS_KAFKA_BROKERS", dead)
+	t.Setenv("LEADS_HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("LEADS_LOG_LEVEL", "error")
+	for _, tt := range []struct {
+		run  func(context.Context, []string, Options) error
+		args []string
+		want []string
+	}{
+		{Decayer, []string{"--once", "--now", "tomorrow"}, []string{"--now", `"tomorrow"`}},
+		{Decayer, []string{"--now", "2026-01-01T00:00:00Z"}, []string{"--now needs --once"}},
+		{Decayer, []string{"--interval", "10ms"}, []string{"--interval"}},
+		{Decayer, []string{"--workers", "-1"}, []string{"--workers"}},
+		{Scorer, []string{"--consumers", "0"}, []string{"--consumers"}},
+		{Scorer, []string{"--batch-size", "0"}, []string{"--batch-size"}},
+		{Scorer, []string{"--log-level", "loud"}, []string{"--log-level"}},
+		{Ingestor, []string{"--max-events", "0"}, []string{"--max-events"}},
+		{Ingestor, []string{"--kafka-compression", "brotli"}, []string{"compression", "brotli"}},
+		{Ingestor, []string{"--kafka-tls-cert", "c.pem"}, []string{"--kafka-tls-cert"}},
+		{Scorer, []string{"backfill", "--from", "yesterday"}, []string{"--from", `"yesterday"`}},
+		{Scorer, []string{"backfill", "--from", "earliest", "--to", "soon"}, []string{"--to", `"soon"`}},
+		{Scorer, []string{"backfill", "--from", "earliest", "--decay-at", "later"}, []string{"--decay-at", `"later"`}},
+		{Scorer, []string{"report", "--since", "2026-12-01", "--until", "2026-11-01"}, []string{"--since", "--until", "later"}},
+		{Scorer, []string{"report", "--since", "2026-11-31"}, []string{"--since", `"2026-11-31"`}},
+		{Scorer, []string{"dlq", "replay", "--filter", "engine (panic"}, []string{"--filter"}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		err := tt.run(ctx, tt.args, Options{})
+		cancel()
+		if !assert.ErrorIs(t, err, ErrUsage, "%v", tt.args) {
+			continue
+		}
+		assert.Equal(t, 2, ExitCode(err), "%v: exit status", tt.args)
+		for _, w := range tt.want {
+			assert.Contains(t, err.Error(), w, "%v", tt.args)
+		}
+	}
+}
+
 // TestACancelledStartIsACleanExit: a program retries Redis at start for
 // up to a minute; SIGTERM (its context cancelled) then made it fail with
 // "context canceled" and status 1, where docs/reliability.md promises 0
