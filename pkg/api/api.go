@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/leadscore/leads/pkg/httperr"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/report"
 	"github.com/leadscore/leads/pkg/scoring"
@@ -39,6 +40,14 @@ func New(r Reader, engine *scoring.Engine, log *zap.Logger) *API {
 	return &API{r: r, engine: engine, log: log, now: time.Now}
 }
 
+// Handler serves the endpoints, and answers other paths and methods with
+// the error shape's 404 and 405 (see httperr.Handler).
+func (a *API) Handler() http.Handler {
+	mux := http.NewServeMux()
+	a.Register(mux)
+	return httperr.Handler(mux)
+}
+
 // Register mounts the endpoints on mux.
 func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/contacts/{id}", a.contact)
@@ -50,9 +59,16 @@ func (a *API) Register(mux *http.ServeMux) {
 }
 
 // effectiveness serves the report of ?model= (default: the model in use)
-// over ?since= and ?until= (YYYY-MM-DD, inclusive; default: all time).
+// over ?since= and ?until= (YYYY-MM-DD, inclusive; default: all time). A
+// window that cannot be is refused before Redis is read.
 func (a *API) effectiveness(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	since, until := q.Get("since"), q.Get("until")
+	var we *report.WindowError
+	if err := report.CheckWindow(since, until); errors.As(err, &we) {
+		httperr.WriteField(w, http.StatusBadRequest, we.Field, we.Error())
+		return
+	}
 	version := q.Get("model")
 	if version == "" {
 		version = a.engine.Model().Version
@@ -63,12 +79,14 @@ func (a *API) effectiveness(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(fields) == 0 {
-		writeError(w, http.StatusNotFound, "no report for model version "+strconv.Quote(version))
+		httperr.WriteField(w, http.StatusNotFound, "model", "no report for model version "+strconv.Quote(version))
 		return
 	}
-	rep, err := report.Compute(version, fields, q.Get("since"), q.Get("until"))
+	rep, err := report.Compute(version, fields, since, until)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		// The window was checked: the counters themselves do not parse.
+		a.log.Error("report counters do not parse", zap.String("model_version", version), zap.Error(err))
+		httperr.Write(w, http.StatusInternalServerError, "the report counters of model version "+strconv.Quote(version)+" do not parse")
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
@@ -284,7 +302,7 @@ func (a *API) leaderboard(w http.ResponseWriter, r *http.Request) {
 		by = "contact"
 	}
 	if by != "contact" && by != "account" {
-		writeError(w, http.StatusBadRequest, "by must be contact or account")
+		httperr.WriteField(w, http.StatusBadRequest, "by", "must be contact or account")
 		return
 	}
 	limit, ok := intParam(w, r, "limit", 10, 1, 1000)
@@ -306,7 +324,7 @@ func intParam(w http.ResponseWriter, r *http.Request, name string, def, lo, hi i
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < lo || n > hi {
-		writeError(w, http.StatusBadRequest, name+" must be an integer from "+strconv.Itoa(lo)+" to "+strconv.Itoa(hi))
+		httperr.WriteField(w, http.StatusBadRequest, name, "must be an integer from "+strconv.Itoa(lo)+" to "+strconv.Itoa(hi))
 		return 0, false
 	}
 	return n, true
@@ -314,7 +332,7 @@ func intParam(w http.ResponseWriter, r *http.Request, name string, def, lo, hi i
 
 func (a *API) fail(w http.ResponseWriter, err error) {
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, err.Error())
+		httperr.Write(w, http.StatusNotFound, err.Error())
 		return
 	}
 	// The store's errors name the contact or account, which may be an
@@ -325,11 +343,7 @@ func (a *API) fail(w http.ResponseWriter, err error) {
 	}
 	a.log.Warn("read failed", zap.Error(cause))
 	w.Header().Set("Retry-After", "1")
-	writeError(w, http.StatusServiceUnavailable, "state store unavailable")
-}
-
-func writeError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	httperr.Write(w, http.StatusServiceUnavailable, "state store unavailable; retry later")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

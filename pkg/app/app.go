@@ -20,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/leadscore/leads/pkg/httperr"
 	"github.com/leadscore/leads/pkg/model"
 )
 
@@ -192,29 +193,31 @@ type Health struct {
 // Drain makes /readyz answer 503 from now on.
 func (h *Health) Drain() { h.draining.Store(true) }
 
-// Register mounts the endpoints.
+// Register mounts the endpoints. /healthz and /readyz answer JSON, a 503
+// in the error shape (see httperr) saying why the program is not ready.
 func (h *Health) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		fmt.Fprintln(w, "ok")
+		writeStatus(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
 		if h.draining.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "shutting down")
+			httperr.Write(w, http.StatusServiceUnavailable, "not ready: shutting down")
 			return
 		}
 		if h.Ready != nil {
 			if err := h.Ready(r.Context()); err != nil {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprintln(w, "not ready:", err)
+				httperr.Write(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 				return
 			}
 		}
-		fmt.Fprintln(w, "ready")
+		writeStatus(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(h.Gatherer, promhttp.HandlerOpts{}))
+}
+
+func writeStatus(w http.ResponseWriter, status string) {
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintf(w, "{\"status\":%q}\n", status)
 }
 
 // Server runs an HTTP server until ctx ends, then shuts it down within the

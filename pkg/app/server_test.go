@@ -2,12 +2,16 @@ package app
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -42,4 +46,42 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 	_, err = io.ReadAll(conn) // returns when the server closes the connection
 	require.NoError(t, err)
 	assert.Less(t, time.Since(start), 5*time.Second, "the server closed the stalled request")
+}
+
+// TestReadinessAnswersJSON: /readyz answered text/plain "not ready: ..."
+// beside a JSON API; a 503 is now in the error shape every HTTP error
+// takes, and the 200s are JSON too.
+func TestReadinessAnswersJSON(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	h := &Health{Gatherer: prometheus.NewRegistry(), Ready: func(context.Context) error {
+		if down.Load() {
+			return errors.New("redis: connection refused")
+		}
+		return nil
+	}}
+	mux := http.NewServeMux()
+	h.Register(mux)
+	get := func(path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		assert.Equal(t, "application/json", rec.Header().Get("Content-Type"), path)
+		return rec
+	}
+	for _, tt := range []struct {
+		setup  func()
+		path   string
+		status int
+		body   string
+	}{
+		{func() {}, "/healthz", 200, `{"status":"ok"}`},
+		{func() {}, "/readyz", 200, `{"status":"ready"}`},
+		{func() { down.Store(true) }, "/readyz", 503, `{"errors":[{"message":"not ready: redis: connection refused"}]}`},
+		{func() { down.Store(false); h.Drain() }, "/readyz", 503, `{"errors":[{"message":"not ready: shutting down"}]}`},
+	} {
+		tt.setup()
+		rec := get(tt.path)
+		assert.Equal(t, tt.status, rec.Code, tt.path)
+		assert.JSONEq(t, tt.body, rec.Body.String(), tt.path)
+	}
 }

@@ -14,12 +14,13 @@ import (
 	"os"
 	"path"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
 	"gopkg.in/yaml.v3"
+
+	"github.com/leadscore/leads/pkg/httperr"
 )
 
 // File is the tokens file (YAML, or JSON, which is YAML too):
@@ -301,13 +302,11 @@ func (t *Tokens) RequireReader(h http.Handler) http.Handler {
 	})
 }
 
-// Unauthorized answers 401 with a WWW-Authenticate challenge and a JSON
-// error body.
+// Unauthorized answers 401 with a WWW-Authenticate challenge and msg in
+// the error shape (see httperr).
 func Unauthorized(w http.ResponseWriter, msg string) {
 	w.Header().Set("WWW-Authenticate", `Bearer realm="leads"`)
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusUnauthorized)
-	_, _ = fmt.Fprintf(w, "{\"error\":%s}\n", strconv.Quote(msg))
+	httperr.Write(w, http.StatusUnauthorized, msg)
 }
 
 // Allows reports whether the source may send events of the type: it

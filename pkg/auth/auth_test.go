@@ -222,7 +222,7 @@ func TestRequireReader(t *testing.T) {
 		assert.Equal(t, want, rec.Code, header)
 		if want == 401 {
 			assert.Equal(t, `Bearer realm="leads"`, rec.Header().Get("WWW-Authenticate"))
-			assert.JSONEq(t, `{"error":"a read token is required: Authorization: Bearer <token>"}`, rec.Body.String())
+			assert.JSONEq(t, `{"errors":[{"message":"a read token is required: Authorization: Bearer <token>"}]}`, rec.Body.String())
 		}
 	}
 	rec := httptest.NewRecorder()

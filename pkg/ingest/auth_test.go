@@ -103,7 +103,7 @@ func TestPostNeedsASourceToken(t *testing.T) {
 			svc.Handler().ServeHTTP(rec, req)
 			assert.Equal(t, http.StatusUnauthorized, rec.Code)
 			assert.Equal(t, `Bearer realm="leads"`, rec.Header().Get("WWW-Authenticate"))
-			assert.JSONEq(t, `{"error":"a source token is required: Authorization: Bearer <token>"}`, rec.Body.String())
+			assert.JSONEq(t, `{"errors":[{"message":"a source token is required: Authorization: Bearer <token>"}]}`, rec.Body.String())
 			assert.Empty(t, pub.Calls())
 			assert.Equal(t, 1.0, sample(t, reg, "leads_ingest_requests_total", "401"))
 		})
@@ -159,7 +159,7 @@ func TestRateLimitPerSource(t *testing.T) {
 	rec := post(h, zoomToken, "application/json", array(webinar("e3"), webinar("e4")))
 	assert.Equal(t, http.StatusTooManyRequests, rec.Code)
 	assert.Equal(t, "1", rec.Header().Get("Retry-After"), "0.5 s rounds up to whole seconds")
-	assert.JSONEq(t, `{"error":"source zoom is over its rate limit; retry later"}`, rec.Body.String())
+	assert.JSONEq(t, `{"errors":[{"message":"source zoom is over its rate limit; retry later"}]}`, rec.Body.String())
 	assert.Len(t, pub.Calls(), 1, "the refused batch is not published")
 
 	// Another source has a bucket of its own.
@@ -179,7 +179,7 @@ func TestRateLimitPerSource(t *testing.T) {
 	clk.Add(time.Hour)
 	rec = post(h, zoomToken, "application/json", array(webinar("e7"), webinar("e8"), webinar("e9"), webinar("e10")))
 	assert.Equal(t, http.StatusRequestEntityTooLarge, rec.Code, "over the burst: waiting never helps, so not 429")
-	assert.JSONEq(t, `{"error":"event count over this source's burst of 3 events"}`, rec.Body.String())
+	assert.JSONEq(t, `{"errors":[{"message":"event count over this source's burst of 3 events"}]}`, rec.Body.String())
 	assert.Equal(t, 2.0, sample(t, reg, "leads_ingest_requests_total", "429"))
 }
 

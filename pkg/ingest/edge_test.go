@@ -151,7 +151,7 @@ func TestCompressedBodiesAreRefused(t *testing.T) {
 		req.Header.Set("Content-Encoding", enc)
 		rec := serve(svc.Handler(), req)
 		assert.Equal(t, http.StatusUnsupportedMediaType, rec.Code, enc)
-		assert.JSONEq(t, `{"error":"Content-Encoding is not supported: send the body uncompressed"}`, rec.Body.String())
+		assert.JSONEq(t, `{"errors":[{"message":"Content-Encoding is not supported: send the body uncompressed"}]}`, rec.Body.String())
 	}
 	req := httptestRequest(ev("e1"))
 	req.Header.Set("Content-Encoding", "identity")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/auth"
 	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/httperr"
 	"github.com/leadscore/leads/pkg/stream"
 )
 
@@ -185,8 +186,9 @@ func New(cfg Config, log *zap.Logger, pub Publisher, reg prometheus.Registerer, 
 func (s *Service) Register(mux *http.ServeMux) { mux.HandleFunc("POST /v1/events", s.post) }
 
 // Handler serves POST /v1/events, GET /healthz, GET /readyz and GET /metrics,
-// and whatever was mounted on Mux.
-func (s *Service) Handler() http.Handler { return s.mux }
+// and whatever was mounted on Mux; other paths and methods get the error
+// shape's 404 and 405.
+func (s *Service) Handler() http.Handler { return httperr.Handler(s.mux) }
 
 // Mux is the mux behind Handler, to mount more routes (the read API) on the
 // same listener.
@@ -202,34 +204,18 @@ func (s *Service) healthz(w http.ResponseWriter, _ *http.Request) {
 
 func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": "shutting down"})
+		httperr.Write(w, http.StatusServiceUnavailable, "not ready: shutting down")
 		return
 	}
 	if s.ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
 		defer cancel()
 		if err := s.ready(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "error": err.Error()})
+			httperr.Write(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 			return
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
-
-// itemError is one entry of a 400 answer. Field is always present (empty when
-// the problem is the item as a whole), as the contract's shape shows it.
-type itemError struct {
-	Index   int    `json:"index"`
-	Field   string `json:"field"`
-	Message string `json:"message"`
-}
-
-type errorsBody struct {
-	Errors []itemError `json:"errors"`
-}
-
-type errorBody struct {
-	Error string `json:"error"`
 }
 
 func (s *Service) post(w http.ResponseWriter, r *http.Request) {
@@ -258,11 +244,10 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 	}
 	ct, ok := mediaType(r.Header.Get("Content-Type"))
 	if !ok {
-		return writeJSON(w, http.StatusUnsupportedMediaType,
-			errorBody{"Content-Type must be application/json or application/x-ndjson (UTF-8)"}), 0
+		return httperr.Write(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-ndjson (UTF-8)"), 0
 	}
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return writeJSON(w, http.StatusUnsupportedMediaType, errorBody{"Content-Encoding is not supported: send the body uncompressed"}), 0
+		return httperr.Write(w, http.StatusUnsupportedMediaType, "Content-Encoding is not supported: send the body uncompressed"), 0
 	}
 	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
 	lim := event.Limits{MaxBytes: s.cfg.MaxBodyBytes, MaxEvents: s.cfg.MaxEvents, MaxDepth: event.DefaultLimits.MaxDepth}
@@ -271,7 +256,7 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 		return s.decodeFailed(w, err), 0
 	}
 	now := s.now()
-	var invalid []itemError
+	var invalid []httperr.Item
 	bad := 0
 	for i := range events {
 		errs := events[i].Validate(now)
@@ -279,27 +264,27 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 			bad++
 		}
 		for _, fe := range errs {
-			invalid = append(invalid, itemError{Index: i, Field: fe.Field, Message: fe.Message})
+			invalid = append(invalid, httperr.Item{Index: i, Field: fe.Field, Message: fe.Message})
 		}
 	}
 	if bad > 0 {
 		s.metrics.rejected.Add(float64(bad))
-		return writeJSON(w, http.StatusBadRequest, errorsBody{invalid}), len(events)
+		return httperr.WriteItems(w, http.StatusBadRequest, invalid), len(events)
 	}
 	if src != nil {
 		for i := range events {
 			if !src.Allows(events[i].Type) {
-				invalid = append(invalid, itemError{Index: i, Field: "type", Message: "this source may not send " + events[i].Type})
+				invalid = append(invalid, httperr.Item{Index: i, Field: "type", Message: "this source may not send " + events[i].Type})
 			}
 		}
 		if len(invalid) > 0 {
 			s.metrics.rejected.Add(float64(len(invalid)))
-			return writeJSON(w, http.StatusForbidden, errorsBody{invalid}), len(events)
+			return httperr.WriteItems(w, http.StatusForbidden, invalid), len(events)
 		}
 		wait, ok, undo := src.Take(now, len(events))
 		if !ok {
-			return writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{fmt.Sprintf(
-				"event count over this source's burst of %d events", src.Burst())}), len(events)
+			return httperr.Write(w, http.StatusRequestEntityTooLarge, fmt.Sprintf(
+				"event count over this source's burst of %d events", src.Burst())), len(events)
 		}
 		if wait > 0 {
 			return s.tooMany(w, src, wait), len(events)
@@ -332,7 +317,7 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 		// The publisher's error names brokers and topics, never event contents.
 		s.log.Warn("publish failed; answering 503", zap.Int("events", len(events)), zap.Error(err))
 		w.Header().Set("Retry-After", strconv.Itoa(int(s.cfg.RetryAfter/time.Second)))
-		return writeJSON(w, http.StatusServiceUnavailable, errorBody{"events could not be published; retry later"}), len(events)
+		return httperr.Write(w, http.StatusServiceUnavailable, "events could not be published; retry later"), len(events)
 	}
 	s.metrics.accepted.Add(float64(len(events)))
 	if src != nil {
@@ -344,7 +329,7 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 // tooMany answers 429 with a Retry-After of whole seconds, at least 1.
 func (s *Service) tooMany(w http.ResponseWriter, src *auth.Source, wait time.Duration) int {
 	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
-	return writeJSON(w, http.StatusTooManyRequests, errorBody{"source " + src.Name + " is over its rate limit; retry later"})
+	return httperr.Write(w, http.StatusTooManyRequests, "source "+src.Name+" is over its rate limit; retry later")
 }
 
 func (s *Service) decodeFailed(w http.ResponseWriter, err error) int {
@@ -353,22 +338,22 @@ func (s *Service) decodeFailed(w http.ResponseWriter, err error) int {
 	var items event.ItemErrors
 	switch {
 	case errors.As(err, &tooLarge):
-		return writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{tooLarge.Error()})
+		return httperr.Write(w, http.StatusRequestEntityTooLarge, tooLarge.Error())
 	case errors.As(err, &maxBytes):
-		return writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{"body over the limit of " + strconv.FormatInt(maxBytes.Limit, 10) + " bytes"})
+		return httperr.Write(w, http.StatusRequestEntityTooLarge, "body over the limit of "+strconv.FormatInt(maxBytes.Limit, 10)+" bytes")
 	case errors.As(err, &items):
-		out := make([]itemError, len(items))
+		out := make([]httperr.Item, len(items))
 		seen := make(map[int]bool, len(items))
 		for i, ie := range items {
-			out[i] = itemError{Index: ie.Index, Field: ie.Field, Message: ie.Message}
+			out[i] = httperr.Item{Index: ie.Index, Field: ie.Field, Message: ie.Message}
 			seen[ie.Index] = true
 		}
 		s.metrics.rejected.Add(float64(len(seen)))
-		return writeJSON(w, http.StatusBadRequest, errorsBody{out})
+		return httperr.WriteItems(w, http.StatusBadRequest, out)
 	default:
 		// The body could not be read (the client went away or sent a broken
-		// chunked encoding): nothing to say about any item.
-		return writeJSON(w, http.StatusBadRequest, errorsBody{[]itemError{{Message: err.Error()}}})
+		// chunked encoding): nothing to say about any item, so no index.
+		return httperr.Write(w, http.StatusBadRequest, err.Error())
 	}
 }
 
@@ -392,7 +377,7 @@ func mediaType(ct string) (string, bool) {
 func writeJSON(w http.ResponseWriter, status int, v any) int {
 	b, err := json.Marshal(v)
 	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"could not encode the answer"}`)
+		status, b = http.StatusInternalServerError, []byte(`{"errors":[{"message":"could not encode the answer"}]}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/httperr"
 	"github.com/leadscore/leads/pkg/stream"
 )
 
@@ -167,11 +168,11 @@ func TestPostRefuses(t *testing.T) {
 		{name: "empty body", ct: "application/json", body: "", status: 400, index: 0, msg: "empty"},
 		{name: "not JSON", ct: "application/json", body: "hello", status: 400, index: 0, msg: "JSON"},
 		{name: "too many events in NDJSON", ct: "application/x-ndjson", body: lines(ev("1"), ev("2"), ev("3"), ev("4"), ev("5")), status: 413,
-			want: `{"error":"event count over the limit of 4"}`},
+			want: `{"errors":[{"message":"event count over the limit of 4"}]}`},
 		{name: "too many events in an array", ct: "application/json", body: array(ev("1"), ev("2"), ev("3"), ev("4"), ev("5")), status: 413,
-			want: `{"error":"event count over the limit of 4"}`},
+			want: `{"errors":[{"message":"event count over the limit of 4"}]}`},
 		{name: "body too large", ct: "application/json", body: ev(strings.Repeat("x", 5000)), status: 413,
-			want: `{"error":"body over the limit of 4096 bytes"}`},
+			want: `{"errors":[{"message":"body over the limit of 4096 bytes"}]}`},
 		{name: "form Content-Type", ct: "application/x-www-form-urlencoded", body: ev("e1"), status: 415},
 		{name: "text Content-Type", ct: "text/plain", body: ev("e1"), status: 415},
 		{name: "unparsable Content-Type", ct: "application/json; charset", body: ev("e1"), status: 415},
@@ -197,12 +198,21 @@ func TestPostRefuses(t *testing.T) {
 				assert.Contains(t, got.Errors[0].Message, tt.msg)
 				assert.Contains(t, rec.Body.String(), `"field":`, "field is always present")
 			default:
-				var got errorBody
-				require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got), rec.Body.String())
-				assert.NotEmpty(t, got.Error)
+				// Errors that are about no item have no index.
+				var got struct{ Errors []httperr.Error }
+				dec := json.NewDecoder(strings.NewReader(rec.Body.String()))
+				dec.DisallowUnknownFields()
+				require.NoError(t, dec.Decode(&got), rec.Body.String())
+				require.Len(t, got.Errors, 1, rec.Body.String())
+				assert.NotEmpty(t, got.Errors[0].Message)
 			}
 		})
 	}
+}
+
+// errorsBody is the answer to a batch with invalid items.
+type errorsBody struct {
+	Errors []httperr.Item `json:"errors"`
 }
 
 func TestPublishFailureIs503WithRetryAfter(t *testing.T) {
@@ -213,7 +223,7 @@ func TestPublishFailureIs503WithRetryAfter(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	assert.Equal(t, "5", rec.Header().Get("Retry-After"))
 	assert.Equal(t, "application/json", rec.Header().Get("Content-Type"))
-	assert.JSONEq(t, `{"error":"events could not be published; retry later"}`, rec.Body.String())
+	assert.JSONEq(t, `{"errors":[{"message":"events could not be published; retry later"}]}`, rec.Body.String())
 	require.Len(t, pub.Calls(), 1)
 	assert.Zero(t, sample(t, reg, "leads_ingest_events_accepted_total", ""))
 	assert.Equal(t, 1.0, sample(t, reg, "leads_ingest_requests_total", "503"))
@@ -250,8 +260,8 @@ func TestHealthAndReadiness(t *testing.T) {
 		{"ready without a check", nil, false, "/readyz", 200, `{"status":"ready"}`},
 		{"ready", []Option{WithReady(func(context.Context) error { return nil })}, false, "/readyz", 200, `{"status":"ready"}`},
 		{"not ready", []Option{WithReady(func(context.Context) error { return errors.New("kafka unreachable") })}, false, "/readyz", 503,
-			`{"status":"not ready","error":"kafka unreachable"}`},
-		{"draining", nil, true, "/readyz", 503, `{"status":"not ready","error":"shutting down"}`},
+			`{"errors":[{"message":"not ready: kafka unreachable"}]}`},
+		{"draining", nil, true, "/readyz", 503, `{"errors":[{"message":"not ready: shutting down"}]}`},
 		{"a nil option is ignored", []Option{nil}, false, "/readyz", 200, `{"status":"ready"}`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,7 @@ import (
 	"github.com/leadscore/leads/pkg/decay"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/failpoint"
+	"github.com/leadscore/leads/pkg/httperr"
 	"github.com/leadscore/leads/pkg/ingest"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scorer"
@@ -76,6 +77,30 @@ func (b *base) registerVersion(fs *flag.FlagSet) {
 	fs.BoolVar(&b.version, "version", false, "print the version, VCS revision and Go version, and exit")
 }
 
+// registerCommon adds the flags of app.Common that a command uses, by
+// name; "redis-addr" brings the Redis security flags along. The others
+// keep their defaults, so the rest of base sees a whole configuration, and
+// are neither listed by --help nor accepted: a flag that would change
+// nothing is refused rather than ignored.
+func (b *base) registerCommon(fs *flag.FlagSet, httpAddr string, names ...string) {
+	all := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	b.common.RegisterFlags(all, httpAddr)
+	want := map[string]bool{}
+	for _, n := range names {
+		want[n] = true
+	}
+	if want["redis-addr"] {
+		sec := flag.NewFlagSet("", flag.ContinueOnError)
+		new(app.RedisSecurity).RegisterFlags(sec)
+		sec.VisitAll(func(f *flag.Flag) { want[f.Name] = true })
+	}
+	all.VisitAll(func(f *flag.Flag) {
+		if want[f.Name] {
+			fs.Var(f.Value, f.Name, f.Usage)
+		}
+	})
+}
+
 // parse parses the flags of a command that takes no positional arguments
 // (see ParseFlags), validates them and makes the logger and the registry.
 func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
@@ -87,11 +112,11 @@ func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
 		return ErrVersion
 	}
 	if err := b.common.Validate(); err != nil {
-		return err
+		return invalidFlags(err)
 	}
 	b.kafka.Brokers = b.common.Brokers()
 	if err := b.kafka.Validate(); err != nil {
-		return err
+		return invalidFlags(err)
 	}
 	b.log = opts.Logger
 	if b.log == nil {
@@ -141,6 +166,17 @@ func (b *base) open(ctx context.Context) (*model.Model, *store.Store, *stream.Wr
 	return m, store.New(rdb, ns), w, nil
 }
 
+// started is what a program returns for err, a failure to start: nil when
+// it was told to stop (SIGTERM ended ctx) while starting, retrying Redis,
+// as it exits cleanly when told to stop once running.
+func (b *base) started(ctx context.Context, err error) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		b.log.Info("stopped while starting", zap.Error(err))
+		return nil
+	}
+	return err
+}
+
 func (b *base) close() {
 	for i := len(b.closers) - 1; i >= 0; i-- {
 		_ = b.closers[i]()
@@ -150,7 +186,7 @@ func (b *base) close() {
 // serve runs the HTTP server and work until ctx ends or work fails, then
 // shuts down in order: readiness 503, HTTP shutdown, then the caller's closes.
 func serve(ctx context.Context, b *base, mux *http.ServeMux, health *app.Health, opts Options, work func(context.Context) error) error {
-	srv, err := app.Listen(b.common.HTTPAddr, mux)
+	srv, err := app.Listen(b.common.HTTPAddr, httperr.Handler(mux))
 	if err != nil {
 		return err
 	}
@@ -179,23 +215,38 @@ func serve(ctx context.Context, b *base, mux *http.ServeMux, health *app.Health,
 	return g.Wait()
 }
 
+// ingestorCmd is the ingestor's command line.
+type ingestorCmd struct {
+	b          base
+	cfg        ingest.Config
+	tokensFile string
+}
+
+func (c *ingestorCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("ingestor", flag.ContinueOnError)
+	c.b.common.RegisterFlags(fs, ":8080")
+	c.b.kafka.RegisterConnectionFlags(fs)
+	c.b.kafka.RegisterProducerFlags(fs)
+	c.b.registerVersion(fs)
+	c.cfg.RegisterFlags(fs)
+	fs.StringVar(&c.tokensFile, "tokens-file", "", "YAML or JSON file of source tokens (SHA-256 hashes, allowed event types, rate limits) and read tokens; "+
+		"without it the API is open to anyone (development only)")
+	return fs
+}
+
 // Ingestor runs the ingestor: POST /v1/events and the read API.
 func Ingestor(ctx context.Context, args []string, opts Options) error {
-	fs := flag.NewFlagSet("ingestor", flag.ContinueOnError)
-	var b base
-	var cfg ingest.Config
-	var tokensFile string
-	b.common.RegisterFlags(fs, ":8080")
-	b.kafka.RegisterFlags(fs)
-	b.registerVersion(fs)
-	cfg.RegisterFlags(fs)
-	fs.StringVar(&tokensFile, "tokens-file", "", "YAML or JSON file of source tokens (SHA-256 hashes, allowed event types, rate limits) and read tokens; "+
-		"without it the API is open to anyone (development only)")
+	var c ingestorCmd
+	fs := c.flags()
+	b, cfg := &c.b, &c.cfg
 	if err := b.parse(fs, args, opts); err != nil {
 		return err
 	}
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
-	tokens, err := auth.Load(tokensFile)
+	if err := cfg.Validate(); err != nil {
+		return invalidFlags(err)
+	}
+	tokens, err := auth.Load(c.tokensFile)
 	if err != nil {
 		return err
 	}
@@ -207,11 +258,11 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 			"never run like this outside development")
 	}
 	m, st, w, err := b.open(ctx)
-	if err != nil {
-		return err
-	}
 	defer b.close()
-	svc, err := ingest.New(cfg, b.log, failpointPublisher{&ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}}, b.reg, nil,
+	if err != nil {
+		return b.started(ctx, err)
+	}
+	svc, err := ingest.New(*cfg, b.log, failpointPublisher{&ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}}, b.reg, nil,
 		ingest.WithTokens(tokens))
 	if err != nil {
 		return err
@@ -221,15 +272,14 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	}}
 	mux := http.NewServeMux()
 	svc.Register(mux)
-	reads := http.NewServeMux()
-	api.New(st, scoring.New(m), b.log).Register(reads)
+	reads := api.New(st, scoring.New(m), b.log).Handler()
 	for _, prefix := range []string{"/v1/contacts/", "/v1/accounts/", "/v1/leaderboard", "/v1/model", "/v1/reports/"} {
 		mux.Handle(prefix, tokens.RequireReader(reads))
 	}
 	health.Register(mux)
 	b.log.Info("ingestor starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("events_topic", b.common.EventsTopic),
 		zap.String("model_version", m.Version))
-	return serve(ctx, &b, mux, health, opts, nil)
+	return serve(ctx, b, mux, health, opts, nil)
 }
 
 // failpointPublisher marks the instant between Kafka's acknowledgement and
@@ -244,6 +294,25 @@ func (p failpointPublisher) Publish(ctx context.Context, events []event.Event) e
 	return err
 }
 
+// scorerCmd is the live scorer's command line.
+type scorerCmd struct {
+	b         base
+	cfg       scorer.Config
+	group     string
+	consumers int
+}
+
+func (c *scorerCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("scorer", flag.ContinueOnError)
+	c.b.common.RegisterFlags(fs, ":8081")
+	c.b.kafka.RegisterFlags(fs)
+	c.b.registerVersion(fs)
+	fs.StringVar(&c.group, "group", "leads-scorer", "consumer group id")
+	fs.IntVar(&c.consumers, "consumers", 1, "members of the consumer group in this process, each with its own scorer (more use more cores; at most the partition count counts)")
+	c.cfg.RegisterFlags(fs)
+	return fs
+}
+
 // Scorer runs the scorer.
 // Its subcommands (backfill, compare, promote, model, report, dlq) are ops
 // tools that run once and exit.
@@ -253,17 +322,9 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 			return cmd.run(ctx, args[1:], opts)
 		}
 	}
-	fs := flag.NewFlagSet("scorer", flag.ContinueOnError)
-	var b base
-	var cfg scorer.Config
-	var group string
-	var consumers int
-	b.common.RegisterFlags(fs, ":8081")
-	b.kafka.RegisterFlags(fs)
-	b.registerVersion(fs)
-	fs.StringVar(&group, "group", "leads-scorer", "consumer group id")
-	fs.IntVar(&consumers, "consumers", 1, "members of the consumer group in this process, each with its own scorer (more use more cores; at most the partition count counts)")
-	cfg.RegisterFlags(fs)
+	var c scorerCmd
+	fs := c.flags()
+	b, cfg := &c.b, &c.cfg
 	if err := b.parse(fs, args, opts); err != nil {
 		var ae *argsError
 		switch {
@@ -275,18 +336,22 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	group, consumers := c.group, c.consumers
 	if consumers < 1 {
-		return errors.New("--consumers must be at least 1")
+		return fmt.Errorf("%w: --consumers must be at least 1", ErrUsage)
+	}
+	cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic = b.common.EventsTopic, b.common.TransitionsTopic, b.common.DLQTopic
+	if err := cfg.Validate(); err != nil {
+		return invalidFlags(err)
 	}
 	app.TuneGC()
-	cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic = b.common.EventsTopic, b.common.TransitionsTopic, b.common.DLQTopic
 	m, st, w, err := b.open(ctx)
-	if err != nil {
-		return err
-	}
 	defer b.close()
+	if err != nil {
+		return b.started(ctx, err)
+	}
 	if err := store.RegisterModel(ctx, st.Client(), b.common.Namespace, m.Version, m.Source); err != nil {
-		return err
+		return b.started(ctx, err)
 	}
 	// Each consumer is a member of the group with a scorer of its own, as
 	// separate replicas would be: more of them use more cores.
@@ -296,7 +361,7 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	for range consumers {
 		src := stream.NewConsumer(b.kafka, group, b.common.EventsTopic, b.log)
 		defer src.Close()
-		s, err := scorer.New(cfg, b.log, src, w, st, scoring.New(m), metrics)
+		s, err := scorer.New(*cfg, b.log, src, w, st, scoring.New(m), metrics)
 		if err != nil {
 			return err
 		}
@@ -329,7 +394,7 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	health.Register(mux)
 	b.log.Info("scorer starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("group", group),
 		zap.String("model_version", m.Version))
-	return serve(ctx, &b, mux, health, opts, run)
+	return serve(ctx, b, mux, health, opts, run)
 }
 
 // Main runs a program as a process: it stops on SIGINT or SIGTERM, prints
@@ -346,41 +411,57 @@ func Main(run func(context.Context, []string, Options) error) {
 	}
 }
 
+// decayerCmd is the decayer's command line.
+type decayerCmd struct {
+	b    base
+	cfg  decay.Config
+	once bool
+	at   string
+}
+
+func (c *decayerCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("decayer", flag.ContinueOnError)
+	c.b.common.RegisterFlags(fs, ":8082")
+	c.b.kafka.RegisterConnectionFlags(fs)
+	c.b.kafka.RegisterProducerFlags(fs)
+	c.b.registerVersion(fs)
+	c.cfg.RegisterFlags(fs)
+	fs.BoolVar(&c.once, "once", false, "make one pass and exit: wait up to --lease-ttl (and a second) for shards another decayer holds, "+
+		"fail if it still does, release the shard leases at the end")
+	fs.StringVar(&c.at, "now", "", "with --once: the instant to decay to (RFC 3339), instead of the clock")
+	return fs
+}
+
 // Decayer runs the decayer: periodic passes, or one pass with --once.
 func Decayer(ctx context.Context, args []string, opts Options) error {
-	fs := flag.NewFlagSet("decayer", flag.ContinueOnError)
-	var b base
-	var cfg decay.Config
-	var once bool
-	var at string
-	b.common.RegisterFlags(fs, ":8082")
-	b.kafka.RegisterFlags(fs)
-	b.registerVersion(fs)
-	cfg.RegisterFlags(fs)
-	fs.BoolVar(&once, "once", false, "make one pass and exit: wait up to --lease-ttl (and a second) for shards another decayer holds, "+
-		"fail if it still does, release the shard leases at the end")
-	fs.StringVar(&at, "now", "", "with --once: the instant to decay to (RFC 3339), instead of the clock")
+	var c decayerCmd
+	fs := c.flags()
+	b, cfg := &c.b, &c.cfg
 	if err := b.parse(fs, args, opts); err != nil {
 		return err
 	}
+	once, at := c.once, c.at
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	if err := cfg.Validate(); err != nil {
+		return invalidFlags(err)
+	}
 	now := time.Now()
 	if at != "" {
 		if !once {
-			return errors.New("--now needs --once")
+			return fmt.Errorf("%w: --now needs --once", ErrUsage)
 		}
 		t, err := time.Parse(time.RFC3339, at)
 		if err != nil {
-			return fmt.Errorf("--now: %w", err)
+			return fmt.Errorf("%w: --now: want RFC 3339, got %q", ErrUsage, at)
 		}
 		now = t
 	}
 	m, st, w, err := b.open(ctx)
-	if err != nil {
-		return err
-	}
 	defer b.close()
-	d, err := decay.New(cfg, b.log, st, scoring.New(m), w, b.common.TransitionsTopic, decay.NewMetrics(b.reg))
+	if err != nil {
+		return b.started(ctx, err)
+	}
+	d, err := decay.New(*cfg, b.log, st, scoring.New(m), w, b.common.TransitionsTopic, decay.NewMetrics(b.reg))
 	if err != nil {
 		return err
 	}
@@ -405,10 +486,29 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 	health.Register(mux)
 	b.log.Info("decayer starting", zap.Duration("interval", cfg.Interval), zap.String("owner", cfg.Owner),
 		zap.String("model_version", m.Version))
-	return serve(ctx, &b, mux, health, opts, d.Run)
+	return serve(ctx, b, mux, health, opts, d.Run)
 }
 
 const dlqUsage = "scorer dlq replay [--from-offset N] [--filter REGEXP] [--dry-run] [common flags]"
+
+// dlqReplayCmd is the command line of `scorer dlq replay`.
+type dlqReplayCmd struct {
+	b      base
+	from   int64
+	filter string
+	dry    bool
+}
+
+func (c *dlqReplayCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("scorer dlq replay", flag.ContinueOnError)
+	c.b.registerCommon(fs, "", "kafka-brokers", "events-topic", "dlq-topic", "log-level")
+	c.b.kafka.RegisterConnectionFlags(fs)
+	c.b.kafka.RegisterProducerFlags(fs)
+	fs.Int64Var(&c.from, "from-offset", 0, "first DLQ offset replayed in every partition")
+	fs.StringVar(&c.filter, "filter", "", "replay only records whose dlq.error header matches this regular expression")
+	fs.BoolVar(&c.dry, "dry-run", false, "count and list what would be replayed, publish nothing")
+	return fs
+}
 
 // scorerDLQ runs `scorer dlq replay`: it puts the records of the DLQ topic
 // (those whose error matches --filter, from --from-offset on) back on the
@@ -423,25 +523,19 @@ func scorerDLQ(ctx context.Context, args []string, opts Options) error {
 	case args[0] != "replay":
 		return fmt.Errorf("%w: unknown dlq subcommand %q: %s", ErrUsage, args[0], dlqUsage)
 	}
-	fs := flag.NewFlagSet("scorer dlq replay", flag.ContinueOnError)
-	var b base
-	var from int64
-	var filter string
-	var dry bool
-	b.common.RegisterFlags(fs, ":8081")
-	b.kafka.RegisterFlags(fs)
-	fs.Int64Var(&from, "from-offset", 0, "first DLQ offset replayed in every partition")
-	fs.StringVar(&filter, "filter", "", "replay only records whose dlq.error header matches this regular expression")
-	fs.BoolVar(&dry, "dry-run", false, "count and list what would be replayed, publish nothing")
+	var c dlqReplayCmd
+	fs := c.flags()
+	b := &c.b
 	if err := b.parse(fs, args[1:], opts); err != nil {
 		return err
 	}
+	from, filter, dry := c.from, c.filter, c.dry
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	ro := stream.ReplayOptions{DLQTopic: b.common.DLQTopic, Target: b.common.EventsTopic, FromOffset: from, DryRun: dry}
 	if filter != "" {
 		re, err := regexp.Compile(filter)
 		if err != nil {
-			return fmt.Errorf("--filter: %w", err)
+			return fmt.Errorf("%w: --filter: %w", ErrUsage, err)
 		}
 		ro.Filter = re
 	}

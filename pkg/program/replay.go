@@ -2,6 +2,7 @@ package program
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -73,13 +74,16 @@ func interspersed(fs *flag.FlagSet, args []string) (flags, pos []string, err err
 	return flags, pos, nil
 }
 
+// parseTime parses the value of a time flag; one that does not parse is
+// a usage error.
 func parseTime(name, v string, allowEarliest bool) (time.Time, error) {
 	if v == "" || allowEarliest && v == "earliest" {
 		return time.Time{}, nil
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("--%s: want RFC 3339%s: %w", name, map[bool]string{true: " or earliest"}[allowEarliest], err)
+		return time.Time{}, fmt.Errorf("%w: --%s: want RFC 3339%s, got %q", ErrUsage, name,
+			map[bool]string{true: " or earliest"}[allowEarliest], v)
 	}
 	return t, nil
 }
@@ -87,28 +91,41 @@ func parseTime(name, v string, allowEarliest bool) (time.Time, error) {
 // backfillCommand: scorer backfill --from <RFC3339|earliest> [--to T]
 // [--file events.ndjson] --namespace NAME [--model FILE] [--emit-to TOPIC]
 // [--decay-at now|T].
-func backfillCommand(ctx context.Context, args []string, opts Options) error {
+type backfillCmd struct {
+	b                                     base
+	from, to, file, emitTo, decayAt, live string
+	batch, workers                        int
+	every, window                         time.Duration
+}
+
+func (c *backfillCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scorer backfill", flag.ContinueOnError)
-	var b base
-	var from, to, file, emitTo, decayAt, live string
-	var batch, workers int
-	var every, window time.Duration
-	b.common.RegisterFlags(fs, "")
-	b.kafka.RegisterFlags(fs)
-	fs.StringVar(&from, "from", "", "first event time to replay: RFC 3339, or earliest (with the events topic)")
-	fs.StringVar(&to, "to", "", "last event time to replay (RFC 3339; default: the topic's end when the backfill starts)")
-	fs.StringVar(&file, "file", "", "replay an NDJSON archive instead of the events topic")
-	fs.StringVar(&emitTo, "emit-to", "", "publish the crossings as transitions to this topic (default: publish none)")
-	fs.StringVar(&decayAt, "decay-at", "", "after replaying, decay idle scores to this instant: now or RFC 3339 (default: no decay pass)")
-	fs.StringVar(&live, "live-namespace", "leads", "the live deployment's --namespace, never backfilled into ('' to rebuild a wiped live namespace, scorers stopped)")
-	fs.IntVar(&batch, "replay-batch-size", 100000, "events applied per commit (at most 100000)")
-	fs.IntVar(&workers, "replay-workers", 8, "scorers replaying at once: each a group of the topic's partitions, or a lane of the --file by event key")
-	fs.DurationVar(&every, "progress-interval", 5*time.Second, "how often progress is logged when stderr is not a terminal")
-	fs.DurationVar(&window, "dedupe-window", scorer.DefaultDedupeWindow, "the live scorers' --dedupe-window, so that the replay takes the same events for retries")
-	m, st, err := replayBase(fs, &b, args, opts, false)
+	c.b.registerCommon(fs, "", "kafka-brokers", "redis-addr", "namespace", "events-topic", "model", "log-level")
+	c.b.kafka.RegisterConnectionFlags(fs)
+	c.b.kafka.RegisterProducerFlags(fs) // for --emit-to
+	fs.StringVar(&c.from, "from", "", "first event time to replay: RFC 3339, or earliest (with the events topic)")
+	fs.StringVar(&c.to, "to", "", "last event time to replay (RFC 3339; default: the topic's end when the backfill starts)")
+	fs.StringVar(&c.file, "file", "", "replay an NDJSON archive instead of the events topic")
+	fs.StringVar(&c.emitTo, "emit-to", "", "publish the crossings as transitions to this topic (default: publish none)")
+	fs.StringVar(&c.decayAt, "decay-at", "", "after replaying, decay idle scores to this instant: now or RFC 3339 (default: no decay pass)")
+	fs.StringVar(&c.live, "live-namespace", "leads", "the live deployment's --namespace, never backfilled into ('' to rebuild a wiped live namespace, scorers stopped)")
+	fs.IntVar(&c.batch, "replay-batch-size", 100000, "events applied per commit (at most 100000)")
+	fs.IntVar(&c.workers, "replay-workers", 8, "scorers replaying at once: each a group of the topic's partitions, or a lane of the --file by event key")
+	fs.DurationVar(&c.every, "progress-interval", 5*time.Second, "how often progress is logged when stderr is not a terminal")
+	fs.DurationVar(&c.window, "dedupe-window", scorer.DefaultDedupeWindow, "the live scorers' --dedupe-window, so that the replay takes the same events for retries")
+	return fs
+}
+
+func backfillCommand(ctx context.Context, args []string, opts Options) error {
+	var c backfillCmd
+	fs := c.flags()
+	b := &c.b
+	m, st, err := replayBase(fs, b, args, opts, false)
 	if err != nil {
 		return err
 	}
+	from, to, file, emitTo, decayAt, live := c.from, c.to, c.file, c.emitTo, c.decayAt, c.live
+	batch, workers, every, window := c.batch, c.workers, c.every, c.window
 	defer b.close()
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	if (from == "") == (file == "") {
@@ -121,6 +138,12 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	toT, err := parseTime("to", to, false)
 	if err != nil {
 		return err
+	}
+	var decayT time.Time // --decay-at now is the instant the decay pass begins
+	if decayAt != "now" {
+		if decayT, err = parseTime("decay-at", decayAt, false); err != nil {
+			return err
+		}
 	}
 	if live != "" {
 		liveNS, err := store.Resolve(ctx, st.Client(), live)
@@ -160,11 +183,9 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 		zap.Int64("crossings", res.Crossings), zap.Duration("elapsed", res.Elapsed),
 		zap.Float64("events_per_second", float64(res.Events)/max(res.Elapsed.Seconds(), 1e-9))}
 	if decayAt != "" {
-		at := time.Now()
-		if decayAt != "now" {
-			if at, err = parseTime("decay-at", decayAt, false); err != nil {
-				return err
-			}
+		at := decayT
+		if decayAt == "now" {
+			at = time.Now()
 		}
 		n, err := bf.Decay(ctx, at)
 		if err != nil {
@@ -177,19 +198,29 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 }
 
 // compareCommand: scorer compare NAME_A NAME_B [--json] [--limit N].
-func compareCommand(ctx context.Context, args []string, opts Options) error {
+type compareCmd struct {
+	b      base
+	asJSON bool
+	limit  int
+}
+
+func (c *compareCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scorer compare", flag.ContinueOnError)
-	var b base
-	var asJSON bool
-	var limit int
-	b.common.RegisterFlags(fs, "")
-	b.kafka.RegisterFlags(fs)
-	fs.BoolVar(&asJSON, "json", false, "print JSON instead of a table")
-	fs.IntVar(&limit, "limit", 50, "most changed contacts listed in the table (0: all); JSON lists all")
-	_, st, err := replayBase(fs, &b, args, opts, true)
+	c.b.registerCommon(fs, "", "redis-addr")
+	fs.BoolVar(&c.asJSON, "json", false, "print JSON instead of a table")
+	fs.IntVar(&c.limit, "limit", 50, "most changed contacts listed in the table (0: all); JSON lists all")
+	return fs
+}
+
+func compareCommand(ctx context.Context, args []string, opts Options) error {
+	var cmd compareCmd
+	fs := cmd.flags()
+	b := &cmd.b
+	_, st, err := replayBase(fs, b, args, opts, true)
 	if err != nil {
 		return err
 	}
+	asJSON, limit := cmd.asJSON, cmd.limit
 	defer b.close()
 	if len(b.args) != 2 {
 		return fmt.Errorf("%w: scorer compare [flags] NAME_A NAME_B", ErrUsage)
@@ -208,19 +239,30 @@ func compareCommand(ctx context.Context, args []string, opts Options) error {
 }
 
 // promoteCommand: scorer promote NAME [--group G] [--namespace LIVE].
-func promoteCommand(ctx context.Context, args []string, opts Options) error {
+type promoteCmd struct {
+	b      base
+	group  string
+	window time.Duration
+}
+
+func (c *promoteCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scorer promote", flag.ContinueOnError)
-	var b base
-	var group string
-	var window time.Duration
-	b.common.RegisterFlags(fs, "")
-	b.kafka.RegisterFlags(fs)
-	fs.StringVar(&group, "group", "leads-scorer", "the live scorers' consumer group (must have no members)")
-	fs.DurationVar(&window, "dedupe-window", scorer.DefaultDedupeWindow, "the live scorers' --dedupe-window, for the events the promotion catches up on")
-	m, st, err := replayBase(fs, &b, args, opts, true)
+	c.b.registerCommon(fs, "", "kafka-brokers", "redis-addr", "namespace", "events-topic", "model", "log-level")
+	c.b.kafka.RegisterConnectionFlags(fs)
+	fs.StringVar(&c.group, "group", "leads-scorer", "the live scorers' consumer group (must have no members)")
+	fs.DurationVar(&c.window, "dedupe-window", scorer.DefaultDedupeWindow, "the live scorers' --dedupe-window, for the events the promotion catches up on")
+	return fs
+}
+
+func promoteCommand(ctx context.Context, args []string, opts Options) error {
+	var c promoteCmd
+	fs := c.flags()
+	b := &c.b
+	m, st, err := replayBase(fs, b, args, opts, true)
 	if err != nil {
 		return err
 	}
+	group, window := c.group, c.window
 	defer b.close()
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
 	if len(b.args) != 1 {
@@ -239,6 +281,28 @@ func promoteCommand(ctx context.Context, args []string, opts Options) error {
 
 const modelUsage = "scorer model validate FILE | scorer model diff OLD NEW [--json] | scorer model history [FILE...] [--json]"
 
+// modelCmd is the command line of `scorer model validate|diff|history`.
+type modelCmd struct {
+	sub                  string
+	asJSON               bool
+	redisAddr, namespace string
+	sec                  app.RedisSecurity
+}
+
+func (c *modelCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("scorer model "+c.sub, flag.ContinueOnError)
+	if c.sub == "validate" {
+		return fs
+	}
+	fs.BoolVar(&c.asJSON, "json", false, "print JSON instead of text")
+	if c.sub == "history" {
+		fs.StringVar(&c.redisAddr, "redis-addr", "localhost:6379", "without files: Redis holding the model registry")
+		fs.StringVar(&c.namespace, "namespace", "leads", "without files: the deployment's --namespace")
+		c.sec.RegisterFlags(fs)
+	}
+	return fs
+}
+
 // modelCommand: validate a model file, diff two, or print the history of
 // the versions given as files or, without files, of every version the
 // deployment's scorers have registered in Redis.
@@ -252,12 +316,9 @@ func modelCommand(ctx context.Context, args []string, opts Options) error {
 	case args[0] != "validate" && args[0] != "diff" && args[0] != "history":
 		return fmt.Errorf("%w: unknown model subcommand %q: %s", ErrUsage, args[0], modelUsage)
 	}
-	fs := flag.NewFlagSet("scorer model "+args[0], flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print JSON instead of text")
-	redisAddr := fs.String("redis-addr", "localhost:6379", "with history and no files: Redis holding the model registry")
-	namespace := fs.String("namespace", "leads", "with history and no files: the deployment's --namespace")
-	var sec app.RedisSecurity
-	sec.RegisterFlags(fs)
+	c := modelCmd{sub: args[0]}
+	fs := c.flags()
+	asJSON := &c.asJSON
 	flags, pos, err := interspersed(fs, args[1:])
 	if err != nil {
 		return err
@@ -295,10 +356,10 @@ func modelCommand(ctx context.Context, args []string, opts Options) error {
 		fmt.Fprintf(out, "model %q → %q\n", old.Version, cur.Version)
 		return model.WriteDiff(out, diffs)
 	case args[0] == "history":
-		if err := sec.Validate(); err != nil {
-			return err
+		if err := c.sec.Validate(); err != nil {
+			return invalidFlags(err)
 		}
-		files, err := historyFiles(ctx, pos, *redisAddr, sec, *namespace)
+		files, err := historyFiles(ctx, pos, c.redisAddr, c.sec, c.namespace)
 		if err != nil {
 			return err
 		}
@@ -351,22 +412,36 @@ func historyFiles(ctx context.Context, paths []string, redisAddr string, sec app
 // reportCommand: scorer report [--namespace NAME] [--model V] [--since D]
 // [--until D] [--json]: the effectiveness report of each model version (or
 // of one) from the counters the scorer keeps.
-func reportCommand(ctx context.Context, args []string, opts Options) error {
+type reportCmd struct {
+	b                     base
+	version, since, until string
+	asJSON                bool
+}
+
+func (c *reportCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scorer report", flag.ContinueOnError)
-	var b base
-	var version, since, until string
-	var asJSON bool
-	b.common.RegisterFlags(fs, "")
-	b.kafka.RegisterFlags(fs)
-	fs.StringVar(&version, "model-version", "", "report on this model version only (default: every version with counters)")
-	fs.StringVar(&since, "since", "", "first day of the window, YYYY-MM-DD (default: all time)")
-	fs.StringVar(&until, "until", "", "last day of the window, YYYY-MM-DD")
-	fs.BoolVar(&asJSON, "json", false, "print JSON instead of tables")
-	_, st, err := replayBase(fs, &b, args, opts, false)
+	c.b.registerCommon(fs, "", "redis-addr", "namespace")
+	fs.StringVar(&c.version, "model-version", "", "report on this model version only (default: every version with counters)")
+	fs.StringVar(&c.since, "since", "", "first day of the window, YYYY-MM-DD (default: all time)")
+	fs.StringVar(&c.until, "until", "", "last day of the window, YYYY-MM-DD")
+	fs.BoolVar(&c.asJSON, "json", false, "print JSON instead of tables")
+	return fs
+}
+
+func reportCommand(ctx context.Context, args []string, opts Options) error {
+	var c reportCmd
+	fs := c.flags()
+	b := &c.b
+	_, st, err := replayBase(fs, b, args, opts, false)
 	if err != nil {
 		return err
 	}
+	version, since, until, asJSON := c.version, c.since, c.until, c.asJSON
 	defer b.close()
+	var we *report.WindowError
+	if err := report.CheckWindow(since, until); errors.As(err, &we) {
+		return fmt.Errorf("%w: %s", ErrUsage, we.Flags())
+	}
 	ns, err := store.Resolve(ctx, st.Client(), st.Namespace())
 	if err != nil {
 		return err

@@ -109,8 +109,8 @@ func TestTransitionsAreStructuredCloudEventsToTheSDK(t *testing.T) {
 	require.NoError(t, w.Publish(ctx, recs...))
 
 	common := []string{"--kafka-brokers=" + strings.Join(brokers, ","), "--redis-addr=" + redisAddr,
-		"--events-topic=" + events, "--transitions-topic=" + transitions, "--dlq-topic=" + dlq, "--log-level=warn"}
-	live := append(common, "--namespace="+p+"-live")
+		"--events-topic=" + events, "--log-level=warn"}
+	live := append(common, "--transitions-topic="+transitions, "--dlq-topic="+dlq, "--namespace="+p+"-live")
 	startProgram(t, "scorer", Scorer, testutil.Logger(t), append(live, "--group="+p, "--session-timeout=1s")...)
 	require.Eventually(t, func() bool {
 		done, err := stream.GroupCaughtUp(ctx, kcfg, p, events)

@@ -8,7 +8,9 @@ import (
 	"io"
 	"strings"
 
+	"github.com/leadscore/leads/pkg/app"
 	"github.com/leadscore/leads/pkg/flagenv"
+	"github.com/leadscore/leads/pkg/stream"
 )
 
 // ErrUsage marks a command line a program refuses: an unknown flag,
@@ -50,6 +52,16 @@ func ParseFlags(fs *flag.FlagSet, args []string) error {
 // stays flag.ErrHelp.
 func usageError(err error) error {
 	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrUsage, err)
+}
+
+// invalidFlags marks what a Validate found as a usage error: values out of
+// range, flags that do not go together. A TLS file that does not load is
+// no usage error: the command line was understood, the file is at fault.
+func invalidFlags(err error) error {
+	if err == nil || errors.Is(err, app.ErrRedisTLSLoad) || errors.Is(err, stream.ErrTLSLoad) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", ErrUsage, err)

@@ -13,6 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // TestArgumentsNoCommandTakesAreUsageErrors: every positional argument a
@@ -101,4 +104,97 @@ func TestExitCode(t *testing.T) {
 	assert.Equal(t, 2, ExitCode(fmt.Errorf("%w: scorer compare [flags] NAME_A NAME_B", ErrUsage)))
 	assert.Equal(t, 2, ExitCode(&argsError{command: "decayer", args: []string{"x"}}))
 	assert.Equal(t, 1, ExitCode(errors.New("Redis unreachable")))
+}
+
+// TestFlagValuesAProgramCannotUseAreUsageErrors: the flag package refuses
+// a value it cannot parse with status 2, but a value it takes as text and
+// the program then refused (a time, a regular expression, a date window),
+// a flag that needs another, or a number out of range exited 1 like an
+// outage, and some were only checked after connecting to Redis, a minute
+// of retries later. Each is now a usage error (status 2) naming the flag,
+// found before anything connects: Redis and Kafka are a closed port.
+func TestFlagValuesAProgramCannotUseAreUsageErrors(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	t.Setenv("LEADS_REDIS_ADDR", dead)
+	t.Setenv("LEADS_KAFKA_BROKERS", dead)
+	t.Setenv("LEADS_HTTP_ADDR", "127.0.0.1:0")
+	t.Setenv("LEADS_LOG_LEVEL", "error")
+	for _, tt := range []struct {
+		run  func(context.Context, []string, Options) error
+		args []string
+		want []string
+	}{
+		{Decayer, []string{"--once", "--now", "tomorrow"}, []string{"--now", `"tomorrow"`}},
+		{Decayer, []string{"--now", "2026-01-01T00:00:00Z"}, []string{"--now needs --once"}},
+		{Decayer, []string{"--interval", "10ms"}, []string{"--interval"}},
+		{Decayer, []string{"--workers", "-1"}, []string{"--workers"}},
+		{Scorer, []string{"--consumers", "0"}, []string{"--consumers"}},
+		{Scorer, []string{"--batch-size", "0"}, []string{"--batch-size"}},
+		{Scorer, []string{"--log-level", "loud"}, []string{"--log-level"}},
+		{Ingestor, []string{"--max-events", "0"}, []string{"--max-events"}},
+		{Ingestor, []string{"--kafka-compression", "brotli"}, []string{"compression", "brotli"}},
+		{Ingestor, []string{"--kafka-tls-cert", "c.pem"}, []string{"--kafka-tls-cert"}},
+		{Scorer, []string{"backfill", "--from", "yesterday"}, []string{"--from", `"yesterday"`}},
+		{Scorer, []string{"backfill", "--from", "earliest", "--to", "soon"}, []string{"--to", `"soon"`}},
+		{Scorer, []string{"backfill", "--from", "earliest", "--decay-at", "later"}, []string{"--decay-at", `"later"`}},
+		{Scorer, []string{"report", "--since", "2026-12-01", "--until", "2026-11-01"}, []string{"--since", "--until", "later"}},
+		{Scorer, []string{"report", "--since", "2026-11-31"}, []string{"--since", `"2026-11-31"`}},
+		{Scorer, []string{"dlq", "replay", "--filter", "engine (panic"}, []string{"--filter"}},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		err := tt.run(ctx, tt.args, Options{})
+		cancel()
+		if !assert.ErrorIs(t, err, ErrUsage, "%v", tt.args) {
+			continue
+		}
+		assert.Equal(t, 2, ExitCode(err), "%v: exit status", tt.args)
+		for _, w := range tt.want {
+			assert.Contains(t, err.Error(), w, "%v", tt.args)
+		}
+	}
+}
+
+// TestACancelledStartIsACleanExit: a program retries Redis at start for
+// up to a minute; SIGTERM (its context cancelled) then made it fail with
+// "context canceled" and status 1, where docs/reliability.md promises 0
+// for SIGTERM whatever is down. It now stops cleanly, returning nil.
+func TestACancelledStartIsACleanExit(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	for _, tt := range []struct {
+		name  string
+		run   func(context.Context, []string, Options) error
+		extra []string
+	}{
+		{"ingestor", Ingestor, nil},
+		{"scorer", Scorer, nil},
+		{"decayer", Decayer, nil},
+		{"decayer --once", Decayer, []string{"--once"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			core, logs := observer.New(zapcore.WarnLevel)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			args := append([]string{"--redis-addr=" + dead, "--kafka-brokers=" + dead, "--http-addr=127.0.0.1:0"}, tt.extra...)
+			go func() { done <- tt.run(ctx, args, Options{Logger: zap.New(core)}) }()
+			require.Eventually(t, func() bool { return logs.FilterMessage("Redis unreachable; retrying").Len() > 0 },
+				10*time.Second, 10*time.Millisecond, "retrying Redis at start")
+			cancel()
+			select {
+			case err := <-done:
+				assert.NoError(t, err)
+				assert.Equal(t, 0, ExitCode(err))
+			case <-time.After(10 * time.Second):
+				t.Fatal("still running 10 s after its context was cancelled")
+			}
+		})
+	}
 }

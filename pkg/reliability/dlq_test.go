@@ -20,7 +20,8 @@ import (
 // standard output.
 func (l *lane) replay(extra ...string) string {
 	l.t.Helper()
-	args := append([]string{"dlq", "replay"}, l.args("127.0.0.1:0")...)
+	args := []string{"dlq", "replay", "--kafka-brokers", strings.Join(l.brokers, ","), "--events-topic", l.events,
+		"--dlq-topic", l.dlq, "--log-level", logLevel()}
 	cmd := exec.Command(filepath.Join(bin, "scorer"), append(args, extra...)...)
 	var errOut strings.Builder
 	cmd.Stderr = &errOut

@@ -1,9 +1,12 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -116,6 +119,33 @@ func TestSIGTERMDuringAnOutage(t *testing.T) {
 			for _, p := range all {
 				p.exited(10 * time.Second)
 			}
+		})
+	}
+}
+
+// TestSIGTERMWhileRetryingRedisAtStartExitsZero: a program started while
+// Redis is down retries it for up to a minute before it serves anything;
+// SIGTERM then made it print "error: context canceled" and exit 1. Each of
+// the three binaries, the decayer's --once too, now exits 0 within 10 s,
+// as it does for SIGTERM once running.
+func TestSIGTERMWhileRetryingRedisAtStartExitsZero(t *testing.T) {
+	t.Parallel()
+	dead := freeAddr(t)
+	for _, tt := range []struct {
+		program string
+		extra   []string
+	}{{"ingestor", nil}, {"scorer", nil}, {"decayer", nil}, {"decayer", []string{"--once"}}} {
+		t.Run(strings.Join(append([]string{tt.program}, tt.extra...), " "), func(t *testing.T) {
+			t.Parallel()
+			addr := freeAddr(t)
+			p := start(t, tt.program, "", addr, append([]string{"--redis-addr", dead, "--kafka-brokers", dead, "--http-addr", addr,
+				"--log-level", "warn"}, tt.extra...)...)
+			eventually(t, 10*time.Second, "retrying Redis at start", func() bool {
+				b, _ := os.ReadFile(p.out)
+				return bytes.Contains(b, []byte("Redis unreachable; retrying"))
+			})
+			p.signal(syscall.SIGTERM)
+			p.exited(10 * time.Second)
 		})
 	}
 }

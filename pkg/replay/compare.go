@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -81,7 +82,14 @@ type Report struct {
 	Changes []Change `json:"changes"`
 }
 
-// Compare reads two namespaces in full and reports how they differ.
+// ErrEmptyNamespace is a namespace compared that holds no contact and no
+// account: a mistyped name, or another Redis, rather than a model that
+// scored nobody.
+var ErrEmptyNamespace = errors.New("holds no contact or account")
+
+// Compare reads two namespaces in full and reports how they differ. A
+// namespace with no data at all is refused (ErrEmptyNamespace): compared
+// against it, every contact would show as changed.
 func Compare(ctx context.Context, a, b *store.Store) (*Report, error) {
 	sa, ca, err := collect(ctx, a)
 	if err != nil {
@@ -90,6 +98,11 @@ func Compare(ctx context.Context, a, b *store.Store) (*Report, error) {
 	sb, cb, err := collect(ctx, b)
 	if err != nil {
 		return nil, err
+	}
+	for _, s := range []Summary{sa, sb} {
+		if s.Contacts == 0 && s.Accounts == 0 {
+			return nil, fmt.Errorf("namespace %q %w: check its name (a Redis key prefix) and --redis-addr", s.Namespace, ErrEmptyNamespace)
+		}
 	}
 	r := &Report{A: sa, B: sb, Changes: []Change{}}
 	ids := slices.Sorted(maps.Keys(ca))

@@ -121,14 +121,20 @@ func (r *rig) scorer(t *testing.T, args ...string) (string, error) {
 
 func (r *rig) scorerCtx(ctx context.Context, t *testing.T, args ...string) (string, error) {
 	var out bytes.Buffer
-	flags := []string{"--kafka-brokers=" + strings.Join(r.brokers, ","), "--redis-addr=" + r.redisAddr,
-		"--events-topic=" + r.events, "--transitions-topic=" + r.transitions, "--dlq-topic=" + r.dlq, "--session-timeout=1s"}
+	// Each command takes only the flags of what it touches.
+	kafka := []string{"--kafka-brokers=" + strings.Join(r.brokers, ","), "--events-topic=" + r.events}
+	flags := append([]string{"--redis-addr=" + r.redisAddr}, kafka...)
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		flags = append([]string{args[0]}, flags...)
-		if args[0] == "backfill" {
+		switch args[0] {
+		case "backfill":
 			flags = append(flags, "--live-namespace="+r.prefix+"-live")
+		case "compare":
+			flags = flags[:1]
 		}
+		flags = append([]string{args[0]}, flags...)
 		args = args[1:]
+	} else {
+		flags = append(flags, "--transitions-topic="+r.transitions, "--dlq-topic="+r.dlq, "--session-timeout=1s")
 	}
 	err := program.Scorer(ctx, append(flags, args...), program.Options{Logger: testutil.Logger(t), Stdout: &out})
 	return out.String(), err

@@ -99,14 +99,48 @@ type Effectiveness struct {
 	Rules         []Lift           `json:"rules"`
 }
 
+// WindowError is a report window that cannot be: a bound that is no day
+// (YYYY-MM-DD), or since later than until. Field is the bound at fault,
+// "since" or "until".
+type WindowError struct {
+	Field, Value string
+	// Until is the later bound's value when since is later than it.
+	Until string
+}
+
+func (e *WindowError) Error() string { return e.describe("") }
+
+// Flags says the same with the bounds written as the flags --since and
+// --until.
+func (e *WindowError) Flags() string { return e.describe("--") }
+
+func (e *WindowError) describe(prefix string) string {
+	if e.Until != "" {
+		return fmt.Sprintf("%ssince %q is later than %suntil %q", prefix, e.Value, prefix, e.Until)
+	}
+	return fmt.Sprintf("%s%s: want a day YYYY-MM-DD, got %q", prefix, e.Field, e.Value)
+}
+
+// CheckWindow checks the bounds of a report window, days YYYY-MM-DD
+// (empty: unbounded); it returns a *WindowError.
+func CheckWindow(since, until string) error {
+	for _, b := range []struct{ field, day string }{{"since", since}, {"until", until}} {
+		if _, err := time.Parse(time.DateOnly, b.day); b.day != "" && err != nil {
+			return &WindowError{Field: b.field, Value: b.day}
+		}
+	}
+	if since != "" && until != "" && since > until {
+		return &WindowError{Field: "since", Value: since, Until: until}
+	}
+	return nil
+}
+
 // Compute builds the report from a model version's counters (the hash the
 // scorer keeps) for the days since..until, inclusive (empty: unbounded;
-// dates as YYYY-MM-DD).
+// dates as YYYY-MM-DD; see CheckWindow).
 func Compute(version string, fields map[string]string, since, until string) (*Effectiveness, error) {
-	for _, d := range []string{since, until} {
-		if _, err := time.Parse(time.DateOnly, d); d != "" && err != nil {
-			return nil, fmt.Errorf("window: want YYYY-MM-DD, got %q", d)
-		}
+	if err := CheckWindow(since, until); err != nil {
+		return nil, err
 	}
 	r := &Effectiveness{Model: version, Since: since, Until: until, ByGrade: map[string]Group{}, ByStage: map[string]Group{},
 		Nurture: map[string]int64{}}

@@ -200,3 +200,22 @@ func TestReportCommand(t *testing.T) {
 	assert.Zero(t, reps[0].MQLs)
 	assert.Equal(t, int64(12), reps[0].Opportunities)
 }
+
+// TestComputeRefusesAWindowThatEndsBeforeItStarts: since later than until
+// gave an empty report, as if nothing had happened; it is refused, naming
+// both, and so is a date that is no day of the calendar.
+func TestComputeRefusesAWindowThatEndsBeforeItStarts(t *testing.T) {
+	t.Parallel()
+	fields := map[string]string{"2026-11-20|mql": "1"}
+	for _, w := range []struct{ since, until, want string }{
+		{"2026-12-01", "2026-11-01", `since "2026-12-01" is later than until "2026-11-01"`},
+		{"2026-11-31", "", `since: want a day YYYY-MM-DD, got "2026-11-31"`},
+		{"", "20261130", `until: want a day YYYY-MM-DD, got "20261130"`},
+	} {
+		_, err := report.Compute("3", fields, w.since, w.until)
+		assert.ErrorContains(t, err, w.want, "%+v", w)
+	}
+	r, err := report.Compute("3", fields, "2026-11-20", "2026-11-20")
+	require.NoError(t, err, "a one-day window")
+	assert.Equal(t, int64(1), r.MQLs)
+}

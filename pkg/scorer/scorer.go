@@ -47,7 +47,7 @@ const DefaultDedupeWindow = 24 * time.Hour
 // Errors from Validate.
 var (
 	ErrNoTopic   = errors.New("events, transitions and DLQ topics are required")
-	ErrBatchSize = errors.New("batch size must be between 1 and 100000")
+	ErrBatchSize = errors.New("--batch-size must be between 1 and 100000")
 	ErrWindow    = errors.New("--dedupe-window must be at least 1m")
 )
 

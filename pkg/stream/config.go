@@ -57,9 +57,18 @@ type Config struct {
 	SASL SASLConfig
 }
 
-// RegisterFlags adds the Kafka client flags. --kafka-brokers is added only
-// when no other Config (such as the programs' common flags) added it first.
+// RegisterFlags adds every Kafka client flag: RegisterConnectionFlags,
+// RegisterProducerFlags and RegisterGroupFlags.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	c.RegisterConnectionFlags(fs)
+	c.RegisterProducerFlags(fs)
+	c.RegisterGroupFlags(fs)
+}
+
+// RegisterConnectionFlags adds the flags of every connection to the
+// brokers: the client ID, TLS and SASL. --kafka-brokers is added only when
+// no other Config (such as the programs' common flags) added it first.
+func (c *Config) RegisterConnectionFlags(fs *flag.FlagSet) {
 	if fs.Lookup("kafka-brokers") == nil {
 		if len(c.Brokers) == 0 {
 			c.Brokers = []string{"localhost:9092"}
@@ -67,12 +76,20 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		fs.Var((*brokerList)(&c.Brokers), "kafka-brokers", "comma-separated seed brokers")
 	}
 	fs.StringVar(&c.ClientID, "kafka-client-id", DefaultClientID, "client ID sent to the brokers")
+	c.registerSecurityFlags(fs)
+}
+
+// RegisterProducerFlags adds the flags of a command that publishes.
+func (c *Config) RegisterProducerFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSize, "kafka-batch-size", DefaultBatchSize, "most records per produce request per partition")
 	fs.DurationVar(&c.BatchTimeout, "kafka-batch-timeout", DefaultBatchTimeout, "longest a record waits for its produce batch to fill")
 	fs.StringVar(&c.Compression, "kafka-compression", DefaultCompression, "produce compression: none, gzip, snappy, lz4 or zstd")
+}
+
+// RegisterGroupFlags adds the flags of a consumer group member.
+func (c *Config) RegisterGroupFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.SessionTimeout, "session-timeout", DefaultSessionTimeout, "consumer group session timeout: how long a crashed member keeps its partitions (Kafka brokers refuse less than group.min.session.timeout.ms, 6s by default)")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat-interval", 0, "consumer group heartbeat interval (0: a fifth of --session-timeout)")
-	c.registerSecurityFlags(fs)
 }
 
 // Validate checks the configuration and returns every problem found.
