@@ -131,6 +131,29 @@ func (b *base) close() {
 	}
 }
 
+// dependencies are the readiness checks of Redis and Kafka. /readyz names
+// them, never their addresses; the log says why one failed.
+func (b *base) dependencies(st *store.Store) []app.Check {
+	return []app.Check{
+		{Name: "redis", Ping: st.Ping},
+		{Name: "kafka", Ping: func(ctx context.Context) error { return stream.PingConfig(ctx, b.kafka) }},
+	}
+}
+
+// errRetrying is a program's own state check failing.
+var errRetrying = errors.New("retrying a step that failed")
+
+// state is the readiness check of a program's own work: ready reports
+// whether its last round trips to Redis and Kafka succeeded.
+func state(name string, ready func() bool) app.Check {
+	return app.Check{Name: name, Failing: "retrying Redis or Kafka", Ping: func(context.Context) error {
+		if !ready() {
+			return errRetrying
+		}
+		return nil
+	}}
+}
+
 // serve runs the HTTP server and work until ctx ends or work fails, then
 // shuts down in order: readiness 503, HTTP shutdown, then the caller's closes.
 func serve(ctx context.Context, b *base, mux *http.ServeMux, health *app.Health, opts Options, work func(context.Context) error) error {
@@ -199,9 +222,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	health := &app.Health{Gatherer: b.reg, Ready: func(ctx context.Context) error {
-		return errors.Join(stream.PingConfig(ctx, b.kafka), st.Ping(ctx))
-	}}
+	health := &app.Health{Gatherer: b.reg, Log: b.log, Checks: b.dependencies(st)}
 	mux := http.NewServeMux()
 	svc.Register(mux)
 	reads := http.NewServeMux()
@@ -292,14 +313,14 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 		}
 		return float64(lag)
 	}))
-	health := &app.Health{Gatherer: b.reg, Ready: func(ctx context.Context) error {
+	health := &app.Health{Gatherer: b.reg, Log: b.log, Checks: append([]app.Check{state("scorer", func() bool {
 		for _, s := range scorers {
 			if !s.Ready() {
-				return errors.New("retrying Redis or Kafka")
+				return false
 			}
 		}
-		return errors.Join(st.Ping(ctx), stream.PingConfig(ctx, b.kafka))
-	}}
+		return true
+	})}, b.dependencies(st)...)}
 	run := func(ctx context.Context) error {
 		g, ctx := errgroup.WithContext(ctx)
 		for _, s := range scorers {
@@ -376,12 +397,7 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 		b.log.Info("one pass done", zap.Int("decayed", n), zap.Time("now", now))
 		return nil
 	}
-	health := &app.Health{Gatherer: b.reg, Ready: func(ctx context.Context) error {
-		if !d.Ready() {
-			return errors.New("retrying Redis or Kafka")
-		}
-		return errors.Join(st.Ping(ctx), stream.PingConfig(ctx, b.kafka))
-	}}
+	health := &app.Health{Gatherer: b.reg, Log: b.log, Checks: append([]app.Check{state("decayer", d.Ready)}, b.dependencies(st)...)}
 	mux := http.NewServeMux()
 	health.Register(mux)
 	b.log.Info("decayer starting", zap.Duration("interval", cfg.Interval), zap.String("owner", cfg.Owner),
