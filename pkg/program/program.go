@@ -262,9 +262,11 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	var cfg scorer.Config
 	var group string
 	var consumers int
+	var lagInterval time.Duration
 	b.common.RegisterFlags(fs, ":8081")
 	b.kafka.RegisterFlags(fs)
 	fs.StringVar(&group, "group", "leads-scorer", "consumer group id")
+	fs.DurationVar(&lagInterval, "lag-interval", 5*time.Second, "how often the consumer group's lag is read from the brokers (for the lag metrics)")
 	fs.IntVar(&consumers, "consumers", 1, "members of the consumer group in this process, each with its own scorer (more use more cores; at most the partition count counts)")
 	cfg.RegisterFlags(fs)
 	if err := b.parse(fs, args, opts); err != nil {
@@ -281,6 +283,9 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	if consumers < 1 {
 		return errors.New("--consumers must be at least 1")
 	}
+	if lagInterval < 10*time.Millisecond {
+		return errors.New("--lag-interval must be at least 10ms")
+	}
 	app.TuneGC()
 	cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic = b.common.EventsTopic, b.common.TransitionsTopic, b.common.DLQTopic
 	m, st, w, err := b.open(ctx)
@@ -294,7 +299,6 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	// Each consumer is a member of the group with a scorer of its own, as
 	// separate replicas would be: more of them use more cores.
 	metrics := scorer.NewMetrics(b.reg)
-	var srcs []*stream.Consumer
 	var scorers []*scorer.Scorer
 	for range consumers {
 		src := stream.NewConsumer(b.kafka, group, b.common.EventsTopic, b.log)
@@ -303,16 +307,14 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 		if err != nil {
 			return err
 		}
-		srcs, scorers = append(srcs, src), append(scorers, s)
+		scorers = append(scorers, s)
 	}
-	b.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "leads_scorer_lag",
-		Help: "Events behind the end of the events topic, as last seen by the consumers."}, func() float64 {
-		var lag int64
-		for _, src := range srcs {
-			lag += src.Lag()
-		}
-		return float64(lag)
-	}))
+	// The lag is read from the brokers, apart from the batches, so that a
+	// stuck batch shows.
+	lagReader := stream.NewLagReader(b.kafka, group, b.common.EventsTopic)
+	defer lagReader.Close()
+	lag := scorer.NewLag(lagReader.Read, lagInterval, b.log)
+	b.reg.MustRegister(lag)
 	health := &app.Health{Gatherer: b.reg, Log: b.log, Checks: append([]app.Check{state("scorer", func() bool {
 		for _, s := range scorers {
 			if !s.Ready() {
@@ -326,6 +328,7 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 		for _, s := range scorers {
 			g.Go(func() error { return s.Run(ctx) })
 		}
+		g.Go(func() error { return lag.Run(ctx) })
 		return g.Wait()
 	}
 	mux := http.NewServeMux()
