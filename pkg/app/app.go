@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -182,12 +183,63 @@ func Registry() *prometheus.Registry {
 	return reg
 }
 
-// Health serves /healthz, /readyz and /metrics. Ready is consulted per
-// request; Draining makes /readyz answer 503 during shutdown.
+// ReadyTimeout bounds one /readyz answer: a probe that waits longer
+// than its own timeout (a second in Kubernetes by default) counts as
+// failed anyway, and a hung dependency must not hold the answer.
+const ReadyTimeout = time.Second
+
+// A Check is one thing /readyz asks about: a dependency, or the program's
+// own state.
+type Check struct {
+	// Name says what is wrong in /readyz's answer: "redis", "kafka".
+	Name string
+	// Ping returns nil while the dependency answers. Its error may name
+	// internal addresses: it goes to the log, never into the answer.
+	Ping func(ctx context.Context) error
+	// Failing is what the answer says after Name when Ping fails or does
+	// not answer within ReadyTimeout; "not reachable" when empty.
+	Failing string
+}
+
+// Health serves /healthz, /readyz and /metrics. /readyz runs the Checks
+// at once and answers within ReadyTimeout, 503 naming each check that
+// failed or did not answer in time; Draining makes it answer 503 during
+// shutdown.
 type Health struct {
-	Ready    func(ctx context.Context) error
+	Checks   []Check
 	Gatherer prometheus.Gatherer
+	// Log receives why a check failed (nil: nowhere), once per change.
+	Log      *zap.Logger
 	draining atomic.Bool
+
+	mu      sync.Mutex
+	flights map[int]*flight
+	failing string // the last answer's failures, to log only changes
+}
+
+// flight is one run of a check's Ping, which every probe arriving while it
+// runs waits for: a Ping that ignores its deadline (go-redis reads with its
+// own timeouts and retries) then costs one goroutine, not one per probe.
+type flight struct {
+	done chan struct{}
+	err  error
+}
+
+// wait reports whether the flight is done, waiting until ctx ends at
+// most. A flight that finished while an earlier check was waited for
+// counts as done, whatever ctx.
+func (f *flight) wait(ctx context.Context) bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+	}
+	select {
+	case <-f.done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Drain makes /readyz answer 503 from now on.
@@ -204,11 +256,9 @@ func (h *Health) Register(mux *http.ServeMux) {
 			httperr.Write(w, http.StatusServiceUnavailable, "not ready: shutting down")
 			return
 		}
-		if h.Ready != nil {
-			if err := h.Ready(r.Context()); err != nil {
-				httperr.Write(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
-				return
-			}
+		if failing := h.Check(r.Context()); failing != "" {
+			httperr.Write(w, http.StatusServiceUnavailable, "not ready: "+failing)
+			return
 		}
 		writeStatus(w, "ready")
 	})
@@ -218,6 +268,82 @@ func (h *Health) Register(mux *http.ServeMux) {
 func writeStatus(w http.ResponseWriter, status string) {
 	w.Header().Set("Content-Type", "application/json")
 	fmt.Fprintf(w, "{\"status\":%q}\n", status)
+}
+
+// Check runs every check, waiting at most ReadyTimeout, and returns what
+// fails ("redis: not reachable; kafka: not reachable"), or "" when all
+// answered well.
+func (h *Health) Check(ctx context.Context) string {
+	ctx, cancel := context.WithTimeout(ctx, ReadyTimeout)
+	defer cancel()
+	flights := make([]*flight, len(h.Checks))
+	for i := range h.Checks {
+		flights[i] = h.ping(i)
+	}
+	var msgs []string
+	var errs []error
+	for i, f := range flights {
+		c := &h.Checks[i]
+		what := c.Failing
+		if what == "" {
+			what = "not reachable"
+		}
+		if !f.wait(ctx) {
+			what += " (no answer within " + ReadyTimeout.String() + ")"
+			errs = append(errs, fmt.Errorf("%s: no answer within %s", c.Name, ReadyTimeout))
+		} else if f.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c.Name, f.err))
+		} else {
+			continue
+		}
+		msgs = append(msgs, c.Name+": "+what)
+	}
+	failing := strings.Join(msgs, "; ")
+	h.logChange(failing, errs)
+	return failing
+}
+
+// ping returns the running flight of check i, or starts one. Its context
+// is its own, bounded by ReadyTimeout, so that a probe that goes away does
+// not fail the others waiting for it.
+func (h *Health) ping(i int) *flight {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if f := h.flights[i]; f != nil {
+		return f
+	}
+	if h.flights == nil {
+		h.flights = map[int]*flight{}
+	}
+	f := &flight{done: make(chan struct{})}
+	h.flights[i] = f
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
+		defer cancel()
+		f.err = h.Checks[i].Ping(ctx)
+		h.mu.Lock()
+		delete(h.flights, i)
+		h.mu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+// logChange logs why the program is not ready, with the checks' own
+// errors, when that changes (probes come every few seconds).
+func (h *Health) logChange(failing string, errs []error) {
+	h.mu.Lock()
+	changed := failing != h.failing
+	h.failing = failing
+	h.mu.Unlock()
+	if !changed || h.Log == nil {
+		return
+	}
+	if failing == "" {
+		h.Log.Info("ready")
+		return
+	}
+	h.Log.Warn("not ready", zap.String("failing", failing), zap.Errors("errors", errs))
 }
 
 // Server runs an HTTP server until ctx ends, then shuts it down within the

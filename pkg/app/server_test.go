@@ -54,12 +54,12 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 func TestReadinessAnswersJSON(t *testing.T) {
 	t.Parallel()
 	var down atomic.Bool
-	h := &Health{Gatherer: prometheus.NewRegistry(), Ready: func(context.Context) error {
+	h := &Health{Gatherer: prometheus.NewRegistry(), Checks: []Check{{Name: "redis", Ping: func(context.Context) error {
 		if down.Load() {
-			return errors.New("redis: connection refused")
+			return errors.New("dial tcp 10.0.0.7:6379: connection refused")
 		}
 		return nil
-	}}
+	}}}}
 	mux := http.NewServeMux()
 	h.Register(mux)
 	get := func(path string) *httptest.ResponseRecorder {
@@ -76,7 +76,7 @@ func TestReadinessAnswersJSON(t *testing.T) {
 	}{
 		{func() {}, "/healthz", 200, `{"status":"ok"}`},
 		{func() {}, "/readyz", 200, `{"status":"ready"}`},
-		{func() { down.Store(true) }, "/readyz", 503, `{"errors":[{"message":"not ready: redis: connection refused"}]}`},
+		{func() { down.Store(true) }, "/readyz", 503, `{"errors":[{"message":"not ready: redis: not reachable"}]}`},
 		{func() { down.Store(false); h.Drain() }, "/readyz", 503, `{"errors":[{"message":"not ready: shutting down"}]}`},
 	} {
 		tt.setup()

@@ -345,3 +345,34 @@ func TestUnpublishedBatchDoesNotCountAgainstTheRate(t *testing.T) {
 	assert.Equal(t, http.StatusAccepted, post(h, zoomToken, "application/json", body).Code, "the retry fits the burst of 3 at the same instant")
 	assert.Equal(t, http.StatusTooManyRequests, post(h, zoomToken, "application/json", webinar("e4")).Code, "and now the bucket is empty")
 }
+
+// TestInventedTypesAddNoIngestSeries: the ingestor's labels are its status
+// codes and the configured sources, so a client posting hundreds of event
+// types it made up, accepted or refused, adds no series to /metrics.
+func TestInventedTypesAddNoIngestSeries(t *testing.T) {
+	t.Parallel()
+	svc, _, _ := newAuthService(t, &fakePublisher{}, nil)
+	h := svc.Handler()
+	post(h, webToken, "application/json", webinar("first"))
+	post(h, zoomToken, "application/json", ev("z0", `"type":"made.up"`)) // 403
+	before := metricSeries(do(h, http.MethodGet, "/metrics", "", "").Body.String())
+	for i := range 500 {
+		typ := fmt.Sprintf(`"type":"made.up%d"`, i)
+		require.Equal(t, http.StatusAccepted, post(h, webToken, "application/json", ev(fmt.Sprintf("w%d", i), typ)).Code)
+		post(h, zoomToken, "application/json", ev(fmt.Sprintf("z%d", i), typ))
+	}
+	after := metricSeries(do(h, http.MethodGet, "/metrics", "", "").Body.String())
+	assert.Equal(t, before, after, "500 invented types add no series")
+}
+
+// metricSeries counts the sample lines of a /metrics text (the Go runtime
+// ones aside: they change as the process runs).
+func metricSeries(text string) int {
+	n := 0
+	for _, line := range strings.Split(text, "\n") {
+		if line != "" && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, "go_") && !strings.HasPrefix(line, "process_") {
+			n++
+		}
+	}
+	return n
+}

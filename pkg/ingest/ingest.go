@@ -97,8 +97,8 @@ func WithTokens(t *auth.Tokens) Option { return func(s *Service) { s.tokens = t 
 func WithGatherer(g prometheus.Gatherer) Option { return func(s *Service) { s.gatherer = g } }
 
 // readyTimeout bounds one readiness check, so a hung dependency makes the
-// probe fail rather than hang.
-const readyTimeout = 2 * time.Second
+// probe fail rather than hang (the programs' probes: app.Health).
+const readyTimeout = time.Second
 
 // Service is the ingestor's HTTP service.
 type Service struct {

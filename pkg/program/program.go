@@ -183,6 +183,29 @@ func (b *base) close() {
 	}
 }
 
+// dependencies are the readiness checks of Redis and Kafka. /readyz names
+// them, never their addresses; the log says why one failed.
+func (b *base) dependencies(st *store.Store) []app.Check {
+	return []app.Check{
+		{Name: "redis", Ping: st.Ping},
+		{Name: "kafka", Ping: func(ctx context.Context) error { return stream.PingConfig(ctx, b.kafka) }},
+	}
+}
+
+// errRetrying is a program's own state check failing.
+var errRetrying = errors.New("retrying a step that failed")
+
+// state is the readiness check of a program's own work: ready reports
+// whether its last round trips to Redis and Kafka succeeded.
+func state(name string, ready func() bool) app.Check {
+	return app.Check{Name: name, Failing: "retrying Redis or Kafka", Ping: func(context.Context) error {
+		if !ready() {
+			return errRetrying
+		}
+		return nil
+	}}
+}
+
 // serve runs the HTTP server and work until ctx ends or work fails, then
 // shuts down in order: readiness 503, HTTP shutdown, then the caller's closes.
 func serve(ctx context.Context, b *base, mux *http.ServeMux, health *app.Health, opts Options, work func(context.Context) error) error {
@@ -267,9 +290,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	if err != nil {
 		return err
 	}
-	health := &app.Health{Gatherer: b.reg, Ready: func(ctx context.Context) error {
-		return errors.Join(stream.PingConfig(ctx, b.kafka), st.Ping(ctx))
-	}}
+	health := &app.Health{Gatherer: b.reg, Log: b.log, Checks: b.dependencies(st)}
 	mux := http.NewServeMux()
 	svc.Register(mux)
 	reads := api.New(st, scoring.New(m), b.log).Handler()
@@ -296,10 +317,11 @@ func (p failpointPublisher) Publish(ctx context.Context, events []event.Event) e
 
 // scorerCmd is the live scorer's command line.
 type scorerCmd struct {
-	b         base
-	cfg       scorer.Config
-	group     string
-	consumers int
+	b           base
+	cfg         scorer.Config
+	group       string
+	consumers   int
+	lagInterval time.Duration
 }
 
 func (c *scorerCmd) flags() *flag.FlagSet {
@@ -308,6 +330,7 @@ func (c *scorerCmd) flags() *flag.FlagSet {
 	c.b.kafka.RegisterFlags(fs)
 	c.b.registerVersion(fs)
 	fs.StringVar(&c.group, "group", "leads-scorer", "consumer group id")
+	fs.DurationVar(&c.lagInterval, "lag-interval", 5*time.Second, "how often the consumer group's lag is read from the brokers (for the lag metrics)")
 	fs.IntVar(&c.consumers, "consumers", 1, "members of the consumer group in this process, each with its own scorer (more use more cores; at most the partition count counts)")
 	c.cfg.RegisterFlags(fs)
 	return fs
@@ -336,13 +359,16 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 		return err
 	}
 	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
-	group, consumers := c.group, c.consumers
+	group, consumers, lagInterval := c.group, c.consumers, c.lagInterval
 	if consumers < 1 {
 		return fmt.Errorf("%w: --consumers must be at least 1", ErrUsage)
 	}
 	cfg.EventsTopic, cfg.TransitionsTopic, cfg.DLQTopic = b.common.EventsTopic, b.common.TransitionsTopic, b.common.DLQTopic
 	if err := cfg.Validate(); err != nil {
 		return invalidFlags(err)
+	}
+	if lagInterval < 10*time.Millisecond {
+		return errors.New("--lag-interval must be at least 10ms")
 	}
 	app.TuneGC()
 	m, st, w, err := b.open(ctx)
@@ -356,7 +382,6 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	// Each consumer is a member of the group with a scorer of its own, as
 	// separate replicas would be: more of them use more cores.
 	metrics := scorer.NewMetrics(b.reg)
-	var srcs []*stream.Consumer
 	var scorers []*scorer.Scorer
 	for range consumers {
 		src := stream.NewConsumer(b.kafka, group, b.common.EventsTopic, b.log)
@@ -365,29 +390,28 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 		if err != nil {
 			return err
 		}
-		srcs, scorers = append(srcs, src), append(scorers, s)
+		scorers = append(scorers, s)
 	}
-	b.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "leads_scorer_lag",
-		Help: "Events behind the end of the events topic, as last seen by the consumers."}, func() float64 {
-		var lag int64
-		for _, src := range srcs {
-			lag += src.Lag()
-		}
-		return float64(lag)
-	}))
-	health := &app.Health{Gatherer: b.reg, Ready: func(ctx context.Context) error {
+	// The lag is read from the brokers, apart from the batches, so that a
+	// stuck batch shows.
+	lagReader := stream.NewLagReader(b.kafka, group, b.common.EventsTopic)
+	defer lagReader.Close()
+	lag := scorer.NewLag(lagReader.Read, lagInterval, b.log)
+	b.reg.MustRegister(lag)
+	health := &app.Health{Gatherer: b.reg, Log: b.log, Checks: append([]app.Check{state("scorer", func() bool {
 		for _, s := range scorers {
 			if !s.Ready() {
-				return errors.New("retrying Redis or Kafka")
+				return false
 			}
 		}
-		return errors.Join(st.Ping(ctx), stream.PingConfig(ctx, b.kafka))
-	}}
+		return true
+	})}, b.dependencies(st)...)}
 	run := func(ctx context.Context) error {
 		g, ctx := errgroup.WithContext(ctx)
 		for _, s := range scorers {
 			g.Go(func() error { return s.Run(ctx) })
 		}
+		g.Go(func() error { return lag.Run(ctx) })
 		return g.Wait()
 	}
 	mux := http.NewServeMux()
@@ -476,12 +500,7 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 		b.log.Info("one pass done", zap.Int("decayed", n), zap.Time("now", now))
 		return nil
 	}
-	health := &app.Health{Gatherer: b.reg, Ready: func(ctx context.Context) error {
-		if !d.Ready() {
-			return errors.New("retrying Redis or Kafka")
-		}
-		return errors.Join(st.Ping(ctx), stream.PingConfig(ctx, b.kafka))
-	}}
+	health := &app.Health{Gatherer: b.reg, Log: b.log, Checks: append([]app.Check{state("decayer", d.Ready)}, b.dependencies(st)...)}
 	mux := http.NewServeMux()
 	health.Register(mux)
 	b.log.Info("decayer starting", zap.Duration("interval", cfg.Interval), zap.String("owner", cfg.Owner),

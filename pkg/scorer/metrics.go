@@ -6,8 +6,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Metrics are the scorer's Prometheus metrics.
+// Metrics are the scorer's Prometheus metrics. Every label takes values
+// from configuration or code, never from what clients send: a series costs
+// the monitoring system memory for as long as it is kept.
 type Metrics struct {
+	// Events counts applied events by type; a type the model does not know
+	// counts as OtherType.
 	Events      *prometheus.CounterVec
 	Transitions *prometheus.CounterVec
 	Duplicates  prometheus.Counter
@@ -35,7 +39,7 @@ var latencyBuckets = []float64{0.001, 0.002, 0.003, 0.004, 0.005, 0.006, 0.008, 
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		Events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_scorer_events_total",
-			Help: "Events applied, by type."}, []string{"type"}),
+			Help: "Events applied, by type: the types the model knows, every other type as \"other\"."}, []string{"type"}),
 		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_scorer_transitions_total",
 			Help: "Transitions published, by type."}, []string{"type"}),
 		Duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "leads_scorer_dedupe_hits_total",
@@ -63,6 +67,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
+
+// OtherType is the type label of events whose type the model does not
+// know: clients may send any type (a source allowed "webinar.*" may send
+// "webinar.a.b"), and each would otherwise be a series of its own.
+const OtherType = "other"
 
 func (m *Metrics) observeBatch(n int, d time.Duration) {
 	m.BatchSeconds.Observe(d.Seconds())

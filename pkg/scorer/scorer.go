@@ -625,7 +625,11 @@ func (s *Scorer) apply(ctx context.Context, all []item) (*batchPost, error) {
 		}
 		applied[to][p] = max(applied[to][p], it.rec.Offset)
 		done = append(done, s.delivery(it))
-		byType[it.ev.Type]++
+		typ := OtherType
+		if s.engine.Knows(it.ev.Type) {
+			typ = it.ev.Type
+		}
+		byType[typ]++
 		// Latency from ingest means nothing for a replay of history.
 		if !it.rec.Time.IsZero() && !s.cfg.Quiet {
 			ingested[it.ev.ID] = it.rec.Time

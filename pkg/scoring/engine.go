@@ -143,6 +143,16 @@ func New(m *model.Model) *Engine { return &Engine{m: m} }
 // Model returns the engine's model.
 func (e *Engine) Model() *model.Model { return e.m }
 
+// readTypes are the event types the engine reads whatever the model's
+// rules: profiles, firmographics and outcomes.
+var readTypes = map[string]bool{"contact.updated": true, "account.updated": true,
+	OpportunityCreated: true, DealWon: true, DealLost: true, SalesFeedback: true}
+
+// Knows reports whether the event type means something to the engine: a
+// rule of the model scores it, or the engine reads it. The set is fixed by
+// the model, whatever clients send, so metrics can label by it.
+func (e *Engine) Knows(typ string) bool { return readTypes[typ] || len(e.m.ByEvent[typ]) > 0 }
+
 // Apply applies a contact event to contact c, which is (or now joins)
 // account a; a has an empty ID when the contact belongs to no account. A
 // contact that moves account must first Leave its old one. Decay due before

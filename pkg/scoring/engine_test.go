@@ -593,3 +593,18 @@ func TestCrossingIDsAreDeterministic(t *testing.T) {
 	assert.NotEqual(t, x.ID(), y.ID())
 	assert.Len(t, x.ID(), 32)
 }
+
+// TestTheEngineKnowsTheModelsTypesOnly: the types with a rule and those
+// the engine reads are known; types no rule scores, whatever their
+// prefix, are not.
+func TestTheEngineKnowsTheModelsTypesOnly(t *testing.T) {
+	t.Parallel()
+	e := New(model.Default())
+	for typ, known := range map[string]bool{
+		"webinar.attended": true, "web.page_viewed": true, "score.adjusted": true, "contact.updated": true,
+		"account.updated": true, "deal.won": true, "deal.lost": true, "opportunity.created": true, "sales.feedback": true,
+		"webinar.a.b": false, "webinar.attended.twice": false, "made.up": false, "account.renamed": false,
+	} {
+		assert.Equal(t, known, e.Knows(typ), typ)
+	}
+}

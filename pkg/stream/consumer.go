@@ -17,7 +17,6 @@ type Consumer struct {
 
 	mu     sync.Mutex
 	totals ConsumerStats
-	lag    map[topicPartition]int64
 }
 
 type topicPartition struct {
@@ -25,12 +24,10 @@ type topicPartition struct {
 	partition int
 }
 
-// ConsumerStats are counts since the consumer started, for metrics.
+// ConsumerStats are counts since the consumer started. (The group's lag
+// is LagReader's: what a member has handed out says nothing of what it
+// has done.)
 type ConsumerStats struct {
-	// Lag is, summed over the partitions records were handed out from,
-	// how far the last record handed out was behind the partition's end
-	// when it was fetched. A member that has handed out nothing reports 0.
-	Lag         int64
 	Messages    int64
 	Bytes       int64
 	Fetches     int64
@@ -45,7 +42,7 @@ type ConsumerStats struct {
 func NewConsumer(cfg Config, group, topic string, log *zap.Logger) *Consumer {
 	info, errs := loggers(log.Named("kafka.reader").With(zap.String("topic", topic), zap.String("group", group)))
 	session := cfg.sessionTimeout()
-	return &Consumer{lag: map[topicPartition]int64{}, r: kafka.NewReader(kafka.ReaderConfig{
+	return &Consumer{r: kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
 		Dialer:            cfg.dialer(10 * time.Second),
 		GroupID:           group,
@@ -90,14 +87,9 @@ func (c *Consumer) FetchBatch(ctx context.Context, limit int, linger time.Durati
 		cancel()
 	}
 	out := make([]Record, len(msgs))
-	c.mu.Lock()
-	c.refreshLocked() // first, so a rebalance that came before these records forgets the old partitions
 	for i := range msgs {
-		m := &msgs[i]
-		out[i] = fromMessage(m)
-		c.lag[topicPartition{m.Topic, m.Partition}] = max(m.HighWaterMark-m.Offset-1, 0)
+		out[i] = fromMessage(&msgs[i])
 	}
-	c.mu.Unlock()
 	return out, nil
 }
 
@@ -124,10 +116,6 @@ func (c *Consumer) Commit(ctx context.Context, recs []Record) error {
 	return nil
 }
 
-// Lag is ConsumerStats.Lag. kafka-go's own Reader.Lag is always -1 in a
-// consumer group, hence the bookkeeping here.
-func (c *Consumer) Lag() int64 { return c.Stats().Lag }
-
 // Stats returns totals since the consumer started.
 func (c *Consumer) Stats() ConsumerStats {
 	c.mu.Lock()
@@ -140,11 +128,6 @@ func (c *Consumer) Stats() ConsumerStats {
 // the totals, so metrics can be counters.
 func (c *Consumer) refreshLocked() {
 	s := c.r.Stats()
-	if s.Rebalances > 0 {
-		// Partitions may have moved to other members: forget them; those
-		// still ours come back with their next records.
-		clear(c.lag)
-	}
 	t := &c.totals
 	t.Messages += s.Messages
 	t.Bytes += s.Bytes
@@ -153,10 +136,6 @@ func (c *Consumer) refreshLocked() {
 	t.Errors += s.Errors
 	t.Timeouts += s.Timeouts
 	t.QueueLength = s.QueueLength
-	t.Lag = 0
-	for _, l := range c.lag {
-		t.Lag += l
-	}
 }
 
 // Close leaves the group, so its partitions move to the other members at

@@ -34,6 +34,10 @@ func (c *Config) client() (*kafka.Client, func()) {
 func Spans(ctx context.Context, cfg Config, topic string, from time.Time) ([]Span, error) {
 	client, done := cfg.client()
 	defer done()
+	return spans(ctx, client, topic, from)
+}
+
+func spans(ctx context.Context, client *kafka.Client, topic string, from time.Time) ([]Span, error) {
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
 		return nil, fmt.Errorf("metadata of %s: %w", topic, err)

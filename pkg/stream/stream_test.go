@@ -198,7 +198,6 @@ func TestPublishConsumeCommitResume(t *testing.T) {
 	for p, off := range next {
 		assert.Equal(t, off, committed[tp{r.topic, p}], "partition %d read to its end", p)
 	}
-	assert.Zero(t, c2.Lag())
 	require.NoError(t, c2.Commit(r.ctx, rest))
 	caught, err = GroupCaughtUp(r.ctx, r.cfg, group, r.topic)
 	require.NoError(t, err)
@@ -240,7 +239,6 @@ func TestFetchBatchStopsAtLimitAndLinger(t *testing.T) {
 	batch, err := c.FetchBatch(r.ctx, 4, time.Second)
 	require.NoError(t, err)
 	require.Len(t, batch, 4, "stops at the limit")
-	assert.Equal(t, int64(6), c.Lag(), "six records left after offset 3")
 
 	batch = fetch(t, r.ctx, c, 6)
 	assert.Len(t, batch, 6)
@@ -264,7 +262,6 @@ func TestFetchBatchStopsAtLimitAndLinger(t *testing.T) {
 	assert.Less(t, time.Since(start), 2*time.Second)
 	s := c.Stats()
 	assert.Equal(t, int64(11), s.Messages)
-	assert.Zero(t, s.Lag)
 }
 
 func TestSendToDLQ(t *testing.T) {

@@ -146,7 +146,8 @@ func retriable(ctx context.Context, err error) error {
 }
 
 // PingConfig reports whether any seed broker accepts a connection, with
-// the configuration's TLS and SASL, and answers a metadata request.
+// the configuration's TLS and SASL, and answers a metadata request, within
+// ctx's deadline (2 s a broker without one).
 func PingConfig(ctx context.Context, cfg Config) error {
 	brokers := cfg.Brokers
 	if len(brokers) == 0 {
@@ -159,6 +160,13 @@ func PingConfig(ctx context.Context, cfg Config) error {
 		if err != nil {
 			errs = append(errs, err)
 			continue
+		}
+		// The dialer's timeout covers only the dial: a broker that accepts
+		// and never answers would hold the metadata request forever.
+		if dl, ok := ctx.Deadline(); ok {
+			_ = conn.SetDeadline(dl)
+		} else {
+			_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
 		}
 		_, err = conn.Brokers()
 		conn.Close()
