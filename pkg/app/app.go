@@ -270,6 +270,18 @@ func writeStatus(w http.ResponseWriter, status string) {
 	fmt.Fprintf(w, "{\"status\":%q}\n", status)
 }
 
+// ReadyGauge is leads_ready: 1 while every check answers well, as /readyz
+// would say at the scrape, else 0, so that alerts see what probes see.
+func (h *Health) ReadyGauge() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "leads_ready",
+		Help: "1 while every dependency answers (what /readyz says at the scrape), else 0."}, func() float64 {
+		if h.draining.Load() || h.Check(context.Background()) != "" {
+			return 0
+		}
+		return 1
+	})
+}
+
 // Check runs every check, waiting at most ReadyTimeout, and returns what
 // fails ("redis: not reachable; kafka: not reachable"), or "" when all
 // answered well.

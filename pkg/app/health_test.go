@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -82,4 +83,26 @@ func TestReadyzAnswersWithinASecondWhateverTheChecksDo(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.JSONEq(t, `{"status":"ready"}`, body)
 	assert.Equal(t, 1, logs.FilterMessage("ready").Len())
+}
+
+// TestReadyGaugeSaysWhatReadyzSays: leads_ready is 1 while every check
+// answers, 0 while one fails or the program drains, so that an alert sees
+// what the probes see.
+func TestReadyGaugeSaysWhatReadyzSays(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	h := &Health{Gatherer: prometheus.NewRegistry(), Checks: []Check{{Name: "redis", Ping: func(context.Context) error {
+		if down.Load() {
+			return errors.New("dial tcp: connection refused")
+		}
+		return nil
+	}}}}
+	g := h.ReadyGauge()
+	assert.Equal(t, 1.0, promtest.ToFloat64(g))
+	down.Store(true)
+	assert.Equal(t, 0.0, promtest.ToFloat64(g))
+	down.Store(false)
+	assert.Equal(t, 1.0, promtest.ToFloat64(g))
+	h.Drain()
+	assert.Equal(t, 0.0, promtest.ToFloat64(g))
 }

@@ -101,6 +101,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_decayer_transitions_total",
 			Help: "Transitions published, by type."}, []string{"type"}),
 	}
+	for _, typ := range scoring.CrossingTypes {
+		m.Transitions.WithLabelValues(typ) // every series from the start, at 0
+	}
 	if reg != nil {
 		reg.MustRegister(m.Decayed, m.PassSeconds, m.PassDecayed, m.Backlog, m.NotLeased, m.Transitions)
 	}

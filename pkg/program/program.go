@@ -297,6 +297,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	for _, prefix := range []string{"/v1/contacts/", "/v1/accounts/", "/v1/leaderboard", "/v1/model", "/v1/reports/"} {
 		mux.Handle(prefix, tokens.RequireReader(reads))
 	}
+	b.reg.MustRegister(health.ReadyGauge())
 	health.Register(mux)
 	b.log.Info("ingestor starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("events_topic", b.common.EventsTopic),
 		zap.String("model_version", m.Version))
@@ -415,6 +416,7 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 		return g.Wait()
 	}
 	mux := http.NewServeMux()
+	b.reg.MustRegister(health.ReadyGauge())
 	health.Register(mux)
 	b.log.Info("scorer starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("group", group),
 		zap.String("model_version", m.Version))
@@ -502,6 +504,7 @@ func Decayer(ctx context.Context, args []string, opts Options) error {
 	}
 	health := &app.Health{Gatherer: b.reg, Log: b.log, Checks: append([]app.Check{state("decayer", d.Ready)}, b.dependencies(st)...)}
 	mux := http.NewServeMux()
+	b.reg.MustRegister(health.ReadyGauge())
 	health.Register(mux)
 	b.log.Info("decayer starting", zap.Duration("interval", cfg.Interval), zap.String("owner", cfg.Owner),
 		zap.String("model_version", m.Version))

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/leadscore/leads/pkg/scoring"
 )
 
 // Metrics are the scorer's Prometheus metrics. Every label takes values
@@ -29,6 +31,9 @@ type Metrics struct {
 	// transition acknowledged on the transitions topic.
 	TransitionLatency prometheus.Histogram
 }
+
+// retrySteps are the steps the scorer retries (Scorer.retry's what).
+var retrySteps = []string{"fetch", "process batch", "publish transitions", "commit offsets"}
 
 // latencyBuckets are fine enough to read p50 and p99 from: 1 ms steps to
 // 10 ms, then wider.
@@ -60,6 +65,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "From ingest to the score committed in Redis.", Buckets: latencyBuckets}),
 		TransitionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "leads_scorer_transition_latency_seconds",
 			Help: "From ingest of the causing event to the transition published.", Buckets: latencyBuckets}),
+	}
+	// Every series a dashboard or an alert asks for exists from the start,
+	// at 0, rather than appearing with the first retry or crossing.
+	for _, step := range retrySteps {
+		m.Retries.WithLabelValues(step)
+	}
+	for _, typ := range scoring.CrossingTypes {
+		m.Transitions.WithLabelValues(typ)
 	}
 	if reg != nil {
 		reg.MustRegister(m.Events, m.Transitions, m.Duplicates, m.DeadLetters, m.Conflicts, m.Retries, m.Stalled, m.BatchSeconds, m.BatchEvents,

@@ -30,6 +30,10 @@ const (
 	maxDecaySteps  = 240
 )
 
+// CrossingTypes lists every crossing type.
+var CrossingTypes = []string{BecameMQL, LeftMQL, BecameAQL, LeftAQL, StageChanged, WentDormant, Reactivated, BecameMQA,
+	LeftMQA, NurtureChanged}
+
 // Outcome event types: recorded with the contact's status at that moment,
 // for effectiveness reports; they score only where the model has rules.
 const (
