@@ -310,18 +310,30 @@ func Unauthorized(w http.ResponseWriter, msg string) {
 }
 
 // Allows reports whether the source may send events of the type: it
-// matches one of its globs ("webinar.*", "*"). A nil source (no tokens
-// configured) may send anything.
+// matches one of its globs, where "*" stands for one part of the dotted
+// type ("webinar.*" allows webinar.attended, not webinar.a.b), and "*"
+// alone for every type. A nil source (no tokens configured) may send
+// anything.
 func (s *Source) Allows(typ string) bool {
 	if s == nil {
 		return true
 	}
 	for _, p := range s.types {
-		if ok, _ := path.Match(p, typ); ok {
+		if p == "*" || matchType(p, typ) {
 			return true
 		}
 	}
 	return false
+}
+
+// matchType matches a dotted type against a glob part by part: path.Match
+// on the parts as path elements, since its "*" never crosses a '/'.
+func matchType(pattern, typ string) bool {
+	if strings.Contains(typ, "/") {
+		return false // not a type (the ingestor refuses it before)
+	}
+	ok, _ := path.Match(strings.ReplaceAll(pattern, ".", "/"), strings.ReplaceAll(typ, ".", "/"))
+	return ok
 }
 
 // Burst is the most events the source may post at once; 0 means no limit.

@@ -118,6 +118,8 @@ func TestAllowedTypes(t *testing.T) {
 	for typ, want := range map[string]bool{
 		"webinar.attended": true, "webinar.registered": true, "contact.updated": true,
 		"email.opened": false, "webinar": false, "contact.updated.x": false, "account.updated": false,
+		// "*" stands for one part of a dotted type, not for several.
+		"webinar.a.b": false, "webinar.attended.x": false,
 	} {
 		assert.Equal(t, want, zoom.Allows(typ), typ)
 	}
