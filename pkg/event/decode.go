@@ -2,11 +2,9 @@ package event
 
 import (
 	"bytes"
-	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -58,7 +56,10 @@ func (e ItemErrors) Error() string {
 // and more lines follow). Unknown fields are accepted and
 // ignored, so producers can send extra context without breaking. Numbers in
 // properties keep their exact text (json.Number). It returns *TooLargeError
-// or ItemErrors; validation of each event is the caller's (Validate).
+// or ItemErrors; validation of each event is the caller's (Validate), but
+// the limits on properties and on the lengths of fields are enforced while
+// decoding (see parser): a body over one is refused having built nothing
+// over it.
 func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 	if lim.MaxBytes <= 0 {
 		lim = DefaultLimits
@@ -66,6 +67,15 @@ func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 	body, err := io.ReadAll(io.LimitReader(r, lim.MaxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
+	}
+	return DecodeBytes(body, contentType, lim)
+}
+
+// DecodeBytes is Decode of a body already read. The events do not share
+// memory with it.
+func DecodeBytes(body []byte, contentType string, lim Limits) ([]Event, error) {
+	if lim.MaxBytes <= 0 {
+		lim = DefaultLimits
 	}
 	if int64(len(body)) > lim.MaxBytes {
 		return nil, &TooLargeError{What: "body", Limit: lim.MaxBytes}
@@ -76,34 +86,73 @@ func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 	if len(trimmed) == 0 {
 		return nil, ItemErrors{{Index: 0, Message: "empty body"}}
 	}
+	d := decoder{lim: lim}
 	switch {
 	case strings.HasPrefix(contentType, "application/x-ndjson"):
-		return decodeLines(trimmed, lim)
+		return d.lines(trimmed)
 	case trimmed[0] == '[':
-		return decodeArray(trimmed, lim)
-	case trimmed[0] == '{' && sniffLines(trimmed):
-		return decodeLines(trimmed, lim)
+		return d.array(trimmed)
+	case trimmed[0] == '{' && d.sniffLines(trimmed):
+		return d.lines(trimmed)
 	case trimmed[0] == '{':
-		var ev Event
-		if ie := decodeItem(trimmed, &ev, lim); ie != nil {
-			return nil, ItemErrors{*ie}
-		}
-		return []Event{ev}, nil
+		d.out = make([]Event, 0, 1)
+		d.add(0, trimmed)
+		return d.result()
 	}
 	return nil, ItemErrors{{Index: 0, Message: "body must be a JSON object, a JSON array or NDJSON"}}
+}
+
+// decoder decodes the items of one body with one parser, whose buffers
+// are reused from item to item.
+type decoder struct {
+	lim Limits
+	p   parser
+	// out collects the events until an item fails; after that, each item
+	// is decoded into spare only to report its problems, so a refused
+	// batch holds one event at a time.
+	out   []Event
+	spare Event
+	errs  ItemErrors
+}
+
+// add decodes the item at index into the next event.
+func (d *decoder) add(index int, raw []byte) {
+	ev := &d.spare
+	if len(d.errs) == 0 {
+		d.out = append(d.out, Event{})
+		ev = &d.out[len(d.out)-1]
+	} else {
+		d.spare = Event{}
+	}
+	if ie := d.item(raw, ev); ie != nil {
+		ie.Index = index
+		d.errs = append(d.errs, *ie)
+		d.out = nil
+	}
+}
+
+func (d *decoder) result() ([]Event, error) {
+	if len(d.errs) > 0 {
+		return nil, d.errs
+	}
+	return d.out, nil
 }
 
 // sniffLines reports whether a body that is not declared NDJSON is NDJSON
 // anyway: its first line is a whole JSON value and more lines follow. A
 // pretty-printed object fails the first test.
-func sniffLines(body []byte) bool {
+func (d *decoder) sniffLines(body []byte) bool {
 	first, rest, _ := bytes.Cut(body, []byte{'\n'})
-	return len(bytes.TrimSpace(rest)) > 0 && json.Valid(first)
+	if len(bytes.TrimSpace(rest)) == 0 {
+		return false
+	}
+	d.p.reset(bytes.TrimSpace(first), d.lim.MaxDepth)
+	return d.p.skip(1) == nil && !d.p.more()
 }
 
-func decodeLines(body []byte, lim Limits) ([]Event, error) {
+func (d *decoder) lines(body []byte) ([]Event, error) {
 	n := bytes.Count(body, []byte{'\n'}) + 1
-	if n > lim.MaxEvents {
+	if n > d.lim.MaxEvents {
 		// Blank lines are skipped below; count exactly before refusing.
 		n = 0
 		for line := range bytes.Lines(body) {
@@ -111,129 +160,103 @@ func decodeLines(body []byte, lim Limits) ([]Event, error) {
 				n++
 			}
 		}
-		if n > lim.MaxEvents {
-			return nil, &TooLargeError{What: "event count", Limit: int64(lim.MaxEvents)}
+		if n > d.lim.MaxEvents {
+			return nil, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
 		}
 	}
-	out := make([]Event, 0, n)
-	var errs ItemErrors
+	d.out = make([]Event, 0, n)
 	i := 0
 	for line := range bytes.Lines(body) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
-		var ev Event
-		if ie := decodeItem(line, &ev, lim); ie != nil {
-			ie.Index = i
-			errs = append(errs, *ie)
-		}
-		out = append(out, ev)
+		d.add(i, line)
 		i++
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return out, nil
+	return d.result()
 }
 
-func decodeArray(body []byte, lim Limits) ([]Event, error) {
-	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
-		index, msg := brokenItem(body)
-		return nil, ItemErrors{{Index: index, Message: msg}}
+// array finds the items of a JSON array, refusing more than MaxEvents at
+// the first one over and naming a broken item by its index, then decodes
+// them.
+func (d *decoder) array(body []byte) ([]Event, error) {
+	arrayError := func(msg string) ([]Event, error) {
+		return nil, ItemErrors{{Index: 0, Message: "invalid JSON array: " + msg}}
 	}
-	if len(raws) > lim.MaxEvents {
-		return nil, &TooLargeError{What: "event count", Limit: int64(lim.MaxEvents)}
-	}
-	if len(raws) == 0 {
+	var s parser // finds the items; d.p decodes each
+	s.reset(body, d.lim.MaxDepth)
+	s.i++ // [
+	s.ws()
+	if s.at(']') {
+		s.i++
+		s.ws()
+		if s.more() {
+			return arrayError("data after the closing ]")
+		}
 		return nil, ItemErrors{{Index: 0, Message: "empty array"}}
 	}
-	out := make([]Event, len(raws))
-	var errs ItemErrors
-	for i, raw := range raws {
-		if ie := decodeItem(raw, &out[i], lim); ie != nil {
-			ie.Index = i
-			errs = append(errs, *ie)
+	var items [][2]int
+	for more := true; more; {
+		if len(items) == d.lim.MaxEvents {
+			return nil, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
+		}
+		// An item's nesting is counted from the item, as a whole event's.
+		start := s.i
+		if ie := s.skip(1); ie != nil {
+			ie.Index = len(items)
+			return nil, ItemErrors{*ie}
+		}
+		items = append(items, [2]int{start, s.i})
+		s.ws()
+		switch {
+		case s.at(','):
+			s.i++
+			s.ws()
+		case s.at(']'):
+			s.i++
+			s.ws()
+			if s.more() {
+				return arrayError("data after the closing ]")
+			}
+			more = false
+		case !s.more():
+			return arrayError("unexpected end of JSON input")
+		default:
+			return nil, ItemErrors{{Index: len(items), Message: s.syntax("after array element").Message}}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	d.out = make([]Event, 0, len(items))
+	for i, item := range items {
+		d.add(i, body[item[0]:item[1]])
 	}
-	return out, nil
+	return d.result()
 }
 
-// brokenItem says which item of a JSON array that does not parse is broken,
-// so the client learns its index. Only refused bodies pay for this second
-// pass; the array's own faults (a missing ], data after it) are item 0's.
-func brokenItem(body []byte) (int, string) {
-	dec := stdjson.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil {
-		return 0, "invalid JSON array: " + err.Error()
-	}
-	for i := 0; dec.More(); i++ {
-		var raw stdjson.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return i, "invalid JSON: " + err.Error()
-		}
-	}
-	if _, err := dec.Token(); err != nil {
-		return 0, "invalid JSON array: " + err.Error()
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return 0, "invalid JSON array: data after the closing ]"
-	}
-	return 0, "invalid JSON array"
-}
-
-func decodeItem(raw []byte, ev *Event, lim Limits) *ItemError {
+// item decodes one event object.
+func (d *decoder) item(raw []byte, ev *Event) *ItemError {
 	if len(raw) == 0 || raw[0] != '{' {
 		return &ItemError{Message: "each event must be a JSON object"}
 	}
 	if !utf8.Valid(raw) {
 		return &ItemError{Message: "not valid UTF-8"}
 	}
-	if depth(raw) > lim.MaxDepth {
-		return &ItemError{Message: fmt.Sprintf("nested deeper than %d", lim.MaxDepth)}
+	if depth(raw) > d.lim.MaxDepth {
+		return &ItemError{Message: fmt.Sprintf("nested deeper than %d", d.lim.MaxDepth)}
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(ev); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			if te.Type == reflect.TypeFor[time.Time]() {
-				return &ItemError{Field: te.Field, Message: "must be an RFC 3339 string"}
-			}
-			return &ItemError{Field: te.Field, Message: "wrong type: expected " + jsonType(te.Type)}
-		}
-		var pe *time.ParseError
-		if errors.As(err, &pe) || strings.Contains(err.Error(), "Time.UnmarshalJSON") {
-			return &ItemError{Field: "time", Message: "must be an RFC 3339 string"}
-		}
-		return &ItemError{Message: "invalid JSON: " + err.Error()}
+	p := &d.p
+	p.reset(raw, d.lim.MaxDepth)
+	if ie := p.event(ev); ie != nil {
+		return ie
 	}
-	if dec.More() {
+	if p.wrongType != nil {
+		return p.wrongType
+	}
+	p.ws()
+	if p.more() {
 		return &ItemError{Message: "more than one JSON value in one item (send NDJSON: one object per line)"}
 	}
 	return nil
-}
-
-// jsonType names a Go type as the JSON a client should have sent.
-func jsonType(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
-		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
-		return "a number"
-	}
-	return t.String()
 }
 
 // depth is the deepest nesting of objects and arrays, ignoring strings.

@@ -1,0 +1,75 @@
+package eventtest
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+)
+
+// Body is a request body and the Content-Type to send it with.
+type Body struct {
+	Name        string
+	ContentType string
+	Bytes       []byte
+}
+
+// head is a valid event up to its properties.
+const head = `{"id":"e1","type":"a.b","contact_id":"c-1","time":"2026-11-20T10:00:00Z",`
+
+// fill writes prefix, then item (separated by sep) as often as fits in size
+// bytes with suffix, then suffix.
+func fill(size int, prefix, item, sep, suffix string) []byte {
+	var b bytes.Buffer
+	b.Grow(size)
+	b.WriteString(prefix)
+	for i := 0; b.Len()+len(sep)+len(item)+len(suffix) <= size; i++ {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(item)
+	}
+	b.WriteString(suffix)
+	return b.Bytes()
+}
+
+// keyed writes prefix, then "k<n>":value for n = 0, 1, ... as long as it
+// fits in size bytes with suffix, then suffix.
+func keyed(size int, prefix, value, suffix string) []byte {
+	var b bytes.Buffer
+	b.Grow(size)
+	b.WriteString(prefix)
+	for i := 0; ; i++ {
+		item := `"k` + strconv.FormatInt(int64(i), 36) + `":` + value
+		if i > 0 {
+			item = "," + item
+		}
+		if b.Len()+len(item)+len(suffix) > size {
+			break
+		}
+		b.WriteString(item)
+	}
+	b.WriteString(suffix)
+	return b.Bytes()
+}
+
+// Hostile returns bodies of about size bytes that no limit allows, each
+// shaped so that decoding it whole before judging it costs many times its
+// size: 1.75 million {} in a property at 5 MiB, keys by the hundred
+// thousand, nesting millions deep, huge strings, and top-level arrays or
+// NDJSON of empty events.
+func Hostile(size int) []Body {
+	n := (size - len(head) - 40) / 2
+	return []Body{
+		{"empty objects in a property array", "application/json", fill(size, head+`"properties":{"x":[`, "{}", ",", "]}}")},
+		{"empty objects as properties", "application/json", keyed(size, head+`"properties":{`, "{}", "}}")},
+		{"empty arrays in a nested object", "application/json", keyed(size, head+`"properties":{"x":{`, "[]", "}}}")},
+		{"arrays nested millions deep", "application/json",
+			[]byte(head + `"properties":{"x":` + strings.Repeat("[", n) + strings.Repeat("]", n) + "}}")},
+		{"one huge string", "application/json", []byte(head + `"properties":{"x":"` + strings.Repeat("x", size-len(head)-40) + `"}}`)},
+		{"strings of the largest length, too many", "application/json", keyed(size, head+`"properties":{`, `"`+strings.Repeat("x", 2048)+`"`, "}}")},
+		{"numbers, too many", "application/json", fill(size, head+`"properties":{"x":[`, "0", ",", "]}}")},
+		{"a huge id", "application/json", []byte(`{"id":"` + strings.Repeat("x", size-100) + `","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`)},
+		{"empty events in an array", "application/json", fill(size, "[", "{}", ",", "]")},
+		{"empty events as NDJSON", "application/x-ndjson", fill(size, "", "{}", "\n", "\n")},
+	}
+}
