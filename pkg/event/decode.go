@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -59,7 +60,8 @@ func (e ItemErrors) Error() string {
 // or ItemErrors; validation of each event is the caller's (Validate), but
 // the limits on properties and on the lengths of fields are enforced while
 // decoding (see parser): a body over one is refused having built nothing
-// over it.
+// over it, and one whose events would hold more than HeldPerByte times its
+// size is refused (*TooLargeError) before they do.
 func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 	if lim.MaxBytes <= 0 {
 		lim = DefaultLimits
@@ -87,6 +89,7 @@ func DecodeBytes(body []byte, contentType string, lim Limits) ([]Event, error) {
 		return nil, ItemErrors{{Index: 0, Message: "empty body"}}
 	}
 	d := decoder{lim: lim}
+	d.p.budget = HeldPerByte*len(body) + heldSlack
 	switch {
 	case strings.HasPrefix(contentType, "application/x-ndjson"):
 		return d.lines(trimmed)
@@ -95,12 +98,23 @@ func DecodeBytes(body []byte, contentType string, lim Limits) ([]Event, error) {
 	case trimmed[0] == '{' && d.sniffLines(trimmed):
 		return d.lines(trimmed)
 	case trimmed[0] == '{':
-		d.out = make([]Event, 0, 1)
+		d.reserve(1)
 		d.add(0, trimmed)
 		return d.result()
 	}
 	return nil, ItemErrors{{Index: 0, Message: "body must be a JSON object, a JSON array or NDJSON"}}
 }
+
+// HeldPerByte bounds what the events decoded from a body may hold in
+// memory: HeldPerByte bytes for each byte of the body, and heldSlack more.
+// No limit on single fields stops a body from building far more than its
+// size (a one-key object costs a 336-byte map for 7 bytes of JSON, so the
+// limits allow 5 MiB bodies that take 280 MB); typical events take 3 times
+// their size. A body over the budget is refused (413) before what would
+// exceed it is built.
+const HeldPerByte = 16
+
+const heldSlack = 4 << 10
 
 // decoder decodes the items of one body with one parser, whose buffers
 // are reused from item to item.
@@ -113,26 +127,54 @@ type decoder struct {
 	out   []Event
 	spare Event
 	errs  ItemErrors
+	// overBudget is set once the events would hold more than the budget.
+	overBudget bool
 }
 
-// add decodes the item at index into the next event.
-func (d *decoder) add(index int, raw []byte) {
+var eventSize = int(reflect.TypeFor[Event]().Size())
+
+// reserve makes room for n events.
+func (d *decoder) reserve(n int) {
+	if !d.p.hold(n * eventSize) {
+		d.overBudget = true
+		return
+	}
+	d.out = make([]Event, 0, n)
+}
+
+// add decodes the item at index into the next event, and reports whether
+// to go on.
+func (d *decoder) add(index int, raw []byte) bool {
+	if d.overBudget {
+		return false
+	}
 	ev := &d.spare
 	if len(d.errs) == 0 {
 		d.out = append(d.out, Event{})
 		ev = &d.out[len(d.out)-1]
 	} else {
-		d.spare = Event{}
+		// Nothing decoded so far is held any more.
+		d.spare, d.p.held = Event{}, 0
 	}
-	if ie := d.item(raw, ev); ie != nil {
+	ie := d.item(raw, ev)
+	switch {
+	case ie == errOverBudget:
+		d.overBudget = true
+		return false
+	case ie != nil:
 		ie.Index = index
 		d.errs = append(d.errs, *ie)
 		d.out = nil
 	}
+	return true
 }
 
 func (d *decoder) result() ([]Event, error) {
-	if len(d.errs) > 0 {
+	switch {
+	case d.overBudget:
+		return nil, &TooLargeError{What: fmt.Sprintf("memory to hold the decoded events (%d bytes per byte of body, and %d)", HeldPerByte, heldSlack),
+			Limit: int64(d.p.budget)}
+	case len(d.errs) > 0:
 		return nil, d.errs
 	}
 	return d.out, nil
@@ -164,14 +206,16 @@ func (d *decoder) lines(body []byte) ([]Event, error) {
 			return nil, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
 		}
 	}
-	d.out = make([]Event, 0, n)
+	d.reserve(n)
 	i := 0
 	for line := range bytes.Lines(body) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
-		d.add(i, line)
+		if !d.add(i, line) {
+			break
+		}
 		i++
 	}
 	return d.result()
@@ -226,9 +270,11 @@ func (d *decoder) array(body []byte) ([]Event, error) {
 			return nil, ItemErrors{{Index: len(items), Message: s.syntax("after array element").Message}}
 		}
 	}
-	d.out = make([]Event, 0, len(items))
+	d.reserve(len(items))
 	for i, item := range items {
-		d.add(i, body[item[0]:item[1]])
+		if !d.add(i, body[item[0]:item[1]]) {
+			break
+		}
 	}
 	return d.result()
 }

@@ -3,6 +3,7 @@ package event_test
 import (
 	"bytes"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -67,5 +68,87 @@ func BenchmarkDecodeHostile(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// live is how much more heap is in use after f, holding what it returned,
+// than before.
+func live(f func() any) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	v := f()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(v)
+	if after.HeapAlloc < before.HeapAlloc { // nothing held, and less of the rest
+		return 0
+	}
+	return after.HeapAlloc - before.HeapAlloc
+}
+
+// upToTheBudget mixes the lines of heavy (events that hold many times
+// their size) into light (events that hold about their size), as many as
+// the decoder accepts in size bytes: the body that holds the most the
+// budget allows.
+func upToTheBudget(t *testing.T, heavy, light eventtest.Body, size int) eventtest.Body {
+	t.Helper()
+	h := bytes.SplitAfter(heavy.Bytes, []byte("\n"))
+	l := bytes.SplitAfter(light.Bytes, []byte("\n"))
+	mix := func(n int) []byte {
+		body := bytes.Join(h[:n], nil)
+		for _, line := range l {
+			if len(body)+len(line) > size {
+				break
+			}
+			body = append(body, line...)
+		}
+		return body
+	}
+	var best []byte
+	// The most heavy lines accepted; more are refused.
+	for lo, hi := 1, len(h); lo < hi; {
+		n := (lo + hi) / 2
+		body := mix(n)
+		if _, err := event.Decode(bytes.NewReader(body), "application/x-ndjson", event.DefaultLimits); err != nil {
+			hi = n
+			continue
+		}
+		best, lo = body, n+1
+	}
+	require.NotNil(t, best, heavy.Name)
+	return eventtest.Body{Name: heavy.Name + " up to the budget", ContentType: "application/x-ndjson", Bytes: best}
+}
+
+// TestNoBodyHoldsMoreThanTheBudget decodes and validates, as the
+// ingestor does, 5 MiB bodies that the limits on fields allow, shaped to
+// hold the most memory once decoded, and mixes of them up to the budget:
+// none holds more than HeldPerByte times its size, and decoding none
+// allocates more than HeldPerByte+3 times (the body read, the held events,
+// and what decoding throws away). Not parallel: it measures the process's
+// allocations.
+func TestNoBodyHoldsMoreThanTheBudget(t *testing.T) {
+	const size = 5 << 20
+	largest := eventtest.Largest(size)
+	bodies := slices.Clone(largest)
+	for _, heavy := range largest[:3] {
+		bodies = append(bodies, upToTheBudget(t, heavy, largest[3], size))
+	}
+	for _, b := range bodies {
+		var evs []event.Event
+		var err error
+		got := allocated(func() { evs, err = event.Decode(bytes.NewReader(b.Bytes), b.ContentType, event.DefaultLimits) })
+		for i := range evs {
+			require.Empty(t, evs[i].Validate(time.Time{}), b.Name)
+		}
+		held := live(func() any {
+			evs, _ := event.Decode(bytes.NewReader(b.Bytes), b.ContentType, event.DefaultLimits)
+			return evs
+		})
+		t.Logf("%-55s %4.1f MiB %5d events: %6.1f MiB allocated (%4.1f×), %6.1f MiB held (%4.1f×) %.50v", b.Name,
+			float64(len(b.Bytes))/(1<<20), len(evs), float64(got)/(1<<20), float64(got)/float64(len(b.Bytes)),
+			float64(held)/(1<<20), float64(held)/float64(len(b.Bytes)), err)
+		assert.LessOrEqual(t, held, uint64(event.HeldPerByte*len(b.Bytes)), b.Name)
+		assert.LessOrEqual(t, got, uint64((event.HeldPerByte+3)*len(b.Bytes)), b.Name)
 	}
 }

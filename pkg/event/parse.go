@@ -40,6 +40,59 @@ type parser struct {
 	// stack holds the values of the arrays being read, and the keys and
 	// values of the objects, until they end and are built at their size.
 	stack []any
+	// held is what the values built so far hold in memory, as estimated
+	// below (allocSize, mapSize); past budget the parser stops with
+	// errOverBudget before building more.
+	held, budget int
+}
+
+// errOverBudget stops a parser whose values would hold more than its
+// budget.
+var errOverBudget = &ItemError{Message: "over the budget"}
+
+// hold counts n more bytes held, and reports whether they are within the
+// budget.
+func (p *parser) hold(n int) bool {
+	p.held += n
+	return p.held <= p.budget
+}
+
+// What values hold in memory, as the Go runtime allocates them (1.26,
+// 64-bit), a little more rather than less (TestHeldMatchesTheHeap checks
+// it): a string's or a slice's bytes in a size class; a string or number
+// in an interface, its header too; an item of an array, an interface and
+// a few bytes the runtime keeps beside it; a map, a header and groups of
+// eight slots, of which it keeps at least an eighth free.
+const (
+	headerSize = 16 // a string in an interface
+	sliceBox   = 32 // a slice in an interface
+	itemSize   = 20 // an interface in a slice
+)
+
+// allocSize is n bytes in their size class (from 1 KiB, up to a quarter
+// larger; pages from 32 KiB).
+func allocSize(n int) int {
+	switch {
+	case n == 0:
+		return 0
+	case n <= 1024:
+		return (n + 15) &^ 15
+	}
+	return n + n/4
+}
+
+func mapSize(n int) int {
+	switch {
+	case n == 0:
+		return 64
+	case n <= 8:
+		return 336
+	}
+	slots := 16
+	for n > slots*7/8 {
+		slots *= 2
+	}
+	return 48 + 40*slots
 }
 
 func (p *parser) reset(b []byte, maxDepth int) {
@@ -216,6 +269,9 @@ func (p *parser) text(dst *string, field string, max int) *ItemError {
 		case long:
 			return &ItemError{Field: field, Message: longerThan(max)}
 		}
+		if !p.hold(allocSize(len(s))) {
+			return errOverBudget
+		}
 		*dst = string(s)
 		return nil
 	case p.at('n'):
@@ -292,6 +348,9 @@ func (p *parser) object(depth, level int, top bool, prop string) (map[string]any
 		if key == nil {
 			return nil, &ItemError{Field: "properties", Message: msgKeyTooLong}
 		}
+		if !p.hold(allocSize(len(key))) {
+			return nil, errOverBudget
+		}
 		k := string(key)
 		if top {
 			prop = k
@@ -306,6 +365,9 @@ func (p *parser) object(depth, level int, top bool, prop string) (map[string]any
 		}
 	}
 	kv := p.stack[base:]
+	if !p.hold(mapSize(len(kv) / 2)) {
+		return nil, errOverBudget
+	}
 	m := make(map[string]any, len(kv)/2)
 	for i := 0; i < len(kv); i += 2 {
 		m[kv[i].(string)] = kv[i+1]
@@ -334,6 +396,9 @@ func (p *parser) array(depth, level int, prop string) ([]any, *ItemError) {
 		if more, err = p.next(']'); err != nil {
 			return nil, err
 		}
+	}
+	if !p.hold(sliceBox + allocSize(itemSize*(len(p.stack)-base))) {
+		return nil, errOverBudget
 	}
 	items := make([]any, len(p.stack)-base)
 	copy(items, p.stack[base:])
@@ -364,6 +429,9 @@ func (p *parser) value(depth, level int, prop string) (any, *ItemError) {
 		case long:
 			return nil, over(prop, msgValueTooLong)
 		}
+		if !p.hold(headerSize + allocSize(len(s))) {
+			return nil, errOverBudget
+		}
 		return string(s), nil
 	case c == '{':
 		return p.object(depth+1, level, false, prop)
@@ -379,6 +447,9 @@ func (p *parser) value(depth, level int, prop string) (any, *ItemError) {
 		start := p.i
 		if err := p.number(); err != nil {
 			return nil, err
+		}
+		if !p.hold(headerSize + allocSize(p.i-start)) {
+			return nil, errOverBudget
 		}
 		return stdjson.Number(p.b[start:p.i]), nil
 	}

@@ -88,6 +88,44 @@ func TestLimitsAreEnforcedWhileDecoding(t *testing.T) {
 	}
 }
 
+func TestTooMuchToHoldIs413(t *testing.T) {
+	t.Parallel()
+	// 4,096 one-key objects in an event: 30 KiB of JSON, 1.5 MiB as maps.
+	var b strings.Builder
+	b.WriteString(`{"id":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z","properties":{`)
+	for i := range 64 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"p` + strings.Repeat("x", i) + `":[` + strings.TrimSuffix(strings.Repeat(`{"":0},`, 64), ",") + `]`)
+	}
+	b.WriteString("}}")
+	_, err := Decode(strings.NewReader(b.String()), "", DefaultLimits)
+	var tl *TooLargeError
+	require.True(t, errors.As(err, &tl), "got %v", err)
+	assert.Equal(t, int64(HeldPerByte*b.Len()+heldSlack), tl.Limit)
+	assert.Contains(t, tl.Error(), "memory to hold the decoded events")
+}
+
+// TestARefusedBatchIsJudgedOneEventAtATime: once an item is refused, the
+// events after it are decoded only to report their problems and dropped,
+// so they count against the budget one at a time: eight events that would
+// hold 50 times their size together are still judged one by one.
+func TestARefusedBatchIsJudgedOneEventAtATime(t *testing.T) {
+	t.Parallel()
+	heavy := `{"id":"e","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z","properties":{"p":[` +
+		strings.TrimSuffix(strings.Repeat(`{"":0},`, 64), ",") + `]}}`
+	body := `{"id":` + "\n" + strings.Repeat(heavy+"\n", 8)
+	_, err := Decode(strings.NewReader(body), "application/x-ndjson", DefaultLimits)
+	var ie ItemErrors
+	require.True(t, errors.As(err, &ie), "got %v", err)
+	assert.Equal(t, 0, ie[0].Index)
+
+	_, err = Decode(strings.NewReader(strings.Repeat(heavy+"\n", 8)), "application/x-ndjson", DefaultLimits)
+	var tl *TooLargeError
+	assert.True(t, errors.As(err, &tl), "the same events, kept, are over the budget: %v", err)
+}
+
 // stdEvent is an Event as encoding/json decodes it, with a key given twice
 // counting the last time for properties too (encoding/json would merge the
 // two objects).
@@ -180,6 +218,7 @@ func FuzzItemDecodesAsEncodingJSON(f *testing.F) {
 		body = bytes.TrimSpace(body)
 		lim := Limits{MaxBytes: 1 << 16, MaxEvents: 100, MaxDepth: 8}
 		d := decoder{lim: lim}
+		d.p.budget = 1 << 40
 		var got Event
 		ie := d.item(body, &got)
 		var s stdEvent

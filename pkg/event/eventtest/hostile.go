@@ -73,3 +73,61 @@ func Hostile(size int) []Body {
 		{"empty events as NDJSON", "application/x-ndjson", fill(size, "", "{}", "\n", "\n")},
 	}
 }
+
+// nested is an array of width items, each an array of width items, and so
+// on depth times, of leaf.
+func nested(width, depth int, leaf string) string {
+	v := leaf
+	for range depth {
+		v = "[" + strings.TrimSuffix(strings.Repeat(v+",", width), ",") + "]"
+	}
+	return v
+}
+
+// Largest returns NDJSON bodies of about size bytes that every limit
+// allows, shaped to cost the most memory once decoded: 64 properties per
+// event, each an array of 64 small objects, empty objects or
+// numbers (a one-key object costs a map: over 300 bytes for 7 of JSON),
+// and, for comparison, strings of the largest length, the smallest events,
+// and typical ones. No body holds more than 10,000 events.
+func Largest(size int) []Body {
+	props := func(value string) string {
+		var b strings.Builder
+		for i := range 64 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`"p` + strconv.Itoa(i) + `":` + value)
+		}
+		return `"properties":{` + b.String() + "}"
+	}
+	events := func(name string, event func(i int) string) Body {
+		var b bytes.Buffer
+		for i := range 10000 {
+			line := event(i) + "\n"
+			if b.Len()+len(line) > size {
+				break
+			}
+			b.WriteString(line)
+		}
+		return Body{name, "application/x-ndjson", b.Bytes()}
+	}
+	id := func(i int) string { return `{"id":"e` + strconv.Itoa(i) + `",` + head[len(`{"id":"e1",`):] }
+	return []Body{
+		events("one-key objects in nested arrays", func(i int) string { return id(i) + props(nested(64, 1, `{"":0}`)) + "}" }),
+		events("empty objects in nested arrays", func(i int) string { return id(i) + props(nested(64, 1, `{}`)) + "}" }),
+		events("numbers in nested arrays", func(i int) string { return id(i) + props(nested(64, 1, `0`)) + "}" }),
+		events("strings of the largest length", func(i int) string { return id(i) + props(`"`+strings.Repeat("x", 2048)+`"`) + "}" }),
+		events("empty objects in an unknown field", func(i int) string {
+			return id(i) + `"extra":` + nested(1, 1, "{}"+strings.Repeat(",{}", (size-200)/3)) + "}"
+		}),
+		events("the smallest events", func(i int) string {
+			return `{"id":"` + strconv.Itoa(i) + `","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`
+		}),
+		events("typical events", func(i int) string {
+			return `{"id":"evt-` + strconv.Itoa(i) + `","type":"web.page_viewed","contact_id":"c-` + strconv.Itoa(i%1000) +
+				`","account_id":"acme.com","time":"2026-11-20T10:00:00Z","source":"website",` +
+				`"properties":{"url":"https://acme.com/pricing/enterprise?utm_source=news","percent":75}}`
+		}),
+	}
+}
