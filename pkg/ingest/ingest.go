@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -256,6 +257,17 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 	if wait, empty := src.Empty(s.now()); empty {
 		return s.tooMany(w, src, wait), 0
 	}
+	// A request refused for what it is or carries costs its source as
+	// much of its rate as the body it made the ingestor read (refusalCost),
+	// so a source cannot have bodies judged faster than its rate, however
+	// they fail. A 429 or a 503 is not its doing.
+	var read int64
+	defer func() {
+		switch status {
+		case http.StatusBadRequest, http.StatusForbidden, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+			src.Charge(s.now(), s.refusalCost(read))
+		}
+	}()
 	ct, ok := mediaType(r.Header.Get("Content-Type"))
 	if !ok {
 		return writeJSON(w, http.StatusUnsupportedMediaType,
@@ -264,9 +276,16 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return writeJSON(w, http.StatusUnsupportedMediaType, errorBody{"Content-Encoding is not supported: send the body uncompressed"}), 0
 	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{s.bodyTooLarge()}), 0
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	read = int64(len(body))
+	if err != nil {
+		return s.decodeFailed(w, err), 0
+	}
 	lim := event.Limits{MaxBytes: s.cfg.MaxBodyBytes, MaxEvents: s.cfg.MaxEvents, MaxDepth: event.DefaultLimits.MaxDepth}
-	events, err := event.Decode(body, ct, lim)
+	events, err := event.DecodeBytes(body, ct, lim)
 	if err != nil {
 		return s.decodeFailed(w, err), 0
 	}
@@ -341,6 +360,19 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 	return writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)}), len(events)
 }
 
+// refusalCost is what a refused request costs its source's rate: an event
+// for every MaxBodyBytes/MaxEvents bytes of body it made the ingestor read
+// (as many as a full body of the most events would take each), and at
+// least one.
+func (s *Service) refusalCost(read int64) int {
+	per := max(1, s.cfg.MaxBodyBytes/int64(s.cfg.MaxEvents))
+	return int(max(1, (read+per-1)/per))
+}
+
+func (s *Service) bodyTooLarge() string {
+	return "body over the limit of " + strconv.FormatInt(s.cfg.MaxBodyBytes, 10) + " bytes"
+}
+
 // tooMany answers 429 with a Retry-After of whole seconds, at least 1.
 func (s *Service) tooMany(w http.ResponseWriter, src *auth.Source, wait time.Duration) int {
 	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
@@ -355,7 +387,7 @@ func (s *Service) decodeFailed(w http.ResponseWriter, err error) int {
 	case errors.As(err, &tooLarge):
 		return writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{tooLarge.Error()})
 	case errors.As(err, &maxBytes):
-		return writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{"body over the limit of " + strconv.FormatInt(maxBytes.Limit, 10) + " bytes"})
+		return writeJSON(w, http.StatusRequestEntityTooLarge, errorBody{s.bodyTooLarge()})
 	case errors.As(err, &items):
 		out := make([]itemError, len(items))
 		seen := make(map[int]bool, len(items))
