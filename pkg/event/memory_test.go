@@ -87,39 +87,6 @@ func live(f func() any) uint64 {
 	return after.HeapAlloc - before.HeapAlloc
 }
 
-// upToTheBudget mixes the lines of heavy (events that hold many times
-// their size) into light (events that hold about their size), as many as
-// the decoder accepts in size bytes: the body that holds the most the
-// budget allows.
-func upToTheBudget(t *testing.T, heavy, light eventtest.Body, size int) eventtest.Body {
-	t.Helper()
-	h := bytes.SplitAfter(heavy.Bytes, []byte("\n"))
-	l := bytes.SplitAfter(light.Bytes, []byte("\n"))
-	mix := func(n int) []byte {
-		body := bytes.Join(h[:n], nil)
-		for _, line := range l {
-			if len(body)+len(line) > size {
-				break
-			}
-			body = append(body, line...)
-		}
-		return body
-	}
-	var best []byte
-	// The most heavy lines accepted; more are refused.
-	for lo, hi := 1, len(h); lo < hi; {
-		n := (lo + hi) / 2
-		body := mix(n)
-		if _, err := event.Decode(bytes.NewReader(body), "application/x-ndjson", event.DefaultLimits); err != nil {
-			hi = n
-			continue
-		}
-		best, lo = body, n+1
-	}
-	require.NotNil(t, best, heavy.Name)
-	return eventtest.Body{Name: heavy.Name + " up to the budget", ContentType: "application/x-ndjson", Bytes: best}
-}
-
 // TestNoBodyHoldsMoreThanTheBudget decodes and validates, as the
 // ingestor does, 5 MiB bodies that the limits on fields allow, shaped to
 // hold the most memory once decoded, and mixes of them up to the budget:
@@ -132,7 +99,12 @@ func TestNoBodyHoldsMoreThanTheBudget(t *testing.T) {
 	largest := eventtest.Largest(size)
 	bodies := slices.Clone(largest)
 	for _, heavy := range largest[:3] {
-		bodies = append(bodies, upToTheBudget(t, heavy, largest[3], size))
+		mix, ok := eventtest.UpTo(heavy, largest[3], size, func(b eventtest.Body) bool {
+			_, err := event.Decode(bytes.NewReader(b.Bytes), b.ContentType, event.DefaultLimits)
+			return err == nil
+		})
+		require.True(t, ok, heavy.Name)
+		bodies = append(bodies, mix)
 	}
 	for _, b := range bodies {
 		var evs []event.Event

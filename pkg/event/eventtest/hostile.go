@@ -88,7 +88,8 @@ func nested(width, depth int, leaf string) string {
 // allows, shaped to cost the most memory once decoded: 64 properties per
 // event, each an array of 64 small objects, empty objects or
 // numbers (a one-key object costs a map: over 300 bytes for 7 of JSON),
-// and, for comparison, strings of the largest length, the smallest events,
+// strings of the largest length, of characters encoding/json escapes
+// (<, six bytes as \u003c) or not, and, for comparison, the smallest events
 // and typical ones. No body holds more than 10,000 events.
 func Largest(size int) []Body {
 	props := func(value string) string {
@@ -114,10 +115,13 @@ func Largest(size int) []Body {
 	}
 	id := func(i int) string { return `{"id":"e` + strconv.Itoa(i) + `",` + head[len(`{"id":"e1",`):] }
 	return []Body{
-		events("one-key objects in nested arrays", func(i int) string { return id(i) + props(nested(64, 1, `{"":0}`)) + "}" }),
-		events("empty objects in nested arrays", func(i int) string { return id(i) + props(nested(64, 1, `{}`)) + "}" }),
-		events("numbers in nested arrays", func(i int) string { return id(i) + props(nested(64, 1, `0`)) + "}" }),
+		events("one-key objects in arrays", func(i int) string { return id(i) + props(nested(64, 1, `{"":0}`)) + "}" }),
+		events("empty objects in arrays", func(i int) string { return id(i) + props(nested(64, 1, `{}`)) + "}" }),
+		events("numbers in arrays", func(i int) string { return id(i) + props(nested(64, 1, `0`)) + "}" }),
 		events("strings of the largest length", func(i int) string { return id(i) + props(`"`+strings.Repeat("x", 2048)+`"`) + "}" }),
+		events("strings of the largest length, escaped as JSON", func(i int) string {
+			return id(i) + props(`"`+strings.Repeat("<", 2048)+`"`) + "}"
+		}),
 		events("empty objects in an unknown field", func(i int) string {
 			return id(i) + `"extra":` + nested(1, 1, "{}"+strings.Repeat(",{}", (size-200)/3)) + "}"
 		}),
@@ -130,4 +134,32 @@ func Largest(size int) []Body {
 				`"properties":{"url":"https://acme.com/pricing/enterprise?utm_source=news","percent":75}}`
 		}),
 	}
+}
+
+// UpTo mixes the lines of heavy (events that hold many times their size)
+// into light (events that hold about their size), as many as fit says it
+// takes in a body of at most size bytes: the body that holds the most a
+// budget allows. ok is false when not even one fits.
+func UpTo(heavy, light Body, size int, fit func(Body) bool) (mix Body, ok bool) {
+	h := bytes.SplitAfter(heavy.Bytes, []byte("\n"))
+	l := bytes.SplitAfter(light.Bytes, []byte("\n"))
+	mixed := func(n int) Body {
+		body := bytes.Join(h[:n], nil)
+		for _, line := range l {
+			if len(body)+len(line) > size {
+				break
+			}
+			body = append(body, line...)
+		}
+		return Body{heavy.Name + " up to the budget", "application/x-ndjson", body}
+	}
+	for lo, hi := 1, len(h); lo < hi; {
+		n := (lo + hi) / 2
+		if b := mixed(n); fit(b) {
+			mix, ok, lo = b, true, n+1
+		} else {
+			hi = n
+		}
+	}
+	return mix, ok
 }
