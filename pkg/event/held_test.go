@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/leadscore/leads/pkg/event/eventtest"
 )
 
 // TestHeldMatchesTheHeap: what the decoder counts as held by the events
@@ -15,6 +17,7 @@ import (
 // value, so the budget bounds the heap. Not parallel: it measures the
 // process's heap.
 func TestHeldMatchesTheHeap(t *testing.T) {
+	eventtest.SkipUnderRace(t)
 	// Five events of 64 properties, each an array of 64 values.
 	const n = 20 * 64 * 64
 	body := func(value string) []byte {

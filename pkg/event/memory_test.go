@@ -45,6 +45,7 @@ func judge(b eventtest.Body) error {
 // having allocated at most three times its size (reading it takes two),
 // whatever its shape. Not parallel: it measures the process's allocations.
 func TestHostileBodiesCostAboutTheirSize(t *testing.T) {
+	eventtest.SkipUnderRace(t)
 	const size = 5 << 20
 	for _, b := range eventtest.Hostile(size) {
 		var err error
@@ -95,6 +96,7 @@ func live(f func() any) uint64 {
 // and what decoding throws away). Not parallel: it measures the process's
 // allocations.
 func TestNoBodyHoldsMoreThanTheBudget(t *testing.T) {
+	eventtest.SkipUnderRace(t)
 	const size = 5 << 20
 	largest := eventtest.Largest(size)
 	bodies := slices.Clone(largest)

@@ -74,6 +74,7 @@ func heaviest(t testing.TB) eventtest.Body {
 // at the default limits, having allocated at most three times its size,
 // whatever its shape. Not parallel: it measures the process's allocations.
 func TestHostileBodiesCostAboutTheirSize(t *testing.T) {
+	eventtest.SkipUnderRace(t)
 	const size = 5 << 20
 	h := defaultService(t)
 	for _, b := range eventtest.Hostile(size) {
@@ -91,6 +92,7 @@ func TestHostileBodiesCostAboutTheirSize(t *testing.T) {
 // its events hold, and their records, where a < takes six bytes (measured:
 // 21 times at most). Not parallel: it measures the process's allocations.
 func TestNoRequestCostsMoreThanItsBudget(t *testing.T) {
+	eventtest.SkipUnderRace(t)
 	const size = 5 << 20
 	h := defaultService(t)
 	for _, b := range append(eventtest.Largest(size), heaviest(t)) {

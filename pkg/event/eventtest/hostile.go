@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // Body is a request body and the Content-Type to send it with.
@@ -162,4 +163,13 @@ func UpTo(heavy, light Body, size int, fit func(Body) bool) (mix Body, ok bool) 
 		}
 	}
 	return mix, ok
+}
+
+// SkipUnderRace skips a test that measures what is allocated: the race
+// detector allocates on its own account.
+func SkipUnderRace(t testing.TB) {
+	t.Helper()
+	if race {
+		t.Skip("the race detector changes what is allocated")
+	}
 }
