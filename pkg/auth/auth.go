@@ -377,6 +377,19 @@ func (s *Source) Take(now time.Time, n int) (wait time.Duration, ok bool, undo f
 	return 0, true, func() { r.CancelAt(now) }
 }
 
+// Charge takes n events from the source's bucket at now, at most its burst,
+// even past empty: for a request refused after its body was read and
+// judged. The source then waits until the bucket has refilled (Empty says
+// how long) before another body of its is read, so refused bodies cost as
+// much of its rate as accepted ones and it cannot make the ingestor read
+// and judge bodies faster than its rate allows.
+func (s *Source) Charge(now time.Time, n int) {
+	if s == nil || s.limiter == nil {
+		return
+	}
+	s.limiter.ReserveN(now, min(max(n, 1), s.limiter.Burst()))
+}
+
 type sourceKey struct{}
 
 // WithSource returns ctx carrying the authenticated source's name, which

@@ -306,3 +306,23 @@ func TestUndoGivesEventsBack(t *testing.T) {
 	wait, _, _ = src.Take(at, 3)
 	assert.Zero(t, wait, "the three events are back")
 }
+
+func TestChargeTakesEvenPastEmpty(t *testing.T) {
+	t.Parallel()
+	tok, err := New(File{Sources: []SourceConfig{{Name: "a", TokenSHA256: Hash("a"), Types: []string{"*"}, Rate: 2, Burst: 4}}})
+	require.NoError(t, err)
+	src := tok.sources[0]
+	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	src.Charge(at, 3)
+	_, empty := src.Empty(at)
+	assert.False(t, empty, "one event left")
+	src.Charge(at, 100) // the burst at most
+	wait, empty := src.Empty(at)
+	assert.True(t, empty)
+	assert.Equal(t, 2*time.Second, wait, "three events below empty: four to one, at 2/s")
+	_, empty = src.Empty(at.Add(2 * time.Second))
+	assert.False(t, empty)
+
+	none, _ := Open().Source(request(""))
+	none.Charge(at, 10) // no source, no limit: nothing to charge
+}

@@ -2,7 +2,6 @@ package event
 
 import (
 	"bytes"
-	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,7 +57,11 @@ func (e ItemErrors) Error() string {
 // and more lines follow). Unknown fields are accepted and
 // ignored, so producers can send extra context without breaking. Numbers in
 // properties keep their exact text (json.Number). It returns *TooLargeError
-// or ItemErrors; validation of each event is the caller's (Validate).
+// or ItemErrors; validation of each event is the caller's (Validate), but
+// the limits on properties and on the lengths of fields are enforced while
+// decoding (see parser): a body over one is refused having built nothing
+// over it, and one whose events would hold more than HeldPerByte times its
+// size is refused (*TooLargeError) before they do.
 func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 	if lim.MaxBytes <= 0 {
 		lim = DefaultLimits
@@ -66,6 +69,15 @@ func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 	body, err := io.ReadAll(io.LimitReader(r, lim.MaxBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("read body: %w", err)
+	}
+	return DecodeBytes(body, contentType, lim)
+}
+
+// DecodeBytes is Decode of a body already read. The events do not share
+// memory with it.
+func DecodeBytes(body []byte, contentType string, lim Limits) ([]Event, error) {
+	if lim.MaxBytes <= 0 {
+		lim = DefaultLimits
 	}
 	if int64(len(body)) > lim.MaxBytes {
 		return nil, &TooLargeError{What: "body", Limit: lim.MaxBytes}
@@ -76,34 +88,113 @@ func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 	if len(trimmed) == 0 {
 		return nil, ItemErrors{{Index: 0, Message: "empty body"}}
 	}
+	d := decoder{lim: lim}
+	d.p.budget = HeldPerByte*len(body) + heldSlack
 	switch {
 	case strings.HasPrefix(contentType, "application/x-ndjson"):
-		return decodeLines(trimmed, lim)
+		return d.lines(trimmed)
 	case trimmed[0] == '[':
-		return decodeArray(trimmed, lim)
-	case trimmed[0] == '{' && sniffLines(trimmed):
-		return decodeLines(trimmed, lim)
+		return d.array(trimmed)
+	case trimmed[0] == '{' && d.sniffLines(trimmed):
+		return d.lines(trimmed)
 	case trimmed[0] == '{':
-		var ev Event
-		if ie := decodeItem(trimmed, &ev, lim); ie != nil {
-			return nil, ItemErrors{*ie}
-		}
-		return []Event{ev}, nil
+		d.reserve(1)
+		d.add(0, trimmed)
+		return d.result()
 	}
 	return nil, ItemErrors{{Index: 0, Message: "body must be a JSON object, a JSON array or NDJSON"}}
+}
+
+// HeldPerByte bounds what the events decoded from a body may hold in
+// memory: HeldPerByte bytes for each byte of the body, and heldSlack more.
+// No limit on single fields stops a body from building far more than its
+// size (a one-key object costs a 336-byte map for 7 bytes of JSON, so the
+// limits allow 5 MiB bodies that take 280 MB); typical events take 3 times
+// their size. A body over the budget is refused (413) before what would
+// exceed it is built.
+const HeldPerByte = 16
+
+const heldSlack = 4 << 10
+
+// decoder decodes the items of one body with one parser, whose buffers
+// are reused from item to item.
+type decoder struct {
+	lim Limits
+	p   parser
+	// out collects the events until an item fails; after that, each item
+	// is decoded into spare only to report its problems, so a refused
+	// batch holds one event at a time.
+	out   []Event
+	spare Event
+	errs  ItemErrors
+	// overBudget is set once the events would hold more than the budget.
+	overBudget bool
+}
+
+var eventSize = int(reflect.TypeFor[Event]().Size())
+
+// reserve makes room for n events.
+func (d *decoder) reserve(n int) {
+	if !d.p.hold(n * eventSize) {
+		d.overBudget = true
+		return
+	}
+	d.out = make([]Event, 0, n)
+}
+
+// add decodes the item at index into the next event, and reports whether
+// to go on.
+func (d *decoder) add(index int, raw []byte) bool {
+	if d.overBudget {
+		return false
+	}
+	ev := &d.spare
+	if len(d.errs) == 0 {
+		d.out = append(d.out, Event{})
+		ev = &d.out[len(d.out)-1]
+	} else {
+		// Nothing decoded so far is held any more.
+		d.spare, d.p.held = Event{}, 0
+	}
+	ie := d.item(raw, ev)
+	switch {
+	case ie == errOverBudget:
+		d.overBudget = true
+		return false
+	case ie != nil:
+		ie.Index = index
+		d.errs = append(d.errs, *ie)
+		d.out = nil
+	}
+	return true
+}
+
+func (d *decoder) result() ([]Event, error) {
+	switch {
+	case d.overBudget:
+		return nil, &TooLargeError{What: fmt.Sprintf("memory to hold the decoded events (%d bytes per byte of body, and %d)", HeldPerByte, heldSlack),
+			Limit: int64(d.p.budget)}
+	case len(d.errs) > 0:
+		return nil, d.errs
+	}
+	return d.out, nil
 }
 
 // sniffLines reports whether a body that is not declared NDJSON is NDJSON
 // anyway: its first line is a whole JSON value and more lines follow. A
 // pretty-printed object fails the first test.
-func sniffLines(body []byte) bool {
+func (d *decoder) sniffLines(body []byte) bool {
 	first, rest, _ := bytes.Cut(body, []byte{'\n'})
-	return len(bytes.TrimSpace(rest)) > 0 && json.Valid(first)
+	if len(bytes.TrimSpace(rest)) == 0 {
+		return false
+	}
+	d.p.reset(bytes.TrimSpace(first), d.lim.MaxDepth)
+	return d.p.skip(1) == nil && !d.p.more()
 }
 
-func decodeLines(body []byte, lim Limits) ([]Event, error) {
+func (d *decoder) lines(body []byte) ([]Event, error) {
 	n := bytes.Count(body, []byte{'\n'}) + 1
-	if n > lim.MaxEvents {
+	if n > d.lim.MaxEvents {
 		// Blank lines are skipped below; count exactly before refusing.
 		n = 0
 		for line := range bytes.Lines(body) {
@@ -111,129 +202,107 @@ func decodeLines(body []byte, lim Limits) ([]Event, error) {
 				n++
 			}
 		}
-		if n > lim.MaxEvents {
-			return nil, &TooLargeError{What: "event count", Limit: int64(lim.MaxEvents)}
+		if n > d.lim.MaxEvents {
+			return nil, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
 		}
 	}
-	out := make([]Event, 0, n)
-	var errs ItemErrors
+	d.reserve(n)
 	i := 0
 	for line := range bytes.Lines(body) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
 		}
-		var ev Event
-		if ie := decodeItem(line, &ev, lim); ie != nil {
-			ie.Index = i
-			errs = append(errs, *ie)
+		if !d.add(i, line) {
+			break
 		}
-		out = append(out, ev)
 		i++
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return out, nil
+	return d.result()
 }
 
-func decodeArray(body []byte, lim Limits) ([]Event, error) {
-	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
-		index, msg := brokenItem(body)
-		return nil, ItemErrors{{Index: index, Message: msg}}
+// array finds the items of a JSON array, refusing more than MaxEvents at
+// the first one over and naming a broken item by its index, then decodes
+// them.
+func (d *decoder) array(body []byte) ([]Event, error) {
+	arrayError := func(msg string) ([]Event, error) {
+		return nil, ItemErrors{{Index: 0, Message: "invalid JSON array: " + msg}}
 	}
-	if len(raws) > lim.MaxEvents {
-		return nil, &TooLargeError{What: "event count", Limit: int64(lim.MaxEvents)}
-	}
-	if len(raws) == 0 {
+	var s parser // finds the items; d.p decodes each
+	s.reset(body, d.lim.MaxDepth)
+	s.i++ // [
+	s.ws()
+	if s.at(']') {
+		s.i++
+		s.ws()
+		if s.more() {
+			return arrayError("data after the closing ]")
+		}
 		return nil, ItemErrors{{Index: 0, Message: "empty array"}}
 	}
-	out := make([]Event, len(raws))
-	var errs ItemErrors
-	for i, raw := range raws {
-		if ie := decodeItem(raw, &out[i], lim); ie != nil {
-			ie.Index = i
-			errs = append(errs, *ie)
+	var items [][2]int
+	for more := true; more; {
+		if len(items) == d.lim.MaxEvents {
+			return nil, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
+		}
+		// An item's nesting is counted from the item, as a whole event's.
+		start := s.i
+		if ie := s.skip(1); ie != nil {
+			ie.Index = len(items)
+			return nil, ItemErrors{*ie}
+		}
+		items = append(items, [2]int{start, s.i})
+		s.ws()
+		switch {
+		case s.at(','):
+			s.i++
+			s.ws()
+		case s.at(']'):
+			s.i++
+			s.ws()
+			if s.more() {
+				return arrayError("data after the closing ]")
+			}
+			more = false
+		case !s.more():
+			return arrayError("unexpected end of JSON input")
+		default:
+			return nil, ItemErrors{{Index: len(items), Message: s.syntax("after array element").Message}}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return out, nil
-}
-
-// brokenItem says which item of a JSON array that does not parse is broken,
-// so the client learns its index. Only refused bodies pay for this second
-// pass; the array's own faults (a missing ], data after it) are item 0's.
-func brokenItem(body []byte) (int, string) {
-	dec := stdjson.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil {
-		return 0, "invalid JSON array: " + err.Error()
-	}
-	for i := 0; dec.More(); i++ {
-		var raw stdjson.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return i, "invalid JSON: " + err.Error()
+	d.reserve(len(items))
+	for i, item := range items {
+		if !d.add(i, body[item[0]:item[1]]) {
+			break
 		}
 	}
-	if _, err := dec.Token(); err != nil {
-		return 0, "invalid JSON array: " + err.Error()
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return 0, "invalid JSON array: data after the closing ]"
-	}
-	return 0, "invalid JSON array"
+	return d.result()
 }
 
-func decodeItem(raw []byte, ev *Event, lim Limits) *ItemError {
+// item decodes one event object.
+func (d *decoder) item(raw []byte, ev *Event) *ItemError {
 	if len(raw) == 0 || raw[0] != '{' {
 		return &ItemError{Message: "each event must be a JSON object"}
 	}
 	if !utf8.Valid(raw) {
 		return &ItemError{Message: "not valid UTF-8"}
 	}
-	if depth(raw) > lim.MaxDepth {
-		return &ItemError{Message: fmt.Sprintf("nested deeper than %d", lim.MaxDepth)}
+	if depth(raw) > d.lim.MaxDepth {
+		return &ItemError{Message: fmt.Sprintf("nested deeper than %d", d.lim.MaxDepth)}
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	if err := dec.Decode(ev); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			if te.Type == reflect.TypeFor[time.Time]() {
-				return &ItemError{Field: te.Field, Message: "must be an RFC 3339 string"}
-			}
-			return &ItemError{Field: te.Field, Message: "wrong type: expected " + jsonType(te.Type)}
-		}
-		var pe *time.ParseError
-		if errors.As(err, &pe) || strings.Contains(err.Error(), "Time.UnmarshalJSON") {
-			return &ItemError{Field: "time", Message: "must be an RFC 3339 string"}
-		}
-		return &ItemError{Message: "invalid JSON: " + err.Error()}
+	p := &d.p
+	p.reset(raw, d.lim.MaxDepth)
+	if ie := p.event(ev); ie != nil {
+		return ie
 	}
-	if dec.More() {
+	if p.wrongType != nil {
+		return p.wrongType
+	}
+	p.ws()
+	if p.more() {
 		return &ItemError{Message: "more than one JSON value in one item (send NDJSON: one object per line)"}
 	}
 	return nil
-}
-
-// jsonType names a Go type as the JSON a client should have sent.
-func jsonType(t reflect.Type) string {
-	switch t.Kind() {
-	case reflect.String:
-		return "a string"
-	case reflect.Map, reflect.Struct:
-		return "an object"
-	case reflect.Slice, reflect.Array:
-		return "an array"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
-		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
-		return "a number"
-	}
-	return t.String()
 }
 
 // depth is the deepest nesting of objects and arrays, ignoring strings.

@@ -22,6 +22,23 @@ const (
 	MaxFuture = 5 * time.Minute
 )
 
+// maxValueDepth is how deeply arrays and objects may nest in a property
+// value: a value deeper than this is refused.
+const maxValueDepth = 4
+
+// Messages of the limits, as Validate reports them and as the decoder,
+// which enforces the same limits while it reads a body, reports them too.
+var (
+	msgTooManyProperties = fmt.Sprintf("more than %d properties", MaxProperties)
+	msgKeyTooLong        = fmt.Sprintf("key longer than %d bytes", MaxPropertyKey)
+	msgValueTooLong      = longerThan(MaxPropertyValue)
+	msgTooManyItems      = fmt.Sprintf("more than %d items", MaxProperties)
+	msgTooManyKeys       = fmt.Sprintf("more than %d keys", MaxProperties)
+	msgTooDeep           = "nested too deeply"
+)
+
+func longerThan(n int) string { return fmt.Sprintf("longer than %d bytes", n) }
+
 // MinTime is the earliest event time accepted: state keeps times as Unix
 // seconds, where 0 and below mean "never", so an earlier time is a bug in
 // the sender, not history.
@@ -96,7 +113,7 @@ func (e *Event) Validate(now time.Time) []FieldError {
 				add(field, "is required")
 			}
 		case len(v) > MaxIDLen:
-			add(field, "longer than %d bytes", MaxIDLen)
+			add(field, "%s", longerThan(MaxIDLen))
 		case !utf8.ValidString(v):
 			add(field, "is not valid UTF-8")
 		case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
@@ -108,7 +125,7 @@ func (e *Event) Validate(now time.Time) []FieldError {
 	case e.Type == "":
 		add("type", "is required")
 	case len(e.Type) > MaxTypeLen:
-		add("type", "longer than %d bytes", MaxTypeLen)
+		add("type", "%s", longerThan(MaxTypeLen))
 	case !validType(e.Type):
 		add("type", "must be lower-case dotted, like web.page_viewed")
 	}
@@ -128,14 +145,14 @@ func (e *Event) Validate(now time.Time) []FieldError {
 		add("time", "is more than %s in the future", MaxFuture)
 	}
 	if len(e.Source) > MaxSourceLen {
-		add("source", "longer than %d bytes", MaxSourceLen)
+		add("source", "%s", longerThan(MaxSourceLen))
 	}
 	if len(e.Properties) > MaxProperties {
-		add("properties", "more than %d properties", MaxProperties)
+		add("properties", "%s", msgTooManyProperties)
 	}
 	for k, v := range e.Properties {
 		if len(k) > MaxPropertyKey {
-			add("properties", "key longer than %d bytes", MaxPropertyKey)
+			add("properties", "%s", msgKeyTooLong)
 			continue
 		}
 		if msg := checkValue(v, 0); msg != "" {
@@ -148,13 +165,13 @@ func (e *Event) Validate(now time.Time) []FieldError {
 // checkValue bounds a property value: JSON never yields NaN or Inf, but a
 // value may be nested deeply or be huge.
 func checkValue(v any, depth int) string {
-	if depth > 4 {
-		return "nested too deeply"
+	if depth > maxValueDepth {
+		return msgTooDeep
 	}
 	switch x := v.(type) {
 	case string:
 		if len(x) > MaxPropertyValue {
-			return fmt.Sprintf("longer than %d bytes", MaxPropertyValue)
+			return msgValueTooLong
 		}
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
@@ -167,7 +184,7 @@ func checkValue(v any, depth int) string {
 		}
 	case []any:
 		if len(x) > MaxProperties {
-			return fmt.Sprintf("more than %d items", MaxProperties)
+			return msgTooManyItems
 		}
 		for _, item := range x {
 			if msg := checkValue(item, depth+1); msg != "" {
@@ -176,7 +193,7 @@ func checkValue(v any, depth int) string {
 		}
 	case map[string]any:
 		if len(x) > MaxProperties {
-			return fmt.Sprintf("more than %d keys", MaxProperties)
+			return msgTooManyKeys
 		}
 		for _, item := range x {
 			if msg := checkValue(item, depth+1); msg != "" {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/leadscore/leads/pkg/auth"
 	"github.com/leadscore/leads/pkg/event"
@@ -27,20 +29,41 @@ import (
 type Config struct {
 	MaxBodyBytes int64
 	MaxEvents    int
+	// MaxDecodingBytes bounds the bodies in hand at once, from the moment
+	// a request is let in until it is answered: each counts its
+	// Content-Length, or MaxBodyBytes when it has none, and one that would
+	// go over is answered 503 before its body is read. A byte in hand
+	// costs a bounded amount of memory (its events hold at most
+	// event.HeldPerByte), so this bounds the memory of all requests.
+	// 0 means DefaultMaxDecodingBytes, or MaxBodyBytes if that is more.
+	MaxDecodingBytes int64
 	// RetryAfter is what a 503 tells callers to wait; whole seconds.
 	RetryAfter time.Duration
 }
 
+// DefaultMaxDecodingBytes is the default of Config.MaxDecodingBytes: two
+// bodies of the default limit at once and 2 MiB more. A byte in hand costs
+// at most 21 of heap (the body, its events, their records: see
+// TestNoRequestCostsMoreThanItsBudget), so requests hold at most 252 MiB
+// at once, well within the ingestor's 512 MiB in deploy/.
+const DefaultMaxDecodingBytes = 12 << 20
+
+// busyRetryAfter is the Retry-After of a 503 for too many bodies in hand:
+// those finish within a second or so.
+const busyRetryAfter = "1"
+
 // DefaultConfig returns the flag defaults.
 func DefaultConfig() Config {
-	return Config{MaxBodyBytes: event.DefaultLimits.MaxBytes, MaxEvents: event.DefaultLimits.MaxEvents, RetryAfter: 5 * time.Second}
+	return Config{MaxBodyBytes: event.DefaultLimits.MaxBytes, MaxEvents: event.DefaultLimits.MaxEvents,
+		MaxDecodingBytes: DefaultMaxDecodingBytes, RetryAfter: 5 * time.Second}
 }
 
 // Errors from Validate.
 var (
-	ErrMaxBody    = errors.New("--max-body-bytes must be between 1 KiB and 1 GiB")
-	ErrMaxEvents  = errors.New("--max-events must be between 1 and 1,000,000")
-	ErrRetryAfter = errors.New("--retry-after must be between 1s and 1h")
+	ErrMaxBody     = errors.New("--max-body-bytes must be between 1 KiB and 1 GiB")
+	ErrMaxEvents   = errors.New("--max-events must be between 1 and 1,000,000")
+	ErrMaxDecoding = errors.New("--max-decoding-bytes must be at least --max-body-bytes, or 0 for the default")
+	ErrRetryAfter  = errors.New("--retry-after must be between 1s and 1h")
 )
 
 // RegisterFlags adds the ingest flags.
@@ -48,6 +71,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	d := DefaultConfig()
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", d.MaxBodyBytes, "largest request body accepted (413 above)")
 	fs.IntVar(&c.MaxEvents, "max-events", d.MaxEvents, "most events in one request (413 above)")
+	fs.Int64Var(&c.MaxDecodingBytes, "max-decoding-bytes", d.MaxDecodingBytes,
+		"request bodies in hand at once, by Content-Length (--max-body-bytes without one); a request over it gets 503 before its body is read")
 	fs.DurationVar(&c.RetryAfter, "retry-after", d.RetryAfter, "Retry-After sent with 503 when Kafka is unavailable")
 }
 
@@ -59,6 +84,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxEvents < 1 || c.MaxEvents > 1_000_000 {
 		errs = append(errs, ErrMaxEvents)
+	}
+	if c.MaxDecodingBytes != 0 && c.MaxDecodingBytes < c.MaxBodyBytes {
+		errs = append(errs, ErrMaxDecoding)
 	}
 	if c.RetryAfter < time.Second || c.RetryAfter > time.Hour {
 		errs = append(errs, ErrRetryAfter)
@@ -112,6 +140,8 @@ type Service struct {
 	metrics  *metrics
 	mux      *http.ServeMux
 	draining atomic.Bool
+	// inHand counts the bytes of the bodies in hand (MaxDecodingBytes).
+	inHand *semaphore.Weighted
 }
 
 type metrics struct {
@@ -123,6 +153,7 @@ type metrics struct {
 	// by status code, and events accepted.
 	sourceRequests *prometheus.CounterVec
 	sourceEvents   *prometheus.CounterVec
+	inHand         prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -141,6 +172,8 @@ func newMetrics() *metrics {
 			[]string{"source", "code"}),
 		sourceEvents: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_ingest_source_events_accepted_total",
 			Help: "Events accepted per authenticated source."}, []string{"source"}),
+		inHand: prometheus.NewGauge(prometheus.GaugeOpts{Name: "leads_ingest_bodies_in_hand_bytes",
+			Help: "Bytes of request bodies being read, decoded or published, as counted against --max-decoding-bytes."}),
 	}
 }
 
@@ -155,7 +188,11 @@ func New(cfg Config, log *zap.Logger, pub Publisher, reg prometheus.Registerer, 
 	if log == nil {
 		log = zap.NewNop()
 	}
-	s := &Service{cfg: cfg, log: log, pub: pub, now: time.Now, metrics: newMetrics(), mux: http.NewServeMux()}
+	if cfg.MaxDecodingBytes == 0 {
+		cfg.MaxDecodingBytes = max(DefaultMaxDecodingBytes, cfg.MaxBodyBytes)
+	}
+	s := &Service{cfg: cfg, log: log, pub: pub, now: time.Now, metrics: newMetrics(), mux: http.NewServeMux(),
+		inHand: semaphore.NewWeighted(cfg.MaxDecodingBytes)}
 	if g, ok := reg.(prometheus.Gatherer); ok {
 		s.gatherer = g
 	} else {
@@ -168,7 +205,7 @@ func New(cfg Config, log *zap.Logger, pub Publisher, reg prometheus.Registerer, 
 	}
 	if reg != nil {
 		m := s.metrics
-		for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.requests, m.publish, m.sourceRequests, m.sourceEvents} {
+		for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.requests, m.publish, m.sourceRequests, m.sourceEvents, m.inHand} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register ingest metrics: %w", err)
 			}
@@ -242,6 +279,17 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 	if wait, empty := src.Empty(s.now()); empty {
 		return s.tooMany(w, src, wait), 0
 	}
+	// A request refused for what it is or carries costs its source as
+	// much of its rate as the body it made the ingestor read (refusalCost),
+	// so a source cannot have bodies judged faster than its rate, however
+	// they fail. A 429 or a 503 is not its doing.
+	var read int64
+	defer func() {
+		switch status {
+		case http.StatusBadRequest, http.StatusForbidden, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+			src.Charge(s.now(), s.refusalCost(read))
+		}
+	}()
 	ct, ok := mediaType(r.Header.Get("Content-Type"))
 	if !ok {
 		return httperr.Write(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-ndjson (UTF-8)"), 0
@@ -249,9 +297,32 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
 		return httperr.Write(w, http.StatusUnsupportedMediaType, "Content-Encoding is not supported: send the body uncompressed"), 0
 	}
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+	if r.ContentLength > s.cfg.MaxBodyBytes {
+		return httperr.Write(w, http.StatusRequestEntityTooLarge, s.bodyTooLarge()), 0
+	}
+	// The body, and the events decoded from it until they are published,
+	// count against MaxDecodingBytes by the body's size, or the largest
+	// allowed when it does not say.
+	size := r.ContentLength
+	if size < 0 {
+		size = s.cfg.MaxBodyBytes
+	}
+	if !s.inHand.TryAcquire(size) {
+		w.Header().Set("Retry-After", busyRetryAfter)
+		return httperr.Write(w, http.StatusServiceUnavailable, "too many request bodies in hand; retry later"), 0
+	}
+	s.metrics.inHand.Add(float64(size))
+	defer func() {
+		s.metrics.inHand.Sub(float64(size))
+		s.inHand.Release(size)
+	}()
+	body, err := readBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength)
+	read = int64(len(body))
+	if err != nil {
+		return s.decodeFailed(w, err), 0
+	}
 	lim := event.Limits{MaxBytes: s.cfg.MaxBodyBytes, MaxEvents: s.cfg.MaxEvents, MaxDepth: event.DefaultLimits.MaxDepth}
-	events, err := event.Decode(body, ct, lim)
+	events, err := event.DecodeBytes(body, ct, lim)
 	if err != nil {
 		return s.decodeFailed(w, err), 0
 	}
@@ -326,6 +397,30 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 	return writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)}), len(events)
 }
 
+// readBody reads a body of the given length (unknown when negative) in
+// one buffer of its size.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	if length < 0 {
+		return io.ReadAll(r)
+	}
+	body := make([]byte, length)
+	n, err := io.ReadFull(r, body)
+	return body[:n], err
+}
+
+// refusalCost is what a refused request costs its source's rate: an event
+// for every MaxBodyBytes/MaxEvents bytes of body it made the ingestor read
+// (as many as a full body of the most events would take each), and at
+// least one.
+func (s *Service) refusalCost(read int64) int {
+	per := max(1, s.cfg.MaxBodyBytes/int64(s.cfg.MaxEvents))
+	return int(max(1, (read+per-1)/per))
+}
+
+func (s *Service) bodyTooLarge() string {
+	return "body over the limit of " + strconv.FormatInt(s.cfg.MaxBodyBytes, 10) + " bytes"
+}
+
 // tooMany answers 429 with a Retry-After of whole seconds, at least 1.
 func (s *Service) tooMany(w http.ResponseWriter, src *auth.Source, wait time.Duration) int {
 	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((wait+time.Second-1)/time.Second))))
@@ -340,7 +435,7 @@ func (s *Service) decodeFailed(w http.ResponseWriter, err error) int {
 	case errors.As(err, &tooLarge):
 		return httperr.Write(w, http.StatusRequestEntityTooLarge, tooLarge.Error())
 	case errors.As(err, &maxBytes):
-		return httperr.Write(w, http.StatusRequestEntityTooLarge, "body over the limit of "+strconv.FormatInt(maxBytes.Limit, 10)+" bytes")
+		return httperr.Write(w, http.StatusRequestEntityTooLarge, s.bodyTooLarge())
 	case errors.As(err, &items):
 		out := make([]httperr.Item, len(items))
 		seen := make(map[int]bool, len(items))

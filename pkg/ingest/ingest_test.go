@@ -374,12 +374,14 @@ func TestConfig(t *testing.T) {
 		want Config
 		errs []error
 	}{
-		{"defaults", nil, Config{MaxBodyBytes: 5 << 20, MaxEvents: 10000, RetryAfter: 5 * time.Second}, nil},
-		{"set", []string{"--max-body-bytes=2048", "--max-events=7", "--retry-after=10s"}, Config{MaxBodyBytes: 2048, MaxEvents: 7, RetryAfter: 10 * time.Second}, nil},
-		{"too small", []string{"--max-body-bytes=10", "--max-events=0", "--retry-after=0s"}, Config{MaxBodyBytes: 10, RetryAfter: 0},
-			[]error{ErrMaxBody, ErrMaxEvents, ErrRetryAfter}},
+		{"defaults", nil, Config{MaxBodyBytes: 5 << 20, MaxEvents: 10000, MaxDecodingBytes: 12 << 20, RetryAfter: 5 * time.Second}, nil},
+		{"set", []string{"--max-body-bytes=2048", "--max-events=7", "--max-decoding-bytes=2048", "--retry-after=10s"},
+			Config{MaxBodyBytes: 2048, MaxEvents: 7, MaxDecodingBytes: 2048, RetryAfter: 10 * time.Second}, nil},
+		{"too small", []string{"--max-body-bytes=10", "--max-events=0", "--max-decoding-bytes=9", "--retry-after=0s"},
+			Config{MaxBodyBytes: 10, MaxDecodingBytes: 9, RetryAfter: 0}, []error{ErrMaxBody, ErrMaxEvents, ErrMaxDecoding, ErrRetryAfter}},
 		{"too large", []string{"--max-body-bytes=2000000000", "--max-events=2000000", "--retry-after=2h"},
-			Config{MaxBodyBytes: 2000000000, MaxEvents: 2000000, RetryAfter: 2 * time.Hour}, []error{ErrMaxBody, ErrMaxEvents, ErrRetryAfter}},
+			Config{MaxBodyBytes: 2000000000, MaxEvents: 2000000, MaxDecodingBytes: 12 << 20, RetryAfter: 2 * time.Hour},
+			[]error{ErrMaxBody, ErrMaxEvents, ErrMaxDecoding, ErrRetryAfter}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

@@ -63,7 +63,8 @@ func TestEveryProgramAnswersErrorsInOneJSONShape(t *testing.T) {
 	tokens := filepath.Join(t.TempDir(), "tokens.yaml")
 	require.NoError(t, os.WriteFile(tokens, []byte(`
 sources:
-  - {name: zoom, token_sha256: `+auth.Hash("zoom-token")+`, types: ["webinar.*"], rate: 0.001, burst: 1}
+  - {name: zoom, token_sha256: `+auth.Hash("zoom-token")+`, types: ["webinar.*"], rate: 1000000, burst: 1}
+  - {name: slow, token_sha256: `+auth.Hash("slow-token")+`, types: ["webinar.*"], rate: 0.001, burst: 1}
 readers:
   - {name: crm, token_sha256: `+auth.Hash("read-token")+`}
 `), 0o600))
@@ -144,10 +145,11 @@ readers:
 		}
 	}
 
-	// 429: the source's one token is taken by the first event.
-	resp, body := do("POST", ingestor+"/v1/events", "zoom-token", js, event)
+	// 429: the slow source's one token is taken by the first event. (zoom
+	// refills at once: its refused requests above cost it tokens too.)
+	resp, body := do("POST", ingestor+"/v1/events", "slow-token", js, event)
 	require.Equal(t, http.StatusAccepted, resp.StatusCode, "%s", body)
-	resp, body = do("POST", ingestor+"/v1/events", "zoom-token", js, strings.Replace(event, "e1", "e2", 1))
+	resp, body = do("POST", ingestor+"/v1/events", "slow-token", js, strings.Replace(event, "e1", "e2", 1))
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode, "%s", body)
 	checkErrorShape(t, "429", resp, body)
 	assert.NotEmpty(t, resp.Header.Get("Retry-After"))
