@@ -16,6 +16,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
 )
@@ -179,6 +180,17 @@ func TestKubernetesManifestsDecodeStrictly(t *testing.T) {
 				secret = secret || v.Secret != nil && v.Secret.SecretName != ""
 			}
 			assert.True(t, secret, "the ingestor's tokens come from a Secret")
+			// The bodies in hand at the default --max-decoding-bytes hold
+			// about 252 MiB of heap at worst (README "Security"): the heap's
+			// soft limit leaves room for them and stays under the pod's.
+			var limit resource.Quantity
+			for _, e := range c.Env {
+				if e.Name == "GOMEMLIMIT" {
+					limit = resource.MustParse(strings.TrimSuffix(e.Value, "B"))
+				}
+			}
+			assert.Greater(t, limit.Value(), int64(252<<20), "GOMEMLIMIT leaves room for the bodies in hand")
+			assert.Less(t, limit.Value(), c.Resources.Limits.Memory().Value(), "GOMEMLIMIT under the pod's memory limit")
 		}
 	}
 	for name, s := range services {
