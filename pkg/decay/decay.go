@@ -219,6 +219,8 @@ func (d *Decayer) Once(ctx context.Context, now time.Time) (int, error) {
 		if d.cfg.MaxBackoff > 0 {
 			b.MaxInterval = min(b.MaxInterval, d.cfg.MaxBackoff)
 		}
+		// NewExponentialBackOff started it at the library's 500 ms.
+		b.Reset()
 		for len(held) > 0 {
 			left := time.Until(deadline)
 			if left <= 0 {

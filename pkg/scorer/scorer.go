@@ -255,6 +255,9 @@ func (s *Scorer) backoff() *backoff.ExponentialBackOff {
 		b.MaxInterval = 10 * time.Second
 	}
 	b.MaxElapsedTime = 0
+	// NewExponentialBackOff started it at the library's 500 ms; Retry
+	// resets it, the fetch loop's NextBackOff does not.
+	b.Reset()
 	return b
 }
 
