@@ -21,6 +21,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/commit"
 	"github.com/leadscore/leads/pkg/failpoint"
+	"github.com/leadscore/leads/pkg/retry"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 )
@@ -146,8 +147,7 @@ func (d *Decayer) Run(ctx context.Context) error {
 	defer d.release(ctx)
 	d.ready.Store(true)
 	for {
-		b := backoff.NewExponentialBackOff()
-		b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 100*time.Millisecond, d.cfg.MaxBackoff, 0
+		b := retry.Backoff(100*time.Millisecond, d.cfg.MaxBackoff)
 		err := backoff.Retry(func() error {
 			_, err := d.Pass(ctx, d.now())
 			if err != nil && ctx.Err() == nil {
@@ -214,13 +214,11 @@ func (d *Decayer) Once(ctx context.Context, now time.Time) (int, error) {
 		d.log.Warn("groups of due-index shards not leased: waiting for their leases to be released or expire",
 			zap.Int("groups", len(held)), zap.Strings("owners", owners(held)), zap.Duration("up_to", wait))
 		deadline := time.Now().Add(wait)
-		b := backoff.NewExponentialBackOff()
-		b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 50*time.Millisecond, time.Second, 0
+		limit := time.Second
 		if d.cfg.MaxBackoff > 0 {
-			b.MaxInterval = min(b.MaxInterval, d.cfg.MaxBackoff)
+			limit = min(limit, d.cfg.MaxBackoff)
 		}
-		// NewExponentialBackOff started it at the library's 500 ms.
-		b.Reset()
+		b := retry.Backoff(50*time.Millisecond, limit)
 		for len(held) > 0 {
 			left := time.Until(deadline)
 			if left <= 0 {

@@ -19,6 +19,8 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/cenkalti/backoff/v4"
 	"go.uber.org/zap"
+
+	"github.com/leadscore/leads/pkg/retry"
 )
 
 // Kinds of Redis, as Kind reports them.
@@ -210,8 +212,7 @@ func waitReady(ctx context.Context, addr string, p *process) error {
 		case <-ctx.Done():
 		}
 	}()
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 2*time.Millisecond, 100*time.Millisecond, 0
+	b := retry.Backoff(2*time.Millisecond, 100*time.Millisecond)
 	err := backoff.Retry(func() error {
 		pid, err := serverPID(ctx, addr)
 		if err != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/leadscore/leads/pkg/httperr"
 	"github.com/leadscore/leads/pkg/ingest"
 	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/retry"
 	"github.com/leadscore/leads/pkg/scorer"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
@@ -147,8 +148,8 @@ func (b *base) open(ctx context.Context) (*model.Model, *store.Store, *stream.Wr
 	}
 	b.closers = append(b.closers, rdb.Close)
 	var ns string
-	eb := backoff.NewExponentialBackOff()
-	eb.MaxInterval, eb.MaxElapsedTime = 5*time.Second, time.Minute
+	eb := retry.Backoff(backoff.DefaultInitialInterval, 5*time.Second)
+	eb.MaxElapsedTime = time.Minute // a program that cannot reach Redis at start fails
 	err = backoff.RetryNotify(func() (err error) {
 		ns, err = store.Resolve(ctx, rdb, b.common.Namespace)
 		return err

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/leadscore/leads/pkg/decay"
+	"github.com/leadscore/leads/pkg/retry"
 	"github.com/leadscore/leads/pkg/scorer"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
@@ -448,9 +449,7 @@ func (b *Backfill) runner(ctx context.Context) (*runner, error) {
 // then moves the checkpoint past them.
 func (r *runner) batch(recs []stream.Record) error {
 	ctx := r.ctx
-	eb := backoff.NewExponentialBackOff()
-	eb.InitialInterval, eb.MaxInterval, eb.MaxElapsedTime = 100*time.Millisecond, 10*time.Second, 0
-	bo := backoff.WithContext(eb, ctx)
+	bo := backoff.WithContext(retry.Backoff(100*time.Millisecond, 10*time.Second), ctx)
 	var crossings int
 	err := backoff.Retry(func() error {
 		n, err := r.s.ProcessCount(ctx, recs)

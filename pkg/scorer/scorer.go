@@ -16,6 +16,7 @@ import (
 	"github.com/leadscore/leads/pkg/commit"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/failpoint"
+	"github.com/leadscore/leads/pkg/retry"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
@@ -248,17 +249,11 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // backoff is exponential from 100 ms, capped at MaxBackoff, with the
 // library's ±50% jitter, and never gives up.
 func (s *Scorer) backoff() *backoff.ExponentialBackOff {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval = 100 * time.Millisecond
-	b.MaxInterval = s.cfg.MaxBackoff
-	if b.MaxInterval <= 0 {
-		b.MaxInterval = 10 * time.Second
+	limit := s.cfg.MaxBackoff
+	if limit <= 0 {
+		limit = 10 * time.Second
 	}
-	b.MaxElapsedTime = 0
-	// NewExponentialBackOff started it at the library's 500 ms; Retry
-	// resets it, the fetch loop's NextBackOff does not.
-	b.Reset()
-	return b
+	return retry.Backoff(100*time.Millisecond, limit)
 }
 
 // retry runs op with capped exponential backoff and jitter until it succeeds

@@ -8,6 +8,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/segmentio/kafka-go"
+
+	"github.com/leadscore/leads/pkg/retry"
 )
 
 // TopicSpec describes a topic to create. Zero Partitions or
@@ -43,8 +45,8 @@ func EnsureTopics(ctx context.Context, cfg Config, topics ...TopicSpec) error {
 		}
 		req.Topics = append(req.Topics, tc)
 	}
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 50*time.Millisecond, 2*time.Second, ensureTopicsTimeout
+	b := retry.Backoff(50*time.Millisecond, 2*time.Second)
+	b.MaxElapsedTime = ensureTopicsTimeout
 	var last error
 	err := backoff.Retry(func() error {
 		last = createTopics(ctx, client, req)
