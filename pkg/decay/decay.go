@@ -452,7 +452,7 @@ func (d *Decayer) group(ctx context.Context, group int, now time.Time) (int, boo
 func (d *Decayer) batch(ctx context.Context, ids []string, now time.Time) (int, error) {
 	for attempt := 0; ; attempt++ {
 		n, err := d.try(ctx, ids, now)
-		if !errors.Is(err, store.ErrConflict) || attempt >= 20 {
+		if !errors.Is(err, store.ErrConflict) || attempt >= store.ConflictRedos {
 			return n, err
 		}
 	}

@@ -339,7 +339,7 @@ func (s *Scorer) stage(ctx context.Context, recs []stream.Record) (*batchPost, e
 			// publish them.
 			s.committer.Writer = commit.ScorerWriter()
 		}
-		if perr != nil || !errors.Is(err, store.ErrConflict) || attempt >= 20 {
+		if perr != nil || !errors.Is(err, store.ErrConflict) || attempt >= store.ConflictRedos {
 			return nil, errors.Join(err, perr)
 		}
 		s.metrics.Conflicts.Inc()

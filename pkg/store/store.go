@@ -351,6 +351,15 @@ func (s *Store) Ledgers(ctx context.Context, homes map[string]string) (map[strin
 // were loaded; reload and redo them.
 var ErrConflict = errors.New("home changed since it was loaded")
 
+// ConflictRedos is how often in a row a writer (scorer or decayer) redoes
+// a batch at once after ErrConflict. A conflict is another writer's commit
+// between a load and the commit, and reloading cures it; when it keeps
+// coming back (writers contending for the same homes, a zombie after a
+// rebalance), the batch fails instead, and the scorer's and decayer's
+// retry loops back off, warn and turn readiness off, rather than reloading
+// from Redis without pause or notice.
+const ConflictRedos = 20
+
 // CommitAll commits every home in one pipeline of commit script calls and
 // returns the new version of each, or in errs, per home, ErrConflict
 // (wrapped) or a HomeError for a home Redis refuses to write. A call
