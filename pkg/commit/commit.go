@@ -467,9 +467,9 @@ func (c *Committer) Drain(ctx context.Context, limit int, busy func(owner string
 	}
 	read := len(tracked)
 	left := func(owner string) bool { return owner != c.Owner && busy(owner) }
-	for home, token := range tracked {
+	for entry, token := range tracked {
 		if left(store.TokenOwner(token)) {
-			delete(tracked, home)
+			delete(tracked, entry)
 		}
 	}
 	// Entries left to their owners would be read again: stop at them.
@@ -478,8 +478,8 @@ func (c *Committer) Drain(ctx context.Context, limit int, busy func(owner string
 		return nil, false, nil
 	}
 	reqs := make(map[string]*store.Request, len(tracked))
-	for home := range tracked {
-		reqs[home] = &store.Request{}
+	for entry := range tracked {
+		reqs[store.TrackedHome(entry)] = &store.Request{}
 	}
 	_, metas, err := c.Store.Load(ctx, reqs)
 	if err != nil {

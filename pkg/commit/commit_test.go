@@ -476,3 +476,34 @@ func TestALeftHomeIsCommittedOnlyOnceTheHomeItsContactMovedToIs(t *testing.T) {
 		})
 	}
 }
+
+// TestADeadDecayersCrossingSurvivesAnotherDecayerCommittingItsHome:
+// decayer A commits a home's crossing and dies before publishing it;
+// decayer B then commits, publishes and untracks the same home for a
+// crossing of its own. A's crossing must stay tracked, so that a later
+// Drain publishes it: B leaves it alone (A's writer), and nobody else
+// would ever publish it.
+func TestADeadDecayersCrossingSurvivesAnotherDecayerCommittingItsHome(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, s := newStore(t), &sink{}
+	const home = "a:acme.io"
+
+	b := load(t, st, home)
+	lost := b.score(home, "c-1", "decay:1")
+	_, err := decayer(st, &sink{}, "a").Write(ctx, b.batch()) // A dies before publishing
+	require.NoError(t, err)
+
+	b = load(t, st, home)
+	own := b.score(home, "c-2", "decay:2")
+	p, err := decayer(st, s, "b").Write(ctx, b.batch())
+	require.NoError(t, err)
+	require.NoError(t, decayer(st, s, "b").Publish(ctx, p))
+	assert.Equal(t, ids(own...), s.ids(t), "B publishes its own crossing only")
+
+	published, _, err := decayer(st, s, "c").Drain(ctx, 100, func(owner string) bool { return owner == "b" })
+	require.NoError(t, err)
+	assert.Equal(t, ids(lost...), ids(published...), "A's crossing is drained")
+	assert.Empty(t, outbox(t, st, home))
+	assert.Empty(t, tracked(t, st))
+}

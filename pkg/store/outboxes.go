@@ -14,11 +14,15 @@ import (
 // The outbox index names the homes whose outbox a writer without
 // redelivery (the decayer) committed and has not yet seen published: a
 // writer that dies between its commit and its publish leaves the home here,
-// and a later pass publishes the outbox. Each entry holds the token of the
-// writer that added it, "<owner>/<random>", so a writer removes only its own
-// entry and never one a later writer added for a newer outbox, and a reader
-// can leave alone the entries of an owner still at work. It is one small
-// hash: homes stay in it only between a commit and its publish.
+// and a later pass publishes its entries of the outbox. An entry is the
+// home under its owner ("<owner>\x00<home>"), so that owners do not
+// replace each other's entries: another decayer that commits and publishes
+// the same home meanwhile leaves a dead owner's crossings tracked. It holds
+// the token of the writer that added it, "<owner>/<random>", so a writer
+// removes only its own entry and never one a later commit of its own added
+// for a newer outbox, and a reader can leave alone the entries of an owner
+// still at work. It is one small hash: homes stay in it only between a
+// commit and its publish.
 func (s *Store) outboxIndexKey() string { return s.ns + ":outboxes" }
 
 var untrackOutbox = redis.NewScript(`
@@ -31,7 +35,8 @@ end
 return n`)
 
 // TrackOutboxes adds homes to the outbox index for owner, before the
-// commit that writes their outboxes, and returns the token of each.
+// commit that writes their outboxes, and returns the token of each entry
+// (entry → token; TrackedHome reads the home of an entry).
 func (s *Store) TrackOutboxes(ctx context.Context, owner string, homes []string) (map[string]string, error) {
 	if len(homes) == 0 {
 		return nil, nil
@@ -41,8 +46,9 @@ func (s *Store) TrackOutboxes(ctx context.Context, owner string, homes []string)
 	var b [12]byte
 	for _, h := range homes {
 		_, _ = rand.Read(b[:])
-		tokens[h] = owner + "/" + hex.EncodeToString(b[:])
-		args = append(args, h, tokens[h])
+		entry := owner + "\x00" + h
+		tokens[entry] = owner + "/" + hex.EncodeToString(b[:])
+		args = append(args, entry, tokens[entry])
 	}
 	if err := s.rdb.HSet(ctx, s.outboxIndexKey(), args...).Err(); err != nil {
 		return nil, fmt.Errorf("track outboxes: %w", err)
@@ -51,7 +57,7 @@ func (s *Store) TrackOutboxes(ctx context.Context, owner string, homes []string)
 }
 
 // UntrackOutboxes removes the entries of the outbox index that still hold
-// the given tokens (home → token), once those outboxes are published.
+// the given tokens (entry → token), once those outboxes are published.
 func (s *Store) UntrackOutboxes(ctx context.Context, tokens map[string]string) error {
 	if len(tokens) == 0 {
 		return nil
@@ -68,7 +74,7 @@ func (s *Store) UntrackOutboxes(ctx context.Context, tokens map[string]string) e
 }
 
 // TrackedOutboxes returns up to about limit entries of the outbox index
-// (home → token).
+// (entry → token; TrackedHome reads the home of an entry).
 func (s *Store) TrackedOutboxes(ctx context.Context, limit int) (map[string]string, error) {
 	out := map[string]string{}
 	var cursor uint64
@@ -85,6 +91,15 @@ func (s *Store) TrackedOutboxes(ctx context.Context, limit int) (map[string]stri
 			return out, nil
 		}
 	}
+}
+
+// TrackedHome is the home of an outbox index entry (an entry written
+// before entries named their owner is the home alone).
+func TrackedHome(entry string) string {
+	if _, home, ok := strings.Cut(entry, "\x00"); ok {
+		return home
+	}
+	return entry
 }
 
 // TokenOwner is the owner named in an outbox index token.
