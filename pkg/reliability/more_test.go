@@ -147,7 +147,17 @@ func TestZombieScorerIsFenced(t *testing.T) {
 	r := newRig(t, 30, 300)
 	x := pure(t, r.history)
 	l := r.lane(t, "zombie")
-	zombie := l.run("scorer", fp.ScorerBeforeCommit+":1:stop")
+	// At debug, so that a failure shows what the zombie did after it woke
+	// (the harness prints a failed test's process output).
+	zombie := l.run("scorer", fp.ScorerBeforeCommit+":1:stop", "--log-level", "debug")
+	defer func() {
+		if t.Failed() {
+			for _, m := range []string{"leads_scorer_version_conflicts_total", "leads_scorer_dedupe_hits_total",
+				"leads_scorer_batch_events_count", "leads_scorer_stalled_seconds", "leads_ready"} {
+				t.Logf("zombie: %s %v", m, zombie.metric(m))
+			}
+		}
+	}()
 	eventually(t, 20*time.Second, "first scorer ready", func() bool { return zombie.ready() == http.StatusOK })
 	r.publish(r.history...)
 	eventually(t, 30*time.Second, "the first scorer stopped at its failpoint", zombie.stopped)
