@@ -1,6 +1,6 @@
 // Package ingest is the ingestor's HTTP service: POST /v1/events decodes
 // one event, an array or NDJSON, validates every event, and answers 202 only
 // after the whole batch is durably published; any invalid event refuses the
-// batch with per-item reasons and publishes nothing. It also serves
-// /healthz, /readyz and /metrics on a mux the program can add routes to.
+// batch with per-item reasons and publishes nothing. The program mounts it
+// beside its health, readiness and metrics (app.Health) and the read API.
 package ingest

@@ -10,12 +10,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	json "github.com/goccy/go-json"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"golang.org/x/sync/semaphore"
 
@@ -107,39 +105,21 @@ type Option func(*Service)
 // WithClock sets the clock that refuses event times too far in the future.
 func WithClock(now func() time.Time) Option { return func(s *Service) { s.now = now } }
 
-// WithReady sets the readiness check of GET /readyz: 200 while it returns
-// nil, else 503 with its error. Without it the service is ready until Drain.
-func WithReady(ready func(ctx context.Context) error) Option {
-	return func(s *Service) { s.ready = ready }
-}
-
 // WithTokens sets the callers allowed to post: each request must carry a
 // source's bearer token (401), send only the event types the source may
 // (403) and stay within its rate (429). Without it, or with tokens that are
 // not configured, everyone may post everything.
 func WithTokens(t *auth.Tokens) Option { return func(s *Service) { s.tokens = t } }
 
-// WithGatherer sets what GET /metrics serves. The default is the registerer
-// given to New when it is also a Gatherer (a *prometheus.Registry), else
-// prometheus.DefaultGatherer.
-func WithGatherer(g prometheus.Gatherer) Option { return func(s *Service) { s.gatherer = g } }
-
-// readyTimeout bounds one readiness check, so a hung dependency makes the
-// probe fail rather than hang (the programs' probes: app.Health).
-const readyTimeout = time.Second
-
 // Service is the ingestor's HTTP service.
 type Service struct {
-	cfg      Config
-	log      *zap.Logger
-	pub      Publisher
-	now      func() time.Time
-	ready    func(ctx context.Context) error
-	gatherer prometheus.Gatherer
-	tokens   *auth.Tokens
-	metrics  *metrics
-	mux      *http.ServeMux
-	draining atomic.Bool
+	cfg     Config
+	log     *zap.Logger
+	pub     Publisher
+	now     func() time.Time
+	tokens  *auth.Tokens
+	metrics *metrics
+	mux     *http.ServeMux
 	// inHand counts the bytes of the bodies in hand (MaxDecodingBytes).
 	inHand *semaphore.Weighted
 }
@@ -193,11 +173,6 @@ func New(cfg Config, log *zap.Logger, pub Publisher, reg prometheus.Registerer, 
 	}
 	s := &Service{cfg: cfg, log: log, pub: pub, now: time.Now, metrics: newMetrics(), mux: http.NewServeMux(),
 		inHand: semaphore.NewWeighted(cfg.MaxDecodingBytes)}
-	if g, ok := reg.(prometheus.Gatherer); ok {
-		s.gatherer = g
-	} else {
-		s.gatherer = prometheus.DefaultGatherer
-	}
 	for _, opt := range opts {
 		if opt != nil {
 			opt(s)
@@ -212,48 +187,16 @@ func New(cfg Config, log *zap.Logger, pub Publisher, reg prometheus.Registerer, 
 		}
 	}
 	s.Register(s.mux)
-	s.mux.HandleFunc("GET /healthz", s.healthz)
-	s.mux.HandleFunc("GET /readyz", s.readyz)
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(s.gatherer, promhttp.HandlerOpts{}))
 	return s, nil
 }
 
-// Register mounts only POST /v1/events on mux, for a program that serves
-// health, readiness and metrics itself.
+// Register mounts POST /v1/events on mux. The programs serve health,
+// readiness and metrics beside it (app.Health).
 func (s *Service) Register(mux *http.ServeMux) { mux.HandleFunc("POST /v1/events", s.post) }
 
-// Handler serves POST /v1/events, GET /healthz, GET /readyz and GET /metrics,
-// and whatever was mounted on Mux; other paths and methods get the error
-// shape's 404 and 405.
+// Handler serves POST /v1/events alone; other paths and methods get the
+// error shape's 404 and 405.
 func (s *Service) Handler() http.Handler { return httperr.Handler(s.mux) }
-
-// Mux is the mux behind Handler, to mount more routes (the read API) on the
-// same listener.
-func (s *Service) Mux() *http.ServeMux { return s.mux }
-
-// Drain makes GET /readyz answer 503 from now on, so a load balancer stops
-// sending work before the server shuts down.
-func (s *Service) Drain() { s.draining.Store(true) }
-
-func (s *Service) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-}
-
-func (s *Service) readyz(w http.ResponseWriter, r *http.Request) {
-	if s.draining.Load() {
-		httperr.Write(w, http.StatusServiceUnavailable, "not ready: shutting down")
-		return
-	}
-	if s.ready != nil {
-		ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
-		defer cancel()
-		if err := s.ready(ctx); err != nil {
-			httperr.Write(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
-			return
-		}
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-}
 
 func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
