@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"sync"
 	"time"
@@ -112,58 +113,109 @@ func (s *Store) MarkSeen(ctx context.Context, window time.Duration, ds []Deliver
 	if len(ds) == 0 {
 		return nil
 	}
-	members := map[string][]any{}
-	var order []string
+	type set struct {
+		partition int32
+		bucket    int64
+		shard     int
+	}
+	members := map[set][]any{}
+	var order []set
 	for i := range ds {
 		m, shard := idMember(ds[i].ID)
-		key := s.dedupeKey(ds[i].Partition, DedupeBucket(ds[i].At, window), shard)
-		if _, ok := members[key]; !ok {
-			order = append(order, key)
+		k := set{ds[i].Partition, DedupeBucket(ds[i].At, window), shard}
+		if _, ok := members[k]; !ok {
+			order = append(order, k)
 		}
-		members[key] = append(members[key], m)
+		members[k] = append(members[k], m)
 	}
 	ttl := 2*window + time.Hour
 	pipe := s.rdb.Pipeline()
-	for _, key := range order {
-		pipe.SAdd(ctx, key, members[key]...)
-		if s.expiring.first(key) {
+	var expiring []set
+	for _, k := range order {
+		key := s.dedupeKey(k.partition, k.bucket, k.shard)
+		pipe.SAdd(ctx, key, members[k]...)
+		if s.expiring.first(k.partition, k.bucket, k.shard) {
 			pipe.PExpire(ctx, key, ttl)
+			expiring = append(expiring, k)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		s.expiring.forget(order)
+		for _, k := range expiring {
+			s.expiring.unset(k.partition, k.bucket, k.shard)
+		}
 		return fmt.Errorf("mark event ids: %w", err)
 	}
 	return nil
 }
 
-// expiring remembers the dedupe sets this store gave an expiry, so that
-// each gets one once, not once per batch.
+// expiring remembers, per partition and bucket, the dedupe sets this store
+// gave an expiry, so that each gets one once, not once per batch. It keeps
+// the newest three buckets of a partition, the ones still marked or read:
+// the older ones are deleted or expire (see Store.ForgetDeliveries).
 type expiring struct {
-	mu   sync.Mutex
-	keys map[string]bool
+	mu         sync.Mutex
+	partitions map[int32]map[int64]*[dedupeShards / 64]uint64
 }
 
-// first reports whether key is new, and remembers it.
-func (e *expiring) first(key string) bool {
+// first reports whether the set of partition, bucket and shard is new to
+// it, and remembers it.
+func (e *expiring) first(partition int32, bucket int64, shard int) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.keys == nil {
-		e.keys = map[string]bool{}
+	if e.partitions == nil {
+		e.partitions = map[int32]map[int64]*[dedupeShards / 64]uint64{}
 	}
-	if e.keys[key] {
+	buckets := e.partitions[partition]
+	if buckets == nil {
+		buckets = map[int64]*[dedupeShards / 64]uint64{}
+		e.partitions[partition] = buckets
+	}
+	shards := buckets[bucket]
+	if shards == nil {
+		shards = new([dedupeShards / 64]uint64)
+		buckets[bucket] = shards
+		for b := range buckets {
+			if b < bucket-2 {
+				delete(buckets, b)
+			}
+		}
+	}
+	if shards[shard/64]&(1<<(shard%64)) != 0 {
 		return false
 	}
-	e.keys[key] = true
+	shards[shard/64] |= 1 << (shard % 64)
 	return true
 }
 
-func (e *expiring) forget(keys []string) {
+// unset forgets one set, whose expiry was not given after all.
+func (e *expiring) unset(partition int32, bucket int64, shard int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, k := range keys {
-		delete(e.keys, k)
+	if shards := e.partitions[partition][bucket]; shards != nil {
+		shards[shard/64] &^= 1 << (shard % 64)
 	}
+}
+
+// forget forgets a whole bucket of a partition.
+func (e *expiring) forget(partition int32, bucket int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.partitions[partition], bucket)
+}
+
+// size is how many sets it remembers.
+func (e *expiring) size() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, buckets := range e.partitions {
+		for _, shards := range buckets {
+			for _, w := range shards {
+				n += bits.OnesCount64(w)
+			}
+		}
+	}
+	return n
 }
 
 // ForgetDeliveries deletes a partition's dedupe bucket: the scorer calls
@@ -174,7 +226,7 @@ func (s *Store) ForgetDeliveries(ctx context.Context, partition int32, bucket in
 	for i := range dedupeShards {
 		keys[i] = s.dedupeKey(partition, bucket, i)
 	}
-	s.expiring.forget(keys)
+	s.expiring.forget(partition, bucket)
 	// One hash tag, so one slot: one call on Redis Cluster too.
 	if err := s.rdb.Unlink(ctx, keys...).Err(); err != nil {
 		return fmt.Errorf("forget dedupe bucket %d of partition %d: %w", bucket, partition, err)

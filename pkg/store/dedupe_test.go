@@ -94,3 +94,24 @@ func BenchmarkDedupeMemory(b *testing.B) {
 	b.ReportMetric((after-before)/float64(b.N), "bytes/id")
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ids/s")
 }
+
+// TestMarkingRemembersOnlyRecentBuckets: the store remembers which sets
+// it gave an expiry for the buckets still in use only, whatever happens to
+// the older ones (forgotten by the scorer, or left to expire when their
+// partition moved to another scorer), so a long-running scorer's memory
+// does not grow with the days it runs.
+func TestMarkingRemembersOnlyRecentBuckets(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	const w = time.Hour
+	t0 := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	for b := range 30 {
+		at := t0.Add(time.Duration(b) * w)
+		require.NoError(t, s.MarkSeen(ctx, w, deliveries(0, b*100, 100, at, func(i int) string { return fmt.Sprintf("e-%d-%d", b, i) })))
+	}
+	assert.LessOrEqual(t, s.expiring.size(), 3*100, "at most three buckets' sets of 100 ids")
+	got, err := s.SeenBefore(ctx, w, deliveries(0, 0, 1, t0.Add(29*w), func(int) string { return "e-29-0" }))
+	require.NoError(t, err)
+	assert.Equal(t, []bool{true}, got)
+}
