@@ -99,7 +99,7 @@ type Committer struct {
 	Engine *scoring.Engine
 	// Quiet keeps crossings out of the outbox: nothing is published. A
 	// replay into a namespace of its own uses it; what it would publish is
-	// counted in Post.Quiet.
+	// counted in Post.Withheld.
 	Quiet bool
 	// Writer names this committer in the outbox entries it writes (see
 	// ScorerWriter and DecayerWriter); it decides which entries of a loaded
@@ -167,13 +167,13 @@ type Batch struct {
 // publish, then the outboxes to clear.
 type Post struct {
 	recs []stream.Record
-	// Published are the crossings this post publishes.
-	Published []scoring.Crossing
-	// Quiet counts the crossings a Quiet committer kept to itself.
-	Quiet   int
-	clear   map[string]store.Clear
-	reports map[string][]store.Pending
-	tracked map[string]string
+	// Crossings are the crossings this post is to publish.
+	Crossings []scoring.Crossing
+	// Withheld counts the crossings a Quiet committer kept to itself.
+	Withheld int
+	clear    map[string]store.Clear
+	reports  map[string][]store.Pending
+	tracked  map[string]string
 }
 
 func newPost() *Post {
@@ -193,7 +193,7 @@ func (p *Post) add(topic, home string, version int64, entries []store.OutboxEntr
 			return fmt.Errorf("encode transition: %w", err)
 		}
 		p.recs = append(p.recs, rec)
-		p.Published = append(p.Published, entries[i].Crossing)
+		p.Crossings = append(p.Crossings, entries[i].Crossing)
 	}
 	p.clear[home] = store.Clear{Version: version, Entries: entries, AtVersion: len(pending) > 0 || legacy}
 	if len(pending) > 0 {
@@ -213,7 +213,7 @@ func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, er
 	if perr := c.Publish(ctx, p); perr != nil {
 		return nil, perr
 	}
-	return p.Published, err
+	return p.Crossings, err
 }
 
 // Write commits every changed home and writes the derived keys; the Post
@@ -250,7 +250,7 @@ func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 		}
 		var fresh []store.OutboxEntry
 		if c.Quiet {
-			p.Quiet += len(h.Crossings)
+			p.Withheld += len(h.Crossings)
 		} else {
 			for _, x := range h.Crossings {
 				fresh = append(fresh, store.OutboxEntry{Writer: c.Writer, Crossing: x})
@@ -501,5 +501,5 @@ func (c *Committer) Drain(ctx context.Context, limit int, busy func(owner string
 	if err := c.Publish(ctx, p); err != nil {
 		return nil, false, err
 	}
-	return p.Published, more, c.Store.UntrackOutboxes(ctx, tracked)
+	return p.Crossings, more, c.Store.UntrackOutboxes(ctx, tracked)
 }

@@ -191,7 +191,7 @@ func TestWriteThenPublishPublishesEachNewCrossingOnceAndClearsItFromTheOutbox(t 
 	assert.Empty(t, s.ids(t), "Write publishes nothing")
 	assert.Equal(t, map[string]string{xs[0].ID(): c.Writer, xs[1].ID(): c.Writer}, outbox(t, st, home),
 		"committed in the outbox, under this committer's name, before they are published")
-	assert.ElementsMatch(t, ids(xs...), ids(p.Published...))
+	assert.ElementsMatch(t, ids(xs...), ids(p.Crossings...))
 
 	require.NoError(t, c.Publish(ctx, p))
 	assert.ElementsMatch(t, ids(xs...), s.ids(t))
@@ -226,7 +226,7 @@ func TestACrossingInFlightIsNotPublishedAgainByItsWritersNextBatch(t *testing.T)
 	second := b.score(home, "c-1", "evt-2")
 	p2, err := c.Write(ctx, b.batch())
 	require.NoError(t, err)
-	assert.Equal(t, ids(second...), ids(p2.Published...))
+	assert.Equal(t, ids(second...), ids(p2.Crossings...))
 
 	require.NoError(t, c.Publish(ctx, p1))
 	require.NoError(t, c.Publish(ctx, p2))
@@ -460,7 +460,7 @@ func TestALeftHomeIsCommittedOnlyOnceTheHomeItsContactMovedToIs(t *testing.T) {
 				assert.Equal(t, vFrom+1, version(t, st, from))
 				assert.Equal(t, vTo+1, version(t, st, to))
 				assert.NotContains(t, left.Contacts, "c-1")
-				assert.Equal(t, ids(moved...), ids(p.Published...))
+				assert.Equal(t, ids(moved...), ids(p.Crossings...))
 				return
 			}
 			require.ErrorIs(t, err, store.ErrConflict)
@@ -469,7 +469,7 @@ func TestALeftHomeIsCommittedOnlyOnceTheHomeItsContactMovedToIs(t *testing.T) {
 			assert.Equal(t, vTo, version(t, st, to))
 			assert.Contains(t, left.Contacts, "c-1", "the contact is still where it was")
 			if p != nil {
-				assert.Empty(t, p.Published)
+				assert.Empty(t, p.Crossings)
 			}
 			var herr *store.HomeError
 			assert.False(t, errors.As(err, &herr), "a conflict, not a home Redis refuses")

@@ -306,7 +306,7 @@ func (s *Scorer) ProcessCount(ctx context.Context, recs []stream.Record) (int, e
 	if p == nil || p.Post == nil {
 		return 0, nil
 	}
-	return len(p.Published) + p.Quiet, nil
+	return len(p.Crossings) + p.Withheld, nil
 }
 
 // stage applies a batch and commits it to Redis, dead-lettering records
@@ -356,8 +356,8 @@ func (s *Scorer) post(ctx context.Context, p *batchPost) error {
 		return err
 	}
 	now := s.now()
-	for i := range p.Published {
-		x := &p.Published[i]
+	for i := range p.Crossings {
+		x := &p.Crossings[i]
 		s.metrics.Transitions.WithLabelValues(x.Type).Inc()
 		if at, ok := p.ingested[x.Cause]; ok {
 			s.metrics.TransitionLatency.Observe(now.Sub(at).Seconds())

@@ -183,7 +183,7 @@ func TestDecayerBesideAScorerPublishesEachCrossingOnce(t *testing.T) {
 	}
 	p, err := s.stage(ctx, part.records(evs...))
 	require.NoError(t, err)
-	require.NotEmpty(t, p.Published, "the batch crosses")
+	require.NotEmpty(t, p.Crossings, "the batch crosses")
 	n, err := d.Pass(ctx, now)
 	require.NoError(t, err)
 	require.Equal(t, 1, n, "the idle contact decayed while the batch's crossings were in its home's outbox")
@@ -198,8 +198,8 @@ func TestDecayerBesideAScorerPublishesEachCrossingOnce(t *testing.T) {
 	for id, n := range count {
 		assert.Equal(t, 1, n, "%s published %d times", id, n)
 	}
-	for i := range p.Published {
-		x := &p.Published[i]
+	for i := range p.Crossings {
+		x := &p.Crossings[i]
 		assert.Contains(t, count, x.Type+"/"+x.ID(), "the batch's crossings are published")
 	}
 	_, metas, err := st.Load(ctx, map[string]*store.Request{"a:p-acme.io": {}})
