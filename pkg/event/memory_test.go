@@ -14,18 +14,6 @@ import (
 	"github.com/leadscore/leads/pkg/event/eventtest"
 )
 
-// allocated is how many bytes f allocates: an upper bound of how much it
-// adds to the heap at its peak. The caller must not run in parallel with
-// anything that allocates.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 // judge decodes and validates a body as the ingestor does, and returns why
 // it is refused (nil when accepted).
 func judge(b eventtest.Body) error {
@@ -49,7 +37,7 @@ func TestHostileBodiesCostAboutTheirSize(t *testing.T) {
 	const size = 5 << 20
 	for _, b := range eventtest.Hostile(size) {
 		var err error
-		got := allocated(func() { err = judge(b) })
+		got := eventtest.Allocated(func() { err = judge(b) })
 		require.Error(t, err, b.Name)
 		t.Logf("%-40s %6.1f MiB allocated (%4.1f× the body): %.80v", b.Name, float64(got)/(1<<20), float64(got)/float64(len(b.Bytes)), err)
 		assert.LessOrEqual(t, got, uint64(3*size), b.Name)
@@ -111,7 +99,7 @@ func TestNoBodyHoldsMoreThanTheBudget(t *testing.T) {
 	for _, b := range bodies {
 		var evs []event.Event
 		var err error
-		got := allocated(func() { evs, err = event.Decode(bytes.NewReader(b.Bytes), b.ContentType, event.DefaultLimits) })
+		got := eventtest.Allocated(func() { evs, err = event.Decode(bytes.NewReader(b.Bytes), b.ContentType, event.DefaultLimits) })
 		for i := range evs {
 			require.Empty(t, evs[i].Validate(time.Time{}), b.Name)
 		}

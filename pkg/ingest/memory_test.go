@@ -21,18 +21,6 @@ import (
 	"github.com/leadscore/leads/pkg/stream"
 )
 
-// allocated is how many bytes f allocates: an upper bound of how much it
-// adds to the heap at its peak. The caller must not run in parallel with
-// anything that allocates.
-func allocated(f func()) uint64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return after.TotalAlloc - before.TotalAlloc
-}
-
 func postBody(h http.Handler, b eventtest.Body) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodPost, "/v1/events", bytes.NewReader(b.Bytes))
 	req.Header.Set("Content-Type", b.ContentType)
@@ -79,7 +67,7 @@ func TestHostileBodiesCostAboutTheirSize(t *testing.T) {
 	h := defaultService(t)
 	for _, b := range eventtest.Hostile(size) {
 		var rec *httptest.ResponseRecorder
-		got := allocated(func() { rec = postBody(h, b) })
+		got := eventtest.Allocated(func() { rec = postBody(h, b) })
 		t.Logf("%-40s %6.1f MiB allocated (%4.1f× the body): %d %.80s", b.Name, float64(got)/(1<<20), float64(got)/float64(len(b.Bytes)), rec.Code, rec.Body)
 		assert.Contains(t, []int{http.StatusBadRequest, http.StatusRequestEntityTooLarge}, rec.Code, b.Name)
 		assert.LessOrEqual(t, got, uint64(3*size), b.Name)
@@ -97,7 +85,7 @@ func TestNoRequestCostsMoreThanItsBudget(t *testing.T) {
 	h := defaultService(t)
 	for _, b := range append(eventtest.Largest(size), heaviest(t)) {
 		var rec *httptest.ResponseRecorder
-		got := allocated(func() { rec = postBody(h, b) })
+		got := eventtest.Allocated(func() { rec = postBody(h, b) })
 		t.Logf("%-55s %4.1f MiB: %6.1f MiB allocated (%4.1f× the body): %d %.60s", b.Name, float64(len(b.Bytes))/(1<<20),
 			float64(got)/(1<<20), float64(got)/float64(len(b.Bytes)), rec.Code, rec.Body)
 		assert.LessOrEqual(t, got, uint64((event.HeldPerByte+8)*len(b.Bytes)), b.Name)
