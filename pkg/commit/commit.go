@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -24,90 +25,26 @@ type Sink interface {
 	Publish(ctx context.Context, recs ...stream.Record) error
 }
 
-// ErrLoad wraps every error of a Loader: Redis failed, not the engine.
-var ErrLoad = errors.New("load")
-
-// Loader lets a workspace load whole homes (for an account-wide refresh)
-// and remembers the metadata of every loaded home for the commit.
-type Loader struct {
-	ctx   context.Context
-	st    *store.Store
-	Metas map[string]*store.Meta
-	// Before holds every loaded contact as it was in Redis, by home, for
-	// the report counters (report.Diff).
-	Before map[string]map[string]*scoring.Contact
-}
-
-// NewLoader returns a loader over the store for one batch.
-func NewLoader(ctx context.Context, st *store.Store) *Loader {
-	return &Loader{ctx: ctx, st: st, Metas: map[string]*store.Meta{}, Before: map[string]map[string]*scoring.Contact{}}
-}
-
-// LoadHome implements scoring.Loader. A home already loaded at another
-// version is a conflict: the batch must be redone.
-func (l *Loader) LoadHome(id string, _ bool) (*scoring.Home, error) {
-	h, m, err := l.st.LoadHome(l.ctx, id)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrLoad, err)
-	}
-	if old, ok := l.Metas[id]; ok && old.Version != m.Version {
-		return nil, fmt.Errorf("%w: %w: %s moved from version %d to %d", ErrLoad, store.ErrConflict, id, old.Version, m.Version)
-	}
-	l.Metas[id] = m
-	l.remember(h)
-	return h, nil
-}
-
-func (l *Loader) remember(h *scoring.Home) {
-	before := l.Before[h.ID]
-	if before == nil {
-		before = map[string]*scoring.Contact{}
-		l.Before[h.ID] = before
-	}
-	for id, c := range h.Contacts {
-		if _, ok := before[id]; !ok {
-			before[id] = c.Clone()
-		}
-	}
-}
-
-// Load reads the requested homes into the workspace.
-func (l *Loader) Load(ws *scoring.Workspace, reqs map[string]*store.Request) error {
-	for _, r := range reqs {
-		slices.Sort(r.Contacts)
-		r.Contacts = slices.Compact(r.Contacts)
-		slices.Sort(r.Partitions)
-		r.Partitions = slices.Compact(r.Partitions)
-	}
-	homes, metas, err := l.st.Load(l.ctx, reqs)
-	if err != nil {
-		return err
-	}
-	for id, h := range homes {
-		l.remember(h)
-		ws.Put(h)
-		l.Metas[id] = metas[id]
-	}
-	return nil
-}
-
-// Committer writes workspaces.
+// Committer runs the write cycle of a batch (see Cycle): it loads the
+// homes (Load), commits them to Redis with their new crossings in their
+// outboxes (Commit), then publishes the crossings and clears the outboxes
+// (Deliver). It alone decides which crossings a post publishes.
 type Committer struct {
 	Store  *store.Store
 	Sink   Sink
 	Topic  string
 	Engine *scoring.Engine
-	// Quiet keeps crossings out of the outbox: nothing is published. A
-	// replay into a namespace of its own uses it; what it would publish is
-	// counted in Post.Withheld.
-	Quiet bool
+	// Withhold keeps crossings out of the outbox: nothing is published. A
+	// backfill into a namespace of its own uses it; what it would publish
+	// is counted in Post.Withheld.
+	Withhold bool
 	// Writer names this committer in the outbox entries it writes (see
 	// ScorerWriter and DecayerWriter); it decides which entries of a loaded
 	// outbox it publishes (see publishes).
 	Writer string
 	// Track lists every home it writes an outbox to in the store's outbox
 	// index, under Owner, until the outbox is published, for a writer that
-	// gets no redelivery after a crash (the decayer): see Drain.
+	// gets no redelivery after a crash (the decayer): see PublishOrphans.
 	Track bool
 	Owner string
 }
@@ -135,7 +72,8 @@ func DecayerWriter(owner string) string { return decayerWriter + owner }
 // in a loaded outbox. Each crossing is published once on a run without
 // faults, so entries are left to whoever is publishing them: its own, in
 // flight in this process (a scorer that gives up a post takes a new name),
-// and a decayer's, which the decayers drain when their writer died (Drain).
+// and a decayer's, which the decayers publish when their writer died
+// (PublishOrphans).
 // What is left to a scorer are the entries of a scorer that died or lost
 // the partition before publishing them: the redelivery of the events that
 // caused them loads them again. Entries written before entries had writers
@@ -150,17 +88,14 @@ func (c *Committer) publishes(writer string) bool {
 	return strings.HasPrefix(writer, scorerWriter) && strings.HasPrefix(c.Writer, scorerWriter)
 }
 
-// Batch is what one commit writes.
-type Batch struct {
-	WS *scoring.Workspace
-	// Where is the contact index as loaded, so only new or moved contacts
-	// are re-indexed.
-	Where map[string]string
-	Metas map[string]*store.Meta
-	// Applied are the highest offsets applied per home and partition.
-	Applied map[string]map[int32]int64
-	// Before are the loaded contacts as they were (Loader.Before).
-	Before map[string]map[string]*scoring.Contact
+// newWriter gives a scorer that gave up a post a new name: its entries
+// stay unpublished in outboxes, and a scorer publishes only other writers'
+// (see publishes), so under a new name its next loads publish them. A
+// decayer keeps its name: its next pass publishes its own (PublishOrphans).
+func (c *Committer) newWriter() {
+	if strings.HasPrefix(c.Writer, scorerWriter) {
+		c.Writer = ScorerWriter()
+	}
 }
 
 // Post is what is left of a commit once Redis has it: the transitions to
@@ -169,59 +104,55 @@ type Post struct {
 	recs []stream.Record
 	// Crossings are the crossings this post is to publish.
 	Crossings []scoring.Crossing
-	// Withheld counts the crossings a Quiet committer kept to itself.
+	// Withheld counts the crossings a Withhold committer kept to itself.
 	Withheld int
 	clear    map[string]store.Clear
-	reports  map[string][]store.Pending
+	reports  map[string][]store.ReportDelta
 	tracked  map[string]string
 }
 
 func newPost() *Post {
-	return &Post{clear: map[string]store.Clear{}, reports: map[string][]store.Pending{}}
+	return &Post{clear: map[string]store.Clear{}, reports: map[string][]store.ReportDelta{}}
 }
 
-// add puts entries of home to publish, and report deltas to apply, in the
-// post; the deltas, and a legacy outbox left in the home's hash, are to be
-// cleared at version.
-func (p *Post) add(topic, home string, version int64, entries []store.OutboxEntry, pending []store.Pending, legacy bool) error {
-	if len(entries) == 0 && len(pending) == 0 {
+// add puts entries of home to publish (or, withheld, to count), and report
+// deltas to apply, in the post; the entries, the deltas, and a legacy
+// outbox left in the home's hash, are to be cleared at version.
+func (c *Committer) add(p *Post, home string, version int64, entries []store.OutboxEntry, reports []store.ReportDelta, legacy bool) error {
+	if len(entries) == 0 && len(reports) == 0 {
 		return nil
 	}
 	for i := range entries {
-		rec, err := transition.Record(topic, &entries[i].Crossing)
+		if c.Withhold {
+			p.Withheld++
+			continue
+		}
+		rec, err := transition.Record(c.Topic, &entries[i].Crossing)
 		if err != nil {
 			return fmt.Errorf("encode transition: %w", err)
 		}
 		p.recs = append(p.recs, rec)
 		p.Crossings = append(p.Crossings, entries[i].Crossing)
 	}
-	p.clear[home] = store.Clear{Version: version, Entries: entries, AtVersion: len(pending) > 0 || legacy}
-	if len(pending) > 0 {
-		p.reports[home] = pending
+	p.clear[home] = store.Clear{Version: version, Entries: entries, AtVersion: len(reports) > 0 || legacy}
+	if len(reports) > 0 {
+		p.reports[home] = reports
 	}
 	return nil
 }
 
-// Commit writes every changed home and publishes its outbox. It returns the
-// crossings published. When some homes conflicted, the others are fully
-// committed and the error wraps store.ErrConflict: redo the batch.
-func (c *Committer) Commit(ctx context.Context, b Batch) ([]scoring.Crossing, error) {
-	p, err := c.Write(ctx, b)
-	if p == nil {
-		return nil, err
+// Commit commits every changed home of the batch to Redis, each with its
+// new crossings in its outbox, and writes the derived keys. The Post says
+// what to deliver: the homes' new crossings, and the entries of loaded
+// outboxes this committer publishes (see publishes). Whenever homes were
+// committed, their Post comes back, with any error: when some homes were
+// not, errors wrapping store.ErrConflict or store.HomeError. A batch whose
+// workspace lacked homes (Workspace.Missing) commits nothing: the error is
+// a *MissingError.
+func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
+	if len(b.WS.Missing) > 0 {
+		return nil, &MissingError{Homes: slices.Sorted(maps.Keys(b.WS.Missing))}
 	}
-	if perr := c.Publish(ctx, p); perr != nil {
-		return nil, perr
-	}
-	return p.Crossings, err
-}
-
-// Write commits every changed home and writes the derived keys; the Post
-// says what to publish: the homes' new crossings, and the entries of
-// loaded outboxes this committer publishes (see publishes). Whenever homes
-// were committed, their Post comes back, with any error: when some homes
-// were not, errors wrapping store.ErrConflict or store.HomeError.
-func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 	p := newPost()
 	carry, err := c.carried(ctx, b.WS)
 	if err != nil {
@@ -243,31 +174,31 @@ func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 		if !h.Changed && len(b.Applied[id]) == 0 && !m.LegacyOutbox {
 			// Nothing to commit: what is left to publish and apply of it
 			// is cleared at the version loaded.
-			if err := p.add(c.Topic, id, m.Version, loaded, m.Pending, false); err != nil {
+			if err := c.add(p, id, m.Version, loaded, m.Reports, false); err != nil {
 				return nil, err
 			}
 			continue
 		}
 		var fresh []store.OutboxEntry
-		if c.Quiet {
+		if c.Withhold {
 			p.Withheld += len(h.Crossings)
 		} else {
 			for _, x := range h.Crossings {
 				fresh = append(fresh, store.OutboxEntry{Writer: c.Writer, Crossing: x})
 			}
 		}
-		pending := slices.Clip(m.Pending)
+		pending := slices.Clip(m.Reports)
 		if counts := report.Diff(b.Before[id], h, c.Engine.Model()); len(counts) > 0 {
-			pending = append(pending, store.Pending{Version: m.Version + 1, Counts: counts})
+			pending = append(pending, store.ReportDelta{Version: m.Version + 1, Counts: counts})
 		}
-		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: fresh, Pending: pending,
+		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: fresh, Reports: pending,
 			Carry: carry[id]})
 		again = append(again, loaded)
 	}
 	if c.Track {
 		var homes []string
 		for _, cm := range commits {
-			if len(cm.Outbox) > 0 || len(cm.Pending) > 0 {
+			if len(cm.Outbox) > 0 || len(cm.Reports) > 0 {
 				homes = append(homes, cm.Home.ID)
 			}
 		}
@@ -290,7 +221,7 @@ func (c *Committer) Write(ctx context.Context, b Batch) (*Post, error) {
 			conflicted[cm.Home.ID] = true
 			continue
 		}
-		if err := p.add(c.Topic, cm.Home.ID, versions[i], append(again[i], cm.Outbox...), cm.Pending, false); err != nil {
+		if err := c.add(p, cm.Home.ID, versions[i], append(again[i], cm.Outbox...), cm.Reports, false); err != nil {
 			return nil, err
 		}
 	}
@@ -396,10 +327,13 @@ func (c *Committer) commitInOrder(ctx context.Context, commits []store.Commit, m
 	return versions, errs, run(func(id string) bool { return !into[id] && blocked[id] == nil })
 }
 
-// Publish sends a post's transitions, adds its report deltas to the report
-// counters, and then clears the outboxes and deltas it covers (each only if
-// its home has not been committed again since).
-func (c *Committer) Publish(ctx context.Context, p *Post) error {
+// Deliver publishes a post's transitions and adds its report deltas to the
+// report counters; then it clears the outbox entries and deltas it covers
+// in Redis (each only if its home has not been committed again since).
+func (c *Committer) Deliver(ctx context.Context, p *Post) error {
+	if p == nil {
+		return nil
+	}
 	// Kafka and Redis are written at once: the report counters do not
 	// delay the transitions.
 	var g errgroup.Group
@@ -428,7 +362,7 @@ func (c *Committer) Publish(ctx context.Context, p *Post) error {
 // entries of contacts found somewhere else than the index says (new, moved,
 // or never indexed because a crash came first), and the leaderboard scores
 // and next decay time of touched contacts and their accounts.
-func (c *Committer) derived(b Batch, conflicted map[string]bool) store.Derived {
+func (c *Committer) derived(b *Batch, conflicted map[string]bool) store.Derived {
 	d := store.Derived{Where: map[string]string{}, Contacts: map[string]int32{}, Accounts: map[string]int32{}, Due: map[string]int64{}}
 	for id, h := range b.WS.Homes {
 		if conflicted[id] {
@@ -452,15 +386,15 @@ func (c *Committer) derived(b Batch, conflicted map[string]bool) store.Derived {
 	return d
 }
 
-// Drain publishes the crossings of the homes in the outbox index (up to
-// about limit of them) that a decayer committed and maybe never published
-// because it died first: the entries of this committer's owner (a decayer
+// PublishOrphans publishes the crossings of the homes in the outbox index
+// (up to about limit of them) that a decayer committed and maybe never
+// published because it died first: the entries of this committer's owner (a decayer
 // restarted under the same --owner) and of owners that busy (asked after
 // the index is read) says are no longer at work, and entries written
 // before entries had writers. Homes are not committed again: the entries
 // are published under their own ids and cleared. more says the index may
-// hold further entries to drain.
-func (c *Committer) Drain(ctx context.Context, limit int, busy func(owner string) bool) (published []scoring.Crossing, more bool, err error) {
+// hold further orphans.
+func (c *Committer) PublishOrphans(ctx context.Context, limit int, busy func(owner string) bool) (published []scoring.Crossing, more bool, err error) {
 	tracked, err := c.Store.TrackedOutboxes(ctx, limit)
 	if err != nil || len(tracked) == 0 {
 		return nil, false, err
@@ -494,11 +428,11 @@ func (c *Committer) Drain(ctx context.Context, limit int, busy func(owner string
 				orphans = append(orphans, e)
 			}
 		}
-		if err := p.add(c.Topic, home, m.Version, orphans, m.Pending, m.LegacyOutbox); err != nil {
+		if err := c.add(p, home, m.Version, orphans, m.Reports, m.LegacyOutbox); err != nil {
 			return nil, false, err
 		}
 	}
-	if err := c.Publish(ctx, p); err != nil {
+	if err := c.Deliver(ctx, p); err != nil {
 		return nil, false, err
 	}
 	return p.Crossings, more, c.Store.UntrackOutboxes(ctx, tracked)

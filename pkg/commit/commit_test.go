@@ -73,20 +73,19 @@ func decayer(st *store.Store, s Sink, owner string) *Committer {
 // batch is one batch of a committer: the homes loaded, then changed.
 type batch struct {
 	ws *scoring.Workspace
-	ld *Loader
+	b  *Batch
 }
 
 // load loads whole homes, as a batch does before applying its events.
 func load(t *testing.T, st *store.Store, homes ...string) *batch {
 	t.Helper()
-	ld := NewLoader(context.Background(), st)
-	ws := scoring.NewWorkspace(engine, ld)
-	reqs := map[string]*store.Request{}
+	whole := map[string]bool{}
 	for _, h := range homes {
-		reqs[h] = &store.Request{All: true}
+		whole[h] = true
 	}
-	require.NoError(t, ld.Load(ws, reqs))
-	return &batch{ws: ws, ld: ld}
+	b, err := (&Committer{Store: st, Engine: engine}).Load(context.Background(), nil, nil, whole)
+	require.NoError(t, err)
+	return &batch{ws: b.WS, b: b}
 }
 
 // score changes contact in home as an event would, with crossings of the
@@ -112,9 +111,7 @@ func (b *batch) score(home, contact string, causes ...string) []scoring.Crossing
 	return xs
 }
 
-func (b *batch) batch() Batch {
-	return Batch{WS: b.ws, Metas: b.ld.Metas, Before: b.ld.Before}
-}
+func (b *batch) batch() *Batch { return b.b }
 
 func ids(xs ...scoring.Crossing) []string {
 	out := make([]string, len(xs))
@@ -177,7 +174,7 @@ func TestACommitterPublishesOnlyOutboxEntriesNobodyElseIsPublishing(t *testing.T
 	}
 }
 
-func TestWriteThenPublishPublishesEachNewCrossingOnceAndClearsItFromTheOutbox(t *testing.T) {
+func TestCommitThenDeliverPublishesEachNewCrossingOnceAndClearsItFromTheOutbox(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st, s := newStore(t), &sink{}
@@ -186,23 +183,23 @@ func TestWriteThenPublishPublishesEachNewCrossingOnceAndClearsItFromTheOutbox(t 
 
 	b := load(t, st, home)
 	xs := append(b.score(home, "c-1", "evt-1"), b.score(home, "c-2", "evt-2")...)
-	p, err := c.Write(ctx, b.batch())
+	p, err := c.Commit(ctx, b.batch())
 	require.NoError(t, err)
-	assert.Empty(t, s.ids(t), "Write publishes nothing")
+	assert.Empty(t, s.ids(t), "Commit publishes nothing")
 	assert.Equal(t, map[string]string{xs[0].ID(): c.Writer, xs[1].ID(): c.Writer}, outbox(t, st, home),
 		"committed in the outbox, under this committer's name, before they are published")
 	assert.ElementsMatch(t, ids(xs...), ids(p.Crossings...))
 
-	require.NoError(t, c.Publish(ctx, p))
+	require.NoError(t, c.Deliver(ctx, p))
 	assert.ElementsMatch(t, ids(xs...), s.ids(t))
 	assert.Empty(t, outbox(t, st, home))
 
 	// The next batch of the home publishes only its own crossings.
 	b = load(t, st, home)
 	more := b.score(home, "c-1", "evt-3")
-	p, err = c.Write(ctx, b.batch())
+	p, err = c.Commit(ctx, b.batch())
 	require.NoError(t, err)
-	require.NoError(t, c.Publish(ctx, p))
+	require.NoError(t, c.Deliver(ctx, p))
 	assert.ElementsMatch(t, ids(append(xs, more...)...), s.ids(t))
 	assert.Empty(t, outbox(t, st, home))
 }
@@ -219,17 +216,17 @@ func TestACrossingInFlightIsNotPublishedAgainByItsWritersNextBatch(t *testing.T)
 
 	b := load(t, st, home)
 	first := b.score(home, "c-1", "evt-1")
-	p1, err := c.Write(ctx, b.batch())
+	p1, err := c.Commit(ctx, b.batch())
 	require.NoError(t, err)
 
 	b = load(t, st, home)
 	second := b.score(home, "c-1", "evt-2")
-	p2, err := c.Write(ctx, b.batch())
+	p2, err := c.Commit(ctx, b.batch())
 	require.NoError(t, err)
 	assert.Equal(t, ids(second...), ids(p2.Crossings...))
 
-	require.NoError(t, c.Publish(ctx, p1))
-	require.NoError(t, c.Publish(ctx, p2))
+	require.NoError(t, c.Deliver(ctx, p1))
+	require.NoError(t, c.Deliver(ctx, p2))
 	assert.Equal(t, ids(append(first, second...)...), s.ids(t))
 	assert.Empty(t, outbox(t, st, home))
 }
@@ -246,21 +243,21 @@ func TestAHomeWithNothingToCommitStillPublishesADeadScorersLeftovers(t *testing.
 
 	b := load(t, st, home)
 	dead := b.score(home, "c-1", "evt-1")
-	_, err := scorer(st, s).Write(ctx, b.batch()) // and dies before publishing
+	_, err := scorer(st, s).Commit(ctx, b.batch()) // and dies before publishing
 	require.NoError(t, err)
 	b = load(t, st, home)
 	decayed := b.score(home, "c-2", "decay:1")
 	d := decayer(st, s, "d1")
-	_, err = d.Write(ctx, b.batch()) // still at work: publishing
+	_, err = d.Commit(ctx, b.batch()) // still at work: publishing
 	require.NoError(t, err)
 	require.Empty(t, s.ids(t))
 	v := version(t, st, home)
 
 	live := scorer(st, s)
 	b = load(t, st, home)
-	p, err := live.Write(ctx, b.batch())
+	p, err := live.Commit(ctx, b.batch())
 	require.NoError(t, err)
-	require.NoError(t, live.Publish(ctx, p))
+	require.NoError(t, live.Deliver(ctx, p))
 	assert.Equal(t, ids(dead...), s.ids(t))
 	assert.Equal(t, map[string]string{decayed[0].ID(): d.Writer}, outbox(t, st, home))
 	assert.Equal(t, v, version(t, st, home), "nothing committed")
@@ -275,22 +272,22 @@ func TestAScorerLeavesAnotherLiveWritersEntriesAlone(t *testing.T) {
 	b := load(t, st, home)
 	decayed := b.score(home, "c-1", "decay:1")
 	d := decayer(st, s, "d1")
-	_, err := d.Write(ctx, b.batch())
+	_, err := d.Commit(ctx, b.batch())
 	require.NoError(t, err)
 
 	live := scorer(st, s)
 	b = load(t, st, home)
 	mine := b.score(home, "c-2", "evt-1")
-	p, err := live.Write(ctx, b.batch())
+	p, err := live.Commit(ctx, b.batch())
 	require.NoError(t, err)
-	require.NoError(t, live.Publish(ctx, p))
+	require.NoError(t, live.Deliver(ctx, p))
 	assert.Equal(t, ids(mine...), s.ids(t))
 	assert.Equal(t, map[string]string{decayed[0].ID(): d.Writer}, outbox(t, st, home))
 }
 
-// TestDrainPublishesADeadDecayersEntriesAndLeavesABusyOnesAlone: decayers
+// TestPublishOrphansPublishesADeadDecayersEntriesAndLeavesABusyOnesAlone: decayers
 // that committed and did not publish (they died, or are still at it).
-func TestDrainPublishesADeadDecayersEntriesAndLeavesABusyOnesAlone(t *testing.T) {
+func TestPublishOrphansPublishesADeadDecayersEntriesAndLeavesABusyOnesAlone(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st, s := newStore(t), &sink{}
@@ -298,15 +295,15 @@ func TestDrainPublishesADeadDecayersEntriesAndLeavesABusyOnesAlone(t *testing.T)
 
 	b := load(t, st, deadHome)
 	dead := b.score(deadHome, "c-1", "decay:1")
-	_, err := decayer(st, s, "dead").Write(ctx, b.batch())
+	_, err := decayer(st, s, "dead").Commit(ctx, b.batch())
 	require.NoError(t, err)
 	b = load(t, st, busyHome)
 	busy := b.score(busyHome, "c-2", "decay:1")
-	_, err = decayer(st, s, "busy").Write(ctx, b.batch())
+	_, err = decayer(st, s, "busy").Commit(ctx, b.batch())
 	require.NoError(t, err)
 	require.Equal(t, []string{"busy", "dead"}, owners(tracked(t, st)))
 
-	published, more, err := decayer(st, s, "me").Drain(ctx, 100, func(owner string) bool { return owner == "busy" })
+	published, more, err := decayer(st, s, "me").PublishOrphans(ctx, 100, func(owner string) bool { return owner == "busy" })
 	require.NoError(t, err)
 	assert.False(t, more)
 	assert.Equal(t, ids(dead...), ids(published...))
@@ -326,10 +323,10 @@ func TestADecayerRestartedUnderItsOwnerDrainsItsOwnEntries(t *testing.T) {
 
 	b := load(t, st, home)
 	mine := b.score(home, "c-1", "decay:1")
-	_, err := decayer(st, s, "d1").Write(ctx, b.batch())
+	_, err := decayer(st, s, "d1").Commit(ctx, b.batch())
 	require.NoError(t, err)
 
-	published, _, err := decayer(st, s, "d1").Drain(ctx, 100, func(string) bool { return true })
+	published, _, err := decayer(st, s, "d1").PublishOrphans(ctx, 100, func(string) bool { return true })
 	require.NoError(t, err)
 	assert.Equal(t, ids(mine...), ids(published...))
 	assert.Equal(t, ids(mine...), s.ids(t))
@@ -405,14 +402,14 @@ func TestAHomeAContactMovedIntoIsCommittedBeforeTheHomeItLeft(t *testing.T) {
 	b := load(t, st, from, to)
 	b.score(from, "c-1")
 	b.score(to, "c-2")
-	_, err := c.Write(ctx, b.batch())
+	_, err := c.Commit(ctx, b.batch())
 	require.NoError(t, err) // the commit script is loaded now
 
 	order := &commitOrder{homes: map[string]string{st.HomeKey(from): from, st.HomeKey(to): to}}
 	rdb.AddHook(order)
 	b = load(t, st, from, to)
 	b.move("c-1", from, to)
-	_, err = c.Write(ctx, b.batch())
+	_, err = c.Commit(ctx, b.batch())
 	require.NoError(t, err)
 	assert.Equal(t, [][]string{{to}, {from}}, order.calls, "one round trip each, the new home first")
 }
@@ -437,7 +434,7 @@ func TestALeftHomeIsCommittedOnlyOnceTheHomeItsContactMovedToIs(t *testing.T) {
 			b := load(t, st, from, to)
 			b.score(from, "c-1")
 			b.score(to, "c-2")
-			_, err := c.Write(ctx, b.batch())
+			_, err := c.Commit(ctx, b.batch())
 			require.NoError(t, err)
 
 			b = load(t, st, from, to)
@@ -445,13 +442,13 @@ func TestALeftHomeIsCommittedOnlyOnceTheHomeItsContactMovedToIs(t *testing.T) {
 				// Another writer commits the new home after this batch loaded it.
 				other := load(t, st, to)
 				other.score(to, "c-2")
-				_, err := scorer(st, &sink{}).Write(ctx, other.batch())
+				_, err := scorer(st, &sink{}).Commit(ctx, other.batch())
 				require.NoError(t, err)
 			}
 			vFrom, vTo := version(t, st, from), version(t, st, to)
 			b.move("c-1", from, to)
 			moved := b.score(to, "c-1", "evt-1")
-			p, err := c.Write(ctx, b.batch())
+			p, err := c.Commit(ctx, b.batch())
 
 			left, _, lerr := st.LoadHome(ctx, from)
 			require.NoError(t, lerr)
@@ -491,17 +488,17 @@ func TestADeadDecayersCrossingSurvivesAnotherDecayerCommittingItsHome(t *testing
 
 	b := load(t, st, home)
 	lost := b.score(home, "c-1", "decay:1")
-	_, err := decayer(st, &sink{}, "a").Write(ctx, b.batch()) // A dies before publishing
+	_, err := decayer(st, &sink{}, "a").Commit(ctx, b.batch()) // A dies before publishing
 	require.NoError(t, err)
 
 	b = load(t, st, home)
 	own := b.score(home, "c-2", "decay:2")
-	p, err := decayer(st, s, "b").Write(ctx, b.batch())
+	p, err := decayer(st, s, "b").Commit(ctx, b.batch())
 	require.NoError(t, err)
-	require.NoError(t, decayer(st, s, "b").Publish(ctx, p))
+	require.NoError(t, decayer(st, s, "b").Deliver(ctx, p))
 	assert.Equal(t, ids(own...), s.ids(t), "B publishes its own crossing only")
 
-	published, _, err := decayer(st, s, "c").Drain(ctx, 100, func(owner string) bool { return owner == "b" })
+	published, _, err := decayer(st, s, "c").PublishOrphans(ctx, 100, func(owner string) bool { return owner == "b" })
 	require.NoError(t, err)
 	assert.Equal(t, ids(lost...), ids(published...), "A's crossing is drained")
 	assert.Empty(t, outbox(t, st, home))

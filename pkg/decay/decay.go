@@ -125,7 +125,8 @@ type Decayer struct {
 	beforeCommit func()
 }
 
-// New returns a decayer publishing transitions through sink to topic.
+// New returns a decayer publishing transitions through sink to topic, or,
+// with a nil sink, withholding them (a backfill's namespace).
 func New(cfg Config, log *zap.Logger, st *store.Store, engine *scoring.Engine, sink commit.Sink, topic string, m *Metrics) (*Decayer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -134,7 +135,7 @@ func New(cfg Config, log *zap.Logger, st *store.Store, engine *scoring.Engine, s
 		m = NewMetrics(nil)
 	}
 	return &Decayer{cfg: cfg, log: log, st: st, engine: engine, metrics: m, now: time.Now,
-		committer: &commit.Committer{Store: st, Sink: sink, Topic: topic, Engine: engine, Track: true, Owner: cfg.Owner,
+		committer: &commit.Committer{Store: st, Sink: sink, Topic: topic, Engine: engine, Withhold: sink == nil, Track: true, Owner: cfg.Owner,
 			Writer: commit.DecayerWriter(cfg.Owner)}}, nil
 }
 
@@ -307,7 +308,7 @@ func owners(held map[int]string) []string {
 // returns how many changed and the groups other owners hold (group →
 // owner), which it also sets the gauge to.
 func (d *Decayer) pass(ctx context.Context, now time.Time, groups []int) (int, map[int]string, error) {
-	if err := d.drain(ctx); err != nil {
+	if err := d.publishOrphans(ctx); err != nil {
 		return 0, nil, err
 	}
 	var total atomic.Int64
@@ -375,11 +376,11 @@ func (d *Decayer) release(ctx context.Context) {
 	d.log.Info("shard leases released", zap.String("owner", d.cfg.Owner), zap.Int("groups", n))
 }
 
-// drain publishes the crossings a decayer committed and died before
-// publishing: they are in outboxes of homes no longer due, which no pass
+// publishOrphans publishes the crossings a decayer committed and died
+// before publishing: they are in outboxes of homes no longer due, which no pass
 // would load again. A decayer counts as alive while it holds a lease; one
 // restarted under the same --owner drains its own at once.
-func (d *Decayer) drain(ctx context.Context) error {
+func (d *Decayer) publishOrphans(ctx context.Context) error {
 	for {
 		var owners map[string]bool
 		var unknown bool
@@ -391,7 +392,7 @@ func (d *Decayer) drain(ctx context.Context) error {
 			}
 			return unknown || owners[owner]
 		}
-		published, more, err := d.committer.Drain(ctx, d.cfg.BatchSize, busy)
+		published, more, err := d.committer.PublishOrphans(ctx, d.cfg.BatchSize, busy)
 		for i := range published {
 			d.metrics.Transitions.WithLabelValues(published[i].Type).Inc()
 		}
@@ -400,7 +401,7 @@ func (d *Decayer) drain(ctx context.Context) error {
 		}
 		switch {
 		case err != nil:
-			return fmt.Errorf("drain outboxes: %w", err)
+			return fmt.Errorf("publish orphaned crossings: %w", err)
 		case !more:
 			return nil
 		}
@@ -447,58 +448,58 @@ func (d *Decayer) group(ctx context.Context, group int, now time.Time) (int, boo
 	}
 }
 
-// batch decays the given contacts, redoing it when a home changed under it
-// (an event for the same contact committed first).
+// batch decays the given contacts through the write cycle (commit.Cycle):
+// it is loaded and decayed again when a home changed under it (an event
+// for the same contact committed first).
 func (d *Decayer) batch(ctx context.Context, ids []string, now time.Time) (int, error) {
-	for attempt := 0; ; attempt++ {
-		n, err := d.try(ctx, ids, now)
-		if !errors.Is(err, store.ErrConflict) || attempt >= store.ConflictRedos {
-			return n, err
+	changed := 0
+	p, err := d.committer.Cycle(ctx, func(whole map[string]bool) (*commit.Post, error) {
+		changed = 0
+		b, err := d.committer.Load(ctx, ids, func(ws *scoring.Workspace) map[string]*store.Request {
+			reqs := map[string]*store.Request{}
+			for id, home := range ws.Where {
+				if reqs[home] == nil {
+					reqs[home] = &store.Request{}
+				}
+				reqs[home].Contacts = append(reqs[home].Contacts, id)
+			}
+			return reqs
+		}, whole)
+		if err != nil {
+			return nil, err
 		}
+		for _, id := range ids {
+			ok, err := b.WS.Decay(id, now)
+			if err != nil && !errors.Is(err, scoring.ErrNotLoaded) {
+				return nil, err
+			}
+			if ok {
+				changed++
+			}
+		}
+		if d.beforeCommit != nil {
+			d.beforeCommit()
+		}
+		p, err := d.committer.Commit(ctx, b)
+		if err != nil {
+			return p, err
+		}
+		return p, d.reindex(ctx, b.WS, ids)
+	}, d.deliver)
+	if err != nil {
+		return 0, err
 	}
+	if err := d.deliver(ctx, p); err != nil {
+		return 0, err
+	}
+	d.metrics.Decayed.Add(float64(changed))
+	return changed, nil
 }
 
-func (d *Decayer) try(ctx context.Context, ids []string, now time.Time) (int, error) {
-	where, err := d.st.Locate(ctx, ids)
-	if err != nil {
-		return 0, err
-	}
-	ld := commit.NewLoader(ctx, d.st)
-	ws := scoring.NewWorkspace(d.engine, ld)
-	reqs := map[string]*store.Request{}
-	for id, home := range where {
-		ws.Locate(id, home)
-		if reqs[home] == nil {
-			reqs[home] = &store.Request{}
-		}
-		reqs[home].Contacts = append(reqs[home].Contacts, id)
-	}
-	if err := ld.Load(ws, reqs); err != nil {
-		return 0, err
-	}
-	changed := 0
-	for _, id := range ids {
-		ok, err := ws.Decay(id, now)
-		if err != nil {
-			return changed, err
-		}
-		if ok {
-			changed++
-		}
-	}
-	if d.beforeCommit != nil {
-		d.beforeCommit()
-	}
-	published, err := d.committer.Commit(ctx, commit.Batch{WS: ws, Where: where, Metas: ld.Metas, Before: ld.Before})
-	for i := range published {
-		d.metrics.Transitions.WithLabelValues(published[i].Type).Inc()
-	}
-	if err != nil {
-		return 0, err
-	}
-	// The commit re-indexed the contacts it changed; re-index the others too
-	// so none stays due: a stale entry (the contact engaged since) or a
-	// contact that no longer exists leaves the index.
+// reindex puts the contacts the commit did not re-index back in the due
+// index, so none stays due: a stale entry (the contact engaged since) or a
+// contact that no longer exists leaves the index.
+func (d *Decayer) reindex(ctx context.Context, ws *scoring.Workspace, ids []string) error {
 	due := map[string]int64{}
 	for _, id := range ids {
 		c := ws.Contact(id)
@@ -509,11 +510,21 @@ func (d *Decayer) try(ctx context.Context, ids []string, now time.Time) (int, er
 			due[id] = d.engine.NextDue(c)
 		}
 	}
-	if len(due) > 0 {
-		if err := d.st.WriteDerived(ctx, store.Derived{Due: due}); err != nil {
-			return 0, err
+	if len(due) == 0 {
+		return nil
+	}
+	return d.st.WriteDerived(ctx, store.Derived{Due: due})
+}
+
+// deliver publishes a post's crossings and counts them.
+func (d *Decayer) deliver(ctx context.Context, p *commit.Post) error {
+	if err := d.committer.Deliver(ctx, p); err != nil {
+		return err
+	}
+	if p != nil {
+		for i := range p.Crossings {
+			d.metrics.Transitions.WithLabelValues(p.Crossings[i].Type).Inc()
 		}
 	}
-	d.metrics.Decayed.Add(float64(changed))
-	return changed, nil
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -19,6 +20,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/leadscore/leads/pkg/commit"
 	"github.com/leadscore/leads/pkg/decay"
 	"github.com/leadscore/leads/pkg/retry"
 	"github.com/leadscore/leads/pkg/scorer"
@@ -404,19 +406,13 @@ func (b *Backfill) batchSize() int {
 	return b.BatchSize
 }
 
-// Internal topic names: the scorer's dead letters and, when quiet, its
-// transitions go to these and are only counted.
-const (
-	dlqTopic   = "backfill.dlq"
-	quietTopic = "backfill.transitions"
-)
-
-// runner applies batches through a scorer in quiet or emitting mode.
+// runner applies batches through a Processor of its own, as the live
+// scorer does, emitting its crossings or withholding them.
 type runner struct {
 	ctx  context.Context
 	b    *Backfill
-	s    *scorer.Scorer
-	sink *countingSink
+	proc *scorer.Processor
+	dead *deadLetters
 	res  Result
 }
 
@@ -428,21 +424,11 @@ func (b *Backfill) begin(total int64) {
 }
 
 func (b *Backfill) runner(ctx context.Context) (*runner, error) {
-	sink := &countingSink{next: b.Emit, emitTo: b.EmitTo}
-	transitions := quietTopic
-	if b.Emit != nil {
-		transitions = b.EmitTo
-	}
-	events := b.Topic
-	if events == "" {
-		events = "backfill.file" // a file backfill has no topic; the scorer only names it in logs
-	}
-	s, err := scorer.New(scorer.Config{EventsTopic: events, TransitionsTopic: transitions, DLQTopic: dlqTopic,
-		BatchSize: b.batchSize(), Quiet: b.Emit == nil, DedupeWindow: b.DedupeWindow}, b.Log, nil, sink, b.Store, b.Engine, nil)
-	if err != nil {
-		return nil, err
-	}
-	return &runner{ctx: ctx, b: b, s: s, sink: sink}, nil
+	committer := &commit.Committer{Store: b.Store, Sink: b.Emit, Topic: b.EmitTo, Engine: b.Engine, Withhold: b.Emit == nil,
+		Writer: commit.ScorerWriter()}
+	dead := &deadLetters{}
+	proc := scorer.NewProcessor(scorer.ProcessorConfig{DedupeWindow: b.DedupeWindow}, b.Log, committer, dead, nil)
+	return &runner{ctx: ctx, b: b, proc: proc, dead: dead}, nil
 }
 
 // batch applies records (retrying Redis and Kafka outages with backoff),
@@ -452,12 +438,15 @@ func (r *runner) batch(recs []stream.Record) error {
 	bo := backoff.WithContext(retry.Backoff(100*time.Millisecond, 10*time.Second), ctx)
 	var crossings int
 	err := backoff.Retry(func() error {
-		n, err := r.s.ProcessCount(ctx, recs)
+		done, err := r.proc.Process(ctx, recs)
+		if err == nil {
+			err = r.proc.Deliver(ctx, done)
+		}
 		if err != nil {
 			r.b.Log.Warn("backfill batch failed; retrying", zap.Error(err))
 			return err
 		}
-		crossings = n
+		crossings = done.Crossings()
 		return nil
 	}, bo)
 	if err != nil {
@@ -497,7 +486,7 @@ func (b *Backfill) finish(ctx context.Context, runs ...*runner) (*Result, error)
 	for _, r := range runs {
 		res.Events += r.res.Events
 		res.Crossings += r.res.Crossings
-		res.DeadLetters += r.sink.dead
+		res.DeadLetters += r.dead.n.Load()
 	}
 	res.Elapsed = time.Since(b.began)
 	return &res, nil
@@ -509,39 +498,19 @@ func (b *Backfill) finish(ctx context.Context, runs ...*runner) (*Result, error)
 // waited for, or the pass fails) and the shard leases are released at the
 // end. Its crossings go where the backfill's go.
 func (b *Backfill) Decay(ctx context.Context, now time.Time) (int, error) {
-	sink := &countingSink{next: b.Emit, emitTo: b.EmitTo}
-	topic := quietTopic
-	if b.Emit != nil {
-		topic = b.EmitTo
-	}
 	d, err := decay.New(decay.Config{Interval: time.Minute, BatchSize: 1000, LeaseTTL: time.Minute, Owner: "backfill",
-		MaxBackoff: 10 * time.Second}, b.Log, b.Store, b.Engine, sink, topic, nil)
+		MaxBackoff: 10 * time.Second}, b.Log, b.Store, b.Engine, b.Emit, b.EmitTo, nil)
 	if err != nil {
 		return 0, err
 	}
 	return d.Once(ctx, now)
 }
 
-// countingSink drops the scorer's dead letters (the live scorer already
-// sent them to the DLQ) and, unless emitting, its transitions.
-type countingSink struct {
-	next   scorer.Sink
-	emitTo string
-	dead   int64
-}
+// deadLetters counts the records a backfill cannot score: the live scorer
+// sent them to the DLQ already.
+type deadLetters struct{ n atomic.Int64 }
 
-func (s *countingSink) Publish(ctx context.Context, recs ...stream.Record) error {
-	var out []stream.Record
-	for _, r := range recs {
-		switch {
-		case r.Topic == dlqTopic:
-			s.dead++
-		case s.next != nil && r.Topic == s.emitTo:
-			out = append(out, r)
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return s.next.Publish(ctx, out...)
+func (d *deadLetters) DeadLetter(context.Context, stream.Record, error) error {
+	d.n.Add(1)
+	return nil
 }

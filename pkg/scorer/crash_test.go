@@ -155,12 +155,12 @@ func TestPipelinedBatchesPublishOnce(t *testing.T) {
 
 	sink := &flakySink{}
 	s, st := mk("pipe", sink)
-	p1, err := s.stage(ctx, first)
+	p1, err := s.proc.Process(ctx, first)
 	require.NoError(t, err)
-	p2, err := s.stage(ctx, second)
+	p2, err := s.proc.Process(ctx, second)
 	require.NoError(t, err)
-	require.NoError(t, s.post(ctx, p1))
-	require.NoError(t, s.post(ctx, p2))
+	require.NoError(t, s.proc.Deliver(ctx, p1))
+	require.NoError(t, s.proc.Deliver(ctx, p2))
 	assert.Equal(t, clean.ids(t), sink.ids(t), "each transition once, none lost")
 	_, metas, err := st.Load(ctx, map[string]*store.Request{"a:p-acme.io": {}})
 	require.NoError(t, err)
@@ -170,22 +170,22 @@ func TestPipelinedBatchesPublishOnce(t *testing.T) {
 	// outbox it was publishing: still published once.
 	race := &flakySink{}
 	s, _ = mk("race", race)
-	p1, err = s.stage(ctx, first)
+	p1, err = s.proc.Process(ctx, first)
 	require.NoError(t, err)
 	var once sync.Once
-	s.afterLoad = func() { once.Do(func() { require.NoError(t, s.post(ctx, p1)) }) }
-	p2, err = s.stage(ctx, second)
+	s.proc.afterLoad = func() { once.Do(func() { require.NoError(t, s.proc.Deliver(ctx, p1)) }) }
+	p2, err = s.proc.Process(ctx, second)
 	require.NoError(t, err)
-	require.NoError(t, s.post(ctx, p2))
+	require.NoError(t, s.proc.Deliver(ctx, p2))
 	assert.Equal(t, clean.ids(t), race.ids(t), "each transition once when a post ends mid-load")
-	s.afterLoad = nil
+	s.proc.afterLoad = nil
 
 	// The same, but the process dies before posting either batch.
 	dead := &flakySink{}
 	s, _ = mk("dead", dead)
-	_, err = s.stage(ctx, first)
+	_, err = s.proc.Process(ctx, first)
 	require.NoError(t, err)
-	_, err = s.stage(ctx, second)
+	_, err = s.proc.Process(ctx, second)
 	require.NoError(t, err)
 	restarted := &flakySink{}
 	s, _ = mk("dead", restarted)
@@ -291,7 +291,7 @@ func TestMoveWaitsForTheNewHome(t *testing.T) {
 		AccountID: "old.io", Time: base})}))
 
 	var once sync.Once
-	s.afterLoad = func() {
+	s.proc.afterLoad = func() {
 		once.Do(func() {
 			// Another writer commits the new home between load and commit.
 			homes, metas, err := st.Load(ctx, map[string]*store.Request{"a:new.io": {}})

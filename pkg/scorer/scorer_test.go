@@ -286,7 +286,7 @@ func TestEngineFailureIsRetriedThenDeadLettered(t *testing.T) {
 	r.cfg.MaxBackoff = 100 * time.Millisecond
 	var tries atomic.Int32
 	boom := func(s *Scorer) {
-		s.applyEvent = func(ws *scoring.Workspace, ev *event.Event) error {
+		s.proc.applyEvent = func(ws *scoring.Workspace, ev *event.Event) error {
 			if ev.ID == "boom" {
 				tries.Add(1)
 				panic("engine bug")
@@ -317,6 +317,8 @@ func TestEngineFailureIsRetriedThenDeadLettered(t *testing.T) {
 	assert.Equal(t, orig.Key, d.Key)
 	assert.Contains(t, d.HeaderValue(stream.HeaderDLQError), "engine failed 2 times")
 	assert.Contains(t, d.HeaderValue(stream.HeaderDLQError), "engine bug")
+	assert.Contains(t, d.HeaderValue(stream.HeaderDLQStack), "TestEngineFailureIsRetriedThenDeadLettered",
+		"the panic's stack names where it panicked")
 	assert.Equal(t, r.cfg.EventsTopic, d.HeaderValue(stream.HeaderDLQTopic))
 	assert.Equal(t, strconv.Itoa(orig.Partition), d.HeaderValue(stream.HeaderDLQPartition))
 	assert.Equal(t, strconv.FormatInt(orig.Offset, 10), d.HeaderValue(stream.HeaderDLQOffset))

@@ -169,7 +169,7 @@ func TestDecayerBesideAScorerPublishesEachCrossingOnce(t *testing.T) {
 	sink := &flakySink{}
 	s, st := f.at("ns", nil, sink)
 	d, err := decay.New(decay.Config{Interval: time.Minute, BatchSize: 100, LeaseTTL: time.Minute, Owner: "d1"},
-		testutil.Logger(t), st, s.engine, sink, "t", nil)
+		testutil.Logger(t), st, s.proc.engine, sink, "t", nil)
 	require.NoError(t, err)
 	part := &log{t: t}
 	// An idle contact of the account, due for decay now.
@@ -181,13 +181,13 @@ func TestDecayerBesideAScorerPublishesEachCrossingOnce(t *testing.T) {
 	for i := range evs {
 		evs[i].Time = now.Add(-time.Hour).Add(time.Duration(i) * time.Minute)
 	}
-	p, err := s.stage(ctx, part.records(evs...))
+	p, err := s.proc.Process(ctx, part.records(evs...))
 	require.NoError(t, err)
-	require.NotEmpty(t, p.Crossings, "the batch crosses")
+	require.NotEmpty(t, p.Post.Crossings, "the batch crosses")
 	n, err := d.Pass(ctx, now)
 	require.NoError(t, err)
 	require.Equal(t, 1, n, "the idle contact decayed while the batch's crossings were in its home's outbox")
-	require.NoError(t, s.post(ctx, p))
+	require.NoError(t, s.proc.Deliver(ctx, p))
 	// A later batch on the same home.
 	require.NoError(t, s.Process(ctx, part.records(opened("p-late", "p-c-42", "p-acme.io", now))))
 
@@ -198,8 +198,8 @@ func TestDecayerBesideAScorerPublishesEachCrossingOnce(t *testing.T) {
 	for id, n := range count {
 		assert.Equal(t, 1, n, "%s published %d times", id, n)
 	}
-	for i := range p.Crossings {
-		x := &p.Crossings[i]
+	for i := range p.Post.Crossings {
+		x := &p.Post.Crossings[i]
 		assert.Contains(t, count, x.Type+"/"+x.ID(), "the batch's crossings are published")
 	}
 	_, metas, err := st.Load(ctx, map[string]*store.Request{"a:p-acme.io": {}})

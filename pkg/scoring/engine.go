@@ -286,6 +286,12 @@ func (e *Engine) Leave(old *Account, c *Contact, cause string, at time.Time, out
 	e.settleAccount(old, cause, at.Unix(), out)
 }
 
+// MayRefreshMembers reports whether applying ev may change its account's
+// fit or competitor status, so that every member needs Refresh: a caller
+// that preloads homes loads such an account's whole. (A model change does
+// too, once per account: see remodelAccount.)
+func MayRefreshMembers(ev *event.Event) bool { return ev.Type == "account.updated" }
+
 // ApplyAccount applies an account event (account.updated and other
 // account.* types) to a. When the account's fit or competitor status changes,
 // out.Refresh names it: every member then needs Refresh.

@@ -1,6 +1,7 @@
 package scoring
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -49,9 +50,10 @@ func NewHome(id string) *Home {
 	return &Home{ID: id, Account: &Account{ID: AccountOfHome(id)}, Contacts: map[string]*Contact{}}
 }
 
-// Loader fetches a home with all its contacts; the workspace calls it when
-// an account change must be refreshed on every member (rare), or for a home
-// the caller did not preload.
+// Loader fetches a home with all its contacts from memory (Memory, or a
+// test's empty homes); the workspace calls it when an account change must
+// be refreshed on every member (rare), or for a home the caller did not
+// preload. A workspace over Redis has none: see Missing.
 type Loader interface {
 	LoadHome(id string, allMembers bool) (*Home, error)
 }
@@ -72,14 +74,20 @@ type Workspace struct {
 	// Moves are the contacts that changed home in this workspace, in order.
 	// The new home must be committed before the old one, and carries the
 	// ledger the contact had in the first home it left: see
-	// commit.Committer.Write.
+	// commit.Committer.Commit.
 	Moves []Move
+	// Missing lists the homes a workspace without a Loader needed whole
+	// and did not have: what it did is incomplete and must not be
+	// committed; apply the batch again with these homes loaded whole.
+	Missing map[string]bool
 }
 
 // Move is a contact leaving one home for another.
 type Move struct{ Contact, From, To string }
 
 // NewWorkspace returns an empty workspace; preload it with Put and Locate.
+// load may be nil: then the workspace never loads, and notes in Missing the
+// homes it lacked.
 func NewWorkspace(e *Engine, load Loader) *Workspace {
 	return &Workspace{e: e, load: load, Homes: map[string]*Home{}, Where: map[string]string{}, Touched: map[string]bool{}}
 }
@@ -100,6 +108,13 @@ func (w *Workspace) home(id string, all bool) (*Home, error) {
 	if ok && (!all || h.AllMembers) {
 		return h, nil
 	}
+	if w.load == nil {
+		if w.Missing == nil {
+			w.Missing = map[string]bool{}
+		}
+		w.Missing[id] = true
+		return nil, fmt.Errorf("%w: %s", ErrNotLoaded, id)
+	}
 	loaded, err := w.load.LoadHome(id, all)
 	if err != nil {
 		return nil, fmt.Errorf("load home %s: %w", id, err)
@@ -117,6 +132,10 @@ func (w *Workspace) home(id string, all bool) (*Home, error) {
 	w.Put(loaded)
 	return loaded, nil
 }
+
+// ErrNotLoaded is returned by a workspace without a Loader for an event
+// or a decay that needs a home it was not given (see Workspace.Missing).
+var ErrNotLoaded = errors.New("home not loaded")
 
 func containsStr(xs []string, s string) bool {
 	for _, x := range xs {

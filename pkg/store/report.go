@@ -26,7 +26,7 @@ func (s *Store) reportAppliedKey(version string) string { return s.ReportKey(ver
 // ApplyReports adds homes' pending report deltas to the counters of each
 // model version, one script call per version. Deltas already applied (same
 // home and version) are skipped, so this is safe to repeat.
-func (s *Store) ApplyReports(ctx context.Context, pending map[string][]Pending) error {
+func (s *Store) ApplyReports(ctx context.Context, pending map[string][]ReportDelta) error {
 	byVersion := map[string][]any{}
 	homes := make([]string, 0, len(pending))
 	for h := range pending {
@@ -35,7 +35,7 @@ func (s *Store) ApplyReports(ctx context.Context, pending map[string][]Pending) 
 	slices.Sort(homes)
 	for _, h := range homes {
 		entries := slices.Clone(pending[h])
-		slices.SortFunc(entries, func(a, b Pending) int { return int(a.Version - b.Version) })
+		slices.SortFunc(entries, func(a, b ReportDelta) int { return int(a.Version - b.Version) })
 		for _, e := range entries {
 			for model, counts := range e.Counts {
 				args := append(byVersion[model], h, e.Version, len(counts))

@@ -29,7 +29,7 @@ const (
 	fieldVersion  = "_v"
 	fieldAccount  = "_a"
 	fieldOutbox   = "_x"
-	fieldPending  = "_r"
+	fieldReports  = "_r"
 	prefixContact = "c:"
 	prefixOffset  = "o:"
 )
@@ -139,15 +139,15 @@ type Meta struct {
 	// LegacyOutbox says the outbox is, or holds, an outbox in the form
 	// written before entries had writers: the next commit moves it.
 	LegacyOutbox bool
-	// Pending holds report counter deltas committed but maybe not yet
+	// Reports holds report counter deltas committed but maybe not yet
 	// applied to the report counters (see ApplyReports).
-	Pending []Pending
+	Reports []ReportDelta
 }
 
-// Pending is one commit's report counter deltas, by model version then
+// ReportDelta is one commit's report counter deltas, by model version then
 // counter, with the home version the commit wrote: report counters apply
 // each (home, version) once.
-type Pending struct {
+type ReportDelta struct {
 	Version int64                       `json:"v"`
 	Counts  map[string]map[string]int64 `json:"c"`
 }
@@ -159,8 +159,8 @@ type Request struct {
 	All        bool
 }
 
-// Locate reads the contact index: contact id → home id ("" when unknown).
-func (s *Store) Locate(ctx context.Context, contacts []string) (map[string]string, error) {
+// IndexedHomes reads the contact index: contact id → home id ("" when unknown).
+func (s *Store) IndexedHomes(ctx context.Context, contacts []string) (map[string]string, error) {
 	out := make(map[string]string, len(contacts))
 	if len(contacts) == 0 {
 		return out, nil
@@ -203,7 +203,7 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 			p.all = pipe.HGetAll(ctx, s.HomeKey(id))
 		} else {
 			p.fields = make([]string, 0, 3+len(r.Contacts)+len(r.Partitions))
-			p.fields = append(p.fields, fieldVersion, fieldAccount, fieldOutbox, fieldPending)
+			p.fields = append(p.fields, fieldVersion, fieldAccount, fieldOutbox, fieldReports)
 			for _, c := range r.Contacts {
 				p.fields = append(p.fields, prefixContact+c)
 			}
@@ -285,8 +285,8 @@ func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *
 			if legacy, err = decodeLegacyOutbox(v); err == nil {
 				m.Outbox, m.LegacyOutbox = append(legacy, m.Outbox...), true
 			}
-		case k == fieldPending:
-			err = json.Unmarshal([]byte(v), &m.Pending)
+		case k == fieldReports:
+			err = json.Unmarshal([]byte(v), &m.Reports)
 		case strings.HasPrefix(k, prefixContact):
 			cid := k[len(prefixContact):]
 			var c *scoring.Contact
@@ -316,9 +316,9 @@ type Commit struct {
 	// Outbox are the crossings this commit adds to the home's outbox. (A
 	// legacy outbox loaded is moved into the set with them.)
 	Outbox []OutboxEntry
-	// Pending is every report delta not yet known applied: the loaded ones
+	// Reports is every report delta not yet known applied: the loaded ones
 	// plus this commit's (at Meta.Version+1).
-	Pending []Pending
+	Reports []ReportDelta
 	// Carry holds the ledgers, as stored (newest first), that contacts
 	// moving into this home bring from the home they left; they go after
 	// (older than) the contact's entries here. The ledgers of the contacts
@@ -350,15 +350,6 @@ func (s *Store) Ledgers(ctx context.Context, homes map[string]string) (map[strin
 // ErrConflict is returned for homes another writer committed since they
 // were loaded; reload and redo them.
 var ErrConflict = errors.New("home changed since it was loaded")
-
-// ConflictRedos is how often in a row a writer (scorer or decayer) redoes
-// a batch at once after ErrConflict. A conflict is another writer's commit
-// between a load and the commit, and reloading cures it; when it keeps
-// coming back (writers contending for the same homes, a zombie after a
-// rebalance), the batch fails instead, and the scorer's and decayer's
-// retry loops back off, warn and turn readiness off, rather than reloading
-// from Redis without pause or notice.
-const ConflictRedos = 20
 
 // CommitAll commits every home in one pipeline of commit script calls and
 // returns the new version of each, or in errs, per home, ErrConflict
@@ -543,20 +534,20 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 	for _, c := range h.Contacts {
 		set(prefixContact+c.ID, EncodeContact(c))
 	}
-	if len(c.Pending) > 0 {
-		b, err := json.Marshal(c.Pending)
+	if len(c.Reports) > 0 {
+		b, err := json.Marshal(c.Reports)
 		if err != nil {
 			return nil, nil, err
 		}
-		set(fieldPending, b)
+		set(fieldReports, b)
 	}
 	args[2] = sets
 	var dels []any
 	for _, id := range h.Removed {
 		dels = append(dels, prefixContact+id)
 	}
-	if len(c.Pending) == 0 && len(c.Meta.Pending) > 0 {
-		dels = append(dels, fieldPending)
+	if len(c.Reports) == 0 && len(c.Meta.Reports) > 0 {
+		dels = append(dels, fieldReports)
 	}
 	outbox := slices.Clip(c.Outbox)
 	if c.Meta.LegacyOutbox {

@@ -119,11 +119,11 @@ func TestOutboxEntriesAreClearedByID(t *testing.T) {
 	h2 := scoring.NewHome("c:c-2")
 	h2.Contacts["c-2"] = &scoring.Contact{ID: "c-2"}
 	x2 := entries("scorer/1", scoring.Crossing{Type: scoring.BecameMQL, ContactID: "c-2", Cause: "e3"})
-	pending := []Pending{{Version: 1, Counts: map[string]map[string]int64{"m": {"n": 1}}}}
-	v, _, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Outbox: x, Pending: pending}, {Home: h2, Meta: &Meta{}, Outbox: x2}})
+	pending := []ReportDelta{{Version: 1, Counts: map[string]map[string]int64{"m": {"n": 1}}}}
+	v, _, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Outbox: x, Reports: pending}, {Home: h2, Meta: &Meta{}, Outbox: x2}})
 	require.NoError(t, err)
 	// Another writer commits before the first clears.
-	_, _, err = s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{Version: v[0]}, Outbox: y, Pending: pending}})
+	_, _, err = s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{Version: v[0]}, Outbox: y, Reports: pending}})
 	require.NoError(t, err)
 	_, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {}})
 	require.NoError(t, err)
@@ -133,13 +133,13 @@ func TestOutboxEntriesAreClearedByID(t *testing.T) {
 	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}, "c:c-2": {}})
 	require.NoError(t, err)
 	assert.Equal(t, outboxOf(y), outboxOf(metas["c:c-1"].Outbox), "the published entry is gone, the other writer's stays")
-	assert.Equal(t, pending, metas["c:c-1"].Pending, "a stale clear keeps the newer report deltas")
+	assert.Equal(t, pending, metas["c:c-1"].Reports, "a stale clear keeps the newer report deltas")
 	assert.Empty(t, metas["c:c-2"].Outbox)
 	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: v[0] + 1, Entries: metas["c:c-1"].Outbox, AtVersion: true}}))
 	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}})
 	require.NoError(t, err)
 	assert.Empty(t, metas["c:c-1"].Outbox)
-	assert.Empty(t, metas["c:c-1"].Pending)
+	assert.Empty(t, metas["c:c-1"].Reports)
 }
 
 // TestLegacyOutboxIsReadAndMoved: an outbox in the JSON array form of
@@ -283,7 +283,7 @@ func TestReportDeltasCountOncePerHomeVersion(t *testing.T) {
 		}
 		return map[string]map[string]int64{"m1": m}
 	}
-	first := map[string][]Pending{
+	first := map[string][]ReportDelta{
 		"a:x": {{Version: 1, Counts: counts("contacts", 1, "mql_now", 1)}, {Version: 2, Counts: counts("mql_now", -1, "stage:late", 1)}},
 		"a:y": {{Version: 4, Counts: counts("contacts", 1)}},
 	}
@@ -295,7 +295,7 @@ func TestReportDeltasCountOncePerHomeVersion(t *testing.T) {
 	assert.Contains(t, []string{"", "0"}, got["mql_now"], "+1 and -1")
 
 	require.NoError(t, s.ApplyReports(ctx, first), "applied again")
-	require.NoError(t, s.ApplyReports(ctx, map[string][]Pending{
+	require.NoError(t, s.ApplyReports(ctx, map[string][]ReportDelta{
 		"a:x": {{Version: 2, Counts: counts("contacts", 5)}, {Version: 3, Counts: counts("contacts", -1)}},
 		"a:y": {{Version: 3, Counts: counts("contacts", 7)}},
 	}))
@@ -323,7 +323,7 @@ func TestScriptsReloadAfterRedisForgetsThem(t *testing.T) {
 	require.Equal(t, []int64{1}, v)
 
 	flush()
-	require.NoError(t, s.ApplyReports(ctx, map[string][]Pending{
+	require.NoError(t, s.ApplyReports(ctx, map[string][]ReportDelta{
 		"c:c-1": {{Version: 1, Counts: map[string]map[string]int64{"m1": {"contacts": 1}}}}}))
 	flush()
 	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: 1, Entries: x, AtVersion: true}}))

@@ -2,6 +2,7 @@ package stream
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"time"
@@ -15,13 +16,25 @@ const (
 	HeaderDLQPartition = "dlq.partition"
 	HeaderDLQOffset    = "dlq.offset"
 	HeaderDLQTime      = "dlq.time"
+	// HeaderDLQStack is the goroutine stack of a panic that caused it.
+	HeaderDLQStack = "dlq.stack"
 )
 
 // maxDLQError bounds the error header: some causes quote the whole input.
 const maxDLQError = 1024
 
+// maxDLQStack bounds the stack header.
+const maxDLQStack = 16 << 10
+
+// stackTracer is an error that carries the stack of a panic.
+type stackTracer interface {
+	error
+	StackTrace() []byte
+}
+
 // DLQRecord wraps a record that cannot be processed for the dead-letter
-// topic: the same key, value and headers, plus the dlq.* headers. The dlq.*
+// topic: the same key, value and headers, plus the dlq.* headers (dlq.stack
+// when cause carries a panic's stack, as a StackTrace() []byte method). The dlq.*
 // headers of a record that was dead-lettered before are replaced, so a
 // replayed record that fails again says why it failed the last time.
 func DLQRecord(rec Record, dlqTopic string, cause error, now time.Time) Record {
@@ -42,6 +55,9 @@ func DLQRecord(rec Record, dlqTopic string, cause error, now time.Time) Record {
 		Header{HeaderDLQOffset, strconv.FormatInt(rec.Offset, 10)},
 		Header{HeaderDLQTime, now.UTC().Format(time.RFC3339Nano)},
 	)
+	if st, ok := errors.AsType[stackTracer](cause); ok {
+		hs = append(hs, Header{HeaderDLQStack, truncate(string(st.StackTrace()), maxDLQStack)})
+	}
 	return Record{Topic: dlqTopic, Key: rec.Key, Value: rec.Value, Headers: hs}
 }
 

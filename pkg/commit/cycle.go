@@ -1,0 +1,130 @@
+package commit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
+)
+
+// MaxRedos is how often in a row a batch is loaded and applied again at
+// once after a conflict (store.ErrConflict) or a home it lacked
+// (MissingError). A conflict is another writer's commit between a load and
+// the commit, and reloading cures it; when it keeps coming back (writers
+// contending for the same homes, a zombie after a rebalance), Cycle fails
+// instead, and the callers' retry loops back off, warn and turn readiness
+// off, rather than reloading from Redis without pause or notice.
+const MaxRedos = 20
+
+// Batch is the homes a batch works on, as loaded, and what it did to them.
+type Batch struct {
+	WS *scoring.Workspace
+	// Where is the contact index as loaded, so only new or moved contacts
+	// are re-indexed.
+	Where map[string]string
+	// Metas are the loaded homes' versions, watermarks and outboxes.
+	Metas map[string]*store.Meta
+	// Before holds every loaded contact as it was in Redis, by home, for
+	// the report counters (report.Diff).
+	Before map[string]map[string]*scoring.Contact
+	// Applied are the highest offsets applied per home and partition.
+	Applied map[string]map[int32]int64
+}
+
+// Plan says which homes a batch needs, given a workspace that knows where
+// the batch's contacts live: each home with the contacts and watermarks to
+// read.
+type Plan func(ws *scoring.Workspace) map[string]*store.Request
+
+// Load starts a batch: it reads where contacts live from the contact index,
+// then the homes plan asks for, and whole every home in whole (those a
+// previous try lacked). The workspace has no Loader: a home it lacks is
+// noted in Workspace.Missing, and Commit refuses it.
+func (c *Committer) Load(ctx context.Context, contacts []string, plan Plan, whole map[string]bool) (*Batch, error) {
+	contacts = slices.Compact(slices.Sorted(slices.Values(contacts)))
+	where, err := c.Store.IndexedHomes(ctx, contacts)
+	if err != nil {
+		return nil, err
+	}
+	ws := scoring.NewWorkspace(c.Engine, nil)
+	for contact, home := range where {
+		ws.Locate(contact, home)
+	}
+	reqs := map[string]*store.Request{}
+	if plan != nil {
+		reqs = plan(ws)
+	}
+	for home := range whole {
+		reqs[home] = &store.Request{All: true}
+	}
+	for _, r := range reqs {
+		r.Contacts = slices.Compact(slices.Sorted(slices.Values(r.Contacts)))
+		r.Partitions = slices.Compact(slices.Sorted(slices.Values(r.Partitions)))
+	}
+	homes, metas, err := c.Store.Load(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	b := &Batch{WS: ws, Where: where, Metas: metas, Before: make(map[string]map[string]*scoring.Contact, len(homes)),
+		Applied: map[string]map[int32]int64{}}
+	for id, h := range homes {
+		before := make(map[string]*scoring.Contact, len(h.Contacts))
+		for cid, ct := range h.Contacts {
+			before[cid] = ct.Clone()
+		}
+		b.Before[id] = before
+		ws.Put(h)
+	}
+	return b, nil
+}
+
+// MissingError says which homes a batch needed whole and did not load (an
+// account change refreshed on every member, a move finished): nothing was
+// committed, and the next try loads them.
+type MissingError struct{ Homes []string }
+
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("homes needed whole and not loaded: %s", strings.Join(e.Homes, ", "))
+}
+
+// Cycle runs a batch's write cycle: try loads the homes (Load, with whole),
+// applies the batch and commits it (Commit). A try that committed part of
+// the batch before failing has its post delivered at once, since the
+// homes it committed hold this committer's entries, which it leaves to
+// that post. After a conflict the batch is loaded and applied again (its
+// committed part is skipped by the watermarks), and after a MissingError
+// with those homes whole, up to MaxRedos times. The post of the try that
+// committed everything is returned, not delivered: the caller delivers it
+// (Deliver) when it likes.
+func (c *Committer) Cycle(ctx context.Context, try func(whole map[string]bool) (*Post, error),
+	deliver func(context.Context, *Post) error) (*Post, error) {
+	whole := map[string]bool{}
+	for redo := 0; ; redo++ {
+		p, err := try(whole)
+		if err == nil {
+			return p, nil
+		}
+		if p != nil {
+			if derr := deliver(ctx, p); derr != nil {
+				c.newWriter()
+				return nil, errors.Join(err, derr)
+			}
+		}
+		var missing *MissingError
+		switch {
+		case errors.As(err, &missing):
+			for _, h := range missing.Homes {
+				whole[h] = true
+			}
+		case !errors.Is(err, store.ErrConflict):
+			return nil, err
+		}
+		if redo >= MaxRedos {
+			return nil, fmt.Errorf("batch redone %d times: %w", redo, err)
+		}
+	}
+}
