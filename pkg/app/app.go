@@ -39,12 +39,13 @@ type Common struct {
 	RedisSecurity    RedisSecurity
 }
 
-// Errors from Validate.
+// Errors from Validate. ErrBrokersFlag is the flag left empty; a Kafka
+// configuration without brokers is stream.ErrNoBrokers.
 var (
-	ErrNoBrokers = errors.New("--kafka-brokers is required")
-	ErrNoRedis   = errors.New("--redis-addr is required")
-	ErrNoTopics  = errors.New("--events-topic, --transitions-topic and --dlq-topic are required")
-	ErrLogLevel  = errors.New("--log-level must be debug, info, warn or error")
+	ErrBrokersFlag = errors.New("--kafka-brokers is required")
+	ErrNoRedis     = errors.New("--redis-addr is required")
+	ErrNoTopics    = errors.New("--events-topic, --transitions-topic and --dlq-topic are required")
+	ErrLogLevel    = errors.New("--log-level must be debug, info, warn or error")
 )
 
 // RegisterFlags adds the common flags; httpAddr is the program's default listener.
@@ -65,7 +66,7 @@ func (c *Common) RegisterFlags(fs *flag.FlagSet, httpAddr string) {
 func (c *Common) Validate() error {
 	var errs []error
 	if strings.TrimSpace(c.KafkaBrokers) == "" {
-		errs = append(errs, ErrNoBrokers)
+		errs = append(errs, ErrBrokersFlag)
 	}
 	if strings.TrimSpace(c.RedisAddr) == "" {
 		errs = append(errs, ErrNoRedis)

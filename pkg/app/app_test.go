@@ -1,6 +1,7 @@
 package app
 
 import (
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -52,4 +53,34 @@ func gauge(t *testing.T, g prometheus.Gatherer, name string) float64 {
 	}
 	t.Fatalf("no metric %s", name)
 	return 0
+}
+
+func TestValidateNamesTheCommonFlagThatIsMissingOrWrong(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		args []string
+		err  error
+	}{
+		{"the defaults", nil, nil},
+		{"no brokers", []string{"--kafka-brokers= "}, ErrBrokersFlag},
+		{"no Redis", []string{"--redis-addr="}, ErrNoRedis},
+		{"no DLQ topic", []string{"--dlq-topic="}, ErrNoTopics},
+		{"an unknown log level", []string{"--log-level=loud"}, ErrLogLevel},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			fs := flag.NewFlagSet("x", flag.ContinueOnError)
+			var c Common
+			c.RegisterFlags(fs, ":0")
+			require.NoError(t, fs.Parse(tt.args))
+			err := c.Validate()
+			if tt.err == nil {
+				assert.NoError(t, err)
+				return
+			}
+			assert.ErrorIs(t, err, tt.err)
+			assert.Equal(t, tt.err.Error(), err.Error(), "only that problem")
+		})
+	}
 }

@@ -383,6 +383,8 @@ func yamlProblems(err error) []Problem {
 type compiler struct {
 	root     *yaml.Node
 	problems []Problem
+	// ids says where each id was first given (see checkID).
+	ids map[string]string
 }
 
 func (c *compiler) add(path, format string, args ...any) {
@@ -396,9 +398,55 @@ var (
 
 const maxPoints = 1000
 
+// compile checks the file and builds the model from it, a step for each
+// section. Each step goes on past a problem, so that Parse lists them all.
 func (c *compiler) compile(f *File) *Model {
 	m := &Model{File: *f, Version: f.Version, ByEvent: map[string][]int{}, Competitors: map[string]bool{}, titles: &titleCache{}}
+	c.ids = map[string]string{}
 	c.checkDates(f)
+	c.checkVersion(f)
+	c.compileRules(f.Rules, m)
+	c.compileContactFit(f.ContactFit, m)
+	m.AccountFit = c.accountFit(f.AccountFit)
+	for _, d := range f.Competitors.Domains {
+		m.Competitors[strings.ToLower(strings.TrimSpace(d))] = true
+	}
+	m.Grades = f.Grades
+	c.checkGrades(f.Grades)
+	m.MQL = c.hysteresis("thresholds.mql", f.Thresholds.MQL)
+	m.MQA = c.hysteresis("thresholds.mqa", f.Thresholds.MQA)
+	m.AQL, m.Stages = f.Thresholds.AQL, f.Stages
+	c.checkStages(f.Stages)
+	m.Decay = c.decay(f.Decay, m.MQL.Enter)
+	m.DormantAfter = c.dormantAfter(f.Dormant)
+	m.Engagement, m.TopN = c.engagement(f.Account)
+	return m
+}
+
+// checkID checks the id of a rule, a title rule or an account-fit rule:
+// one id names one of them, whichever section it is in.
+func (c *compiler) checkID(path, id string) {
+	switch {
+	case id == "":
+		c.add(path, "is required")
+	case !idPattern.MatchString(id):
+		c.add(path, "%q: use letters, digits, '-', '_' or '.', at most 64", id)
+	case c.ids[id] != "":
+		c.add(path, "duplicate id %q (also at %s)", id, c.ids[id])
+	default:
+		c.ids[id] = path
+	}
+}
+
+func (c *compiler) checkPoints(path string, v int) {
+	if v < -maxPoints || v > maxPoints {
+		c.add(path, "%d is outside ±%d", v, maxPoints)
+	}
+}
+
+// checkVersion checks the model's version and that every changelog entry
+// says which version, when and what changed.
+func (c *compiler) checkVersion(f *File) {
 	if f.Version == "" {
 		c.add("version", "is required")
 	} else if len(f.Version) > 32 {
@@ -416,126 +464,159 @@ func (c *compiler) compile(f *File) *Model {
 			c.add(p+".what", "is required")
 		}
 	}
-	ids := map[string]string{}
-	checkID := func(path, id string) {
-		switch {
-		case id == "":
-			c.add(path, "is required")
-		case !idPattern.MatchString(id):
-			c.add(path, "%q: use letters, digits, '-', '_' or '.', at most 64", id)
-		case ids[id] != "":
-			c.add(path, "duplicate id %q (also at %s)", id, ids[id])
-		default:
-			ids[id] = path
-		}
-	}
-	checkPoints := func(path string, v int) {
-		if v < -maxPoints || v > maxPoints {
-			c.add(path, "%d is outside ±%d", v, maxPoints)
-		}
-	}
-	for i, rs := range f.Rules {
-		p := fmt.Sprintf("rules[%d]", i)
-		checkID(p+".id", rs.ID)
-		r := Rule{ID: rs.ID, Event: rs.Event, Product: rs.Product, Reason: rs.Reason, PointsFrom: rs.PointsFrom}
-		switch {
-		case !eventTypePattern.MatchString(rs.Event):
-			c.add(p+".event", "%q is not a lower-case dotted event type", rs.Event)
-		case strings.HasPrefix(rs.Event, "account."):
-			c.add(p+".event", "%q is an account event: behavior rules score contact events only (firmographics score through account_fit)", rs.Event)
-		}
-		n := 0
-		if rs.Points != nil {
-			n++
-			r.Points = *rs.Points
-			checkPoints(p+".points", r.Points)
-		}
-		if rs.PointsBy != nil {
-			n++
-			pb := *rs.PointsBy
-			if pb.Property == "" {
-				c.add(p+".points_by.property", "is required")
-			}
-			if len(pb.Steps) == 0 {
-				c.add(p+".points_by.steps", "needs at least one step")
-			}
-			for j, st := range pb.Steps {
-				sp := fmt.Sprintf("%s.points_by.steps[%d]", p, j)
-				checkPoints(sp+".points", st.Points)
-				if j > 0 && st.Min <= pb.Steps[j-1].Min {
-					c.add(sp+".min", "steps must have increasing min")
-				}
-				if math.IsNaN(st.Min) || math.IsInf(st.Min, 0) {
-					c.add(sp+".min", "must be a finite number")
-				}
-			}
-			r.PointsBy = &pb
-		}
-		if rs.PointsFrom != "" {
-			n++
-		}
-		if n != 1 {
-			c.add(p, "needs exactly one of points, points_by, points_from")
-		}
-		for _, prop := range sortedKeys(rs.Match) {
-			pm, err := compileMatcher(prop, rs.Match[prop])
-			if err != nil {
-				c.add(p+".match."+prop, "%v", err)
-				continue
-			}
-			r.Match = append(r.Match, pm)
-		}
-		if rs.Cap != nil {
-			cp := Cap{Max: rs.Cap.Max, Per: time.Duration(rs.Cap.Per), From: rs.Cap.From}
-			if cp.From == 0 {
-				cp.From = 1
-			}
-			if cp.Max < 1 {
-				c.add(p+".cap.max", "must be at least 1")
-			}
-			if cp.From < 1 {
-				c.add(p+".cap.from", "must be at least 1")
-			}
-			if c.duration(p+".cap.per", rs.Cap.Per) && cp.Per < time.Minute {
-				c.add(p+".cap.per", "must be at least 1m")
-			}
-			cp.Key = rs.ID + "@" + strconv.FormatInt(int64(cp.Per/time.Second), 10)
-			r.Cap = &cp
-		}
-		if rs.Product != "" && !idPattern.MatchString(rs.Product) {
-			c.add(p+".product", "%q: use letters, digits, '-', '_' or '.'", rs.Product)
-		}
-		m.Rules = append(m.Rules, r)
+}
+
+// compileRules compiles the behavior rules and indexes them by event type.
+func (c *compiler) compileRules(rules []RuleSpec, m *Model) {
+	for i, rs := range rules {
+		m.Rules = append(m.Rules, c.rule(fmt.Sprintf("rules[%d]", i), rs))
 		m.ByEvent[rs.Event] = append(m.ByEvent[rs.Event], i)
 	}
-	for i, t := range f.ContactFit.Titles {
+}
+
+// rule compiles the behavior rule at path p.
+func (c *compiler) rule(p string, rs RuleSpec) Rule {
+	c.checkID(p+".id", rs.ID)
+	r := Rule{ID: rs.ID, Event: rs.Event, Product: rs.Product, Reason: rs.Reason, PointsFrom: rs.PointsFrom}
+	switch {
+	case !eventTypePattern.MatchString(rs.Event):
+		c.add(p+".event", "%q is not a lower-case dotted event type", rs.Event)
+	case strings.HasPrefix(rs.Event, "account."):
+		c.add(p+".event", "%q is an account event: behavior rules score contact events only (firmographics score through account_fit)", rs.Event)
+	}
+	r.Points, r.PointsBy = c.rulePoints(p, rs)
+	r.Match = c.matchers(p+".match", rs.Match)
+	if rs.Cap != nil {
+		r.Cap = c.ruleCap(p+".cap", rs.ID, *rs.Cap)
+	}
+	if rs.Product != "" && !idPattern.MatchString(rs.Product) {
+		c.add(p+".product", "%q: use letters, digits, '-', '_' or '.'", rs.Product)
+	}
+	return r
+}
+
+// rulePoints checks that the rule at path p scores in exactly one way, and
+// returns its fixed points or its steps.
+func (c *compiler) rulePoints(p string, rs RuleSpec) (points int, by *PointsBy) {
+	n := 0
+	if rs.Points != nil {
+		n++
+		points = *rs.Points
+		c.checkPoints(p+".points", points)
+	}
+	if rs.PointsBy != nil {
+		n++
+		by = c.pointsBy(p+".points_by", *rs.PointsBy)
+	}
+	if rs.PointsFrom != "" {
+		n++
+	}
+	if n != 1 {
+		c.add(p, "needs exactly one of points, points_by, points_from")
+	}
+	return points, by
+}
+
+func (c *compiler) pointsBy(path string, pb PointsBy) *PointsBy {
+	if pb.Property == "" {
+		c.add(path+".property", "is required")
+	}
+	if len(pb.Steps) == 0 {
+		c.add(path+".steps", "needs at least one step")
+	}
+	for j, st := range pb.Steps {
+		sp := fmt.Sprintf("%s.steps[%d]", path, j)
+		c.checkPoints(sp+".points", st.Points)
+		if j > 0 && st.Min <= pb.Steps[j-1].Min {
+			c.add(sp+".min", "steps must have increasing min")
+		}
+		if math.IsNaN(st.Min) || math.IsInf(st.Min, 0) {
+			c.add(sp+".min", "must be a finite number")
+		}
+	}
+	return &pb
+}
+
+// matchers compiles a rule's property matchers in the order of their
+// property names.
+func (c *compiler) matchers(path string, match map[string]Matcher) []PropertyMatch {
+	var out []PropertyMatch
+	for _, prop := range sortedKeys(match) {
+		pm, err := compileMatcher(prop, match[prop])
+		if err != nil {
+			c.add(path+"."+prop, "%v", err)
+			continue
+		}
+		out = append(out, pm)
+	}
+	return out
+}
+
+// ruleCap compiles the cap of the rule ruleID; a from of 0 means the
+// first match.
+func (c *compiler) ruleCap(path, ruleID string, spec CapSpec) *Cap {
+	cp := Cap{Max: spec.Max, Per: time.Duration(spec.Per), From: spec.From}
+	if cp.From == 0 {
+		cp.From = 1
+	}
+	if cp.Max < 1 {
+		c.add(path+".max", "must be at least 1")
+	}
+	if cp.From < 1 {
+		c.add(path+".from", "must be at least 1")
+	}
+	if c.duration(path+".per", spec.Per) && cp.Per < time.Minute {
+		c.add(path+".per", "must be at least 1m")
+	}
+	cp.Key = ruleID + "@" + strconv.FormatInt(int64(cp.Per/time.Second), 10)
+	return &cp
+}
+
+// compileContactFit compiles the title rules and AQL's target: its title
+// patterns and required fields.
+func (c *compiler) compileContactFit(cf ContactFit, m *Model) {
+	m.Titles = c.titleRules(cf.Titles)
+	m.TargetTitles = c.titlePatterns("contact_fit.target.titles", cf.Target.Titles)
+	m.TargetExclude = c.titlePatterns("contact_fit.target.exclude", cf.Target.Exclude)
+	m.TargetRequired = c.requiredFields(cf.Target.Required)
+}
+
+func (c *compiler) titleRules(rules []TitleRule) []Title {
+	var out []Title
+	for i, t := range rules {
 		p := fmt.Sprintf("contact_fit.titles[%d]", i)
-		checkID(p+".id", t.ID)
-		checkPoints(p+".points", t.Points)
+		c.checkID(p+".id", t.ID)
+		c.checkPoints(p+".points", t.Points)
 		re, err := regexp.Compile("(?i)" + t.Pattern)
 		if err != nil || t.Pattern == "" {
 			c.add(p+".pattern", "invalid pattern %q: %v", t.Pattern, errOrEmpty(err))
 			continue
 		}
-		m.Titles = append(m.Titles, Title{ID: t.ID, re: re, Points: t.Points})
+		out = append(out, Title{ID: t.ID, re: re, Points: t.Points})
 	}
-	for i, t := range f.ContactFit.Target.Titles {
+	return out
+}
+
+// titlePatterns compiles the list of title patterns at path, matched
+// case-insensitively.
+func (c *compiler) titlePatterns(path string, patterns []string) []*regexp.Regexp {
+	var out []*regexp.Regexp
+	for i, t := range patterns {
 		re, err := regexp.Compile("(?i)" + t)
 		if err != nil || t == "" {
-			c.add(fmt.Sprintf("contact_fit.target.titles[%d]", i), "invalid pattern %q: %v", t, errOrEmpty(err))
+			c.add(fmt.Sprintf("%s[%d]", path, i), "invalid pattern %q: %v", t, errOrEmpty(err))
 			continue
 		}
-		m.TargetTitles = append(m.TargetTitles, re)
+		out = append(out, re)
 	}
-	for i, t := range f.ContactFit.Target.Exclude {
-		re, err := regexp.Compile("(?i)" + t)
-		if err != nil || t == "" {
-			c.add(fmt.Sprintf("contact_fit.target.exclude[%d]", i), "invalid pattern %q: %v", t, errOrEmpty(err))
-			continue
-		}
-		m.TargetExclude = append(m.TargetExclude, re)
-	}
-	for i, req := range f.ContactFit.Target.Required {
+	return out
+}
+
+// requiredFields turns each required entry, field names joined by "|",
+// into the bits of its fields (any of which will do).
+func (c *compiler) requiredFields(required []string) []uint8 {
+	var out []uint8
+	for i, req := range required {
 		var bits uint8
 		for _, name := range strings.Split(req, "|") {
 			b, ok := FieldBits[strings.TrimSpace(name)]
@@ -544,101 +625,135 @@ func (c *compiler) compile(f *File) *Model {
 			}
 			bits |= b
 		}
-		m.TargetRequired = append(m.TargetRequired, bits)
+		out = append(out, bits)
 	}
-	for i, fr := range f.AccountFit {
-		p := fmt.Sprintf("account_fit[%d]", i)
-		checkID(p+".id", fr.ID)
-		checkPoints(p+".points", fr.Points)
-		ar := AccountRule{ID: fr.ID, Field: fr.Field, Points: fr.Points, Min: math.Inf(-1), Max: math.Inf(1)}
-		switch fr.Field {
-		case "employees", "revenue":
-			if fr.Min == nil && fr.Max == nil {
-				c.add(p, "a numeric field needs min or max")
+	return out
+}
+
+func (c *compiler) accountFit(rules []FitRule) []AccountRule {
+	var out []AccountRule
+	for i, fr := range rules {
+		out = append(out, c.accountRule(fmt.Sprintf("account_fit[%d]", i), fr))
+	}
+	return out
+}
+
+// accountRule compiles the account-fit rule at path p: a range for a
+// numeric field, a set of values for the others.
+func (c *compiler) accountRule(p string, fr FitRule) AccountRule {
+	c.checkID(p+".id", fr.ID)
+	c.checkPoints(p+".points", fr.Points)
+	ar := AccountRule{ID: fr.ID, Field: fr.Field, Points: fr.Points, Min: math.Inf(-1), Max: math.Inf(1)}
+	switch fr.Field {
+	case "employees", "revenue":
+		ar.Min, ar.Max = c.accountRange(p, fr)
+	case "industry", "country", "technologies", "tier":
+		ar.In = c.accountValues(p, fr)
+	default:
+		c.add(p+".field", "unknown field %q (employees, revenue, industry, country, technologies, tier)", fr.Field)
+	}
+	return ar
+}
+
+// accountRange returns the bounds of a numeric account-fit rule, infinite
+// where it gives none.
+func (c *compiler) accountRange(p string, fr FitRule) (lo, hi float64) {
+	if fr.Min == nil && fr.Max == nil {
+		c.add(p, "a numeric field needs min or max")
+	}
+	if len(fr.In) > 0 {
+		c.add(p+".in", "not allowed for numeric field %q", fr.Field)
+	}
+	lo, hi = math.Inf(-1), math.Inf(1)
+	if fr.Min != nil {
+		lo = *fr.Min
+	}
+	if fr.Max != nil {
+		hi = *fr.Max
+	}
+	if lo > hi {
+		c.add(p, "min %g is above max %g", lo, hi)
+	}
+	return lo, hi
+}
+
+// accountValues returns the values of a listed account-fit rule, in lower
+// case.
+func (c *compiler) accountValues(p string, fr FitRule) map[string]bool {
+	if len(fr.In) == 0 {
+		c.add(p+".in", "field %q needs a list of values", fr.Field)
+	}
+	if fr.Min != nil || fr.Max != nil {
+		c.add(p, "min/max not allowed for field %q", fr.Field)
+	}
+	in := map[string]bool{}
+	for _, v := range fr.In {
+		in[strings.ToLower(v)] = true
+	}
+	if fr.Field == "tier" {
+		for j, v := range fr.In {
+			if v := strings.ToLower(v); v != "named" && v != "target" && v != "non_icp" {
+				c.add(fmt.Sprintf("%s.in[%d]", p, j), "tier %q is not named, target or non_icp", v)
 			}
-			if len(fr.In) > 0 {
-				c.add(p+".in", "not allowed for numeric field %q", fr.Field)
-			}
-			if fr.Min != nil {
-				ar.Min = *fr.Min
-			}
-			if fr.Max != nil {
-				ar.Max = *fr.Max
-			}
-			if ar.Min > ar.Max {
-				c.add(p, "min %g is above max %g", ar.Min, ar.Max)
-			}
-		case "industry", "country", "technologies", "tier":
-			if len(fr.In) == 0 {
-				c.add(p+".in", "field %q needs a list of values", fr.Field)
-			}
-			if fr.Min != nil || fr.Max != nil {
-				c.add(p, "min/max not allowed for field %q", fr.Field)
-			}
-			ar.In = map[string]bool{}
-			for _, v := range fr.In {
-				ar.In[strings.ToLower(v)] = true
-			}
-			if fr.Field == "tier" {
-				for j, v := range fr.In {
-					if v := strings.ToLower(v); v != "named" && v != "target" && v != "non_icp" {
-						c.add(fmt.Sprintf("%s.in[%d]", p, j), "tier %q is not named, target or non_icp", v)
-					}
-				}
-			}
-		default:
-			c.add(p+".field", "unknown field %q (employees, revenue, industry, country, technologies, tier)", fr.Field)
 		}
-		m.AccountFit = append(m.AccountFit, ar)
 	}
-	for _, d := range f.Competitors.Domains {
-		m.Competitors[strings.ToLower(strings.TrimSpace(d))] = true
-	}
-	m.Grades = f.Grades
-	if len(f.Grades) == 0 {
+	return in
+}
+
+// checkGrades checks that the grades run from best to worst, A to E, each
+// with a lower min than the one before.
+func (c *compiler) checkGrades(grades []GradeSpec) {
+	if len(grades) == 0 {
 		c.add("grades", "at least one grade is required")
 	}
-	for i, g := range f.Grades {
+	for i, g := range grades {
 		p := fmt.Sprintf("grades[%d]", i)
 		if len(g.Grade) != 1 || g.Grade[0] < 'A' || g.Grade[0] > 'E' {
 			c.add(p+".grade", "%q: grades are A to E, listed best first (F is below all and competitors)", g.Grade)
-		} else if i > 0 && len(f.Grades[i-1].Grade) == 1 && g.Grade[0] <= f.Grades[i-1].Grade[0] {
+		} else if i > 0 && len(grades[i-1].Grade) == 1 && g.Grade[0] <= grades[i-1].Grade[0] {
 			c.add(p+".grade", "grades must be listed best first without repeats")
 		}
-		if i > 0 && g.Min >= f.Grades[i-1].Min {
-			c.add(p+".min", "must be below the previous grade's min %d", f.Grades[i-1].Min)
+		if i > 0 && g.Min >= grades[i-1].Min {
+			c.add(p+".min", "must be below the previous grade's min %d", grades[i-1].Min)
 		}
 	}
-	m.MQL, m.MQA, m.AQL, m.Stages = f.Thresholds.MQL, f.Thresholds.MQA, f.Thresholds.AQL, f.Stages
-	for _, th := range []struct {
-		name string
-		h    *Hysteresis
-	}{{"thresholds.mql", &m.MQL}, {"thresholds.mqa", &m.MQA}} {
-		name, h := th.name, th.h
-		if h.Enter <= 0 {
-			c.add(name+".enter", "must be above 0")
-		}
-		if h.Leave == 0 {
-			h.Leave = h.Enter
-		}
-		if h.Leave > h.Enter {
-			c.add(name+".leave", "%d is above enter %d: leave must be at or below enter", h.Leave, h.Enter)
-		}
+}
+
+// hysteresis checks the threshold at name and returns it with a leave of
+// 0 meaning leave at enter.
+func (c *compiler) hysteresis(name string, h Hysteresis) Hysteresis {
+	if h.Enter <= 0 {
+		c.add(name+".enter", "must be above 0")
 	}
-	if m.Stages.Mid <= 0 || m.Stages.Late <= m.Stages.Mid {
-		c.add("stages", "need 0 < mid < late (got mid %d, late %d)", m.Stages.Mid, m.Stages.Late)
+	if h.Leave == 0 {
+		h.Leave = h.Enter
 	}
-	ds := f.Decay
-	m.Decay = Decay{IdleAfter: time.Duration(ds.IdleAfter), Every: time.Duration(ds.Every), Points: ds.Points, Percent: ds.Percent}
-	if m.Decay.Every == 0 {
-		m.Decay.Every = m.Decay.IdleAfter
+	if h.Leave > h.Enter {
+		c.add(name+".leave", "%d is above enter %d: leave must be at or below enter", h.Leave, h.Enter)
+	}
+	return h
+}
+
+func (c *compiler) checkStages(s StageSpec) {
+	if s.Mid <= 0 || s.Late <= s.Mid {
+		c.add("stages", "need 0 < mid < late (got mid %d, late %d)", s.Mid, s.Late)
+	}
+}
+
+// decay compiles the decay spec; mqlEnter is the threshold a
+// floor_percent_of_mql is a share of. A model without decay may leave the
+// spec out.
+func (c *compiler) decay(ds DecaySpec, mqlEnter int) Decay {
+	d := Decay{IdleAfter: time.Duration(ds.IdleAfter), Every: time.Duration(ds.Every), Points: ds.Points, Percent: ds.Percent}
+	if d.Every == 0 {
+		d.Every = d.IdleAfter
 	}
 	idleOK, everyOK := c.duration("decay.idle_after", ds.IdleAfter), c.duration("decay.every", ds.Every)
 	if ds.IdleAfter != 0 || ds.Points != 0 || ds.Percent != 0 {
 		if idleOK && ds.IdleAfter < Duration(time.Minute) {
 			c.add("decay.idle_after", "must be at least 1m")
 		}
-		if idleOK && everyOK && m.Decay.Every < time.Minute {
+		if idleOK && everyOK && d.Every < time.Minute {
 			c.add("decay.every", "must be at least 1m")
 		}
 		if (ds.Points > 0) == (ds.Percent > 0) {
@@ -651,37 +766,52 @@ func (c *compiler) compile(f *File) *Model {
 			c.add("decay.percent", "must be above 0 and below 100")
 		}
 	}
+	d.Floor = c.decayFloor(ds, mqlEnter)
+	return d
+}
+
+// decayFloor returns the floor in behavior points, given as such or as a
+// percentage of mqlEnter.
+func (c *compiler) decayFloor(ds DecaySpec, mqlEnter int) int {
 	switch {
 	case ds.Floor != nil && ds.FloorPercentOfMQL != 0:
 		c.add("decay", "give floor or floor_percent_of_mql, not both")
 	case ds.Floor != nil:
-		m.Decay.Floor = *ds.Floor
-		if m.Decay.Floor < 0 || m.Decay.Floor > maxPoints {
+		if *ds.Floor < 0 || *ds.Floor > maxPoints {
 			c.add("decay.floor", "must be between 0 and %d", maxPoints)
 		}
+		return *ds.Floor
 	case ds.FloorPercentOfMQL != 0:
 		if ds.FloorPercentOfMQL < 0 || ds.FloorPercentOfMQL > 100 || math.IsNaN(ds.FloorPercentOfMQL) {
 			c.add("decay.floor_percent_of_mql", "must be between 0 and 100")
 		}
-		m.Decay.Floor = int(math.Round(float64(m.MQL.Enter) * ds.FloorPercentOfMQL / 100))
+		return int(math.Round(float64(mqlEnter) * ds.FloorPercentOfMQL / 100))
 	}
-	m.DormantAfter = time.Duration(f.Dormant)
-	if c.duration("dormant_after", f.Dormant) && m.DormantAfter < 0 {
+	return 0
+}
+
+func (c *compiler) dormantAfter(d Duration) time.Duration {
+	if c.duration("dormant_after", d) && d < 0 {
 		c.add("dormant_after", "must not be negative")
 	}
-	m.Engagement, m.TopN = f.Account.Engagement, f.Account.TopN
-	switch m.Engagement {
+	return time.Duration(d)
+}
+
+// engagement returns how an account's engagement aggregates its contacts'
+// behavior, sum when not given, and the N of top_n.
+func (c *compiler) engagement(a AccountSpec) (string, int) {
+	switch a.Engagement {
 	case "":
-		m.Engagement = "sum"
+		return "sum", a.TopN
 	case "sum", "max":
 	case "top_n":
-		if m.TopN < 1 {
+		if a.TopN < 1 {
 			c.add("account.top_n", "must be at least 1 when engagement is top_n")
 		}
 	default:
-		c.add("account.engagement", "%q is not sum, max or top_n", m.Engagement)
+		c.add("account.engagement", "%q is not sum, max or top_n", a.Engagement)
 	}
-	return m
+	return a.Engagement, a.TopN
 }
 
 // duration reports a duration that did not parse, with the text written at

@@ -142,19 +142,45 @@ func Compute(version string, fields map[string]string, since, until string) (*Ef
 	if err := CheckWindow(since, until); err != nil {
 		return nil, err
 	}
+	c, err := readCounters(fields, since, until)
+	if err != nil {
+		return nil, err
+	}
 	r := &Effectiveness{Model: version, Since: since, Until: until, ByGrade: map[string]Group{}, ByStage: map[string]Group{},
 		Nurture: map[string]int64{}}
-	flow := map[string]int64{}
-	stockOf := map[string]int64{}
-	daysMQL, daysAQL := map[int64]int64{}, map[int64]int64{}
+	r.Contacts, r.Seen, r.MQLNow, r.AQLNow = c.stock["contacts"], c.stock["seen"], c.stock["mql_now"], c.stock["aql_now"]
+	r.MQLs, r.AQLs, r.Opportunities, r.Lost = c.flow["mql"], c.flow["aql"], c.flow["opp"], c.flow["lost"]
+	r.MQLToOpp = rate(c.flow["mql_opp"], c.flow["mql"])
+	r.AQLToOpp = rate(c.flow["aql_opp"], c.flow["aql"])
+	r.OppToWon = rate(c.flow["won"], c.flow["opp"])
+	r.DaysMQLToOpp, r.DaysAQLToOpp = percentiles(c.daysMQL), percentiles(c.daysAQL)
+	r.countContacts(c.stock)
+	r.countOpportunities(c.flow)
+	r.groupRates()
+	r.Rules = lifts(c.stock, r.Seen)
+	return r, nil
+}
+
+// counters are a model version's counters as the report reads them: stocks
+// (counts now), flows summed over the days of the window, and histograms of
+// the days from MQL or from AQL to an opportunity, also over the window.
+type counters struct {
+	stock, flow      map[string]int64
+	daysMQL, daysAQL map[int64]int64
+}
+
+// readCounters sorts the counters: a counter named day|name is a flow on
+// that day, any other a stock.
+func readCounters(fields map[string]string, since, until string) (counters, error) {
+	c := counters{stock: map[string]int64{}, flow: map[string]int64{}, daysMQL: map[int64]int64{}, daysAQL: map[int64]int64{}}
 	for k, s := range fields {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("counter %s: %w", k, err)
+			return counters{}, fmt.Errorf("counter %s: %w", k, err)
 		}
 		day, name, dated := strings.Cut(k, "|")
 		if !dated {
-			stockOf[k] = n
+			c.stock[k] = n
 			continue
 		}
 		if since != "" && day < since || until != "" && day > until {
@@ -163,51 +189,53 @@ func Compute(version string, fields map[string]string, since, until string) (*Ef
 		switch {
 		case strings.HasPrefix(name, "mql_opp_days:"):
 			d, _ := strconv.ParseInt(name[len("mql_opp_days:"):], 10, 64)
-			daysMQL[d] += n
+			c.daysMQL[d] += n
 		case strings.HasPrefix(name, "aql_opp_days:"):
 			d, _ := strconv.ParseInt(name[len("aql_opp_days:"):], 10, 64)
-			daysAQL[d] += n
+			c.daysAQL[d] += n
 		default:
-			flow[name] += n
+			c.flow[name] += n
 		}
 	}
-	r.Contacts, r.Seen, r.MQLNow, r.AQLNow = stockOf["contacts"], stockOf["seen"], stockOf["mql_now"], stockOf["aql_now"]
-	r.MQLs, r.AQLs, r.Opportunities, r.Lost = flow["mql"], flow["aql"], flow["opp"], flow["lost"]
-	r.MQLToOpp = rate(flow["mql_opp"], flow["mql"])
-	r.AQLToOpp = rate(flow["aql_opp"], flow["aql"])
-	r.OppToWon = rate(flow["won"], flow["opp"])
-	r.DaysMQLToOpp, r.DaysAQLToOpp = percentiles(daysMQL), percentiles(daysAQL)
-	group := func(into map[string]Group, key string) Group {
-		g := into[key]
-		return g
-	}
-	for k, n := range stockOf {
+	return c, nil
+}
+
+// countContacts counts the contacts now in each grade, stage and nurture
+// category.
+func (r *Effectiveness) countContacts(stock map[string]int64) {
+	for k, n := range stock {
 		switch {
 		case strings.HasPrefix(k, "grade:"):
-			g := group(r.ByGrade, k[len("grade:"):])
+			g := r.ByGrade[k[len("grade:"):]]
 			g.Contacts = n
 			r.ByGrade[k[len("grade:"):]] = g
 		case strings.HasPrefix(k, "stage:"):
-			g := group(r.ByStage, k[len("stage:"):])
+			g := r.ByStage[k[len("stage:"):]]
 			g.Contacts = n
 			r.ByStage[k[len("stage:"):]] = g
 		case strings.HasPrefix(k, "nurture:"):
 			r.Nurture[k[len("nurture:"):]] = n
 		}
 	}
+}
+
+// countOpportunities counts the opportunities of the window by the grade
+// and stage contacts had when theirs was created, and the sales feedback
+// by grade.
+func (r *Effectiveness) countOpportunities(flow map[string]int64) {
 	for k, n := range flow {
 		switch {
 		case strings.HasPrefix(k, "opp_grade:"):
-			g := group(r.ByGrade, k[len("opp_grade:"):])
+			g := r.ByGrade[k[len("opp_grade:"):]]
 			g.Opportunities = n
 			r.ByGrade[k[len("opp_grade:"):]] = g
 		case strings.HasPrefix(k, "opp_stage:"):
-			g := group(r.ByStage, k[len("opp_stage:"):])
+			g := r.ByStage[k[len("opp_stage:"):]]
 			g.Opportunities = n
 			r.ByStage[k[len("opp_stage:"):]] = g
 		case strings.HasPrefix(k, "feedback:"):
 			rating, grade, _ := strings.Cut(k[len("feedback:"):], ":")
-			g := group(r.ByGrade, grade)
+			g := r.ByGrade[grade]
 			if rating == "good" {
 				g.FeedbackGood = n
 			} else {
@@ -216,6 +244,11 @@ func Compute(version string, fields map[string]string, since, until string) (*Ef
 			r.ByGrade[grade] = g
 		}
 	}
+}
+
+// groupRates sets each grade's and stage's share of the contacts and its
+// opportunities per contact.
+func (r *Effectiveness) groupRates() {
 	for _, groups := range []map[string]Group{r.ByGrade, r.ByStage} {
 		for k, g := range groups {
 			g.Share = rate(g.Contacts, r.Contacts).Rate
@@ -223,22 +256,28 @@ func Compute(version string, fields map[string]string, since, until string) (*Ef
 			groups[k] = g
 		}
 	}
-	for k, n := range stockOf {
+}
+
+// lifts returns the lift of every rule, sorted by rule id; seen is how many
+// contacts were scored under the model.
+func lifts(stock map[string]int64, seen int64) []Lift {
+	var out []Lift
+	for k, n := range stock {
 		id, ok := strings.CutPrefix(k, "rule:")
 		if !ok {
 			continue
 		}
-		conv := stockOf["rule_opp:"+id]
+		conv := stock["rule_opp:"+id]
 		l := Lift{Rule: id, Triggered: n, Converted: conv, RateWith: rate(conv, n).Rate,
-			RateWithout: rate(stockOf["opp_contacts"]-conv, r.Seen-n).Rate}
+			RateWithout: rate(stock["opp_contacts"]-conv, seen-n).Rate}
 		if l.RateWith != nil && l.RateWithout != nil && *l.RateWithout > 0 {
 			v := *l.RateWith / *l.RateWithout
 			l.Lift = &v
 		}
-		r.Rules = append(r.Rules, l)
+		out = append(out, l)
 	}
-	slices.SortFunc(r.Rules, func(a, b Lift) int { return strings.Compare(a.Rule, b.Rule) })
-	return r, nil
+	slices.SortFunc(out, func(a, b Lift) int { return strings.Compare(a.Rule, b.Rule) })
+	return out
 }
 
 // percentiles of a histogram of whole days: the nearest-rank median and p90.

@@ -82,10 +82,57 @@ func spans(ctx context.Context, client *kafka.Client, topic string, from time.Ti
 	return spans, nil
 }
 
+// Scan calls fn with every record of topic, partition by partition, from
+// offset from (or the partition's first offset, if later) up to the end
+// each partition has when Scan starts. It stops at fn's first error.
+func Scan(ctx context.Context, cfg Config, topic string, from int64, fn func(Record) error) error {
+	spans, err := Spans(ctx, cfg, topic, time.Time{})
+	if err != nil {
+		return err
+	}
+	for _, s := range spans {
+		first := max(s.Start, from)
+		if first >= s.End {
+			continue
+		}
+		if err := scanPartition(ctx, cfg, topic, s.Partition, first, s.End, fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func scanPartition(ctx context.Context, cfg Config, topic string, partition int, first, end int64, fn func(Record) error) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   cfg.Brokers,
+		Dialer:    cfg.dialer(10 * time.Second),
+		Topic:     topic,
+		Partition: partition,
+		MinBytes:  1,
+		MaxBytes:  16 << 20,
+		MaxWait:   100 * time.Millisecond,
+	})
+	defer r.Close()
+	if err := r.SetOffset(first); err != nil {
+		return fmt.Errorf("read %s/%d: %w", topic, partition, err)
+	}
+	for next := first; next < end; {
+		m, err := r.ReadMessage(ctx)
+		if err != nil {
+			return fmt.Errorf("read %s/%d at %d: %w", topic, partition, next, err)
+		}
+		next = m.Offset + 1
+		if err := fn(fromMessage(&m)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ReadSpans reads the spans of topic and calls handle with batches of at
 // most size records, merged across partitions in order of record time (ties
-// by partition, then offset), so that a replay applies events in the order
-// they were ingested, whatever the fetch timing. Records after until (when
+// by partition, then offset), so that events are applied in the order they
+// were ingested, whatever the fetch timing. Records after until (when
 // not zero) end their partition's span. handle runs on the calling
 // goroutine; an error from it stops the read.
 func ReadSpans(ctx context.Context, cfg Config, topic string, spans []Span, until time.Time, size int, log *zap.Logger,

@@ -24,11 +24,30 @@ func Client(serverName, caFile, certFile, keyFile string) (*tls.Config, error) {
 		}
 	}
 	if certFile != "" {
-		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		pair, err := loadKeyPair(certFile, keyFile)
 		if err != nil {
 			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{pair}
 	}
 	return cfg, nil
+}
+
+// loadKeyPair is tls.LoadX509KeyPair with errors that name the files: a
+// file that does not parse is otherwise only "certificate input" or "key
+// input", and a key that is not the certificate's names neither.
+func loadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("client certificate %s with key %s: %w", certFile, keyFile, err)
+	}
+	return pair, nil
 }

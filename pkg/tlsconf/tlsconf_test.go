@@ -144,7 +144,10 @@ func TestAClientPresentsACertificateOnlyWhenGivenCertAndKey(t *testing.T) {
 func TestAFileThatDoesNotLoadIsAnErrorNamingIt(t *testing.T) {
 	t.Parallel()
 	files := testutil.TLS(t)
+	other := testutil.TLS(t)
 	missing := filepath.Join(t.TempDir(), "missing.pem")
+	garbage := filepath.Join(t.TempDir(), "garbage.pem")
+	require.NoError(t, os.WriteFile(garbage, []byte("not PEM\n"), 0o600))
 	tests := []struct {
 		name                      string
 		caFile, certFile, keyFile string
@@ -154,6 +157,11 @@ func TestAFileThatDoesNotLoadIsAnErrorNamingIt(t *testing.T) {
 		{"a CA file without a certificate", files.Key, "", "", files.Key},
 		{"a missing certificate", files.CA, missing, files.Key, missing},
 		{"a missing key", files.CA, files.Cert, missing, missing},
+		{"a certificate file without a certificate", files.CA, garbage, files.Key, garbage},
+		{"a certificate file holding a key", files.CA, files.Key, other.Key, files.Key},
+		{"a key file without a key", files.CA, files.Cert, garbage, garbage},
+		{"a key file holding a certificate", files.CA, files.Cert, other.Cert, other.Cert},
+		{"a key that is not the certificate's", files.CA, files.Cert, other.Key, other.Key},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,9 +7,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/segmentio/kafka-go"
 )
 
 // HeaderReplayedFrom is set on a record put back by ReplayDLQ: the DLQ
@@ -83,53 +80,6 @@ func ReplayDLQ(ctx context.Context, cfg Config, w *Writer, opts ReplayOptions) (
 		return st, err
 	}
 	return st, flush()
-}
-
-// Scan calls fn with every record of topic, partition by partition, from
-// offset from (or the partition's first offset, if later) up to the end
-// each partition has when Scan starts. It stops at fn's first error.
-func Scan(ctx context.Context, cfg Config, topic string, from int64, fn func(Record) error) error {
-	spans, err := Spans(ctx, cfg, topic, time.Time{})
-	if err != nil {
-		return err
-	}
-	for _, s := range spans {
-		first := max(s.Start, from)
-		if first >= s.End {
-			continue
-		}
-		if err := scanPartition(ctx, cfg, topic, s.Partition, first, s.End, fn); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func scanPartition(ctx context.Context, cfg Config, topic string, partition int, first, end int64, fn func(Record) error) error {
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:   cfg.Brokers,
-		Dialer:    cfg.dialer(10 * time.Second),
-		Topic:     topic,
-		Partition: partition,
-		MinBytes:  1,
-		MaxBytes:  16 << 20,
-		MaxWait:   100 * time.Millisecond,
-	})
-	defer r.Close()
-	if err := r.SetOffset(first); err != nil {
-		return fmt.Errorf("read %s/%d: %w", topic, partition, err)
-	}
-	for next := first; next < end; {
-		m, err := r.ReadMessage(ctx)
-		if err != nil {
-			return fmt.Errorf("read %s/%d at %d: %w", topic, partition, next, err)
-		}
-		next = m.Offset + 1
-		if err := fn(fromMessage(&m)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // replayed is rec as it goes back to target.
