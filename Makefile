@@ -19,7 +19,7 @@ bench:
 	go test ./pkg/scoring ./pkg/stream -run '^$$' -bench . -benchmem
 	go test ./pkg/devstack -run '^$$' -bench . -benchtime 1x -timeout 30m
 	go test ./pkg/decay -run '^$$' -bench . -benchtime 1x -timeout 30m
-	go test ./pkg/replay -run '^$$' -bench . -benchtime 1x -timeout 30m
+	go test ./pkg/rescore -run '^$$' -bench . -benchtime 1x -timeout 30m
 	go test ./pkg/store -run '^$$' -bench CommitAll -benchtime 20x
 
 fuzz:

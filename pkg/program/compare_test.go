@@ -11,7 +11,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/model"
-	"github.com/leadscore/leads/pkg/replay"
+	"github.com/leadscore/leads/pkg/rescore"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/testutil"
@@ -27,7 +27,7 @@ func TestCompareRefusesANamespaceWithoutData(t *testing.T) {
 	rdb := testutil.RedisClient(t)
 	ns := testutil.Prefix(t)
 	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
-	bf := &replay.Backfill{Log: testutil.Logger(t), Store: store.New(rdb, ns), Engine: scoring.New(model.Default())}
+	bf := &rescore.Backfill{Log: testutil.Logger(t), Store: store.New(rdb, ns), Engine: scoring.New(model.Default())}
 	_, err := bf.FromFile(ctx, testutil.WriteNDJSON(t, t.TempDir(), []event.Event{
 		{ID: "e1", Type: "webinar.attended", ContactID: "c-1", AccountID: "acme.io", Time: at},
 		{ID: "e2", Type: "meeting.booked", ContactID: "c-2", Time: at},

@@ -134,7 +134,7 @@ func (b *base) parse(fs *flag.FlagSet, args []string, opts Options) error {
 
 // open loads the model and connects to Redis and Kafka; close releases them.
 // The namespace is the one promoted to live for --namespace, if any
-// (see replay.Promote); an unreachable Redis is retried with backoff for
+// (see rescore.Promote); an unreachable Redis is retried with backoff for
 // up to a minute.
 func (b *base) open(ctx context.Context) (*model.Model, *store.Store, *stream.Writer, error) {
 	m, err := app.LoadModel(b.common.ModelPath)

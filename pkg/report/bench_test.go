@@ -15,8 +15,8 @@ import (
 
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/model"
-	"github.com/leadscore/leads/pkg/replay"
 	"github.com/leadscore/leads/pkg/report"
+	"github.com/leadscore/leads/pkg/rescore"
 	"github.com/leadscore/leads/pkg/scoring"
 )
 
@@ -31,7 +31,7 @@ func BenchmarkReport(b *testing.B) {
 			st := newStore(b)
 			path := filepath.Join(b.TempDir(), "events.ndjson")
 			writeContacts(b, path, n)
-			bf := &replay.Backfill{Log: zap.NewNop(), Store: st, Engine: scoring.New(model.Default())}
+			bf := &rescore.Backfill{Log: zap.NewNop(), Store: st, Engine: scoring.New(model.Default())}
 			if _, err := bf.FromFile(ctx, path); err != nil {
 				b.Fatal(err)
 			}

@@ -16,8 +16,8 @@ import (
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/program"
-	"github.com/leadscore/leads/pkg/replay"
 	"github.com/leadscore/leads/pkg/report"
+	"github.com/leadscore/leads/pkg/rescore"
 	"github.com/leadscore/leads/pkg/scorer"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
@@ -85,7 +85,7 @@ func TestEffectivenessOfAKnownHistory(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := newStore(t)
-	bf := &replay.Backfill{Log: testutil.Logger(t), Store: st, Engine: scoring.New(model.Default()), BatchSize: 37}
+	bf := &rescore.Backfill{Log: testutil.Logger(t), Store: st, Engine: scoring.New(model.Default()), BatchSize: 37}
 	_, err := bf.FromFile(ctx, testutil.WriteNDJSON(t, t.TempDir(), knownHistory()))
 	require.NoError(t, err)
 	fields, err := st.Report(ctx, model.Default().Version)
@@ -181,7 +181,7 @@ func TestReportCommand(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := newStore(t)
-	bf := &replay.Backfill{Log: testutil.Logger(t), Store: st, Engine: scoring.New(model.Default())}
+	bf := &rescore.Backfill{Log: testutil.Logger(t), Store: st, Engine: scoring.New(model.Default())}
 	_, err := bf.FromFile(ctx, testutil.WriteNDJSON(t, t.TempDir(), knownHistory()))
 	require.NoError(t, err)
 	addr := st.Client().(*redis.Client).Options().Addr

@@ -1,4 +1,4 @@
-package replay_test
+package rescore_test
 
 import (
 	"bytes"
@@ -23,8 +23,8 @@ import (
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/program"
-	"github.com/leadscore/leads/pkg/replay"
 	"github.com/leadscore/leads/pkg/report"
+	"github.com/leadscore/leads/pkg/rescore"
 	"github.com/leadscore/leads/pkg/scorer"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
@@ -299,7 +299,7 @@ func TestBackfillIsResumable(t *testing.T) {
 	r.publish(t, all)
 	m := model.Default()
 
-	whole := &replay.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-whole"), Engine: scoring.New(m),
+	whole := &rescore.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-whole"), Engine: scoring.New(m),
 		Kafka: r.kafka, Topic: r.events, BatchSize: 50}
 	res, err := whole.FromTopic(r.ctx, time.Time{}, time.Time{}, false)
 	require.NoError(t, err)
@@ -307,7 +307,7 @@ func TestBackfillIsResumable(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(r.ctx)
 	cut := &cancelAfter{n: 3, cancel: cancel}
-	part := &replay.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-part"), Engine: scoring.New(m),
+	part := &rescore.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-part"), Engine: scoring.New(m),
 		Kafka: r.kafka, Topic: r.events, BatchSize: 50, Progress: cut, Workers: 2}
 	_, err = part.FromTopic(ctx, time.Time{}, time.Time{}, false)
 	require.Error(t, err)
@@ -322,11 +322,11 @@ func TestBackfillIsResumable(t *testing.T) {
 	sameState(t, take(t, whole.Store), take(t, part.Store), len(all))
 
 	_, err = part.FromTopic(r.ctx, time.Time{}, time.Time{}, false)
-	assert.ErrorIs(t, err, replay.ErrComplete)
-	other := &replay.Backfill{Log: testutil.Logger(t), Store: part.Store, Engine: scoring.New(lowMQLModel(t)),
+	assert.ErrorIs(t, err, rescore.ErrComplete)
+	other := &rescore.Backfill{Log: testutil.Logger(t), Store: part.Store, Engine: scoring.New(lowMQLModel(t)),
 		Kafka: r.kafka, Topic: r.events}
 	_, err = other.FromTopic(r.ctx, time.Time{}, time.Time{}, false)
-	assert.ErrorIs(t, err, replay.ErrMismatch, "a namespace never mixes two models")
+	assert.ErrorIs(t, err, rescore.ErrMismatch, "a namespace never mixes two models")
 }
 
 // TestFileBackfillInLanesIsResumable: an archive replayed in three lanes,
@@ -340,13 +340,13 @@ func TestFileBackfillInLanesIsResumable(t *testing.T) {
 	archive := testutil.WriteNDJSON(t, t.TempDir(), all)
 	m := model.Default()
 
-	one := &replay.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-one"), Engine: scoring.New(m), BatchSize: 40}
+	one := &rescore.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-one"), Engine: scoring.New(m), BatchSize: 40}
 	res, err := one.FromFile(r.ctx, archive)
 	require.NoError(t, err)
 	assert.EqualValues(t, len(all), res.Events)
 
 	ctx, cancel := context.WithCancel(r.ctx)
-	lanes := &replay.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-lanes"), Engine: scoring.New(m),
+	lanes := &rescore.Backfill{Log: testutil.Logger(t), Store: store.New(r.rdb, r.prefix+"-lanes"), Engine: scoring.New(m),
 		BatchSize: 40, Workers: 3, Progress: &cancelAfter{n: 4, cancel: cancel}}
 	_, err = lanes.FromFile(ctx, archive)
 	require.Error(t, err)
@@ -443,7 +443,7 @@ func TestCompareTwoModelsOnTheSameHistory(t *testing.T) {
 	ca, cb := expect(model.Default()), expect(low)
 	out, err := r.scorer(t, "compare", "--json", r.prefix+"-a", r.prefix+"-b")
 	require.NoError(t, err)
-	var rep replay.Report
+	var rep rescore.Report
 	require.NoError(t, json.Unmarshal([]byte(out), &rep))
 
 	count := func(cs map[string]*scoring.Contact, f func(*scoring.Contact) bool) int {
@@ -462,13 +462,13 @@ func TestCompareTwoModelsOnTheSameHistory(t *testing.T) {
 	assert.Greater(t, rep.B.MQL, rep.A.MQL, "a lower MQL threshold qualifies more contacts")
 	assert.Equal(t, map[string]int{model.Default().Version: len(ca)}, rep.A.Models)
 	assert.Equal(t, map[string]int{"3-low-mql": len(cb)}, rep.B.Models)
-	var want []replay.Change
+	var want []rescore.Change
 	for id, a := range ca {
 		b := cb[id]
 		if a.MQL != b.MQL || a.AQL != b.AQL || a.Grade != b.Grade || a.Stage != b.Stage {
-			want = append(want, replay.Change{Contact: id,
-				A: &replay.Status{Score: a.Score(), Grade: a.Grade, Stage: a.Stage.String(), MQL: a.MQL, AQL: a.AQL},
-				B: &replay.Status{Score: b.Score(), Grade: b.Grade, Stage: b.Stage.String(), MQL: b.MQL, AQL: b.AQL}})
+			want = append(want, rescore.Change{Contact: id,
+				A: &rescore.Status{Score: a.Score(), Grade: a.Grade, Stage: a.Stage.String(), MQL: a.MQL, AQL: a.AQL},
+				B: &rescore.Status{Score: b.Score(), Grade: b.Grade, Stage: b.Stage.String(), MQL: b.MQL, AQL: b.AQL}})
 		}
 	}
 	sort.Slice(want, func(i, j int) bool { return want[i].Contact < want[j].Contact })
@@ -515,7 +515,7 @@ func TestPromoteLosesNothingThatArrivedMeanwhile(t *testing.T) {
 	require.ErrorIs(t, err, stream.ErrGroupActive, "promote waits for the live scorers to stop")
 	stop()
 	_, err = r.scorer(t, "promote", next, "--namespace="+live, "--group="+group)
-	require.ErrorIs(t, err, replay.ErrMismatch, "the catch-up must use the backfill's model")
+	require.ErrorIs(t, err, rescore.ErrMismatch, "the catch-up must use the backfill's model")
 	out, err := r.scorer(t, "promote", next, "--namespace="+live, "--group="+group, "--model="+lowPath)
 	require.NoError(t, err)
 	assert.Contains(t, out, next+" is live for --namespace "+live+" (was "+live+")")
@@ -545,10 +545,10 @@ func TestBackfillRefusesTheLiveNamespace(t *testing.T) {
 	r := newRig(t)
 	live := r.prefix + "-live"
 	_, err := r.scorer(t, "backfill", "--from=earliest", "--namespace="+live)
-	require.ErrorIs(t, err, replay.ErrLive)
+	require.ErrorIs(t, err, rescore.ErrLive)
 	require.NoError(t, r.rdb.Set(r.ctx, store.LiveKey(live), r.prefix+"-v1", 0).Err())
 	_, err = r.scorer(t, "backfill", "--from=earliest", "--namespace="+r.prefix+"-v1")
-	require.ErrorIs(t, err, replay.ErrLive, "nor the namespace promoted to live")
+	require.ErrorIs(t, err, rescore.ErrLive, "nor the namespace promoted to live")
 	_, err = r.scorer(t, "backfill", "--namespace="+r.prefix+"-v3")
 	require.ErrorIs(t, err, program.ErrUsage, "a source is required")
 }

@@ -1,4 +1,4 @@
-package replay
+package rescore
 
 import (
 	"bufio"
@@ -70,7 +70,7 @@ type Backfill struct {
 	Progress Progress
 	began    time.Time
 	// Workers is how many partition groups of the events topic are
-	// replayed at once, each by a scorer of its own (0 or 1: one). Homes
+	// replayed at once, each by a Processor of its own (0 or 1: one). Homes
 	// live on one partition, so workers rarely touch the same home; when
 	// they do, the versioned commit makes one redo its batch.
 	Workers int

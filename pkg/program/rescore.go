@@ -14,19 +14,19 @@ import (
 	"github.com/leadscore/leads/pkg/app"
 	"github.com/leadscore/leads/pkg/flagenv"
 	"github.com/leadscore/leads/pkg/model"
-	"github.com/leadscore/leads/pkg/replay"
 	"github.com/leadscore/leads/pkg/report"
+	"github.com/leadscore/leads/pkg/rescore"
 	"github.com/leadscore/leads/pkg/scorer"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
 )
 
-// replayBase parses the common and Kafka flags of a replay command and
+// rescoreBase parses the common and Kafka flags of a rescoring command and
 // opens Redis; the store is the namespace given by --namespace as is (not
 // resolved: these commands name namespaces explicitly). A command that
 // takes no positional arguments (takesArgs false) refuses any.
-func replayBase(fs *flag.FlagSet, b *base, args []string, opts Options, takesArgs bool) (*model.Model, *store.Store, error) {
+func rescoreBase(fs *flag.FlagSet, b *base, args []string, opts Options, takesArgs bool) (*model.Model, *store.Store, error) {
 	flags, pos, err := interspersed(fs, args)
 	if err != nil {
 		return nil, nil, err
@@ -120,7 +120,7 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	var c backfillCmd
 	fs := c.flags()
 	b := &c.b
-	m, st, err := replayBase(fs, b, args, opts, false)
+	m, st, err := rescoreBase(fs, b, args, opts, false)
 	if err != nil {
 		return err
 	}
@@ -151,7 +151,7 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 			return err
 		}
 		if ns := st.Namespace(); ns == live || ns == liveNS {
-			return fmt.Errorf("%w %s: give --namespace a new name, then promote it", replay.ErrLive, ns)
+			return fmt.Errorf("%w %s: give --namespace a new name, then promote it", rescore.ErrLive, ns)
 		}
 	}
 	registry := live
@@ -161,8 +161,8 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	if err := store.RegisterModel(ctx, st.Client(), registry, m.Version, m.Source); err != nil {
 		return err
 	}
-	bf := &replay.Backfill{Log: b.log, Store: st, Engine: scoring.New(m), Kafka: b.kafka, Topic: b.common.EventsTopic,
-		BatchSize: batch, Workers: workers, Progress: replay.NewProgress(os.Stderr, b.log, every), DedupeWindow: window}
+	bf := &rescore.Backfill{Log: b.log, Store: st, Engine: scoring.New(m), Kafka: b.kafka, Topic: b.common.EventsTopic,
+		BatchSize: batch, Workers: workers, Progress: rescore.NewProgress(os.Stderr, b.log, every), DedupeWindow: window}
 	if emitTo != "" {
 		w := stream.NewWriter(b.kafka, b.log)
 		b.closers = append(b.closers, w.Close)
@@ -170,7 +170,7 @@ func backfillCommand(ctx context.Context, args []string, opts Options) error {
 	}
 	b.log.Info("backfill starting", zap.String("namespace", st.Namespace()), zap.String("model_version", m.Version),
 		zap.String("from", from), zap.String("file", file))
-	var res *replay.Result
+	var res *rescore.Result
 	if file != "" {
 		res, err = bf.FromFile(ctx, file)
 	} else {
@@ -216,7 +216,7 @@ func compareCommand(ctx context.Context, args []string, opts Options) error {
 	var cmd compareCmd
 	fs := cmd.flags()
 	b := &cmd.b
-	_, st, err := replayBase(fs, b, args, opts, true)
+	_, st, err := rescoreBase(fs, b, args, opts, true)
 	if err != nil {
 		return err
 	}
@@ -226,7 +226,7 @@ func compareCommand(ctx context.Context, args []string, opts Options) error {
 		return fmt.Errorf("%w: scorer compare [flags] NAME_A NAME_B", ErrUsage)
 	}
 	a, c := store.New(st.Client(), b.args[0]), store.New(st.Client(), b.args[1])
-	rep, err := replay.Compare(ctx, a, c)
+	rep, err := rescore.Compare(ctx, a, c)
 	if err != nil {
 		return err
 	}
@@ -258,7 +258,7 @@ func promoteCommand(ctx context.Context, args []string, opts Options) error {
 	var c promoteCmd
 	fs := c.flags()
 	b := &c.b
-	m, st, err := replayBase(fs, b, args, opts, true)
+	m, st, err := rescoreBase(fs, b, args, opts, true)
 	if err != nil {
 		return err
 	}
@@ -268,9 +268,9 @@ func promoteCommand(ctx context.Context, args []string, opts Options) error {
 	if len(b.args) != 1 {
 		return fmt.Errorf("%w: scorer promote [flags] NAME (--namespace is the live deployment's)", ErrUsage)
 	}
-	bf := &replay.Backfill{Log: b.log, Store: store.New(st.Client(), b.args[0]), Engine: scoring.New(m), Kafka: b.kafka,
-		Topic: b.common.EventsTopic, Progress: replay.NewProgress(os.Stderr, b.log, 5*time.Second), DedupeWindow: window}
-	p, err := replay.Promote(ctx, bf, b.common.Namespace, group)
+	bf := &rescore.Backfill{Log: b.log, Store: store.New(st.Client(), b.args[0]), Engine: scoring.New(m), Kafka: b.kafka,
+		Topic: b.common.EventsTopic, Progress: rescore.NewProgress(os.Stderr, b.log, 5*time.Second), DedupeWindow: window}
+	p, err := rescore.Promote(ctx, bf, b.common.Namespace, group)
 	if err != nil {
 		return err
 	}
@@ -432,7 +432,7 @@ func reportCommand(ctx context.Context, args []string, opts Options) error {
 	var c reportCmd
 	fs := c.flags()
 	b := &c.b
-	_, st, err := replayBase(fs, b, args, opts, false)
+	_, st, err := rescoreBase(fs, b, args, opts, false)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package replay_test
+package rescore_test
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 	"github.com/leadscore/leads/pkg/demo"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/model"
-	"github.com/leadscore/leads/pkg/replay"
+	"github.com/leadscore/leads/pkg/rescore"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
@@ -72,9 +72,9 @@ func benchTopic(b *testing.B, workers int) {
 	run := 0
 	for b.Loop() {
 		run++
-		bf := &replay.Backfill{Log: log, Store: store.New(rdb, p+"-"+string(rune('a'+run))), Engine: scoring.New(model.Default()),
+		bf := &rescore.Backfill{Log: log, Store: store.New(rdb, p+"-"+string(rune('a'+run))), Engine: scoring.New(model.Default()),
 			Kafka: cfg, Topic: p + ".events", Workers: workers}
-		measure(b, rdb, func() (*replay.Result, error) { return bf.FromTopic(ctx, time.Time{}, time.Time{}, false) })
+		measure(b, rdb, func() (*rescore.Result, error) { return bf.FromTopic(ctx, time.Time{}, time.Time{}, false) })
 	}
 }
 
@@ -105,9 +105,9 @@ func BenchmarkBackfillFile1M(b *testing.B) {
 			run := 0
 			for b.Loop() {
 				run++
-				bf := &replay.Backfill{Log: testutil.Logger(b), Store: store.New(rdb, fmt.Sprintf("%s-%d-%d", p, workers, run)),
+				bf := &rescore.Backfill{Log: testutil.Logger(b), Store: store.New(rdb, fmt.Sprintf("%s-%d-%d", p, workers, run)),
 					Engine: scoring.New(model.Default()), Workers: workers}
-				measure(b, rdb, func() (*replay.Result, error) { return bf.FromFile(ctx, path) })
+				measure(b, rdb, func() (*rescore.Result, error) { return bf.FromFile(ctx, path) })
 			}
 		})
 	}
@@ -115,7 +115,7 @@ func BenchmarkBackfillFile1M(b *testing.B) {
 
 // measure runs one backfill of the benchmark's events and reports its rate
 // and the CPU redis-server spent on it.
-func measure(b *testing.B, rdb *redis.Client, backfill func() (*replay.Result, error)) {
+func measure(b *testing.B, rdb *redis.Client, backfill func() (*rescore.Result, error)) {
 	go0, redis0 := testutil.CPU(b, rdb)
 	res, err := backfill()
 	if err != nil {
