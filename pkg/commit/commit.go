@@ -154,55 +154,17 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 		return nil, &MissingError{Homes: slices.Sorted(maps.Keys(b.WS.Missing))}
 	}
 	p := newPost()
-	carry, err := c.carried(ctx, b.WS)
+	commits, again, err := c.commits(ctx, b, p)
 	if err != nil {
 		return nil, err
 	}
-	var commits []store.Commit
-	var again [][]store.OutboxEntry // per commit, the loaded entries it publishes
-	for id, h := range b.WS.Homes {
-		m := b.Metas[id]
-		if m == nil {
-			m = &store.Meta{}
-		}
-		var loaded []store.OutboxEntry
-		for _, e := range m.Outbox {
-			if c.publishes(e.Writer) {
-				loaded = append(loaded, e)
-			}
-		}
-		if !h.Changed && len(b.Applied[id]) == 0 && !m.LegacyOutbox {
-			// Nothing to commit: what is left to publish and apply of it
-			// is cleared at the version loaded.
-			if err := c.add(p, id, m.Version, loaded, m.Reports, false); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		var fresh []store.OutboxEntry
-		if c.Withhold {
-			p.Withheld += len(h.Crossings)
-		} else {
-			for _, x := range h.Crossings {
-				fresh = append(fresh, store.OutboxEntry{Writer: c.Writer, Crossing: x})
-			}
-		}
-		pending := slices.Clip(m.Reports)
-		if counts := report.Diff(b.Before[id], h, c.Engine.Model()); len(counts) > 0 {
-			pending = append(pending, store.ReportDelta{Version: m.Version + 1, Counts: counts})
-		}
-		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: fresh, Reports: pending,
-			Carry: carry[id]})
-		again = append(again, loaded)
-	}
 	if c.Track {
-		var homes []string
+		homes := make([]string, 0, len(commits))
 		for _, cm := range commits {
 			if len(cm.Outbox) > 0 || len(cm.Reports) > 0 {
 				homes = append(homes, cm.Home.ID)
 			}
 		}
-		var err error
 		if p.tracked, err = c.Store.TrackOutboxes(ctx, c.Owner, homes); err != nil {
 			return nil, err
 		}
@@ -234,6 +196,51 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 		}
 	}
 	return p, errors.Join(failures...)
+}
+
+// commits builds the commit of every home the batch changed, each with
+// the loaded outbox entries this committer publishes (again); a home with
+// nothing to commit goes straight into p, to be cleared at the version
+// loaded.
+func (c *Committer) commits(ctx context.Context, b *Batch, p *Post) (commits []store.Commit, again [][]store.OutboxEntry, err error) {
+	carry, err := c.carried(ctx, b.WS)
+	if err != nil {
+		return nil, nil, err
+	}
+	for id, h := range b.WS.Homes {
+		m := b.Metas[id]
+		if m == nil {
+			m = &store.Meta{}
+		}
+		var loaded []store.OutboxEntry
+		for _, e := range m.Outbox {
+			if c.publishes(e.Writer) {
+				loaded = append(loaded, e)
+			}
+		}
+		if !h.Changed && len(b.Applied[id]) == 0 && !m.LegacyOutbox {
+			if err := c.add(p, id, m.Version, loaded, m.Reports, false); err != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		var fresh []store.OutboxEntry
+		if c.Withhold {
+			p.Withheld += len(h.Crossings)
+		} else {
+			for _, x := range h.Crossings {
+				fresh = append(fresh, store.OutboxEntry{Writer: c.Writer, Crossing: x})
+			}
+		}
+		reports := slices.Clip(m.Reports)
+		if counts := report.Diff(b.Before[id], h, c.Engine.Model()); len(counts) > 0 {
+			reports = append(reports, store.ReportDelta{Version: m.Version + 1, Counts: counts})
+		}
+		commits = append(commits, store.Commit{Home: h, Meta: m, Offsets: b.Applied[id], Outbox: fresh, Reports: reports,
+			Carry: carry[id]})
+		again = append(again, loaded)
+	}
+	return commits, again, nil
 }
 
 // carried reads the ledgers contacts that moved in the workspace had in
