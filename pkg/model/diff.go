@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 
 	json "github.com/goccy/go-json"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Difference is one change between two model files: a rule (behavior,

@@ -1,7 +1,7 @@
 package scoring
 
 import (
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/leadscore/leads/pkg/model"
 )
