@@ -105,14 +105,16 @@ func BenchmarkCommitAll(b *testing.B) {
 			homes = append(homes, c.keys[k])
 			pipe.HSet(ctx, c.keys[k], c.args[i+4:i+4+2*sets]...)
 			i += 4 + 2*sets
-			i += 1 + c.args[i].(int)
-			for l := 1; l < nkeys; l++ {
+			i += 1 + c.args[i].(int) // deletions
+			i += 1 + c.args[i].(int) // outbox entries
+			for l := 2; l < nkeys; l++ {
 				n := c.args[i].(int)
 				pipe.LPush(ctx, c.keys[k+l], c.args[i+1:i+1+n]...)
 				if trim {
 					pipe.LTrim(ctx, c.keys[k+l], 0, int64(s.LedgerMax)-1)
 				}
 				i += 1 + n
+				i += 1 + c.args[i].(int) // carried entries
 			}
 			k += nkeys
 		}
