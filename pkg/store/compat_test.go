@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -124,4 +126,56 @@ func TestLedgersStoredAsListsReadAndArePackedOnTheirNextLine(t *testing.T) {
 	got, err := s.unpackLines(ctx, "c-1", lines)
 	require.NoError(t, err)
 	assert.Equal(t, f.History["c-1"], got)
+}
+
+// TestLedgerRetentionByCountAndAge: a contact scoring a line an hour keeps,
+// whatever its commits, the newest LedgerMax lines none older than
+// LedgerMaxAge before the newest, and Redis holds at most an eighth more.
+func TestLedgerRetentionByCountAndAge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		max       int
+		age       time.Duration
+		wantLines int
+	}{{"count", 40, 0, 40}, {"age", 1000, 24 * time.Hour, 25}, {"both", 16, 24 * time.Hour, 16}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newStore(t)
+			s.LedgerMax, s.LedgerMaxAge = tc.max, tc.age
+			require.NoError(t, s.WriteDerived(ctx, Derived{Where: map[string]string{"c-1": "c:c-1"}}))
+			at, n := int64(1772366400), 0
+			for batch := range 30 {
+				homes, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {Contacts: []string{"c-1"}}})
+				require.NoError(t, err)
+				h := homes["c:c-1"]
+				c := h.Contacts["c-1"]
+				if c == nil {
+					c = &scoring.Contact{ID: "c-1"}
+					h.Contacts["c-1"] = c
+				}
+				for range batch%4 + 1 {
+					n++
+					c.Behavior++
+					h.Ledger = append(h.Ledger, scoring.Entry{ContactID: "c-1", Time: at + int64(n)*3600, Cause: fmt.Sprint("evt-", n),
+						Kind: scoring.KindBehavior, Rule: "r", Points: 1, Reason: "r", Score: c.Behavior, Behavior: c.Behavior})
+				}
+				_, errs, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: metas["c:c-1"]}})
+				require.NoError(t, err)
+				require.NoError(t, errs[0])
+				got, err := s.History(ctx, "c-1", 10000)
+				require.NoError(t, err)
+				want := min(n, tc.wantLines)
+				require.Len(t, got, want, "after %d lines", n)
+				for i, e := range got {
+					require.Equal(t, fmt.Sprint("evt-", n-i), e.Cause)
+					require.Equal(t, int32(n-i), e.Behavior)
+				}
+				stored, err := s.readLedgers(ctx, map[string]ledgerRef{"": {key: s.ledgerKey("c:c-1", "c-1"), contact: "c-1"}})
+				require.NoError(t, err)
+				require.LessOrEqual(t, len(stored[""]), want+want/8+4, "trimmed with at most an eighth to spare")
+			}
+		})
+	}
 }
