@@ -95,11 +95,22 @@ type Model struct {
 	Engagement     string
 	TopN           int
 	Nurture        Nurture
+	// LedgerKeep and LedgerMaxAge are the ledger's retention (LedgerSpec).
+	LedgerKeep   int
+	LedgerMaxAge time.Duration
 	// titles remembers what the model says of each title seen, since
 	// matching one against the patterns costs more than the rest of an
 	// event's scoring and a contact's title rarely changes.
 	titles *titleCache
 }
+
+// Ledger retention: the lines kept per contact when the model does not
+// say, and the most it may say (a ledger is rewritten whole when it
+// outgrows retention, so it should stay a few kilobytes).
+const (
+	DefaultLedgerKeep = 200
+	MaxLedgerKeep     = 10000
+)
 
 // titleFacts is what the model says of one title.
 type titleFacts struct {
@@ -668,6 +679,16 @@ func (c *compiler) compile(f *File) *Model {
 	m.DormantAfter = time.Duration(f.Dormant)
 	if c.duration("dormant_after", f.Dormant) && m.DormantAfter < 0 {
 		c.add("dormant_after", "must not be negative")
+	}
+	m.LedgerKeep, m.LedgerMaxAge = f.Ledger.Keep, time.Duration(f.Ledger.MaxAge)
+	switch {
+	case m.LedgerKeep < 0 || m.LedgerKeep > MaxLedgerKeep:
+		c.add("ledger.keep", "must be between 1 and %d", MaxLedgerKeep)
+	case m.LedgerKeep == 0:
+		m.LedgerKeep = DefaultLedgerKeep
+	}
+	if c.duration("ledger.max_age", f.Ledger.MaxAge) && m.LedgerMaxAge < 0 {
+		c.add("ledger.max_age", "must not be negative")
 	}
 	m.Engagement, m.TopN = f.Account.Engagement, f.Account.TopN
 	switch m.Engagement {

@@ -15,6 +15,7 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
 )
 
@@ -104,6 +105,14 @@ const DefaultLeaderboardSize = 10000
 // New returns a store for the namespace (a key prefix; "leads" for live).
 func New(rdb redis.UniversalClient, namespace string) *Store {
 	return &Store{rdb: rdb, ns: namespace, LedgerMax: DefaultLedgerMax, LeaderboardSize: DefaultLeaderboardSize}
+}
+
+// KeepLedgersAs sets the ledgers' retention to the model's (its ledger
+// section) and returns s. Every program of a deployment runs one model,
+// so writers and readers keep the same lines.
+func (s *Store) KeepLedgersAs(m *model.Model) *Store {
+	s.LedgerMax, s.LedgerMaxAge = m.LedgerKeep, m.LedgerMaxAge
+	return s
 }
 
 // Client returns the Redis client.
