@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -167,6 +168,16 @@ func benchScorer(b *testing.B, replicas int) {
 	b.ReportMetric(float64(used)/benchContacts, "redis-bytes/contact")
 	b.ReportMetric(float64(used-ledger-dedupe)/benchContacts, "state-bytes/contact")
 	b.ReportMetric(float64(ledger)/benchEvents, "ledger-bytes/event")
+	// Lines, as the history endpoint reads them (demo contacts are c-0…).
+	var lines int
+	for n := range benchContacts {
+		h, err := st.History(ctx, fmt.Sprintf("c-%d", n), store.DefaultLedgerMax)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			b.Fatal(err)
+		}
+		lines += len(h)
+	}
+	b.ReportMetric(float64(ledger)/float64(lines), "ledger-bytes/line")
 	b.ReportMetric(float64(dedupe)/benchEvents, "dedupe-bytes/event")
 }
 

@@ -28,6 +28,15 @@ type File struct {
 	Dormant     Duration    `yaml:"dormant_after"`
 	Account     AccountSpec `yaml:"account"`
 	Nurture     NurtureSpec `yaml:"nurture"`
+	Ledger      LedgerSpec  `yaml:"ledger"`
+}
+
+// LedgerSpec is how much of each contact's ledger (the history endpoint's
+// lines) is kept: the newest Keep lines (200 when unset), and of those
+// none dated more than MaxAge before the newest (no limit when unset).
+type LedgerSpec struct {
+	Keep   int      `yaml:"keep"`
+	MaxAge Duration `yaml:"max_age"`
 }
 
 // Change is one changelog entry: which version, when, who, what and why.

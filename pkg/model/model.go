@@ -95,11 +95,22 @@ type Model struct {
 	Engagement     string
 	TopN           int
 	Nurture        Nurture
+	// LedgerKeep and LedgerMaxAge are the ledger's retention (LedgerSpec).
+	LedgerKeep   int
+	LedgerMaxAge time.Duration
 	// titles remembers what the model says of each title seen, since
 	// matching one against the patterns costs more than the rest of an
 	// event's scoring and a contact's title rarely changes.
 	titles *titleCache
 }
+
+// Ledger retention: the lines kept per contact when the model does not
+// say, and the most it may say (a ledger is rewritten whole when it
+// outgrows retention, so it should stay a few kilobytes).
+const (
+	DefaultLedgerKeep = 200
+	MaxLedgerKeep     = 10000
+)
 
 // titleFacts is what the model says of one title.
 type titleFacts struct {
@@ -420,6 +431,7 @@ func (c *compiler) compile(f *File) *Model {
 	m.Decay = c.decay(f.Decay, m.MQL.Enter)
 	m.DormantAfter = c.dormantAfter(f.Dormant)
 	m.Engagement, m.TopN = c.engagement(f.Account)
+	m.LedgerKeep, m.LedgerMaxAge = c.ledgerRetention(f.Ledger)
 	return m
 }
 
@@ -795,6 +807,22 @@ func (c *compiler) dormantAfter(d Duration) time.Duration {
 		c.add("dormant_after", "must not be negative")
 	}
 	return time.Duration(d)
+}
+
+// ledgerRetention returns how many lines and how long a contact's ledger
+// keeps (DefaultLedgerKeep when not given; no age limit when 0).
+func (c *compiler) ledgerRetention(l LedgerSpec) (int, time.Duration) {
+	keep := l.Keep
+	switch {
+	case keep < 0 || keep > MaxLedgerKeep:
+		c.add("ledger.keep", "must be between 1 and %d", MaxLedgerKeep)
+	case keep == 0:
+		keep = DefaultLedgerKeep
+	}
+	if c.duration("ledger.max_age", l.MaxAge) && l.MaxAge < 0 {
+		c.add("ledger.max_age", "must not be negative")
+	}
+	return keep, time.Duration(l.MaxAge)
 }
 
 // engagement returns how an account's engagement aggregates its contacts'

@@ -342,3 +342,21 @@ func TestTitleFactsAreRemembered(t *testing.T) {
 	require.Equal(t, NurtureCLevel, m.NurtureOf("CEO", "", false))
 	require.EqualValues(t, len(titles), m.titles.n.Load())
 }
+
+// TestLedgerRetentionIsTheModels: 200 lines a contact unless the model's
+// ledger section says otherwise; bounds out of range are refused.
+func TestLedgerRetentionIsTheModels(t *testing.T) {
+	t.Parallel()
+	m := Default()
+	require.Equal(t, DefaultLedgerKeep, m.LedgerKeep)
+	require.Zero(t, m.LedgerMaxAge)
+	y := string(DefaultYAML()) + "\nledger: {keep: 50, max_age: 90d}\n"
+	m, err := Parse([]byte(y))
+	require.NoError(t, err)
+	require.Equal(t, 50, m.LedgerKeep)
+	require.Equal(t, 90*24*time.Hour, m.LedgerMaxAge)
+	for _, bad := range []string{"{keep: -1}", "{keep: 10001}", "{max_age: -1d}", "{max_age: soon}"} {
+		_, err := Parse([]byte(string(DefaultYAML()) + "\nledger: " + bad + "\n"))
+		require.ErrorContains(t, err, "ledger.", bad)
+	}
+}

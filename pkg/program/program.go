@@ -164,7 +164,7 @@ func (b *base) open(ctx context.Context) (*model.Model, *store.Store, *stream.Wr
 	}
 	w := stream.NewWriter(b.kafka, b.log)
 	b.closers = append(b.closers, w.Close)
-	return m, store.New(rdb, ns), w, nil
+	return m, store.New(rdb, ns).KeepLedgersAs(m), w, nil
 }
 
 // started is what a program returns for err, a failure to start: nil when

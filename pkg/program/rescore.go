@@ -47,7 +47,7 @@ func rescoreBase(fs *flag.FlagSet, b *base, args []string, opts Options, takesAr
 		return nil, nil, err
 	}
 	b.closers = append(b.closers, rdb.Close)
-	return m, store.New(rdb, b.common.Namespace), nil
+	return m, store.New(rdb, b.common.Namespace).KeepLedgersAs(m), nil
 }
 
 // interspersed separates flags from positional arguments wherever they
@@ -268,7 +268,7 @@ func promoteCommand(ctx context.Context, args []string, opts Options) error {
 	if len(b.args) != 1 {
 		return fmt.Errorf("%w: scorer promote [flags] NAME (--namespace is the live deployment's)", ErrUsage)
 	}
-	bf := &rescore.Backfill{Log: b.log, Store: store.New(st.Client(), b.args[0]), Engine: scoring.New(m), Kafka: b.kafka,
+	bf := &rescore.Backfill{Log: b.log, Store: store.New(st.Client(), b.args[0]).KeepLedgersAs(m), Engine: scoring.New(m), Kafka: b.kafka,
 		Topic: b.common.EventsTopic, Progress: rescore.NewProgress(os.Stderr, b.log, 5*time.Second), DedupeWindow: window}
 	p, err := rescore.Promote(ctx, bf, b.common.Namespace, group)
 	if err != nil {

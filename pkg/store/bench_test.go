@@ -20,10 +20,10 @@ import (
 // does, and reports redis-server's CPU per contact written: the script's
 // cost, apart from the engine and the broker. Two baselines show where it
 // goes: args-only calls a script that only returns, with the same keys and
-// arguments; plain sends the same writes as pipelined HSET and LPUSH,
+// arguments; plain sends the same writes as pipelined HSET and APPEND,
 // without the version check; watch checks the versions without Lua, as an
 // optimistic transaction per script call's worth of homes (WATCH, read the
-// versions, MULTI, the writes with an LTRIM per ledger, EXEC).
+// versions, MULTI, the writes, EXEC).
 func BenchmarkCommitAll(b *testing.B) {
 	const homes, perHome = 5000, 4
 	ctx := context.Background()
@@ -78,7 +78,11 @@ func BenchmarkCommitAll(b *testing.B) {
 			return nil
 		})
 	})
-	calls, err := s.commitCalls(commits)
+	plans, err := s.planLedgers(ctx, commits)
+	if err != nil {
+		b.Fatal(err)
+	}
+	calls, err := s.commitCalls(commits, plans)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,21 +102,27 @@ func BenchmarkCommitAll(b *testing.B) {
 	})
 	// writes queues a call's writes as plain commands, from the layout of
 	// commit.lua's arguments (no deletions here), and returns its homes.
-	writes := func(pipe redis.Pipeliner, c commitCall, trim bool) (homes []string) {
+	writes := func(pipe redis.Pipeliner, c commitCall) (homes []string) {
 		i, k := 1, 0
 		for range c.args[0].(int) {
-			nkeys, sets := c.args[i].(int), c.args[i+3].(int)
+			nkeys, sets := c.args[i].(int), c.args[i+2].(int)
 			homes = append(homes, c.keys[k])
-			pipe.HSet(ctx, c.keys[k], c.args[i+4:i+4+2*sets]...)
-			i += 4 + 2*sets
-			i += 1 + c.args[i].(int)
-			for l := 1; l < nkeys; l++ {
-				n := c.args[i].(int)
-				pipe.LPush(ctx, c.keys[k+l], c.args[i+1:i+1+n]...)
-				if trim {
-					pipe.LTrim(ctx, c.keys[k+l], 0, int64(s.LedgerMax)-1)
+			pipe.HSet(ctx, c.keys[k], c.args[i+3:i+3+2*sets]...)
+			i += 3 + 2*sets
+			i += 1 + c.args[i].(int) // deletions
+			i += 1 + c.args[i].(int) // outbox entries
+			for l := 2; l < nkeys; l++ {
+				switch c.args[i] {
+				case "a":
+					pipe.Append(ctx, c.keys[k+l], string(c.args[i+2].([]byte)))
+					i += 3
+				case "r":
+					pipe.Set(ctx, c.keys[k+l], c.args[i+1], 0)
+					i += 2
+				default:
+					pipe.Del(ctx, c.keys[k+l])
+					i++
 				}
-				i += 1 + n
 			}
 			k += nkeys
 		}
@@ -121,7 +131,7 @@ func BenchmarkCommitAll(b *testing.B) {
 	b.Run("watch", func(b *testing.B) {
 		measure(b, func() error {
 			for _, c := range calls {
-				homes := writes(rdb.Pipeline(), c, false) // only the home keys
+				homes := writes(rdb.Pipeline(), c) // only the home keys
 				err := rdb.Watch(ctx, func(tx *redis.Tx) error {
 					versions := tx.Pipeline()
 					for _, h := range homes {
@@ -131,7 +141,7 @@ func BenchmarkCommitAll(b *testing.B) {
 						return err
 					}
 					_, err := tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-						writes(pipe, c, true)
+						writes(pipe, c)
 						return nil
 					})
 					return err
@@ -147,7 +157,7 @@ func BenchmarkCommitAll(b *testing.B) {
 		measure(b, func() error {
 			pipe := rdb.Pipeline()
 			for _, c := range calls {
-				writes(pipe, c, false)
+				writes(pipe, c)
 			}
 			_, err := pipe.Exec(ctx)
 			return err

@@ -273,12 +273,25 @@ func capKey(id string, window uint64) string {
 }
 
 // DecodeContact reads a stored contact; id and accountID come from where it
-// is stored.
+// is stored. What the store keeps after the state (where the contact's
+// ledger ends) is skipped.
 func DecodeContact(b []byte, id, accountID string) (*scoring.Contact, error) {
+	c, rest, err := decodeContact(b, id, accountID)
+	if err == nil && len(rest) > 0 {
+		_, err = decodeTail(rest)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("contact %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// decodeContact reads a contact's state and returns what follows it.
+func decodeContact(b []byte, id, accountID string) (*scoring.Contact, []byte, error) {
 	d := dec{b: b}
 	format := d.byte()
 	if format != contactFormat && format != contactFormat1 {
-		return nil, fmt.Errorf("contact %s: unknown format", id)
+		return nil, nil, errors.New("unknown format")
 	}
 	c := &scoring.Contact{ID: id, AccountID: accountID}
 	flags := d.byte()
@@ -339,10 +352,10 @@ func DecodeContact(b []byte, id, accountID string) (*scoring.Contact, error) {
 			d.fail()
 		}
 	}
-	if d.err != nil || len(d.b) != 0 {
-		return nil, fmt.Errorf("contact %s: %w", id, errCorrupt)
+	if d.err != nil || (len(d.b) != 0 && (format < contactFormat || d.b[0] != tailMarker)) {
+		return nil, nil, errCorrupt
 	}
-	return c, nil
+	return c, d.b, nil
 }
 
 // EncodeAccount returns the stored form of an account.

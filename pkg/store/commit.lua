@@ -2,22 +2,25 @@
 -- call on Redis Cluster (a home's keys share one slot), several elsewhere,
 -- which saves the cost of a script call per home.
 -- ARGV[1]   number of homes; then per home:
---   number of its keys (its hash, its outbox set, then one ledger list per
---     contact with new entries: the next KEYS), expected version, ledger
---     max length,
+--   number of its keys (its hash, its outbox set, then one ledger per
+--     contact whose ledger is written: the next KEYS), expected version,
 --   number of fields to set, then (field, value) pairs: states, offset
 --     watermarks, report deltas; the new version is added here,
 --   number of fields to delete, then fields (moved-out contacts, the
 --     report deltas when none are left, an outbox of the earlier form),
 --   number of entries to add to the outbox, then the entries,
---   then for each ledger key: the number of entries to add, the entries
---     (oldest first), the number of entries to put after them (a moving
---     contact's ledger from its old home, newest first), those entries;
---     or -1 to delete the key (the ledger of a contact that left).
+--   then for each ledger key (a packed string, see packed.go): 'a', its
+--     expected length and lines to append; 'r' and the whole ledger; or
+--     'd' to delete it (the ledger of a contact that left, or emptied).
 -- Returns per home {1, new version}, or {0, current version} when another
--- writer committed since the caller loaded it (nothing of it is written).
+-- writer committed since the caller loaded it, or {2, current version}
+-- when a ledger to append to is not as long as the caller was told
+-- (nothing of the home is written either way).
 -- Watermarks only move forward: the version check proves nobody applied
 -- later offsets since the load.
+-- A ledger is appended to by reading and setting it whole: APPEND would
+-- leave it up to twice as large in memory as it is (Redis grows strings
+-- ahead), and the lines are small enough that copying them costs less.
 -- push runs cmd on key with the n arguments from ARGV[from] on, in
 -- chunks that fit Lua's stack, and returns the last reply (0 for none).
 local function push(cmd, key, from, n)
@@ -36,25 +39,32 @@ for h = 1, tonumber(ARGV[1]) do
   local nkeys = tonumber(ARGV[i])
   local home = KEYS[k]
   local expected = tonumber(ARGV[i + 1])
-  local ledgerMax = tonumber(ARGV[i + 2])
-  i = i + 3
-  -- Where this home's arguments end, to skip them on a conflict.
+  i = i + 2
+  -- Where this home's arguments end, to skip them on a conflict; and
+  -- whether its ledgers to append to are where the caller said.
   local j = i
   j = j + 1 + 2 * tonumber(ARGV[j])
   j = j + 1 + tonumber(ARGV[j])
   j = j + 1 + tonumber(ARGV[j])
-  for _ = 3, nkeys do
-    local n = tonumber(ARGV[j])
-    if n < 0 then
-      j = j + 1
+  local astray = false
+  for l = k + 2, k + nkeys - 1 do
+    local op = ARGV[j]
+    if op == 'a' then
+      if redis.call('STRLEN', KEYS[l]) ~= tonumber(ARGV[j + 1]) then
+        astray = true
+      end
+      j = j + 3
+    elseif op == 'r' then
+      j = j + 2
     else
-      j = j + 1 + n
-      j = j + 1 + tonumber(ARGV[j])
+      j = j + 1
     end
   end
   local current = tonumber(redis.call('HGET', home, '_v') or '0')
   if current ~= expected then
     out[h] = {0, current}
+  elseif astray then
+    out[h] = {2, current}
   else
     local version = current + 1
     -- One HSET for everything, in chunks that fit Lua's stack.
@@ -82,20 +92,21 @@ for h = 1, tonumber(ARGV[1]) do
     push('SADD', KEYS[k + 1], i, n)
     i = i + n
     for l = k + 2, k + nkeys - 1 do
-      n = tonumber(ARGV[i]); i = i + 1
-      if n < 0 then
-        redis.call('DEL', KEYS[l])
+      local op = ARGV[i]
+      if op == 'a' then
+        local old = redis.call('GET', KEYS[l])
+        if old then
+          redis.call('SET', KEYS[l], old .. ARGV[i + 2])
+        else
+          redis.call('SET', KEYS[l], ARGV[i + 2])
+        end
+        i = i + 3
+      elseif op == 'r' then
+        redis.call('SET', KEYS[l], ARGV[i + 1])
+        i = i + 2
       else
-        local len = push('LPUSH', KEYS[l], i, n)
-        i = i + n
-        n = tonumber(ARGV[i]); i = i + 1
-        if n > 0 then
-          len = push('RPUSH', KEYS[l], i, n)
-        end
-        i = i + n
-        if len > ledgerMax then
-          redis.call('LTRIM', KEYS[l], 0, ledgerMax - 1)
-        end
+        redis.call('DEL', KEYS[l])
+        i = i + 1
       end
     end
     out[h] = {1, version}

@@ -9,12 +9,11 @@ import (
 	"github.com/leadscore/leads/pkg/scoring"
 )
 
-// Ledger entries are stored in a compact binary form, like states: a format
-// byte, then varints and length-prefixed strings, the kind as one byte. The
-// scorer writes one or more per event and Redis keeps up to LedgerMax per
-// contact, so their size is most of a busy contact's memory: this form is
-// less than half of the JSON entries written before it, which start with
-// '{' and are still read.
+// Before ledgers were packed (packed.go), each line was a list element of
+// its own, in this binary form: a format byte, then varints and
+// length-prefixed strings, the kind as one byte; before that, JSON, which
+// starts with '{'. Both are still read, so a ledger stored as a list reads
+// until its contact's next line packs it.
 const ledgerFormat byte = 1
 
 // kinds are the entry kinds stored as one byte; any other is stored as 0

@@ -45,7 +45,8 @@ func (s *Store) Account(ctx context.Context, id string) (*scoring.Account, error
 	return DecodeAccount([]byte(raw), id)
 }
 
-// History reads a contact's ledger, newest first.
+// History reads a contact's ledger, newest first: at most limit lines of
+// those retention keeps (see retain).
 func (s *Store) History(ctx context.Context, contactID string, limit int) ([]scoring.Entry, error) {
 	home, err := s.rdb.HGet(ctx, s.indexKey(contactID), contactID).Result()
 	if errors.Is(err, redis.Nil) {
@@ -54,18 +55,32 @@ func (s *Store) History(ctx context.Context, contactID string, limit int) ([]sco
 	if err != nil {
 		return nil, fmt.Errorf("history of %q: %w", contactID, err)
 	}
-	raws, err := s.rdb.LRange(ctx, s.ledgerKey(home, contactID), 0, int64(limit)-1).Result()
+	got, err := s.readStored(ctx, map[string]ledgerRef{"": {key: s.ledgerKey(home, contactID), contact: contactID}})
 	if err != nil {
 		return nil, fmt.Errorf("history of %q: %w", contactID, err)
 	}
-	out := make([]scoring.Entry, 0, len(raws))
-	for _, raw := range raws {
-		var e scoring.Entry
-		if err := decodeEntry([]byte(raw), &e); err != nil {
-			return nil, fmt.Errorf("history of %q: %w", contactID, err)
+	st := got[""]
+	if st.legacy != nil {
+		// Stored as a list, before lines were packed: retention by count
+		// and age as for packed lines.
+		times := make([]rawLine, len(st.legacy))
+		for i := range st.legacy {
+			times[i].time = st.legacy[i].Time
 		}
-		e.ContactID = contactID
-		out = append(out, e)
+		kept := st.legacy[len(st.legacy)-len(retain(times, s.LedgerMax, s.LedgerMaxAge)):]
+		out := make([]scoring.Entry, 0, min(limit, len(kept)))
+		for i := len(kept) - 1; i >= 0 && len(out) < limit; i-- {
+			out = append(out, kept[i])
+		}
+		return out, nil
+	}
+	lines := retain(st.lines, s.LedgerMax, s.LedgerMaxAge)
+	if len(lines) > limit {
+		lines = lines[len(lines)-limit:]
+	}
+	out, err := s.unpackLines(ctx, contactID, lines)
+	if err != nil {
+		return nil, fmt.Errorf("history of %q: %w", contactID, err)
 	}
 	return out, nil
 }

@@ -9,11 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	json "github.com/goccy/go-json"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
 )
 
@@ -34,7 +36,7 @@ const (
 	prefixOffset  = "o:"
 )
 
-// DefaultLedgerMax is how many ledger entries are kept per contact.
+// DefaultLedgerMax is how many ledger lines are kept per contact.
 const DefaultLedgerMax = 200
 
 // ErrNotFound is returned by reads of a contact or account that does not exist.
@@ -79,9 +81,14 @@ func FailedHomes(err error) []string {
 
 // Store reads and writes scoring state in one namespace of Redis.
 type Store struct {
-	rdb       redis.UniversalClient
-	ns        string
-	LedgerMax int
+	rdb redis.UniversalClient
+	ns  string
+	// LedgerMax is how many lines a contact's ledger keeps (0: all), and
+	// LedgerMaxAge how long before its newest line it keeps them (0: any
+	// age); see retain.
+	LedgerMax    int
+	LedgerMaxAge time.Duration
+	labels       labels
 	// LeaderboardSize bounds each leaderboard to the top N.
 	LeaderboardSize int
 	boards          struct {
@@ -98,6 +105,14 @@ const DefaultLeaderboardSize = 10000
 // New returns a store for the namespace (a key prefix; "leads" for live).
 func New(rdb redis.UniversalClient, namespace string) *Store {
 	return &Store{rdb: rdb, ns: namespace, LedgerMax: DefaultLedgerMax, LeaderboardSize: DefaultLeaderboardSize}
+}
+
+// KeepLedgersAs sets the ledgers' retention to the model's (its ledger
+// section) and returns s. Every program of a deployment runs one model,
+// so writers and readers keep the same lines.
+func (s *Store) KeepLedgersAs(m *model.Model) *Store {
+	s.LedgerMax, s.LedgerMaxAge = m.LedgerKeep, m.LedgerMaxAge
+	return s
 }
 
 // Client returns the Redis client.
@@ -142,6 +157,10 @@ type Meta struct {
 	// Reports holds report counter deltas committed but maybe not yet
 	// applied to the report counters (see ApplyReports).
 	Reports []ReportDelta
+	// tails are where the loaded contacts' ledgers end, for contacts
+	// known to have a packed ledger or none; a ledger of another contact
+	// is read before it is written.
+	tails map[string]ledgerTail
 }
 
 // ReportDelta is one commit's report counter deltas, by model version then
@@ -255,6 +274,12 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 		if err != nil {
 			return nil, nil, err
 		}
+		// A contact asked for and not there has no ledger here.
+		for _, f := range p.fields {
+			if c, ok := strings.CutPrefix(f, prefixContact); ok && h.Contacts[c] == nil {
+				m.tails[c] = ledgerTail{}
+			}
+		}
 		for _, member := range p.outbox.Val() {
 			e, err := decodeOutboxMember(member)
 			if err != nil {
@@ -272,7 +297,7 @@ func offsetField(partition int32) string { return prefixOffset + strconv.Itoa(in
 func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *Meta, error) {
 	h := scoring.NewHome(id)
 	h.AllMembers = all
-	m := &Meta{Offsets: map[int32]int64{}}
+	m := &Meta{Offsets: map[int32]int64{}, tails: map[string]ledgerTail{}}
 	for k, v := range fields {
 		var err error
 		switch {
@@ -290,8 +315,12 @@ func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *
 		case strings.HasPrefix(k, prefixContact):
 			cid := k[len(prefixContact):]
 			var c *scoring.Contact
-			if c, err = DecodeContact([]byte(v), cid, scoring.AccountOfHome(id)); err == nil {
+			var rest []byte
+			if c, rest, err = decodeContact([]byte(v), cid, scoring.AccountOfHome(id)); err == nil {
 				h.Contacts[cid] = c
+				if len(rest) > 0 {
+					m.tails[cid], err = decodeTail(rest)
+				}
 			}
 		case strings.HasPrefix(k, prefixOffset):
 			var p, o int64
@@ -319,30 +348,35 @@ type Commit struct {
 	// Reports is every report delta not yet known applied: the loaded ones
 	// plus this commit's (at Meta.Version+1).
 	Reports []ReportDelta
-	// Carry holds the ledgers, as stored (newest first), that contacts
-	// moving into this home bring from the home they left; they go after
-	// (older than) the contact's entries here. The ledgers of the contacts
+	// Carry holds the ledgers that contacts moving into this home bring
+	// from the home they left, as Ledgers reads them; they go before
+	// (older than) the contact's new lines. The ledgers of the contacts
 	// that left this home (Home.Removed) are deleted.
 	Carry map[string][]string
 }
 
-// Ledgers reads the stored ledgers of contacts (contact id → its home), as
-// stored, newest first: what a contact moving out of its home carries.
+// Ledgers reads the stored ledgers of contacts (contact id → its home),
+// each as one packed string (none for an empty ledger): what a contact
+// moving out of its home carries. A ledger stored as a list, before lines
+// were packed, is packed here.
 func (s *Store) Ledgers(ctx context.Context, homes map[string]string) (map[string][]string, error) {
 	out := make(map[string][]string, len(homes))
 	if len(homes) == 0 {
 		return out, nil
 	}
-	pipe := s.rdb.Pipeline()
-	cmds := make(map[string]*redis.StringSliceCmd, len(homes))
+	keys := make(map[string]ledgerRef, len(homes))
 	for c, h := range homes {
-		cmds[c] = pipe.LRange(ctx, s.ledgerKey(h, c), 0, -1)
+		keys[c] = ledgerRef{key: s.ledgerKey(h, c), contact: c}
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	lines, err := s.readLedgers(ctx, keys)
+	if err != nil {
 		return nil, fmt.Errorf("read ledgers of moving contacts: %w", err)
 	}
-	for c, cmd := range cmds {
-		out[c] = cmd.Val()
+	for c, ls := range lines {
+		if len(ls) > 0 {
+			b, _ := appendLines(nil, ledgerTail{}, ls)
+			out[c] = []string{string(b)}
+		}
 	}
 	return out, nil
 }
@@ -357,7 +391,11 @@ var ErrConflict = errors.New("home changed since it was loaded")
 // commits several homes, except on Redis Cluster, where the keys of one
 // call must share a slot.
 func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int64, errs []error, err error) {
-	calls, err := s.commitCalls(commits)
+	plans, err := s.planLedgers(ctx, commits)
+	if err != nil {
+		return nil, nil, err
+	}
+	calls, err := s.commitCalls(commits, plans)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -406,7 +444,12 @@ func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int
 				return nil, nil, fmt.Errorf("commit home %s: unexpected reply %v", commits[i].Home.ID, r)
 			}
 			versions[i] = version
-			if done != 1 {
+			switch done {
+			case 1:
+				plans[i].done(commits[i].Meta)
+			case 2:
+				errs[i] = &HomeError{Home: commits[i].Home.ID, Err: errLedgerAstray}
+			default:
 				errs[i] = fmt.Errorf("%w: %s is at version %d, loaded %d", ErrConflict, commits[i].Home.ID, version, commits[i].Meta.Version)
 			}
 		}
@@ -446,12 +489,12 @@ type commitCall struct {
 }
 
 // commitCalls lays commits out as commit script calls (see commit.lua).
-func (s *Store) commitCalls(commits []Commit) ([]commitCall, error) {
+func (s *Store) commitCalls(commits []Commit, plans []*ledgerPlan) ([]commitCall, error) {
 	keys := make([][]string, len(commits))
 	args := make([][]any, len(commits))
 	for i := range commits {
 		var err error
-		if keys[i], args[i], err = s.commitArgs(&commits[i]); err != nil {
+		if keys[i], args[i], err = s.commitArgs(&commits[i], plans[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -515,11 +558,11 @@ func isNoScript(err error) bool {
 	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
 }
 
-func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
+func (s *Store) commitArgs(c *Commit, plan *ledgerPlan) ([]string, []any, error) {
 	h := c.Home
 	keys := []string{s.HomeKey(h.ID), s.outboxKey(h.ID)}
-	args := make([]any, 0, 8+2*len(h.Contacts)+2*len(c.Offsets)+len(h.Ledger))
-	args = append(args, c.Meta.Version, s.LedgerMax, 0)
+	args := make([]any, 0, 8+2*len(h.Contacts)+2*len(c.Offsets)+3*len(plan.writes))
+	args = append(args, c.Meta.Version, 0)
 	sets := 0
 	set := func(field string, value any) {
 		args = append(args, field, value)
@@ -532,7 +575,11 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 		set(fieldAccount, EncodeAccount(h.Account))
 	}
 	for _, c := range h.Contacts {
-		set(prefixContact+c.ID, EncodeContact(c))
+		b := EncodeContact(c)
+		if t, ok := plan.tails[c.ID]; ok {
+			b = appendTail(b, t)
+		}
+		set(prefixContact+c.ID, b)
 	}
 	if len(c.Reports) > 0 {
 		b, err := json.Marshal(c.Reports)
@@ -541,7 +588,7 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 		}
 		set(fieldReports, b)
 	}
-	args[2] = sets
+	args[1] = sets
 	var dels []any
 	for _, id := range h.Removed {
 		dels = append(dels, prefixContact+id)
@@ -569,33 +616,16 @@ func (s *Store) commitArgs(c *Commit) ([]string, []any, error) {
 		}
 		args = append(args, m)
 	}
-	byContact := map[string][]any{}
-	var order []string
-	for i := range h.Ledger {
-		l := &h.Ledger[i]
-		if _, ok := byContact[l.ContactID]; !ok {
-			order = append(order, l.ContactID)
+	for _, w := range plan.writes {
+		keys = append(keys, s.ledgerKey(h.ID, w.contact))
+		switch w.op {
+		case opAppend:
+			args = append(args, "a", w.expect, w.data)
+		case opReplace:
+			args = append(args, "r", w.data)
+		default:
+			args = append(args, "d")
 		}
-		byContact[l.ContactID] = append(byContact[l.ContactID], appendEntry(nil, l))
-	}
-	for id := range c.Carry {
-		if _, ok := byContact[id]; !ok {
-			order = append(order, id)
-			byContact[id] = nil
-		}
-	}
-	for _, id := range order {
-		keys = append(keys, s.ledgerKey(h.ID, id))
-		args = append(args, len(byContact[id]))
-		args = append(args, byContact[id]...)
-		args = append(args, len(c.Carry[id]))
-		for _, e := range c.Carry[id] {
-			args = append(args, e)
-		}
-	}
-	for _, id := range h.Removed {
-		keys = append(keys, s.ledgerKey(h.ID, id))
-		args = append(args, -1)
 	}
 	return keys, args, nil
 }

@@ -1,0 +1,334 @@
+package store
+
+import (
+	"context"
+	_ "embed"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/scoring"
+)
+
+var (
+	//go:embed intern.lua
+	internLua    string
+	internScript = redis.NewScript(internLua)
+)
+
+// The label dictionary numbers, once for the whole namespace, every
+// distinct text a ledger line refers to instead of holding it: a line's
+// kind, rule, product, reason and outcome status together (a few hundred
+// of them for a model: one per rule, title, account fit, idle length and
+// outcome), and the prefixes of numbered event ids ("evt-"). Numbers are
+// never reused or changed, so lines scored under any model version read as
+// they were written, whatever model is live now. It is one hash,
+// ns:ledger:labels, read and extended only on its own (on Redis Cluster it
+// is in a slot of its own): each process keeps the part it has seen.
+func (s *Store) labelsKey() string { return s.ns + ":ledger:labels" }
+
+// labels is a process's copy of part of the dictionary.
+type labels struct {
+	mu   sync.RWMutex
+	ids  map[string]uint32
+	text map[uint32]string
+}
+
+// Kinds of dictionary text: a line's label, or an id prefix.
+const (
+	labelTag  = 'L'
+	prefixTag = 'P'
+)
+
+// Reasons rebuilt from the line (a label's template).
+const (
+	reasonAsIs  = 0
+	reasonIdle  = 1 // "idle <time - the decay step's anchor>"
+	reasonDated = 2 // "decay recounted for an event dated <time>"
+	datedPrefix = "decay recounted for an event dated "
+)
+
+// label is the dictionary text of what e says besides its time, cause,
+// points and state.
+func label(e *scoring.Entry, c cause) string {
+	var w enc
+	w.byte(labelTag)
+	w.str(e.Kind)
+	w.str(e.Rule)
+	w.str(e.Product)
+	switch {
+	case c.kind == causeDecay && e.Reason == idleReason(e.Time, c.from):
+		w.byte(reasonIdle)
+	case e.Reason == datedReason(e.Time):
+		w.byte(reasonDated)
+	default:
+		w.byte(reasonAsIs)
+		w.str(e.Reason)
+	}
+	w.str(e.Grade)
+	w.str(e.Stage)
+	w.byte(boolBits(e.MQL, e.AQL))
+	w.str(e.Model)
+	// The engine's score is behavior + fit; an entry that says otherwise
+	// keeps the difference.
+	w.svar(int64(e.Score) - int64(e.Behavior) - int64(e.Fit))
+	return string(w.b)
+}
+
+func idleReason(t, from int64) string {
+	return "idle " + model.FormatDuration(time.Duration(t-from)*time.Second)
+}
+
+func datedReason(t int64) string { return datedPrefix + time.Unix(t, 0).UTC().Format(time.RFC3339) }
+
+// applyLabel fills e's label fields from the dictionary text.
+func applyLabel(e *scoring.Entry, text string, c cause) error {
+	d := dec{b: []byte(text)}
+	if d.byte() != labelTag {
+		return fmt.Errorf("ledger label: %w", errCorrupt)
+	}
+	e.Kind, e.Rule, e.Product = d.str(), d.str(), d.str()
+	switch d.byte() {
+	case reasonAsIs:
+		e.Reason = d.str()
+	case reasonIdle:
+		if c.kind != causeDecay {
+			d.fail()
+		}
+		e.Reason = idleReason(e.Time, c.from)
+	case reasonDated:
+		e.Reason = datedReason(e.Time)
+	default:
+		d.fail()
+	}
+	e.Grade, e.Stage = d.str(), d.str()
+	bits := d.byte()
+	e.MQL, e.AQL = bits&1 != 0, bits&2 != 0
+	e.Model = d.str()
+	e.Score += d.i32()
+	if d.err != nil || len(d.b) > 0 {
+		return fmt.Errorf("ledger label: %w", errCorrupt)
+	}
+	return nil
+}
+
+// parseCause packs a cause by its shape; numbered causes name their prefix
+// as dictionary text in prefix, to be numbered.
+func parseCause(s, contact string) (c cause, prefix string) {
+	if rest, ok := strings.CutPrefix(s, "decay:"+contact+":"); ok {
+		if from, k, ok := strings.Cut(rest, ":"); ok {
+			f, err1 := strconv.ParseInt(from, 10, 64)
+			n, err2 := strconv.ParseUint(k, 10, 64)
+			if err1 == nil && err2 == nil && strconv.FormatInt(f, 10) == from && strconv.FormatUint(n, 10) == k {
+				return cause{kind: causeDecay, from: f, num: n}, ""
+			}
+		}
+	}
+	if b, ok := uuidBytes(s); ok {
+		return cause{kind: causeUUID, text: string(b)}, ""
+	}
+	if len(s) >= 16 && len(s)%2 == 0 && isLowerHex(s) && strings.ContainsAny(s, "abcdef") {
+		b, _ := hex.DecodeString(s)
+		return cause{kind: causeHex, text: string(b)}, ""
+	}
+	// A prefix without digits, short: one of the few that name where ids
+	// come from ("evt-", "order_"), not a part of the id itself, which
+	// would add a label per event.
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	digits := s[i:]
+	if digits != "" && i <= maxPrefixBytes && len(digits) <= 19 && (digits == "0" || digits[0] != '0') &&
+		!strings.ContainsAny(s[:i], "0123456789") {
+		if n, err := strconv.ParseUint(digits, 10, 64); err == nil {
+			return cause{kind: causeNumbered, num: n}, string(prefixTag) + s[:i]
+		}
+	}
+	return cause{kind: causeText, text: s}, ""
+}
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// uuidBytes packs a canonical lower-case UUID.
+func uuidBytes(s string) ([]byte, bool) {
+	if len(s) != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-' {
+		return nil, false
+	}
+	h := s[:8] + s[9:13] + s[14:18] + s[19:23] + s[24:]
+	if !isLowerHex(h) {
+		return nil, false
+	}
+	b, _ := hex.DecodeString(h)
+	return b, true
+}
+
+// causeText is the cause as the engine wrote it; prefix is the text of a
+// numbered cause's prefix label.
+func causeString(c cause, contact, prefix string) string {
+	switch c.kind {
+	case causeDecay:
+		return "decay:" + contact + ":" + strconv.FormatInt(c.from, 10) + ":" + strconv.FormatUint(c.num, 10)
+	case causeUUID:
+		h := hex.EncodeToString([]byte(c.text))
+		return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	case causeNumbered:
+		return prefix[1:] + strconv.FormatUint(c.num, 10)
+	case causeHex:
+		return hex.EncodeToString([]byte(c.text))
+	}
+	return c.text
+}
+
+// intern returns the numbers of texts, numbering those the dictionary does
+// not have yet.
+func (s *Store) intern(ctx context.Context, texts map[string]uint32) error {
+	var missing []any
+	s.labels.mu.RLock()
+	for t := range texts {
+		if id, ok := s.labels.ids[t]; ok {
+			texts[t] = id
+		} else {
+			missing = append(missing, t)
+		}
+	}
+	s.labels.mu.RUnlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	ids, err := internScript.Run(ctx, s.rdb, []string{s.labelsKey()}, missing...).Int64Slice()
+	if err != nil {
+		return fmt.Errorf("number ledger labels: %w", err)
+	}
+	s.labels.mu.Lock()
+	defer s.labels.mu.Unlock()
+	if s.labels.ids == nil {
+		s.labels.ids, s.labels.text = map[string]uint32{}, map[uint32]string{}
+	}
+	for i, t := range missing {
+		id := uint32(ids[i])
+		s.labels.ids[t.(string)], s.labels.text[id] = id, t.(string)
+		texts[t.(string)] = id
+	}
+	return nil
+}
+
+// lookup returns the texts of numbers.
+func (s *Store) lookup(ctx context.Context, ids map[uint32]string) error {
+	var missing []string
+	s.labels.mu.RLock()
+	for id := range ids {
+		if t, ok := s.labels.text[id]; ok {
+			ids[id] = t
+		} else {
+			missing = append(missing, strconv.FormatUint(uint64(id), 10))
+		}
+	}
+	s.labels.mu.RUnlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	got, err := s.rdb.HMGet(ctx, s.labelsKey(), missing...).Result()
+	if err != nil {
+		return fmt.Errorf("read ledger labels: %w", err)
+	}
+	s.labels.mu.Lock()
+	defer s.labels.mu.Unlock()
+	if s.labels.ids == nil {
+		s.labels.ids, s.labels.text = map[string]uint32{}, map[uint32]string{}
+	}
+	for i, v := range got {
+		t, ok := v.(string)
+		if !ok {
+			return fmt.Errorf("ledger label %s: %w", missing[i], errCorrupt)
+		}
+		id, _ := strconv.ParseUint(missing[i], 10, 32)
+		s.labels.ids[t], s.labels.text[uint32(id)] = uint32(id), t
+		ids[uint32(id)] = t
+	}
+	return nil
+}
+
+// packEntries turns entries of one contact into lines, numbering their
+// labels.
+func (s *Store) packEntries(ctx context.Context, contact string, entries []scoring.Entry) ([]rawLine, error) {
+	lines := make([]rawLine, len(entries))
+	texts := map[string]uint32{}
+	labelOf := make([]string, len(entries))
+	prefixOf := make([]string, len(entries))
+	for i := range entries {
+		e := &entries[i]
+		c, prefix := parseCause(e.Cause, contact)
+		lines[i] = rawLine{time: e.Time, cause: c, points: e.Points, behavior: e.Behavior, fit: e.Fit}
+		switch {
+		case e.Points == 0:
+			lines[i].axis = axisNone
+		case e.Kind == scoring.KindBehavior || e.Kind == scoring.KindDecay:
+			lines[i].axis = axisBehavior
+		case e.Kind == scoring.KindFit:
+			lines[i].axis = axisFit
+		default:
+			lines[i].axis = axisElsewhere
+		}
+		labelOf[i], prefixOf[i] = label(e, c), prefix
+		texts[labelOf[i]] = 0
+		if prefix != "" {
+			texts[prefix] = 0
+		}
+	}
+	if err := s.intern(ctx, texts); err != nil {
+		return nil, err
+	}
+	for i := range lines {
+		lines[i].label = texts[labelOf[i]]
+		if prefixOf[i] != "" {
+			lines[i].cause.prefix = texts[prefixOf[i]]
+		}
+	}
+	return lines, nil
+}
+
+// unpackLines turns lines of one contact back into entries, newest first.
+func (s *Store) unpackLines(ctx context.Context, contact string, lines []rawLine) ([]scoring.Entry, error) {
+	ids := map[uint32]string{}
+	for i := range lines {
+		ids[lines[i].label] = ""
+		if lines[i].cause.kind == causeNumbered {
+			ids[lines[i].cause.prefix] = ""
+		}
+	}
+	if err := s.lookup(ctx, ids); err != nil {
+		return nil, err
+	}
+	out := make([]scoring.Entry, len(lines))
+	for i := range lines {
+		l := &lines[i]
+		e := &out[len(lines)-1-i]
+		*e = scoring.Entry{ContactID: contact, Time: l.time, Points: l.points,
+			Score: l.behavior + l.fit, Behavior: l.behavior, Fit: l.fit}
+		prefix := ""
+		if l.cause.kind == causeNumbered {
+			if prefix = ids[l.cause.prefix]; len(prefix) == 0 || prefix[0] != prefixTag {
+				return nil, fmt.Errorf("ledger prefix %d: %w", l.cause.prefix, errCorrupt)
+			}
+		}
+		e.Cause = causeString(l.cause, contact, prefix)
+		if err := applyLabel(e, ids[l.label], l.cause); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
