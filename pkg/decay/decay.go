@@ -379,7 +379,7 @@ func (d *Decayer) release(ctx context.Context) {
 // publishOrphans publishes the crossings a decayer committed and died
 // before publishing: they are in outboxes of homes no longer due, which no pass
 // would load again. A decayer counts as alive while it holds a lease; one
-// restarted under the same --owner drains its own at once.
+// restarted under the same --owner publishes its own at once.
 func (d *Decayer) publishOrphans(ctx context.Context) error {
 	for {
 		var owners map[string]bool

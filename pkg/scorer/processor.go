@@ -126,8 +126,8 @@ func (p *Processor) Process(ctx context.Context, recs []stream.Record) (*Process
 	}
 	var ingested map[string]time.Time
 	post, err := p.committer.Cycle(ctx, func(whole map[string]bool) (*commit.Post, error) {
-		var post *commit.Post
-		post, ingested, err = p.apply(ctx, items, whole)
+		post, at, err := p.apply(ctx, items, whole)
+		ingested = at
 		return post, err
 	}, func(ctx context.Context, post *commit.Post) error {
 		return p.Deliver(ctx, &Processed{Post: post, ingested: ingested})
