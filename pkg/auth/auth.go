@@ -277,6 +277,33 @@ func (t *Tokens) Source(r *http.Request) (*Source, bool) {
 	return match(h, t.sourceKeys)
 }
 
+// WriteKeySource is Source for Segment's and RudderStack's SDKs, which
+// send their write key as the user name of HTTP Basic authentication with
+// an empty password: the write key is a source token, so the source's
+// allowed types and rate apply. A bearer token is accepted too (a webhook
+// may be configured with either).
+func (t *Tokens) WriteKeySource(r *http.Request) (*Source, bool) {
+	if !t.Configured() {
+		return nil, true
+	}
+	h, ok := bearer(r)
+	if !ok {
+		user, _, basic := r.BasicAuth()
+		if !basic || user == "" {
+			return nil, false
+		}
+		h = sha256.Sum256([]byte(user))
+	}
+	return match(h, t.sourceKeys)
+}
+
+// UnauthorizedWriteKey answers 401 with a Basic challenge, as Segment's
+// API does, and msg in the error shape.
+func UnauthorizedWriteKey(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Basic realm="leads"`)
+	httperr.Write(w, http.StatusUnauthorized, msg)
+}
+
 // Reader returns the name of the reader whose token the request carries.
 // Without configured tokens it returns ("", true).
 func (t *Tokens) Reader(r *http.Request) (string, bool) {

@@ -326,3 +326,37 @@ func TestChargeTakesEvenPastEmpty(t *testing.T) {
 	none, _ := Open().Source(request(""))
 	none.Charge(at, 10) // no source, no limit: nothing to charge
 }
+
+// TestWriteKeysAreSourceTokensAsBasicUser: Segment's and RudderStack's
+// SDKs send the write key as the Basic user name with no password; a
+// bearer token works too, and a read token or a key as password does not.
+func TestWriteKeysAreSourceTokensAsBasicUser(t *testing.T) {
+	t.Parallel()
+	tok, err := Parse([]byte(testFile))
+	require.NoError(t, err)
+	basic := func(user, pass string) string {
+		r := httptest.NewRequest(http.MethodPost, "/v1/batch", nil)
+		r.SetBasicAuth(user, pass)
+		return r.Header.Get("Authorization")
+	}
+	for _, tt := range []struct {
+		name, header, source string
+	}{
+		{"write key as user", basic(zoomToken, ""), "zoom"},
+		{"a password is ignored", basic(zoomToken, "x"), "zoom"},
+		{"bearer", "Bearer " + zoomToken, "zoom"},
+		{"key as password", basic("", zoomToken), ""},
+		{"read token", basic(crmToken, ""), ""},
+		{"wrong key", basic(zoomToken+"x", ""), ""},
+		{"no header", "", ""},
+	} {
+		src, ok := tok.WriteKeySource(request(tt.header))
+		assert.Equal(t, tt.source != "", ok, tt.name)
+		if tt.source != "" && assert.NotNil(t, src, tt.name) {
+			assert.Equal(t, tt.source, src.Name, tt.name)
+		}
+	}
+	src, ok := Open().WriteKeySource(request(""))
+	assert.True(t, ok)
+	assert.Nil(t, src)
+}
