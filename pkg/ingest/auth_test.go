@@ -56,14 +56,14 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func newAuthService(t *testing.T, pub Publisher, log *zap.Logger) (*Service, *clock, *prometheus.Registry) {
+func newAuthService(t *testing.T, pub Publisher, log *zap.Logger, opts ...Option) (*Service, *clock, *prometheus.Registry) {
 	t.Helper()
 	clk := &clock{t: now}
 	reg := prometheus.NewRegistry()
 	if log == nil {
 		log = zaptest.NewLogger(t)
 	}
-	svc, err := New(testConfig, log, pub, reg, WithClock(clk.Now), WithTokens(testTokens(t)))
+	svc, err := New(testConfig, log, pub, reg, append([]Option{WithClock(clk.Now), WithTokens(testTokens(t))}, opts...)...)
 	require.NoError(t, err)
 	return svc, clk, reg
 }

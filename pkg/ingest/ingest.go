@@ -122,6 +122,8 @@ type Service struct {
 	mux     *http.ServeMux
 	// inHand counts the bytes of the bodies in hand (MaxDecodingBytes).
 	inHand *semaphore.Weighted
+	// intakes are the other APIs served beside /v1/events (WithIntake).
+	intakes []Intake
 }
 
 type metrics struct {
@@ -134,6 +136,8 @@ type metrics struct {
 	sourceRequests *prometheus.CounterVec
 	sourceEvents   *prometheus.CounterVec
 	inHand         prometheus.Gauge
+	// intakeRequests counts the requests of the other intake APIs.
+	intakeRequests *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -154,6 +158,9 @@ func newMetrics() *metrics {
 			Help: "Events accepted per authenticated source."}, []string{"source"}),
 		inHand: prometheus.NewGauge(prometheus.GaugeOpts{Name: "leads_ingest_bodies_in_hand_bytes",
 			Help: "Bytes of request bodies being read, decoded or published, as counted against --max-decoding-bytes."}),
+		intakeRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_ingest_intake_requests_total",
+			Help: "Requests of the intake APIs beside POST /v1/events (Segment's tracking API), by path and HTTP status code."},
+			[]string{"path", "code"}),
 	}
 }
 
@@ -180,7 +187,7 @@ func New(cfg Config, log *zap.Logger, pub Publisher, reg prometheus.Registerer, 
 	}
 	if reg != nil {
 		m := s.metrics
-		for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.requests, m.publish, m.sourceRequests, m.sourceEvents, m.inHand} {
+		for _, c := range []prometheus.Collector{m.accepted, m.rejected, m.requests, m.publish, m.sourceRequests, m.sourceEvents, m.inHand, m.intakeRequests} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("register ingest metrics: %w", err)
 			}
@@ -190,28 +197,50 @@ func New(cfg Config, log *zap.Logger, pub Publisher, reg prometheus.Registerer, 
 	return s, nil
 }
 
-// Register mounts POST /v1/events on mux. The programs serve health,
-// readiness and metrics beside it (app.Health).
-func (s *Service) Register(mux *http.ServeMux) { mux.HandleFunc("POST /v1/events", s.post) }
+// Register mounts POST /v1/events, and the paths of the intakes, on mux.
+// The programs serve health, readiness and metrics beside it (app.Health).
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/events", s.post)
+	for i := range s.intakes {
+		for _, p := range s.intakes[i].Paths {
+			mux.HandleFunc("POST "+p, s.postIntake(&s.intakes[i]))
+		}
+	}
+}
 
-// Handler serves POST /v1/events alone; other paths and methods get the
-// error shape's 404 and 405.
+// Handler serves POST /v1/events (and the intakes) alone; other paths and
+// methods get the error shape's 404 and 405.
 func (s *Service) Handler() http.Handler { return httperr.Handler(s.mux) }
 
 func (s *Service) post(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	status, n := s.handle(w, r)
+	status, n := s.handle(w, r, nil)
 	s.metrics.requests.WithLabelValues(strconv.Itoa(status)).Inc()
-	s.log.Debug("POST /v1/events", zap.Int("status", status), zap.Int("events", n),
-		zap.Int64("bytes", r.ContentLength), zap.Duration("took", time.Since(start)))
+	s.log.Debug("POST /v1/events", loggedRequest(status, n, r, start)...)
 }
 
-// handle answers one POST and returns the status and how many events the
-// request carried (0 when it could not be decoded).
-func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int) {
-	src, ok := s.tokens.Source(r)
+func loggedRequest(status, n int, r *http.Request, start time.Time) []zap.Field {
+	return []zap.Field{zap.Int("status", status), zap.Int("events", n),
+		zap.Int64("bytes", r.ContentLength), zap.Duration("took", time.Since(start))}
+}
+
+// handle answers one POST of /v1/events (in nil) or of an intake, and
+// returns the status and how many events the request carried (0 when it
+// could not be decoded).
+func (s *Service) handle(w http.ResponseWriter, r *http.Request, in *Intake) (status, n int) {
+	var src *auth.Source
+	var ok bool
+	if in == nil {
+		src, ok = s.tokens.Source(r)
+	} else {
+		src, ok = s.tokens.WriteKeySource(r)
+	}
 	if !ok {
-		auth.Unauthorized(w, "a source token is required: Authorization: Bearer <token>")
+		if in != nil {
+			auth.UnauthorizedWriteKey(w, "a write key is required: HTTP Basic authentication with the write key as the user name")
+		} else {
+			auth.Unauthorized(w, "a source token is required: Authorization: Bearer <token>")
+		}
 		return http.StatusUnauthorized, 0
 	}
 	if src != nil {
@@ -233,21 +262,31 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 			src.Charge(s.now(), s.refusalCost(read))
 		}
 	}()
-	ct, ok := mediaType(r.Header.Get("Content-Type"))
-	if !ok {
-		return httperr.Write(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-ndjson (UTF-8)"), 0
+	var ct string
+	if in == nil {
+		if ct, ok = mediaType(r.Header.Get("Content-Type")); !ok {
+			return httperr.Write(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json or application/x-ndjson (UTF-8)"), 0
+		}
+	} else if !intakeMediaType(r.Header.Get("Content-Type")) {
+		return httperr.Write(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json (UTF-8)"), 0
 	}
+	gz := false
 	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return httperr.Write(w, http.StatusUnsupportedMediaType, "Content-Encoding is not supported: send the body uncompressed"), 0
+		if in == nil || !strings.EqualFold(ce, "gzip") {
+			return httperr.Write(w, http.StatusUnsupportedMediaType, "Content-Encoding is not supported: send the body uncompressed"), 0
+		}
+		gz = true
 	}
 	if r.ContentLength > s.cfg.MaxBodyBytes {
 		return httperr.Write(w, http.StatusRequestEntityTooLarge, s.bodyTooLarge()), 0
 	}
 	// The body, and the events decoded from it until they are published,
 	// count against MaxDecodingBytes by the body's size, or the largest
-	// allowed when it does not say.
+	// allowed when it does not say. A gzip body is decompressed as it is
+	// read, so only the decompressed body, at most the largest allowed, is
+	// held.
 	size := r.ContentLength
-	if size < 0 {
+	if size < 0 || gz {
 		size = s.cfg.MaxBodyBytes
 	}
 	if !s.inHand.TryAcquire(size) {
@@ -259,17 +298,36 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 		s.metrics.inHand.Sub(float64(size))
 		s.inHand.Release(size)
 	}()
-	body, err := readBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength)
+	var body []byte
+	var err error
+	if gz {
+		body, err = readGzip(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), s.cfg.MaxBodyBytes)
+	} else {
+		body, err = readBody(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes), r.ContentLength)
+	}
 	read = int64(len(body))
 	if err != nil {
 		return s.decodeFailed(w, err), 0
 	}
 	lim := event.Limits{MaxBytes: s.cfg.MaxBodyBytes, MaxEvents: s.cfg.MaxEvents, MaxDepth: event.DefaultLimits.MaxDepth}
-	events, err := event.DecodeBytes(body, ct, lim)
+	now := s.now()
+	var events []event.Event
+	// item maps an event to the request's item it came from (nil: the same).
+	var item []int
+	if in == nil {
+		events, err = event.DecodeBytes(body, ct, lim)
+	} else {
+		events, item, err = in.Decode(body, now, lim)
+	}
 	if err != nil {
 		return s.decodeFailed(w, err), 0
 	}
-	now := s.now()
+	index := func(i int) int {
+		if item == nil {
+			return i
+		}
+		return item[i]
+	}
 	var invalid []httperr.Item
 	bad := 0
 	for i := range events {
@@ -278,7 +336,7 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 			bad++
 		}
 		for _, fe := range errs {
-			invalid = append(invalid, httperr.Item{Index: i, Field: fe.Field, Message: fe.Message})
+			invalid = append(invalid, httperr.Item{Index: index(i), Field: fe.Field, Message: fe.Message})
 		}
 	}
 	if bad > 0 {
@@ -288,7 +346,7 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 	if src != nil {
 		for i := range events {
 			if !src.Allows(events[i].Type) {
-				invalid = append(invalid, httperr.Item{Index: i, Field: "type", Message: "this source may not send " + events[i].Type})
+				invalid = append(invalid, httperr.Item{Index: index(i), Field: "type", Message: "this source may not send " + events[i].Type})
 			}
 		}
 		if len(invalid) > 0 {
@@ -337,6 +395,9 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request) (status, n int)
 	if src != nil {
 		s.metrics.sourceEvents.WithLabelValues(src.Name).Add(float64(len(events)))
 	}
+	if in != nil {
+		return in.Accepted(w), len(events)
+	}
 	return writeJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)}), len(events)
 }
 
@@ -377,7 +438,7 @@ func (s *Service) decodeFailed(w http.ResponseWriter, err error) int {
 	switch {
 	case errors.As(err, &tooLarge):
 		return httperr.Write(w, http.StatusRequestEntityTooLarge, tooLarge.Error())
-	case errors.As(err, &maxBytes):
+	case errors.As(err, &maxBytes), errors.Is(err, errGzipTooLarge):
 		return httperr.Write(w, http.StatusRequestEntityTooLarge, s.bodyTooLarge())
 	case errors.As(err, &items):
 		out := make([]httperr.Item, len(items))
