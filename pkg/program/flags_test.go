@@ -74,7 +74,8 @@ func TestEachSubcommandTakesOnlyTheFlagsItUses(t *testing.T) {
 		// The programs take the contract's common flags; only the scorer
 		// is a consumer group member.
 		"ingestor": {"redis", "kafka", "producer", "kafka-brokers", "namespace", "events-topic", "transitions-topic", "dlq-topic",
-			"model", "http-addr", "log-level", "version", "max-body-bytes", "max-events", "max-decoding-bytes", "retry-after", "tokens-file"},
+			"model", "http-addr", "log-level", "version", "max-body-bytes", "max-events", "max-decoding-bytes", "retry-after", "tokens-file",
+			"segment-mapping"},
 		"decayer": {"redis", "kafka", "producer", "kafka-brokers", "namespace", "events-topic", "transitions-topic", "dlq-topic",
 			"model", "http-addr", "log-level", "version", "interval", "batch-size", "lease-ttl", "owner", "max-backoff", "workers", "once", "now"},
 	}

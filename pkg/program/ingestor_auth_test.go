@@ -18,6 +18,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/auth"
 	"github.com/leadscore/leads/pkg/ingest"
+	"github.com/leadscore/leads/pkg/segment"
 	"github.com/leadscore/leads/pkg/stream"
 	"github.com/leadscore/leads/pkg/testutil"
 )
@@ -162,4 +163,15 @@ func TestIngestorRefusesABadTokensFile(t *testing.T) {
 	err := Ingestor(context.Background(), []string{"--tokens-file=" + tokens}, Options{Logger: zap.NewNop()})
 	require.ErrorIs(t, err, auth.ErrHash)
 	assert.NotContains(t, err.Error(), "plaintext-token", "a token pasted by mistake is not echoed")
+}
+
+// TestIngestorRefusesABadSegmentMapping: a mapping file that does not
+// validate stops the ingestor at start, naming the line.
+func TestIngestorRefusesABadSegmentMapping(t *testing.T) {
+	t.Parallel()
+	mapping := filepath.Join(t.TempDir(), "segment.yaml")
+	require.NoError(t, os.WriteFile(mapping, []byte("track:\n  Demo Requested: Demo\n"), 0o600))
+	err := Ingestor(context.Background(), []string{"--segment-mapping=" + mapping}, Options{Logger: zap.NewNop()})
+	require.ErrorIs(t, err, segment.ErrInvalid)
+	assert.Contains(t, err.Error(), "line 2: track[Demo Requested].type")
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/leadscore/leads/pkg/retry"
 	"github.com/leadscore/leads/pkg/scorer"
 	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/segment"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
 )
@@ -241,9 +242,10 @@ func serve(ctx context.Context, b *base, mux *http.ServeMux, health *app.Health,
 
 // ingestorCmd is the ingestor's command line.
 type ingestorCmd struct {
-	b          base
-	cfg        ingest.Config
-	tokensFile string
+	b              base
+	cfg            ingest.Config
+	tokensFile     string
+	segmentMapping string
 }
 
 func (c *ingestorCmd) flags() *flag.FlagSet {
@@ -255,6 +257,8 @@ func (c *ingestorCmd) flags() *flag.FlagSet {
 	c.cfg.RegisterFlags(fs)
 	fs.StringVar(&c.tokensFile, "tokens-file", "", "YAML or JSON file of source tokens (SHA-256 hashes, allowed event types, rate limits) and read tokens; "+
 		"without it the API is open to anyone (development only)")
+	fs.StringVar(&c.segmentMapping, "segment-mapping", "", "YAML file mapping Segment calls (/v1/track, /v1/batch, ...) to event types; "+
+		"without it the built-in mapping (Segment's Email and Video specs, page, identify, group)")
 	return fs
 }
 
@@ -281,13 +285,20 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 		b.log.Warn("NO --tokens-file: POST /v1/events and the read API accept anyone, without a token or rate limit; " +
 			"never run like this outside development")
 	}
+	mapping, err := segment.Load(c.segmentMapping)
+	if err != nil {
+		return err
+	}
 	m, st, w, err := b.open(ctx)
 	defer b.close()
 	if err != nil {
 		return b.started(ctx, err)
 	}
-	svc, err := ingest.New(*cfg, b.log, failpointPublisher{&ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}}, b.reg, nil,
-		ingest.WithTokens(tokens))
+	intake := []ingest.Option{ingest.WithTokens(tokens)}
+	for _, in := range mapping.Intakes() {
+		intake = append(intake, ingest.WithIntake(in))
+	}
+	svc, err := ingest.New(*cfg, b.log, failpointPublisher{&ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}}, b.reg, intake...)
 	if err != nil {
 		return err
 	}
