@@ -282,7 +282,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 		sources, readers := tokens.Summary()
 		b.log.Info("bearer tokens required", zap.Int("sources", sources), zap.Int("readers", readers))
 	} else {
-		b.log.Warn("NO --tokens-file: POST /v1/events and the read API accept anyone, without a token or rate limit; " +
+		b.log.Warn("NO --tokens-file: POST /v1/events, the Segment-compatible API and the read API accept anyone, without a token or rate limit; " +
 			"never run like this outside development")
 	}
 	mapping, err := segment.Load(c.segmentMapping)
