@@ -78,6 +78,9 @@ func BenchmarkIngestVsProducer(b *testing.B) {
 	w := stream.NewWriter(stream.Config{Brokers: brokers}, testutil.Logger(b))
 	defer w.Close()
 
+	// One kept-alive connection a client (http.DefaultClient keeps two).
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	defer hc.CloseIdleConnections()
 	send := map[string]func(i int) error{
 		"franz-go": func(i int) error {
 			at := time.Now()
@@ -94,7 +97,7 @@ func BenchmarkIngestVsProducer(b *testing.B) {
 			return w.Publish(ctx, recs[i]...)
 		},
 		"ingestor": func(i int) error {
-			resp, err := http.Post(url+"/v1/events", "application/x-ndjson", bytes.NewReader(bodies[i]))
+			resp, err := hc.Post(url+"/v1/events", "application/x-ndjson", bytes.NewReader(bodies[i]))
 			if err != nil {
 				return err
 			}
