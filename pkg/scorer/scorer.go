@@ -143,27 +143,32 @@ func (s *Scorer) Ready() bool { return s.ready.Load() }
 // idempotent, applied once.
 func (s *Scorer) Run(ctx context.Context) error {
 	s.ready.Store(true)
-	// While a batch's transitions are published and its offsets committed,
-	// the next batch is already applied and committed to Redis. Posts run
-	// in batch order, so transitions and offsets stay in order.
+	// While a batch's transitions are published, the next batch is already
+	// applied and committed to Redis, and the offsets of the batches
+	// published before are committed. Posts run in batch order, so
+	// transitions stay in order, and offsets are committed in that order,
+	// each after its batch's transitions are published.
 	posts := make(chan *Processed, 1)
-	done := make(chan struct{})
+	delivered := make(chan *Processed, commitQueue)
+	done, committed := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(done)
+		defer close(delivered)
 		for p := range posts {
 			if s.retry(ctx, "publish transitions", func() error { return s.proc.Deliver(ctx, p) }) != nil {
 				continue // only ctx ends retries; drain
 			}
-			failpoint.Hit(failpoint.ScorerBeforeOffsetCommit)
-			if s.retry(ctx, "commit offsets", func() error { return s.src.Commit(ctx, p.Records) }) != nil {
-				continue
-			}
-			s.metrics.observeBatch(len(p.Records), s.now().Sub(p.fetched))
+			delivered <- p
 		}
+	}()
+	go func() {
+		defer close(committed)
+		s.commitOffsets(ctx, delivered)
 	}()
 	defer func() {
 		close(posts)
 		<-done
+		<-committed
 	}()
 	// A failing fetch does not clear readiness: with no new events the
 	// next fetch would block, and nothing would set it again. The readiness
@@ -197,6 +202,51 @@ func (s *Scorer) Run(ctx context.Context) error {
 		case posts <- p:
 		case <-ctx.Done():
 			return nil
+		}
+	}
+}
+
+// commitQueue is how many published batches may wait for their offset
+// commit before the posts wait for it.
+const commitQueue = 64
+
+// commitOffsets commits the offsets of the batches delivered, in order.
+// An offset commit is a round trip to the group coordinator (1-2 ms on
+// Apache Kafka, tens in its tail): made apart from the posts, it no longer
+// delays the next batch's transitions, and the batches published while it
+// ran are committed together in the next one.
+func (s *Scorer) commitOffsets(ctx context.Context, delivered <-chan *Processed) {
+	var batch []*Processed
+	for p := range delivered {
+		batch = append(batch[:0], p)
+	more:
+		for len(batch) < commitQueue {
+			select {
+			case p, ok := <-delivered:
+				if !ok {
+					break more
+				}
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		recs := batch[0].Records
+		if len(batch) > 1 {
+			recs = nil
+			for _, p := range batch {
+				recs = append(recs, p.Records...)
+			}
+		}
+		for range batch {
+			failpoint.Hit(failpoint.ScorerBeforeOffsetCommit)
+		}
+		if s.retry(ctx, "commit offsets", func() error { return s.src.Commit(ctx, recs) }) != nil {
+			continue // only ctx ends retries; drain
+		}
+		now := s.now()
+		for _, p := range batch {
+			s.metrics.observeBatch(len(p.Records), now.Sub(p.fetched))
 		}
 	}
 }

@@ -1,0 +1,151 @@
+package devstack
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/leadscore/leads/pkg/demo"
+	"github.com/leadscore/leads/pkg/program"
+	"github.com/leadscore/leads/pkg/stream"
+	"github.com/leadscore/leads/pkg/testutil"
+)
+
+// BenchmarkIngestVsProducer compares the ingestor with raw producers
+// writing the same records (the events as the ingestor encodes them, keyed
+// alike, lz4, acks=all) straight to the test broker: franz-go, and
+// kafka-go through stream.Writer (the ingestor's own client). Each sends
+// 1,000-event batches from 4 clients; the ingestor runs alone (no scorer).
+// The phases run in the order franz-go, kafka-go, ingestor, ingestor,
+// kafka-go, franz-go, so that the machine's drift weighs on each alike.
+func BenchmarkIngestVsProducer(b *testing.B) {
+	const clients, batches, rounds, perBatch = 4, 100, 4, 1000
+	topic := testutil.Prefix(b) + ".events"
+	brokers := testutil.Kafka(b, 8, topic)
+	redisAddr, _ := testutil.Redis(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	up, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		done <- program.Ingestor(ctx, []string{"--kafka-brokers=" + brokers[0], "--redis-addr=" + redisAddr,
+			"--events-topic=" + topic, "--http-addr=127.0.0.1:0", "--log-level=error"},
+			program.Options{OnListen: func(a string) { up <- "http://" + a }})
+	}()
+	defer func() { cancel(); <-done }()
+	var url string
+	select {
+	case url = <-up:
+	case err := <-done:
+		b.Fatal(err)
+	}
+
+	gen := demo.New(9, 50000, time.Now().UTC().Add(-time.Hour), "ing-")
+	bodies := make([][]byte, batches)
+	recs := make([][]stream.Record, batches)
+	for i := range bodies {
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		for _, e := range gen.Next(perBatch, time.Millisecond) {
+			if err := enc.Encode(&e); err != nil {
+				b.Fatal(err)
+			}
+			v, err := json.Marshal(&e)
+			if err != nil {
+				b.Fatal(err)
+			}
+			recs[i] = append(recs[i], stream.Record{Topic: topic, Key: []byte(e.Key()), Value: v})
+		}
+		bodies[i] = buf.Bytes()
+	}
+
+	franz, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ProducerBatchCompression(kgo.Lz4Compression()),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(stream.DefaultBatchTimeout))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer franz.Close()
+	kgoRecs := make([][]*kgo.Record, batches)
+	for i := range recs {
+		for _, r := range recs[i] {
+			kgoRecs[i] = append(kgoRecs[i], &kgo.Record{Topic: r.Topic, Key: r.Key, Value: r.Value})
+		}
+	}
+	w := stream.NewWriter(stream.Config{Brokers: brokers}, testutil.Logger(b))
+	defer w.Close()
+
+	// One kept-alive connection a client (http.DefaultClient keeps two).
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+	defer hc.CloseIdleConnections()
+	send := map[string]func(i int) error{
+		"franz-go": func(i int) error {
+			at := time.Now()
+			for _, r := range kgoRecs[i] {
+				r.Timestamp = at
+			}
+			return franz.ProduceSync(ctx, kgoRecs[i]...).FirstErr()
+		},
+		"kafka-go": func(i int) error {
+			at := time.Now()
+			for j := range recs[i] {
+				recs[i][j].Time = at
+			}
+			return w.Publish(ctx, recs[i]...)
+		},
+		"ingestor": func(i int) error {
+			resp, err := hc.Post(url+"/v1/events", "application/x-ndjson", bytes.NewReader(bodies[i]))
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			if resp.StatusCode != http.StatusAccepted {
+				return &statusError{resp.StatusCode}
+			}
+			return nil
+		},
+	}
+	// Each client sends its own batches (no record is sent by two clients
+	// at once), rounds times.
+	run := func(name string) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for c := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := c; i < rounds*batches; i += clients {
+					if err := send[name](i % batches); err != nil {
+						b.Errorf("%s: %v", name, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	run("franz-go") // warm-up: connections, metadata, the broker's JIT
+	run("ingestor")
+	took := map[string]time.Duration{}
+	for b.Loop() {
+		for _, name := range []string{"franz-go", "kafka-go", "ingestor", "ingestor", "kafka-go", "franz-go"} {
+			took[name] += run(name)
+		}
+	}
+	rate := func(name string) float64 {
+		return float64(2*b.N*rounds*batches*perBatch) / took[name].Seconds()
+	}
+	b.ReportMetric(rate("ingestor"), "ingestor-events/s")
+	b.ReportMetric(rate("franz-go"), "franz-go-events/s")
+	b.ReportMetric(rate("kafka-go"), "kafka-go-events/s")
+	b.ReportMetric(rate("ingestor")/rate("franz-go"), "ingestor/franz-go")
+	b.ReportMetric(rate("ingestor")/rate("kafka-go"), "ingestor/kafka-go")
+}
+
+type statusError struct{ code int }
+
+func (e *statusError) Error() string { return "status " + http.StatusText(e.code) }
