@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/leadscore/leads/pkg/api"
+	"github.com/leadscore/leads/pkg/openapi/openapitest"
 	"github.com/leadscore/leads/pkg/report"
 	"github.com/leadscore/leads/pkg/stream"
 	"github.com/leadscore/leads/pkg/testutil"
@@ -89,7 +90,7 @@ func recent() time.Time { return time.Now().UTC().Truncate(24*time.Hour).AddDate
 
 func postEvents(t *testing.T, url, body string) (int, string) {
 	t.Helper()
-	resp, err := http.Post(url+"/v1/events", "application/x-ndjson", bytes.NewBufferString(body))
+	resp, err := openapitest.Client(t).Post(url+"/v1/events", "application/x-ndjson", bytes.NewBufferString(body))
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var buf bytes.Buffer
@@ -99,7 +100,7 @@ func postEvents(t *testing.T, url, body string) (int, string) {
 
 func getJSON(t *testing.T, url string, v any) int {
 	t.Helper()
-	resp, err := http.Get(url)
+	resp, err := openapitest.Client(t).Get(url)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	if resp.StatusCode == http.StatusOK {

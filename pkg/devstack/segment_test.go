@@ -7,6 +7,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	analytics "gopkg.in/segmentio/analytics-go.v3"
+
+	"github.com/leadscore/leads/pkg/openapi/openapitest"
 )
 
 // TestSegmentSDKCallsAreScored: Segment's own Go client, unchanged and
@@ -18,6 +20,7 @@ func TestSegmentSDKCallsAreScored(t *testing.T) {
 	s := startStack(t)
 	now := time.Now().UTC().Add(-time.Minute)
 	client, err := analytics.NewWithConfig("any-key", analytics.Config{Endpoint: s.IngestorURL, Interval: 10 * time.Millisecond,
+		Transport: openapitest.Client(t), // every answer as the API description says
 		// The batch's context: every call of this client is in acme.com.
 		DefaultContext: &analytics.Context{Extra: map[string]any{"groupId": "acme.com"}}})
 	require.NoError(t, err)

@@ -27,6 +27,7 @@ import (
 	"github.com/leadscore/leads/pkg/httperr"
 	"github.com/leadscore/leads/pkg/ingest"
 	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/openapi"
 	"github.com/leadscore/leads/pkg/retry"
 	"github.com/leadscore/leads/pkg/scorer"
 	"github.com/leadscore/leads/pkg/scoring"
@@ -311,6 +312,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	}
 	b.reg.MustRegister(health.ReadyGauge())
 	health.Register(mux)
+	openapi.Register(mux)
 	b.log.Info("ingestor starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("events_topic", b.common.EventsTopic),
 		zap.String("model_version", m.Version))
 	return serve(ctx, b, mux, health, opts, nil)
