@@ -21,6 +21,7 @@ import (
 	"github.com/leadscore/leads/pkg/api"
 	"github.com/leadscore/leads/pkg/app"
 	"github.com/leadscore/leads/pkg/auth"
+	"github.com/leadscore/leads/pkg/console"
 	"github.com/leadscore/leads/pkg/decay"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/failpoint"
@@ -298,6 +299,11 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	for _, prefix := range []string{"/v1/contacts/", "/v1/accounts/", "/v1/leaderboard", "/v1/model", "/v1/reports/"} {
 		mux.Handle(prefix, tokens.RequireReader(reads))
 	}
+	ui, err := console.New(reads, st, m, tokens, b.log)
+	if err != nil {
+		return err
+	}
+	ui.Register(mux)
 	b.reg.MustRegister(health.ReadyGauge())
 	health.Register(mux)
 	b.log.Info("ingestor starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("events_topic", b.common.EventsTopic),
