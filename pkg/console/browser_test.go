@@ -82,6 +82,7 @@ func TestConsoleInChromium(t *testing.T) {
 	t.Run("EveryPageLoadsWithoutConsoleErrors", func(t *testing.T) {
 		for _, p := range []struct{ name, path, ready string }{
 			{"overview", "", "#kpi-contacts"},
+			{"live", "live", "#feed-table"}, // its screenshot is the live test's
 			{"leaderboard-contacts", "leaderboard?by=contact&limit=25", "#board"},
 			{"leaderboard-accounts", "leaderboard?by=account&limit=25", "#board"},
 			{"contact", "contacts/" + topContact, "#c-score"},
@@ -206,6 +207,33 @@ func TestConsoleInChromium(t *testing.T) {
 		w.check(t, "markup")
 	})
 
+	t.Run("LiveFeedShowsATransitionCausedDuringTheTest", func(t *testing.T) {
+		tab, w := newTab(t, bctx)
+		// The feed starts two minutes back: the seeded contacts' crossings
+		// are there at once, the markup one's among them.
+		do(t, tab, chromedp.Navigate(base+"live"))
+		waitFor(t, tab, feedLinks(markupContact))
+		live := "c-ui-live-" + testutil.Prefix(t)
+		post(t, s.IngestorURL, map[string]any{"id": live + "-1", "type": "score.adjusted", "contact_id": live,
+			"time": time.Now().UTC().Format(time.RFC3339), "source": "console-test", "properties": map[string]any{"points": 100}})
+		waitFor(t, tab, feedLinks(live))
+		assert.Equal(t, "connected", text(t, tab, "#live-status"))
+		shootView(t, tab, shots, "live")
+		w.check(t, "live")
+
+		// Filtered by type, the feed shows that type only.
+		tab, w = newTab(t, bctx)
+		do(t, tab, chromedp.Navigate(base+"live?type=lead.became_mql"))
+		waitFor(t, tab, feedLinks(live))
+		types, err := chromedp.Run(tab, chromedp.Evaluate[[]string](`Array.from(document.querySelectorAll("#feed tr")).map(r => r.dataset.type)`))
+		require.NoError(t, err)
+		require.NotEmpty(t, types)
+		for _, ty := range types {
+			assert.Equal(t, "lead.became_mql", ty)
+		}
+		w.check(t, "live filtered")
+	})
+
 	t.Run("PhoneWidth", func(t *testing.T) {
 		for _, p := range []struct{ name, path, ready string }{
 			{"phone-overview", "", "#kpi-contacts"},
@@ -229,6 +257,31 @@ func TestConsoleInChromium(t *testing.T) {
 func do(t *testing.T, tab context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	require.NoError(t, chromedp.Do(tab, steps...))
+}
+
+// waitFor evaluates expr until it is true. (chromedp's queries do not see
+// the rows the live page adds; its Poll builds a function, which the
+// console's CSP refuses.)
+func waitFor(t *testing.T, tab context.Context, expr string) {
+	t.Helper()
+	for {
+		ok, err := chromedp.Run(tab, chromedp.Evaluate[bool](expr))
+		require.NoError(t, err, "waiting for %s", expr)
+		if ok {
+			return
+		}
+		select {
+		case <-tab.Done():
+			t.Fatalf("still not true when the tab timed out: %s", expr)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// feedLinks is true when the live feed has a link with the text id.
+func feedLinks(id string) string {
+	q, _ := json.Marshal(id)
+	return `Array.from(document.querySelectorAll("#feed a")).some(a => a.textContent === ` + string(q) + `)`
 }
 
 func text(t *testing.T, tab context.Context, css string) string {
@@ -297,9 +350,21 @@ func screenshotDir(t *testing.T) string {
 	return t.TempDir()
 }
 
+// shoot takes a screenshot of the whole page; shootView of the window
+// only, for a page that grows without end.
 func shoot(t *testing.T, tab context.Context, dir, name string) {
 	t.Helper()
-	png, err := chromedp.Run(tab, chromedp.FullScreenshot(100))
+	save(t, tab, dir, name, chromedp.FullScreenshot(100))
+}
+
+func shootView(t *testing.T, tab context.Context, dir, name string) {
+	t.Helper()
+	save(t, tab, dir, name, chromedp.CaptureScreenshot())
+}
+
+func save(t *testing.T, tab context.Context, dir, name string, capture chromedp.Action[[]byte]) {
+	t.Helper()
+	png, err := chromedp.Run(tab, capture)
 	require.NoError(t, err, "screenshot %s", name)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
 }
@@ -364,15 +429,10 @@ func seed(t *testing.T, base string) {
 		{"id": "ui-m2", "type": "score.adjusted", "contact_id": markupContact, "account_id": markupAccount,
 			"properties": map[string]any{"points": 900, "reason": `<script>alert(5)</script>`}},
 	}
-	var body bytes.Buffer
 	for _, ev := range evs {
 		ev["time"], ev["source"] = cmp.Or(times[ev["id"].(string)], now.Add(-time.Hour).Format(time.RFC3339)), "console-test"
-		require.NoError(t, json.NewEncoder(&body).Encode(ev))
 	}
-	resp, err := http.Post(base+"/v1/events", "application/x-ndjson", &body)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusAccepted, resp.StatusCode)
+	post(t, base, evs...)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var c api.Contact
@@ -384,6 +444,18 @@ func seed(t *testing.T, base string) {
 		require.True(t, time.Now().Before(deadline), "seeded contacts not scored within 60s")
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+func post(t *testing.T, base string, evs ...map[string]any) {
+	t.Helper()
+	var body bytes.Buffer
+	for _, ev := range evs {
+		require.NoError(t, json.NewEncoder(&body).Encode(ev))
+	}
+	resp, err := http.Post(base+"/v1/events", "application/x-ndjson", &body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusAccepted, resp.StatusCode)
 }
 
 func reportContacts(base string) int64 {

@@ -52,6 +52,7 @@ type Console struct {
 	r      Reader
 	m      *model.Model
 	tokens *auth.Tokens
+	feed   *Feed
 	log    *zap.Logger
 	now    func() time.Time
 	pages  map[string]*template.Template
@@ -60,14 +61,15 @@ type Console struct {
 
 // New returns the console. reads is the read API's handler without
 // authentication (the console checks the token itself); tokens are the
-// ingestor's, whose readers may log in.
-func New(reads http.Handler, r Reader, m *model.Model, tokens *auth.Tokens, log *zap.Logger) (*Console, error) {
-	c := &Console{api: reads, r: r, m: m, tokens: tokens, log: log, now: time.Now, pages: map[string]*template.Template{}}
+// ingestor's, whose readers may log in; feed is the transitions feed of
+// the live page (nil: none, the page says so).
+func New(reads http.Handler, r Reader, m *model.Model, tokens *auth.Tokens, feed *Feed, log *zap.Logger) (*Console, error) {
+	c := &Console{api: reads, r: r, m: m, tokens: tokens, feed: feed, log: log, now: time.Now, pages: map[string]*template.Template{}}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("console layout: %w", err)
 	}
-	for _, name := range []string{"overview", "leaderboard", "contact", "account", "login", "error"} {
+	for _, name := range []string{"overview", "leaderboard", "contact", "account", "live", "login", "error"} {
 		t, err := template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console page %s: %w", name, err)
@@ -87,6 +89,8 @@ func New(reads http.Handler, r Reader, m *model.Model, tokens *auth.Tokens, log 
 	mux.Handle("GET /ui/leaderboard", c.authed(c.leaderboard))
 	mux.Handle("GET /ui/contacts/{id}", c.authed(c.contact))
 	mux.Handle("GET /ui/accounts/{id}", c.authed(c.account))
+	mux.Handle("GET /ui/live", c.authed(c.live))
+	mux.Handle("GET /ui/live/events", c.authed(c.liveEvents))
 	mux.Handle("/ui/", c.authed(func(w http.ResponseWriter, r *http.Request) *pageError {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			return &pageError{Status: http.StatusMethodNotAllowed, Message: r.Method + " is not allowed here"}

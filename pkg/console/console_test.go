@@ -74,7 +74,7 @@ func newConsole(t *testing.T, tokens *auth.Tokens) http.Handler {
 		accounts: map[string]*scoring.Account{"<i>acme</i>": {ID: "<i>acme</i>", Name: hostile, Members: map[string]int32{hostile: 5}}},
 	}
 	log := zaptest.NewLogger(t)
-	c, err := New(api.New(fs, scoring.New(m), log).Handler(), fs, m, tokens, log)
+	c, err := New(api.New(fs, scoring.New(m), log).Handler(), fs, m, tokens, nil, log)
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	c.Register(mux)
@@ -136,6 +136,8 @@ func TestBadInputGetsAPageThatSaysWhatIsWrong(t *testing.T) {
 		{"/ui/accounts/nobody", 404, "There is no account with the id &#34;nobody&#34;"},
 		{"/ui/leaderboard?q=nobody", 404, "There is no contact or account with the id &#34;nobody&#34;"},
 		{"/ui/what", 404, "There is no page at /ui/what"},
+		{"/ui/live?type=lead.bogus", 400, "type must be one of lead.became_mql"},
+		{"/ui/live/events", 404, "This console has no transitions feed."},
 	} {
 		resp, body := get(t, h, tt.path)
 		assert.Equal(t, tt.status, resp.StatusCode, tt.path)

@@ -299,7 +299,8 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	for _, prefix := range []string{"/v1/contacts/", "/v1/accounts/", "/v1/leaderboard", "/v1/model", "/v1/reports/"} {
 		mux.Handle(prefix, tokens.RequireReader(reads))
 	}
-	ui, err := console.New(reads, st, m, tokens, b.log)
+	feed := console.NewFeed(b.kafka, b.common.TransitionsTopic, b.log)
+	ui, err := console.New(reads, st, m, tokens, feed, b.log)
 	if err != nil {
 		return err
 	}
@@ -308,7 +309,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	health.Register(mux)
 	b.log.Info("ingestor starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("events_topic", b.common.EventsTopic),
 		zap.String("model_version", m.Version))
-	return serve(ctx, b, mux, health, opts, nil)
+	return serve(ctx, b, mux, health, opts, feed.Run)
 }
 
 // failpointPublisher marks the instant between Kafka's acknowledgement and
