@@ -21,11 +21,14 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/leadscore/leads/pkg/api"
 	"github.com/leadscore/leads/pkg/devstack"
+	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/testutil"
 )
 
@@ -61,6 +64,7 @@ func TestConsoleInChromium(t *testing.T) {
 	bin := chromium(t)
 	s := startStack(t)
 	seed(t, s.IngestorURL)
+	registerVersion4(t, s.RedisAddr)
 
 	// One browser for every subtest; each opens a tab of its own.
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
@@ -89,6 +93,8 @@ func TestConsoleInChromium(t *testing.T) {
 			{"account", "accounts/" + topAccount, "#a-score"},
 			{"contact-markup", "contacts/" + url.PathEscape(markupContact), "#c-score"},
 			{"login", "login", "#token"},
+			{"model", "model?a=3&b=4", "#diff-table"},
+			{"effectiveness", "effectiveness?a=3&b=4", "#eff-table"},
 		} {
 			tab, w := newTab(t, bctx)
 			do(t, tab, chromedp.Navigate(base+p.path), chromedp.WaitVisible(chromedp.CSS(p.ready)))
@@ -232,6 +238,21 @@ func TestConsoleInChromium(t *testing.T) {
 			assert.Equal(t, "lead.became_mql", ty)
 		}
 		w.check(t, "live filtered")
+	})
+
+	t.Run("ModelAndEffectivenessPagesCompareTwoVersions", func(t *testing.T) {
+		tab, w := newTab(t, bctx)
+		do(t, tab, chromedp.Navigate(base+"model?a=3&b=4"), chromedp.WaitVisible(chromedp.CSS("#diff-table")))
+		assert.Contains(t, text(t, tab, "#diff-table"), "webinar-attended")
+		assert.Contains(t, text(t, tab, "#rules-table thead"), "v4")
+		var m api.Model
+		getJSON(t, s.IngestorURL+"/v1/model", &m)
+		assert.Equal(t, m.Version, text(t, tab, "#m-version"))
+		do(t, tab, chromedp.Navigate(base+"effectiveness?a=3&b=4"), chromedp.WaitVisible(chromedp.CSS("#eff-table")))
+		head := text(t, tab, "#eff-table thead")
+		assert.Contains(t, head, "model 3")
+		assert.Contains(t, head, "model 4")
+		w.check(t, "model and effectiveness")
 	})
 
 	t.Run("PhoneWidth", func(t *testing.T) {
@@ -444,6 +465,22 @@ func seed(t *testing.T, base string) {
 		require.True(t, time.Now().Before(deadline), "seeded contacts not scored within 60s")
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// registerVersion4 registers a model version 4 that gives a webinar 40
+// points instead of 25, as a backfill with a new model would.
+func registerVersion4(t *testing.T, redisAddr string) {
+	t.Helper()
+	src := string(model.DefaultYAML())
+	src = strings.Replace(src, `version: "3"`, `version: "4"`, 1)
+	src = strings.Replace(src, "changelog:\n", "changelog:\n  - version: \"4\"\n    date: 2026-12-06\n    author: console-test\n    what: A webinar is worth 40.\n", 1)
+	src = strings.Replace(src, "event: webinar.attended\n    points: 25", "event: webinar.attended\n    points: 40", 1)
+	m, err := model.Parse([]byte(src))
+	require.NoError(t, err)
+	require.Equal(t, "4", m.Version)
+	rdb := redis.NewClient(&redis.Options{Addr: redisAddr})
+	defer rdb.Close()
+	require.NoError(t, store.RegisterModel(context.Background(), rdb, "leads", "4", m.Source))
 }
 
 func post(t *testing.T, base string, evs ...map[string]any) {

@@ -48,28 +48,48 @@ type Reader interface {
 
 // Console serves the pages.
 type Console struct {
-	api    http.Handler
-	r      Reader
-	m      *model.Model
-	tokens *auth.Tokens
-	feed   *Feed
-	log    *zap.Logger
-	now    func() time.Time
-	pages  map[string]*template.Template
-	mux    *http.ServeMux
+	api            http.Handler
+	r              Reader
+	m              *model.Model
+	tokens         *auth.Tokens
+	feed           *Feed
+	log            *zap.Logger
+	models         func(context.Context) (map[string]string, error)
+	reportVersions func(context.Context) ([]string, error)
+	now            func() time.Time
+	pages          map[string]*template.Template
+	mux            *http.ServeMux
 }
 
-// New returns the console. reads is the read API's handler without
-// authentication (the console checks the token itself); tokens are the
-// ingestor's, whose readers may log in; feed is the transitions feed of
-// the live page (nil: none, the page says so).
-func New(reads http.Handler, r Reader, m *model.Model, tokens *auth.Tokens, feed *Feed, log *zap.Logger) (*Console, error) {
-	c := &Console{api: reads, r: r, m: m, tokens: tokens, feed: feed, log: log, now: time.Now, pages: map[string]*template.Template{}}
+// Deps are what the console reads.
+type Deps struct {
+	// API is the read API's handler without authentication (the console
+	// checks the token itself).
+	API http.Handler
+	// Store is read for what the API does not say.
+	Store Reader
+	// Model is the model in use.
+	Model *model.Model
+	// Tokens are the ingestor's; their readers may log in.
+	Tokens *auth.Tokens
+	// Feed is the live page's transitions feed (nil: none, the page says so).
+	Feed *Feed
+	// Models returns every registered model file by version, and
+	// ReportVersions the versions with report counters (nil: only the
+	// model in use is known).
+	Models         func(context.Context) (map[string]string, error)
+	ReportVersions func(context.Context) ([]string, error)
+}
+
+// New returns the console.
+func New(d Deps, log *zap.Logger) (*Console, error) {
+	c := &Console{api: d.API, r: d.Store, m: d.Model, tokens: d.Tokens, feed: d.Feed, models: d.Models, reportVersions: d.ReportVersions,
+		log: log, now: time.Now, pages: map[string]*template.Template{}}
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {
 		return nil, fmt.Errorf("console layout: %w", err)
 	}
-	for _, name := range []string{"overview", "leaderboard", "contact", "account", "live", "login", "error"} {
+	for _, name := range []string{"overview", "leaderboard", "contact", "account", "live", "model", "effectiveness", "login", "error"} {
 		t, err := template.Must(layout.Clone()).ParseFS(templateFS, "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("console page %s: %w", name, err)
@@ -89,6 +109,8 @@ func New(reads http.Handler, r Reader, m *model.Model, tokens *auth.Tokens, feed
 	mux.Handle("GET /ui/leaderboard", c.authed(c.leaderboard))
 	mux.Handle("GET /ui/contacts/{id}", c.authed(c.contact))
 	mux.Handle("GET /ui/accounts/{id}", c.authed(c.account))
+	mux.Handle("GET /ui/model", c.authed(c.modelPage))
+	mux.Handle("GET /ui/effectiveness", c.authed(c.effectiveness))
 	mux.Handle("GET /ui/live", c.authed(c.live))
 	mux.Handle("GET /ui/live/events", c.authed(c.liveEvents))
 	mux.Handle("/ui/", c.authed(func(w http.ResponseWriter, r *http.Request) *pageError {

@@ -74,7 +74,7 @@ func newConsole(t *testing.T, tokens *auth.Tokens) http.Handler {
 		accounts: map[string]*scoring.Account{"<i>acme</i>": {ID: "<i>acme</i>", Name: hostile, Members: map[string]int32{hostile: 5}}},
 	}
 	log := zaptest.NewLogger(t)
-	c, err := New(api.New(fs, scoring.New(m), log).Handler(), fs, m, tokens, nil, log)
+	c, err := New(Deps{API: api.New(fs, scoring.New(m), log).Handler(), Store: fs, Model: m, Tokens: tokens}, log)
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	c.Register(mux)
@@ -138,6 +138,8 @@ func TestBadInputGetsAPageThatSaysWhatIsWrong(t *testing.T) {
 		{"/ui/what", 404, "There is no page at /ui/what"},
 		{"/ui/live?type=lead.bogus", 400, "type must be one of lead.became_mql"},
 		{"/ui/live/events", 404, "This console has no transitions feed."},
+		{"/ui/model?a=9&b=3", 400, "a must be a registered model version (3), not &#34;9&#34;"},
+		{"/ui/effectiveness?since=yesterday", 400, "since"},
 	} {
 		resp, body := get(t, h, tt.path)
 		assert.Equal(t, tt.status, resp.StatusCode, tt.path)

@@ -300,7 +300,11 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 		mux.Handle(prefix, tokens.RequireReader(reads))
 	}
 	feed := console.NewFeed(b.kafka, b.common.TransitionsTopic, b.log)
-	ui, err := console.New(reads, st, m, tokens, feed, b.log)
+	ui, err := console.New(console.Deps{API: reads, Store: st, Model: m, Tokens: tokens, Feed: feed,
+		Models: func(ctx context.Context) (map[string]string, error) {
+			return store.Models(ctx, st.Client(), b.common.Namespace)
+		},
+		ReportVersions: st.ReportVersions}, b.log)
 	if err != nil {
 		return err
 	}
