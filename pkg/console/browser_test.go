@@ -255,6 +255,23 @@ func TestConsoleInChromium(t *testing.T) {
 		w.check(t, "model and effectiveness")
 	})
 
+	t.Run("WhatIfShowsAnotherGradeUnderAVersionThatScoresOtherwise", func(t *testing.T) {
+		tab, w := newTab(t, bctx)
+		var c api.Contact
+		getJSON(t, s.IngestorURL+"/v1/contacts/"+topContact, &c)
+		require.Equal(t, "A", c.Grade, "fit %d", c.Fit)
+		require.Less(t, c.Fit, int32(70), "version 4 gives grade A from fit 70")
+		do(t, tab, chromedp.Navigate(base+"contacts/"+topContact), chromedp.WaitVisible(chromedp.CSS("#whatif-model")),
+			chromedp.SetValue(chromedp.CSS("#whatif-model"), "4"),
+			chromedp.Click(chromedp.CSS("#whatif-go"), chromedp.NodeVisible),
+			chromedp.WaitVisible(chromedp.CSS("#w-grade")))
+		assert.Equal(t, "B", text(t, tab, "#w-grade"))
+		assert.Equal(t, "A", text(t, tab, "#c-grade"), "the contact's own grade is still version 3's")
+		assert.Contains(t, text(t, tab, "#whatif-section"), "webinar-attended", "the webinar line is priced otherwise under version 4")
+		shoot(t, tab, shots, "contact-what-if")
+		w.check(t, "what-if")
+	})
+
 	t.Run("PhoneWidth", func(t *testing.T) {
 		for _, p := range []struct{ name, path, ready string }{
 			{"phone-overview", "", "#kpi-contacts"},
@@ -468,13 +485,15 @@ func seed(t *testing.T, base string) {
 }
 
 // registerVersion4 registers a model version 4 that gives a webinar 40
-// points instead of 25, as a backfill with a new model would.
+// points instead of 25 and grade A from fit 70 instead of 40, as a
+// backfill with a new model would.
 func registerVersion4(t *testing.T, redisAddr string) {
 	t.Helper()
 	src := string(model.DefaultYAML())
 	src = strings.Replace(src, `version: "3"`, `version: "4"`, 1)
 	src = strings.Replace(src, "changelog:\n", "changelog:\n  - version: \"4\"\n    date: 2026-12-06\n    author: console-test\n    what: A webinar is worth 40.\n", 1)
 	src = strings.Replace(src, "event: webinar.attended\n    points: 25", "event: webinar.attended\n    points: 40", 1)
+	src = strings.Replace(src, "{grade: A, min: 40}", "{grade: A, min: 70}", 1)
 	m, err := model.Parse([]byte(src))
 	require.NoError(t, err)
 	require.Equal(t, "4", m.Version)

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -56,9 +57,13 @@ type Console struct {
 	log            *zap.Logger
 	models         func(context.Context) (map[string]string, error)
 	reportVersions func(context.Context) ([]string, error)
-	now            func() time.Time
-	pages          map[string]*template.Template
-	mux            *http.ServeMux
+	cache          struct {
+		sync.Mutex
+		models map[string]parsedModel
+	}
+	now   func() time.Time
+	pages map[string]*template.Template
+	mux   *http.ServeMux
 }
 
 // Deps are what the console reads.

@@ -28,8 +28,8 @@ func (c *Console) versions(r *http.Request) (vs []*model.Model, skipped []string
 			if v == c.m.Version {
 				continue
 			}
-			m, e := model.Parse([]byte(src))
-			if e != nil {
+			m, ok := c.parsed(v, src)
+			if !ok {
 				skipped = append(skipped, v)
 				continue
 			}
@@ -42,6 +42,31 @@ func (c *Console) versions(r *http.Request) (vs []*model.Model, skipped []string
 	slices.SortFunc(vs, func(a, b *model.Model) int { return compareVersions(a.Version, b.Version) })
 	slices.SortFunc(skipped, compareVersions)
 	return vs, skipped, nil
+}
+
+// parsed parses a registered model file once: a registered version's
+// file never changes (store.RegisterModel refuses another), and parsing
+// every version on every contact page would cost more than the page.
+func (c *Console) parsed(version, src string) (*model.Model, bool) {
+	c.cache.Lock()
+	defer c.cache.Unlock()
+	if p, ok := c.cache.models[version]; ok && p.src == src {
+		return p.m, p.m != nil
+	}
+	m, err := model.Parse([]byte(src))
+	if err != nil {
+		m = nil
+	}
+	if c.cache.models == nil {
+		c.cache.models = map[string]parsedModel{}
+	}
+	c.cache.models[version] = parsedModel{src: src, m: m}
+	return m, m != nil
+}
+
+type parsedModel struct {
+	src string
+	m   *model.Model // nil: does not parse
 }
 
 // compareVersions orders versions as numbers when both are, else as text.

@@ -167,11 +167,13 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, by, q string) *
 }
 
 type contactData struct {
-	C       api.Contact
-	History []api.Entry
-	Chart   Chart
-	Gates   []gate
-	Product []productScore
+	C        api.Contact
+	Versions []string
+	WhatIf   *whatIf
+	History  []api.Entry
+	Chart    Chart
+	Gates    []gate
+	Product  []productScore
 }
 
 type productScore struct {
@@ -214,6 +216,18 @@ func (c *Console) contact(w http.ResponseWriter, r *http.Request) *pageError {
 		return err
 	}
 	d.Gates = gates
+	vs, _, perr := c.versions(r)
+	if perr != nil {
+		return perr
+	}
+	for _, m := range vs {
+		d.Versions = append(d.Versions, m.Version)
+	}
+	if v := r.URL.Query().Get("model"); v != "" {
+		if d.WhatIf, perr = c.whatIf(r, id, h.Entries, v); perr != nil {
+			return perr
+		}
+	}
 	c.render(w, r, http.StatusOK, "contact", page{Title: "Contact " + id, Nav: "leaderboard"}, d)
 	return nil
 }
