@@ -59,6 +59,7 @@ leads is running (Ctrl-C to stop)
   Kafka (embedded)  %s   topics: %s, %s, %s
   Redis (%s)  %s
   ingestor          %s    (POST /v1/events, read API, /metrics)
+  console           %[7]s/ui/
   scorer            %s    (/healthz, /readyz, /metrics)
   decayer           %s    (/healthz, /readyz, /metrics)
 

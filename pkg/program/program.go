@@ -21,6 +21,7 @@ import (
 	"github.com/leadscore/leads/pkg/api"
 	"github.com/leadscore/leads/pkg/app"
 	"github.com/leadscore/leads/pkg/auth"
+	"github.com/leadscore/leads/pkg/console"
 	"github.com/leadscore/leads/pkg/decay"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/failpoint"
@@ -310,12 +311,22 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	for _, prefix := range []string{"/v1/contacts/", "/v1/accounts/", "/v1/leaderboard", "/v1/model", "/v1/reports/"} {
 		mux.Handle(prefix, tokens.RequireReader(reads))
 	}
+	feed := console.NewFeed(b.kafka, b.common.TransitionsTopic, b.log)
+	ui, err := console.New(console.Deps{API: reads, Store: st, Model: m, Tokens: tokens, Feed: feed,
+		Models: func(ctx context.Context) (map[string]string, error) {
+			return store.Models(ctx, st.Client(), b.common.Namespace)
+		},
+		ReportVersions: st.ReportVersions}, b.log)
+	if err != nil {
+		return err
+	}
+	ui.Register(mux)
 	b.reg.MustRegister(health.ReadyGauge())
 	health.Register(mux)
 	openapi.Register(mux)
 	b.log.Info("ingestor starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("events_topic", b.common.EventsTopic),
 		zap.String("model_version", m.Version))
-	return serve(ctx, b, mux, health, opts, nil)
+	return serve(ctx, b, mux, health, opts, feed.Run)
 }
 
 // failpointPublisher marks the instant between Kafka's acknowledgement and

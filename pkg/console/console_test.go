@@ -1,0 +1,206 @@
+package console
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/leadscore/leads/pkg/api"
+	"github.com/leadscore/leads/pkg/auth"
+	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
+)
+
+// fakeStore serves the read API and the console from memory.
+type fakeStore struct {
+	contacts map[string]*scoring.Contact
+	accounts map[string]*scoring.Account
+}
+
+func (f *fakeStore) Contact(_ context.Context, id string) (*scoring.Contact, string, error) {
+	c, ok := f.contacts[id]
+	if !ok {
+		return nil, "", fmt.Errorf("contact %q: %w", id, store.ErrNotFound)
+	}
+	return c, scoring.HomeID(c.AccountID, id), nil
+}
+
+func (f *fakeStore) Account(_ context.Context, id string) (*scoring.Account, error) {
+	a, ok := f.accounts[id]
+	if !ok {
+		return nil, fmt.Errorf("account %q: %w", id, store.ErrNotFound)
+	}
+	return a, nil
+}
+
+func (f *fakeStore) History(_ context.Context, id string, _ int) ([]scoring.Entry, error) {
+	if _, ok := f.contacts[id]; !ok {
+		return nil, store.ErrNotFound
+	}
+	return []scoring.Entry{{Time: 1700000000, Cause: "e-1", Kind: "behavior", Rule: "manual", Points: 5, Reason: "<b>why</b>", Score: 5, Behavior: 5}}, nil
+}
+
+func (f *fakeStore) Leaderboard(_ context.Context, by string, _ int) ([]store.Ranked, error) {
+	var out []store.Ranked
+	if by == "contact" {
+		for id, c := range f.contacts {
+			out = append(out, store.Ranked{ID: id, Score: int64(c.Score())})
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeStore) Report(context.Context, string) (map[string]string, error) {
+	return map[string]string{"contacts": "1", "stage:early": "1", "grade:F": "1"}, nil
+}
+
+const hostile = `<script>alert(1)</script>`
+
+func newConsole(t *testing.T, tokens *auth.Tokens) http.Handler {
+	t.Helper()
+	m := model.Default()
+	fs := &fakeStore{
+		contacts: map[string]*scoring.Contact{hostile: {ID: hostile, AccountID: "<i>acme</i>", Title: `"><img src=x onerror=alert(2)>`, Behavior: 5, Grade: "F"}},
+		accounts: map[string]*scoring.Account{"<i>acme</i>": {ID: "<i>acme</i>", Name: hostile, Members: map[string]int32{hostile: 5}}},
+	}
+	log := zaptest.NewLogger(t)
+	c, err := New(Deps{API: api.New(fs, scoring.New(m), log).Handler(), Store: fs, Model: m, Tokens: tokens}, log)
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	c.Register(mux)
+	return mux
+}
+
+func get(t *testing.T, h http.Handler, path string, cookies ...*http.Cookie) (*http.Response, string) {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodGet, path, nil)
+	for _, c := range cookies {
+		r.AddCookie(c)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	body, _ := io.ReadAll(w.Result().Body)
+	return w.Result(), string(body)
+}
+
+func TestEveryPageCarriesAPolicyThatAllowsOnlyItsOwnScriptsAndStyles(t *testing.T) {
+	t.Parallel()
+	h := newConsole(t, auth.Open())
+	for _, path := range []string{"/ui/", "/ui/leaderboard", "/ui/contacts/" + url.PathEscape(hostile), "/ui/accounts/x", "/ui/nowhere", "/ui/login"} {
+		resp, _ := get(t, h, path)
+		csp := resp.Header.Get("Content-Security-Policy")
+		assert.Contains(t, csp, "script-src 'self'", path)
+		assert.Contains(t, csp, "style-src 'self'", path)
+		assert.Contains(t, csp, "default-src 'none'", path)
+		assert.Equal(t, "nosniff", resp.Header.Get("X-Content-Type-Options"), path)
+	}
+}
+
+func TestMarkupInIdsTitlesAndNamesIsText(t *testing.T) {
+	t.Parallel()
+	h := newConsole(t, auth.Open())
+	for _, path := range []string{"/ui/leaderboard", "/ui/contacts/" + url.PathEscape(hostile), "/ui/accounts/" + url.PathEscape("<i>acme</i>"),
+		"/ui/contacts/" + url.PathEscape("<img src=x>")} {
+		_, body := get(t, h, path)
+		for _, raw := range []string{"<script>alert", "<img src=x", "<i>acme", "<b>why"} {
+			assert.NotContains(t, body, raw, path)
+		}
+	}
+	_, body := get(t, h, "/ui/contacts/"+url.PathEscape(hostile))
+	assert.Contains(t, body, "&lt;script&gt;alert(1)&lt;/script&gt;")
+	assert.Contains(t, body, `href="/ui/accounts/%3Ci%3Eacme%3C%2Fi%3E"`, "the account link keeps the id one path segment")
+}
+
+func TestBadInputGetsAPageThatSaysWhatIsWrong(t *testing.T) {
+	t.Parallel()
+	h := newConsole(t, auth.Open())
+	for _, tt := range []struct {
+		path   string
+		status int
+		want   string
+	}{
+		{"/ui/leaderboard?limit=0", 400, "limit must be a whole number from 1 to 200"},
+		{"/ui/leaderboard?limit=abc", 400, "limit must be a whole number"},
+		{"/ui/leaderboard?by=people", 400, "by must be contact or account"},
+		{"/ui/contacts/nobody", 404, "There is no contact with the id &#34;nobody&#34;"},
+		{"/ui/accounts/nobody", 404, "There is no account with the id &#34;nobody&#34;"},
+		{"/ui/leaderboard?q=nobody", 404, "There is no contact or account with the id &#34;nobody&#34;"},
+		{"/ui/what", 404, "There is no page at /ui/what"},
+		{"/ui/live?type=lead.bogus", 400, "type must be one of lead.became_mql"},
+		{"/ui/live/events", 404, "This console has no transitions feed."},
+		{"/ui/model?a=9&b=3", 400, "a must be a registered model version (3), not &#34;9&#34;"},
+		{"/ui/effectiveness?since=yesterday", 400, "since"},
+	} {
+		resp, body := get(t, h, tt.path)
+		assert.Equal(t, tt.status, resp.StatusCode, tt.path)
+		assert.Contains(t, body, tt.want, tt.path)
+		assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"), tt.path)
+	}
+}
+
+func TestSearchByIdGoesToTheContactOrAccount(t *testing.T) {
+	t.Parallel()
+	h := newConsole(t, auth.Open())
+	resp, _ := get(t, h, "/ui/leaderboard?q="+url.QueryEscape(hostile))
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, "/ui/contacts/"+url.PathEscape(hostile), resp.Header.Get("Location"))
+	resp, _ = get(t, h, "/ui/leaderboard?q="+url.QueryEscape("<i>acme</i>"))
+	assert.Equal(t, "/ui/accounts/"+url.PathEscape("<i>acme</i>"), resp.Header.Get("Location"))
+}
+
+func TestAReadTokenPastedOnceLogsInWithAStrictHttpOnlyCookie(t *testing.T) {
+	t.Parallel()
+	tokens, err := auth.New(auth.File{Readers: []auth.ReaderConfig{{Name: "ops", TokenSHA256: auth.Hash("s3cret")}},
+		Sources: []auth.SourceConfig{{Name: "web", TokenSHA256: auth.Hash("source-token"), Types: []string{"*"}}}})
+	require.NoError(t, err)
+	h := newConsole(t, tokens)
+
+	resp, _ := get(t, h, "/ui/leaderboard?by=contact")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, "/ui/login?next="+url.QueryEscape("/ui/leaderboard?by=contact"), resp.Header.Get("Location"))
+
+	login := func(token, next string, header http.Header) *http.Response {
+		form := url.Values{"token": {token}, "next": {next}}
+		r := httptest.NewRequest(http.MethodPost, "/ui/login", strings.NewReader(form.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for k, v := range header {
+			r.Header[k] = v
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Result()
+	}
+	for _, bad := range []string{"", "wrong", "source-token"} {
+		resp := login(bad, "/ui/", nil)
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "token %q", bad)
+		assert.Empty(t, resp.Cookies(), "token %q", bad)
+	}
+	assert.Equal(t, http.StatusForbidden, login("s3cret", "/ui/", http.Header{"Origin": {"http://evil.example"}}).StatusCode)
+
+	resp = login("s3cret", "//evil.example/ui/", nil)
+	assert.Equal(t, "/ui/", resp.Header.Get("Location"), "a redirect after login stays in the console")
+	resp = login("s3cret", "/ui/leaderboard?by=contact", nil)
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, "/ui/leaderboard?by=contact", resp.Header.Get("Location"))
+	require.Len(t, resp.Cookies(), 1)
+	ck := resp.Cookies()[0]
+	assert.True(t, ck.HttpOnly)
+	assert.Equal(t, http.SameSiteStrictMode, ck.SameSite)
+	assert.Equal(t, "/ui/", ck.Path)
+
+	resp, body := get(t, h, "/ui/leaderboard?by=contact", ck)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, "Log out")
+	resp, _ = get(t, h, "/ui/", &http.Cookie{Name: cookieName, Value: "wrong"})
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+}
