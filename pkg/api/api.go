@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,6 +22,7 @@ import (
 // Reader is what the API reads; *store.Store implements it.
 type Reader interface {
 	Contact(ctx context.Context, id string) (*scoring.Contact, string, error)
+	ContactByEmail(ctx context.Context, email string) (string, error)
 	Account(ctx context.Context, id string) (*scoring.Account, error)
 	History(ctx context.Context, contactID string, limit int) ([]scoring.Entry, error)
 	Leaderboard(ctx context.Context, by string, limit int) ([]store.Ranked, error)
@@ -50,6 +52,7 @@ func (a *API) Handler() http.Handler {
 
 // Register mounts the endpoints on mux.
 func (a *API) Register(mux *http.ServeMux) {
+	mux.HandleFunc("GET /v1/contacts", a.contactByEmail)
 	mux.HandleFunc("GET /v1/contacts/{id}", a.contact)
 	mux.HandleFunc("GET /v1/contacts/{id}/history", a.history)
 	mux.HandleFunc("GET /v1/accounts/{id}", a.account)
@@ -164,8 +167,32 @@ type Gates struct {
 	Account       bool `json:"account"`
 }
 
+// contactByEmail serves the contact last seen with ?email= (the lookup
+// keeps a hash of the address, not the address: store.EmailHash).
+func (a *API) contactByEmail(w http.ResponseWriter, r *http.Request) {
+	email := r.URL.Query().Get("email")
+	if !strings.Contains(email, "@") {
+		httperr.WriteField(w, http.StatusBadRequest, "email", "an email address is required")
+		return
+	}
+	id, err := a.r.ContactByEmail(r.Context(), email)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			httperr.WriteField(w, http.StatusNotFound, "email", "no contact has been seen with this address")
+			return
+		}
+		a.fail(w, err)
+		return
+	}
+	a.serveContact(w, r, id)
+}
+
 func (a *API) contact(w http.ResponseWriter, r *http.Request) {
-	c, home, err := a.r.Contact(r.Context(), r.PathValue("id"))
+	a.serveContact(w, r, r.PathValue("id"))
+}
+
+func (a *API) serveContact(w http.ResponseWriter, r *http.Request, id string) {
+	c, home, err := a.r.Contact(r.Context(), id)
 	if err != nil {
 		a.fail(w, err)
 		return

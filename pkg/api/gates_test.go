@@ -30,6 +30,10 @@ func (r memReader) Contact(_ context.Context, id string) (*scoring.Contact, stri
 	return c, r.mem.Where[id], nil
 }
 
+func (r memReader) ContactByEmail(context.Context, string) (string, error) {
+	return "", fmt.Errorf("email: %w", store.ErrNotFound)
+}
+
 func (r memReader) Account(_ context.Context, id string) (*scoring.Account, error) {
 	h, ok := r.mem.Homes[scoring.HomeID(id, "")]
 	if !ok {

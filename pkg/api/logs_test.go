@@ -28,6 +28,9 @@ var errDown = errors.New("dial tcp 10.0.0.7:6379: connect: connection refused")
 func (downReader) Contact(_ context.Context, id string) (*scoring.Contact, string, error) {
 	return nil, "", fmt.Errorf("contact %q: %w", id, errDown)
 }
+func (downReader) ContactByEmail(context.Context, string) (string, error) {
+	return "", fmt.Errorf("email: %w", errDown)
+}
 func (downReader) Account(_ context.Context, id string) (*scoring.Account, error) {
 	return nil, fmt.Errorf("account %q: %w", id, errDown)
 }

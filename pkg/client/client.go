@@ -219,6 +219,12 @@ func (c *Client) Contact(ctx context.Context, id string) (*api.Contact, error) {
 	return &out, c.get(ctx, "/v1/contacts/"+url.PathEscape(id), nil, &out)
 }
 
+// ContactByEmail reads the contact last seen with the address.
+func (c *Client) ContactByEmail(ctx context.Context, email string) (*api.Contact, error) {
+	var out api.Contact
+	return &out, c.get(ctx, "/v1/contacts", url.Values{"email": {email}}, &out)
+}
+
 // History reads a contact's ledger, newest first, at most limit lines (0:
 // the server's default).
 func (c *Client) History(ctx context.Context, id string, limit int) ([]api.Entry, error) {

@@ -190,7 +190,7 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 	// Derived keys first, so scores are readable as soon as committed. A
 	// crash after the commit leaves watermarks that make redelivered events
 	// count as touched, so these are written again, and the outbox.
-	if d := c.derived(b, conflicted); len(d.Where)+len(d.Contacts)+len(d.Accounts)+len(d.Due) > 0 {
+	if d := c.derived(b, conflicted); len(d.Where)+len(d.Contacts)+len(d.Accounts)+len(d.Due)+len(d.Emails) > 0 {
 		if err := c.Store.WriteDerived(ctx, d); err != nil {
 			return p, err // committed: still to publish
 		}
@@ -367,8 +367,9 @@ func (c *Committer) Deliver(ctx context.Context, p *Post) error {
 
 // derived lists the derived keys of every home not in conflict: index
 // entries of contacts found somewhere else than the index says (new, moved,
-// or never indexed because a crash came first), and the leaderboard scores
-// and next decay time of touched contacts and their accounts.
+// or never indexed because a crash came first), the leaderboard scores
+// and next decay time of touched contacts and their accounts, and the
+// email lookup of the addresses the batch gave its contacts.
 func (c *Committer) derived(b *Batch, conflicted map[string]bool) store.Derived {
 	d := store.Derived{Where: map[string]string{}, Contacts: map[string]int32{}, Accounts: map[string]int32{}, Due: map[string]int64{}}
 	for id, h := range b.WS.Homes {
@@ -388,6 +389,14 @@ func (c *Committer) derived(b *Batch, conflicted map[string]bool) store.Derived 
 		}
 		if touched && h.Account.IsAccount() {
 			d.Accounts[h.Account.ID] = h.Account.Score()
+		}
+	}
+	for hash, contact := range b.Emails {
+		if home, ok := b.WS.Where[contact]; ok && !conflicted[home] {
+			if d.Emails == nil {
+				d.Emails = map[string]string{}
+			}
+			d.Emails[hash] = contact
 		}
 	}
 	return d

@@ -33,6 +33,9 @@ type Batch struct {
 	Before map[string]map[string]*scoring.Contact
 	// Applied are the highest offsets applied per home and partition.
 	Applied map[string]map[int32]int64
+	// Emails are the addresses the batch's events gave contacts, as
+	// store.EmailHash → contact, for the email lookup.
+	Emails map[string]string
 }
 
 // Plan says which homes a batch needs, given a workspace that knows where

@@ -27,6 +27,10 @@ type fakeStore struct {
 	accounts map[string]*scoring.Account
 }
 
+func (f *fakeStore) ContactByEmail(context.Context, string) (string, error) {
+	return "", fmt.Errorf("email: %w", store.ErrNotFound)
+}
+
 func (f *fakeStore) Contact(_ context.Context, id string) (*scoring.Contact, string, error) {
 	c, ok := f.contacts[id]
 	if !ok {

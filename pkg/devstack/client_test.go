@@ -2,10 +2,12 @@ package devstack
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -90,4 +92,58 @@ func TestTheGoClientPostsReadsAndConsumes(t *testing.T) {
 	}, 30*time.Second, 20*time.Millisecond, "the contact's MQL crossing, typed")
 	stop()
 	require.NoError(t, <-done)
+}
+
+// TestAContactIsFoundByItsEmailAndRedisHoldsNoAddress: a contact.updated
+// with an email makes the contact readable by its address, in any case and
+// with spaces around; no key or value in Redis holds the address.
+func TestAContactIsFoundByItsEmailAndRedisHoldsNoAddress(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	ctx := context.Background()
+	c := client.New(s.IngestorURL, client.WithHTTPClient(openapitest.Client(t).Client))
+	at := time.Now().UTC().Add(-time.Hour)
+	_, err := c.Post(ctx,
+		event.Event{ID: "em-1", Type: "contact.updated", ContactID: "c-mail", Time: at,
+			Properties: map[string]any{"email": " Grace.Hopper@Navy.example ", "title": "Rear Admiral"}},
+		event.Event{ID: "em-2", Type: "webinar.attended", ContactID: "c-mail", Time: at.Add(time.Minute)})
+	require.NoError(t, err)
+	var got *client.Contact
+	require.Eventually(t, func() bool {
+		got, err = c.ContactByEmail(ctx, "grace.hopper@navy.example")
+		return err == nil && got.Events == 2
+	}, 30*time.Second, 20*time.Millisecond, "%v", err)
+	assert.Equal(t, "c-mail", got.ContactID)
+	_, err = c.ContactByEmail(ctx, "grace@navy.example")
+	assert.True(t, client.NotFound(err), "%v", err)
+
+	rdb := redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+	defer rdb.Close()
+	keys, err := rdb.Keys(ctx, "*").Result()
+	require.NoError(t, err)
+	require.NotEmpty(t, keys)
+	for _, k := range keys {
+		typ, err := rdb.Type(ctx, k).Result()
+		require.NoError(t, err)
+		held := []string{k}
+		switch typ {
+		case "string":
+			held = append(held, rdb.Get(ctx, k).Val())
+		case "hash":
+			for f, v := range rdb.HGetAll(ctx, k).Val() {
+				held = append(held, f, v)
+			}
+		case "set":
+			held = append(held, rdb.SMembers(ctx, k).Val()...)
+		case "zset":
+			held = append(held, rdb.ZRange(ctx, k, 0, -1).Val()...)
+		case "list":
+			held = append(held, rdb.LRange(ctx, k, 0, -1).Val()...)
+		default:
+			t.Errorf("key %s of type %s not read", k, typ)
+		}
+		for _, v := range held {
+			assert.NotContains(t, strings.ToLower(v), "hopper@navy", "key %s (%s)", k, typ)
+		}
+	}
 }

@@ -51,6 +51,9 @@ func TestEveryAnswerIsAsTheAPIDescriptionSays(t *testing.T) {
 		{"POST", "/v1/track", "application/json", `{"type":"track","event":"Email Opened"}`, 400},
 		{"GET", "/v1/contacts/c-42", "", "", 200},
 		{"GET", "/v1/contacts/nobody", "", "", 404},
+		{"GET", "/v1/contacts?email=ADA@acme.io", "", "", 200},
+		{"GET", "/v1/contacts?email=nobody@acme.io", "", "", 404},
+		{"GET", "/v1/contacts?email=", "", "", 400},
 		{"GET", "/v1/contacts/c-42/history?limit=3", "", "", 200},
 		{"GET", "/v1/contacts/c-42/history?limit=0", "", "", 400},
 		{"GET", "/v1/accounts/acme.io", "", "", 200},
@@ -69,7 +72,8 @@ func TestEveryAnswerIsAsTheAPIDescriptionSays(t *testing.T) {
 	}
 	checked := c.Checked()
 	for _, want := range []string{"POST /v1/batch 200", "POST /v1/track 400", "POST /v1/events 400", "POST /v1/events 415",
-		"GET /v1/contacts/{id} 200", "GET /v1/contacts/{id} 404", "GET /v1/contacts/{id}/history 200",
+		"GET /v1/contacts/{id} 200", "GET /v1/contacts/{id} 404",
+		"GET /v1/contacts 200", "GET /v1/contacts 404", "GET /v1/contacts 400", "GET /v1/contacts/{id}/history 200",
 		"GET /v1/contacts/{id}/history 400", "GET /v1/accounts/{id} 200", "GET /v1/leaderboard 400", "GET /v1/model 200",
 		"GET /openapi.json 200"} {
 		assert.Contains(t, checked, want, "checked against the description")

@@ -308,7 +308,7 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	mux := http.NewServeMux()
 	svc.Register(mux)
 	reads := api.New(st, scoring.New(m), b.log).Handler()
-	for _, prefix := range []string{"/v1/contacts/", "/v1/accounts/", "/v1/leaderboard", "/v1/model", "/v1/reports/"} {
+	for _, prefix := range []string{"/v1/contacts", "/v1/contacts/", "/v1/accounts/", "/v1/leaderboard", "/v1/model", "/v1/reports/"} {
 		mux.Handle(prefix, tokens.RequireReader(reads))
 	}
 	feed := console.NewFeed(b.kafka, b.common.TransitionsTopic, b.log)

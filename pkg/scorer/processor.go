@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -318,6 +319,7 @@ func (p *Processor) applyAll(ctx context.Context, b *commit.Batch, items []item,
 				if !it.ev.IsAccountEvent() {
 					ws.Touched[it.ev.ContactID] = true
 				}
+				noteEmail(b, &it.ev)
 				continue
 			}
 		}
@@ -341,6 +343,7 @@ func (p *Processor) applyAll(ctx context.Context, b *commit.Batch, items []item,
 		}
 		b.Applied[to][part] = max(b.Applied[to][part], it.rec.Offset)
 		a.done = append(a.done, p.delivery(it))
+		noteEmail(b, &it.ev)
 		typ := OtherType
 		if p.engine.Knows(it.ev.Type) {
 			typ = it.ev.Type
@@ -351,6 +354,19 @@ func (p *Processor) applyAll(ctx context.Context, b *commit.Batch, items []item,
 		}
 	}
 	return a, nil
+}
+
+// noteEmail notes the address a contact event carries (property email)
+// for the email lookup.
+func noteEmail(b *commit.Batch, ev *event.Event) {
+	email, ok := ev.Properties["email"].(string)
+	if !ok || ev.ContactID == "" || !strings.Contains(email, "@") {
+		return
+	}
+	if b.Emails == nil {
+		b.Emails = map[string]string{}
+	}
+	b.Emails[store.EmailHash(email)] = ev.ContactID
 }
 
 // succeeded forgets the batch's failures and counts what it applied.

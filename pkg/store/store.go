@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -139,6 +140,35 @@ const indexBuckets = 16384
 // indexKey is the bucket of the contact index holding a contact.
 func (s *Store) indexKey(contact string) string {
 	return s.ns + ":ci:{" + strconv.FormatUint(xxhash.Sum64String(contact)%indexBuckets, 10) + "}"
+}
+
+// emailKey is the hash of the email lookup's bucket of an address hash
+// (see EmailHash), spread like the contact index.
+func (s *Store) emailKey(hash string) string {
+	return s.ns + ":em:{" + strconv.FormatUint(xxhash.Sum64String(hash)%indexBuckets, 10) + "}"
+}
+
+// EmailHash is what the email lookup keeps of an address: 16 bytes of
+// SHA-256 of the address trimmed and in lower case, so that Redis holds
+// no address (a hash, not a secret: whoever has a list of addresses can
+// test them).
+func EmailHash(email string) string {
+	sum := sha256.Sum256([]byte("leads-email\x00" + strings.ToLower(strings.TrimSpace(email))))
+	return string(sum[:16])
+}
+
+// ContactByEmail returns the contact the address was last seen on, or
+// ErrNotFound.
+func (s *Store) ContactByEmail(ctx context.Context, email string) (string, error) {
+	h := EmailHash(email)
+	id, err := s.rdb.HGet(ctx, s.emailKey(h), h).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("email: %w", ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the email lookup: %w", err)
+	}
+	return id, nil
 }
 
 // LeaderboardKey is the sorted set of contacts or accounts by score.
@@ -640,6 +670,9 @@ type Derived struct {
 	// Due is each contact's next decay time (Unix seconds); 0 removes it
 	// from the due index.
 	Due map[string]int64
+	// Emails maps address hashes (EmailHash) to the contact last seen
+	// with the address.
+	Emails map[string]string
 }
 
 // WriteDerived writes the index and leaderboards in one pipeline.
@@ -647,6 +680,9 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	pipe := s.rdb.Pipeline()
 	for c, home := range d.Where {
 		pipe.HSet(ctx, s.indexKey(c), c, home)
+	}
+	for h, c := range d.Emails {
+		pipe.HSet(ctx, s.emailKey(h), h, c)
 	}
 	contacts := s.rank(ctx, pipe, "contact", d.Contacts)
 	accounts := s.rank(ctx, pipe, "account", d.Accounts)
