@@ -28,21 +28,8 @@ func BenchmarkIngestVsProducer(b *testing.B) {
 	const clients, batches, rounds, perBatch = 4, 100, 4, 1000
 	topic := testutil.Prefix(b) + ".events"
 	brokers := testutil.Kafka(b, 8, topic)
-	redisAddr, _ := testutil.Redis(b)
-	ctx, cancel := context.WithCancel(context.Background())
-	up, done := make(chan string, 1), make(chan error, 1)
-	go func() {
-		done <- program.Ingestor(ctx, []string{"--kafka-brokers=" + brokers[0], "--redis-addr=" + redisAddr,
-			"--events-topic=" + topic, "--http-addr=127.0.0.1:0", "--log-level=error"},
-			program.Options{OnListen: func(a string) { up <- "http://" + a }})
-	}()
-	defer func() { cancel(); <-done }()
-	var url string
-	select {
-	case url = <-up:
-	case err := <-done:
-		b.Fatal(err)
-	}
+	url := startIngestor(b, brokers, topic)
+	ctx := b.Context()
 
 	gen := demo.New(9, 50000, time.Now().UTC().Add(-time.Hour), "ing-")
 	bodies := make([][]byte, batches)
@@ -144,6 +131,28 @@ func BenchmarkIngestVsProducer(b *testing.B) {
 	b.ReportMetric(rate("kafka-go"), "kafka-go-events/s")
 	b.ReportMetric(rate("ingestor")/rate("franz-go"), "ingestor/franz-go")
 	b.ReportMetric(rate("ingestor")/rate("kafka-go"), "ingestor/kafka-go")
+}
+
+// startIngestor runs an ingestor alone (no scorer) on the events topic
+// until the benchmark ends, and returns its URL.
+func startIngestor(b *testing.B, brokers []string, topic string) string {
+	b.Helper()
+	redisAddr, _ := testutil.Redis(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	up, done := make(chan string, 1), make(chan error, 1)
+	go func() {
+		done <- program.Ingestor(ctx, []string{"--kafka-brokers=" + brokers[0], "--redis-addr=" + redisAddr,
+			"--events-topic=" + topic, "--http-addr=127.0.0.1:0", "--log-level=error"},
+			program.Options{OnListen: func(a string) { up <- "http://" + a }})
+	}()
+	b.Cleanup(func() { cancel(); <-done })
+	select {
+	case url := <-up:
+		return url
+	case err := <-done:
+		b.Fatal(err)
+	}
+	return ""
 }
 
 type statusError struct{ code int }

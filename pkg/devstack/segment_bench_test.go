@@ -2,7 +2,6 @@ package devstack
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/leadscore/leads/pkg/demo"
 	"github.com/leadscore/leads/pkg/event"
-	"github.com/leadscore/leads/pkg/program"
 	"github.com/leadscore/leads/pkg/testutil"
 )
 
@@ -54,22 +52,7 @@ func asSegment(ev *event.Event) map[string]any {
 func BenchmarkSegmentVsEvents(b *testing.B) {
 	const clients, batches, rounds, perBatch = 4, 50, 4, 1000
 	topic := testutil.Prefix(b) + ".events"
-	brokers := testutil.Kafka(b, 8, topic)
-	redisAddr, _ := testutil.Redis(b)
-	ctx, cancel := context.WithCancel(context.Background())
-	up, done := make(chan string, 1), make(chan error, 1)
-	go func() {
-		done <- program.Ingestor(ctx, []string{"--kafka-brokers=" + brokers[0], "--redis-addr=" + redisAddr,
-			"--events-topic=" + topic, "--http-addr=127.0.0.1:0", "--log-level=error"},
-			program.Options{OnListen: func(a string) { up <- "http://" + a }})
-	}()
-	defer func() { cancel(); <-done }()
-	var url string
-	select {
-	case url = <-up:
-	case err := <-done:
-		b.Fatal(err)
-	}
+	url := startIngestor(b, testutil.Kafka(b, 8, topic), topic)
 
 	gen := demo.New(11, 50000, time.Now().UTC().Add(-time.Hour), "seg-")
 	ndjson, segment := make([][]byte, batches), make([][]byte, batches)
