@@ -238,7 +238,8 @@ type Entry struct {
 }
 
 func (a *API) history(w http.ResponseWriter, r *http.Request) {
-	limit, ok := intParam(w, r, "limit", 100, 1, store.DefaultLedgerMax)
+	// As many lines as the model keeps (ledger.keep) may be asked for.
+	limit, ok := intParam(w, r, "limit", 100, 1, max(a.engine.Model().LedgerKeep, store.DefaultLedgerMax))
 	if !ok {
 		return
 	}

@@ -85,3 +85,35 @@ func TestReadErrorsAreTheOneJSONShape(t *testing.T) {
 		}
 	}
 }
+
+// TestHistoryServesAsManyLinesAsTheModelKeeps: the limit of a history
+// request goes up to the model's ledger.keep (and to 200 under a model
+// that keeps fewer): a model that keeps 500 lines lets a client read them.
+func TestHistoryServesAsManyLinesAsTheModelKeeps(t *testing.T) {
+	t.Parallel()
+	keeps500 := func() *model.Model {
+		y := bytes.Replace(model.DefaultYAML(), []byte("\ngrades:"), []byte("\nledger: {keep: 500}\n\ngrades:"), 1)
+		m, err := model.Parse(y)
+		require.NoError(t, err)
+		require.Equal(t, 500, m.LedgerKeep)
+		return m
+	}()
+	for _, tt := range []struct {
+		m      *model.Model
+		limit  string
+		status int
+	}{
+		{model.Default(), "200", 503},
+		{model.Default(), "201", 400},
+		{keeps500, "500", 503},
+		{keeps500, "501", 400},
+	} {
+		a := New(&countingDown{}, scoring.New(tt.m), zaptest.NewLogger(t))
+		mux := http.NewServeMux()
+		a.Register(mux)
+		rec := httptest.NewRecorder()
+		mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/contacts/c-1/history?limit="+tt.limit, nil))
+		// 503: the limit passed and the (down) store was asked.
+		assert.Equal(t, tt.status, rec.Code, "keep %d, limit %s", tt.m.LedgerKeep, tt.limit)
+	}
+}
