@@ -59,6 +59,8 @@ func Diff(old, new *File) ([]Difference, error) {
 		{"decay", old.Decay, new.Decay},
 		{"dormant_after", old.Dormant, new.Dormant},
 		{"account", old.Account, new.Account},
+		{"nurture", old.Nurture, new.Nurture},
+		{"ledger", old.Ledger, new.Ledger},
 	} {
 		fields, err := diffFields(s.old, s.new)
 		if err != nil {

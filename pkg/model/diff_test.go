@@ -49,3 +49,22 @@ func TestDiffListsRulesAddedRemovedChangedAndSections(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, same)
 }
+
+// TestDiffShowsLedgerRetention: the ledger and nurture sections are
+// compared like the others (a change of ledger.keep was not shown).
+func TestDiffShowsLedgerRetention(t *testing.T) {
+	t.Parallel()
+	old := Default()
+	src := strings.Replace(string(DefaultYAML()), "\ngrades:", "\nledger: {keep: 500, max_age: 400d}\n\ngrades:", 1)
+	m, err := Parse([]byte(src))
+	require.NoError(t, err)
+	diffs, err := Diff(&old.File, &m.File)
+	require.NoError(t, err)
+	require.Len(t, diffs, 1)
+	assert.Equal(t, "ledger", diffs[0].Section)
+	var fields []string
+	for _, f := range diffs[0].Fields {
+		fields = append(fields, f.Field+" "+f.Old+" → "+f.New)
+	}
+	assert.Equal(t, []string{"keep  → 500", `max_age "0s" → "400d"`}, fields, "absent before: nothing on the left")
+}
