@@ -99,17 +99,17 @@ type Suggestion struct {
 	Review     []string `json:"review"`
 	// PointsPerLogOdds is the scale from weights to points;
 	// PointsToDouble the points that double the odds.
-	PointsPerLogOdds float64  `json:"points_per_log_odds"`
-	PointsToDouble   float64  `json:"points_to_double_odds"`
-	Threshold        int      `json:"mql_enter"`
-	SameVolumeAt     int      `json:"same_volume_mql_enter"`
-	Rule             string   `json:"threshold_rule"`
-	Train            Cohort   `json:"train"`
-	Test             Backtest `json:"backtest"`
-	Events           int64    `json:"events"`
-	Duplicates       int64    `json:"duplicates"`
-	Refused          int64    `json:"refused"`
-	History          *model.History
+	PointsPerLogOdds float64        `json:"points_per_log_odds"`
+	PointsToDouble   float64        `json:"points_to_double_odds"`
+	Threshold        int            `json:"mql_enter"`
+	SameVolumeAt     int            `json:"same_volume_mql_enter"`
+	Rule             string         `json:"threshold_rule"`
+	Train            Cohort         `json:"train"`
+	Test             Backtest       `json:"backtest"`
+	Events           int64          `json:"events"`
+	Duplicates       int64          `json:"duplicates"`
+	Refused          int64          `json:"refused"`
+	History          *model.History `json:"history"`
 }
 
 // Cohort sums up the training contacts.
@@ -162,6 +162,7 @@ func Suggest(ctx context.Context, cfg Config, src Source) (*Suggestion, error) {
 	if err := a.run(ctx, src); err != nil {
 		return nil, fmt.Errorf("replay under model %s: %w", cur.Version, err)
 	}
+	a.w = nil // the states: only the stats are needed from here on
 	until := cfg.TrainUntil.Unix()
 	ids := slices.Sorted(func(yield func(string) bool) {
 		for id := range a.stats {
@@ -243,6 +244,7 @@ func Suggest(ctx context.Context, cfg Config, src Source) (*Suggestion, error) {
 	if err := b.run(ctx, src); err != nil {
 		return nil, fmt.Errorf("replay under the suggestion: %w", err)
 	}
+	b.w = nil
 	trainOut := func(r *replayer) []outcome {
 		out := make([]outcome, len(train))
 		for i, id := range train {
