@@ -23,6 +23,7 @@ func commandFlags() map[string]*flag.FlagSet {
 		"scorer model validate": (&modelCmd{sub: "validate"}).flags(),
 		"scorer model diff":     (&modelCmd{sub: "diff"}).flags(),
 		"scorer model history":  (&modelCmd{sub: "history"}).flags(),
+		"scorer model suggest":  new(suggestCmd).flags(),
 		"scorer dlq replay":     new(dlqReplayCmd).flags(),
 	}
 }
@@ -70,7 +71,9 @@ func TestEachSubcommandTakesOnlyTheFlagsItUses(t *testing.T) {
 		"scorer model validate": {},
 		"scorer model diff":     {"json"},
 		"scorer model history":  {"redis", "namespace", "json"},
-		"scorer dlq replay":     {"kafka", "producer", "events-topic", "dlq-topic", "log-level", "from-offset", "filter", "dry-run"},
+		"scorer model suggest": {"kafka", "events-topic", "model", "log-level", "from", "to", "file", "train-until", "out",
+			"suggest-version", "mql-per-week", "json"},
+		"scorer dlq replay": {"kafka", "producer", "events-topic", "dlq-topic", "log-level", "from-offset", "filter", "dry-run"},
 		// The programs take the contract's common flags; only the scorer
 		// is a consumer group member.
 		"ingestor": {"redis", "kafka", "producer", "kafka-brokers", "namespace", "events-topic", "transitions-topic", "dlq-topic",

@@ -279,7 +279,8 @@ func promoteCommand(ctx context.Context, args []string, opts Options) error {
 	return nil
 }
 
-const modelUsage = "scorer model validate FILE | scorer model diff OLD NEW [--json] | scorer model history [FILE...] [--json]"
+const modelUsage = "scorer model validate FILE | scorer model diff OLD NEW [--json] | scorer model history [FILE...] [--json] | " +
+	"scorer model suggest (--file F | --from T) --train-until T --out FILE"
 
 // modelCmd is the command line of `scorer model validate|diff|history`.
 type modelCmd struct {
@@ -313,6 +314,8 @@ func modelCommand(ctx context.Context, args []string, opts Options) error {
 	case isHelp(args[0]):
 		fmt.Fprintln(os.Stderr, "Usage:", modelUsage)
 		return flag.ErrHelp
+	case args[0] == "suggest":
+		return suggestCommand(ctx, args[1:], opts)
 	case args[0] != "validate" && args[0] != "diff" && args[0] != "history":
 		return fmt.Errorf("%w: unknown model subcommand %q: %s", ErrUsage, args[0], modelUsage)
 	}

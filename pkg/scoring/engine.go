@@ -914,27 +914,31 @@ func (e *Engine) crossing(a *Account, c *Contact, typ, cause string, t int64) Cr
 func (e *Engine) accountFit(a *Account) int32 {
 	var fit int32
 	for i := range e.m.AccountFit {
-		r := &e.m.AccountFit[i]
-		ok := false
-		switch r.Field {
-		case "employees":
-			ok = a.Employees > 0 && a.Employees >= r.Min && a.Employees <= r.Max
-		case "revenue":
-			ok = a.Revenue > 0 && a.Revenue >= r.Min && a.Revenue <= r.Max
-		case "industry":
-			ok = r.In[strings.ToLower(a.Industry)]
-		case "country":
-			ok = r.In[strings.ToLower(a.Country)]
-		case "tier":
-			ok = r.In[strings.ToLower(strings.TrimSpace(a.Tier))]
-		case "technologies":
-			ok = slices.ContainsFunc(a.Technologies, func(t string) bool { return r.In[strings.ToLower(t)] })
-		}
-		if ok {
+		if r := &e.m.AccountFit[i]; a.Matches(r) {
 			fit += int32(r.Points)
 		}
 	}
 	return fit
+}
+
+// Matches reports whether the account's firmographics match one
+// account-fit rule (its fit is the sum of the points of those that do).
+func (a *Account) Matches(r *model.AccountRule) bool {
+	switch r.Field {
+	case "employees":
+		return a.Employees > 0 && a.Employees >= r.Min && a.Employees <= r.Max
+	case "revenue":
+		return a.Revenue > 0 && a.Revenue >= r.Min && a.Revenue <= r.Max
+	case "industry":
+		return r.In[strings.ToLower(a.Industry)]
+	case "country":
+		return r.In[strings.ToLower(a.Country)]
+	case "tier":
+		return r.In[strings.ToLower(strings.TrimSpace(a.Tier))]
+	case "technologies":
+		return slices.ContainsFunc(a.Technologies, func(t string) bool { return r.In[strings.ToLower(t)] })
+	}
+	return false
 }
 
 func updateFirmographics(a *Account, ev *event.Event) {

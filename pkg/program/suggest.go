@@ -1,0 +1,103 @@
+package program
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/leadscore/leads/pkg/app"
+	"github.com/leadscore/leads/pkg/suggest"
+)
+
+// suggestCmd is the command line of `scorer model suggest`.
+type suggestCmd struct {
+	b                               base
+	from, to, file, trainUntil, out string
+	version                         string
+	mqlPerWeek                      float64
+	asJSON                          bool
+}
+
+func (c *suggestCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("scorer model suggest", flag.ContinueOnError)
+	c.b.registerCommon(fs, "", "kafka-brokers", "events-topic", "model", "log-level")
+	c.b.kafka.RegisterConnectionFlags(fs)
+	fs.StringVar(&c.from, "from", "", "first event time to read from the events topic: RFC 3339, or earliest")
+	fs.StringVar(&c.to, "to", "", "last event time to read (RFC 3339; default: the topic's end when it starts)")
+	fs.StringVar(&c.file, "file", "", "read an NDJSON archive instead of the events topic")
+	fs.StringVar(&c.trainUntil, "train-until", "", "learn from events before this time (RFC 3339); backtest on contacts first seen from then on")
+	fs.StringVar(&c.out, "out", "", "write the suggested model file here (refused if it exists)")
+	fs.StringVar(&c.version, "suggest-version", "", "version of the suggestion (default: the current one plus one)")
+	fs.Float64Var(&c.mqlPerWeek, "mql-per-week", 0, "keep this many MQLs a week over the training period (default: the threshold with the best F1)")
+	fs.BoolVar(&c.asJSON, "json", false, "print the evidence and backtest as JSON instead of text")
+	return fs
+}
+
+// suggestCommand: scorer model suggest (--file F | --from T) --train-until T --out FILE.
+func suggestCommand(ctx context.Context, args []string, opts Options) error {
+	var c suggestCmd
+	fs := c.flags()
+	b := &c.b
+	if err := b.parse(fs, args, opts); err != nil {
+		return err
+	}
+	defer b.close()
+	defer b.log.Sync() //nolint:errcheck // stderr sync fails on terminals
+	if (c.from == "") == (c.file == "") {
+		return fmt.Errorf("%w: scorer model suggest needs exactly one of --from (the events topic) or --file", ErrUsage)
+	}
+	if c.trainUntil == "" || c.out == "" {
+		return fmt.Errorf("%w: scorer model suggest needs --train-until and --out", ErrUsage)
+	}
+	from, err := parseTime("from", c.from, true)
+	if err != nil {
+		return err
+	}
+	to, err := parseTime("to", c.to, false)
+	if err != nil {
+		return err
+	}
+	until, err := parseTime("train-until", c.trainUntil, false)
+	if err != nil {
+		return err
+	}
+	if c.mqlPerWeek < 0 {
+		return fmt.Errorf("%w: --mql-per-week must not be negative", ErrUsage)
+	}
+	if _, err := os.Stat(c.out); !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("--out %s: exists (or cannot be checked); give a new file", c.out)
+	}
+	m, err := app.LoadModel(b.common.ModelPath)
+	if err != nil {
+		return err
+	}
+	src := suggest.FileSource(c.file, nil)
+	if c.file == "" {
+		if src, err = suggest.TopicSource(ctx, b.kafka, b.common.EventsTopic, from, to, b.log); err != nil {
+			return err
+		}
+	}
+	s, err := suggest.Suggest(ctx, suggest.Config{Model: m, TrainUntil: until, MQLPerWeek: c.mqlPerWeek, Version: c.version}, src)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(c.out, s.File, 0o644); err != nil {
+		return err
+	}
+	out := opts.stdout()
+	if c.asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(s)
+	}
+	if err := s.Write(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nwrote %s (version %s, not reviewed): scorer model validate %s, then backfill, compare, promote\n",
+		c.out, s.Version, c.out)
+	return nil
+}
