@@ -104,13 +104,35 @@ type Model struct {
 	ReviewOverdue bool           `json:"review_overdue"`
 	Rules         int            `json:"rules"`
 	Changelog     []model.Change `json:"changelog"`
+	// Suggestion is the version `scorer model suggest --announce`
+	// proposed to follow this one, waiting for a person (absent when none
+	// is, or when it was made for another version).
+	Suggestion *store.Suggestion `json:"suggestion,omitempty"`
 }
 
-func (a *API) model(w http.ResponseWriter, _ *http.Request) {
+// suggestions is a Reader that also knows the waiting suggestion
+// (*store.Store does).
+type suggestions interface {
+	Suggestion(ctx context.Context) (*store.Suggestion, error)
+}
+
+func (a *API) model(w http.ResponseWriter, r *http.Request) {
 	m := a.engine.Model()
-	r := m.File.Review()
-	writeJSON(w, http.StatusOK, Model{Version: m.Version, Name: m.File.Name, Review: r, ReviewOverdue: r.Overdue(a.now()),
-		Rules: len(m.File.Rules), Changelog: m.File.Changelog})
+	rev := m.File.Review()
+	out := Model{Version: m.Version, Name: m.File.Name, Review: rev, ReviewOverdue: rev.Overdue(a.now()),
+		Rules: len(m.File.Rules), Changelog: m.File.Changelog}
+	if sr, ok := a.r.(suggestions); ok {
+		// The model is known without Redis: an unreadable suggestion
+		// leaves it out rather than failing the answer.
+		s, err := sr.Suggestion(r.Context())
+		switch {
+		case err != nil:
+			a.log.Warn("the waiting suggestion is unreadable", zap.Error(err))
+		case s != nil && s.BasedOn == m.Version:
+			out.Suggestion = s
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // Contact is the contact resource.

@@ -201,6 +201,22 @@ func (c *Console) validToken(token string) bool {
 	return ok
 }
 
+// suggestion is the suggested next version of the model in use waiting
+// for a person, or nil (none, or the store cannot say).
+func (c *Console) suggestion(r *http.Request) *store.Suggestion {
+	sr, ok := c.r.(interface {
+		Suggestion(ctx context.Context) (*store.Suggestion, error)
+	})
+	if !ok {
+		return nil
+	}
+	s, err := sr.Suggestion(r.Context())
+	if err != nil || s == nil || s.BasedOn != c.m.Version {
+		return nil
+	}
+	return s
+}
+
 // page is what the layout needs of every page.
 type page struct {
 	Title string
@@ -218,6 +234,9 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, nam
 	p.LoggedIn = p.NeedLogin && c.loggedIn(r)
 	if rev := c.m.File.Review(); !rev.Due.IsZero() && rev.Overdue(c.now()) {
 		p.Review = "Model " + c.m.Version + " was due for review on " + rev.Due.Format(time.DateOnly) + "."
+		if sg := c.suggestion(r); sg != nil {
+			p.Review += " A suggested version " + sg.Version + " is waiting: " + sg.Summary + "."
+		}
 	}
 	var buf bytes.Buffer
 	if err := c.pages[name].ExecuteTemplate(&buf, "layout.html", p); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -207,4 +208,47 @@ func TestAReadTokenPastedOnceLogsInWithAStrictHttpOnlyCookie(t *testing.T) {
 	assert.Contains(t, body, "Log out")
 	resp, _ = get(t, h, "/ui/", &http.Cookie{Name: cookieName, Value: "wrong"})
 	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+}
+
+// suggesting is a store that knows a waiting suggestion.
+type suggesting struct {
+	*fakeStore
+	s *store.Suggestion
+}
+
+func (s suggesting) Suggestion(context.Context) (*store.Suggestion, error) { return s.s, nil }
+
+// TestTheReviewBannerSaysASuggestionIsWaiting: when the model's review is
+// due, every page's banner says so, and names a suggested next version
+// waiting for it (as text); a suggestion made for another version is not
+// shown, nor is any before the review is due.
+func TestTheReviewBannerSaysASuggestionIsWaiting(t *testing.T) {
+	t.Parallel()
+	m := model.Default()
+	due := m.File.Review().Due
+	require.False(t, due.IsZero(), "the default model has a review date")
+	for _, tc := range []struct {
+		basedOn string
+		now     time.Time
+		want    string
+	}{
+		{m.Version, due.Add(24 * time.Hour), "A suggested version 4 is waiting: precision 19% → 21% &lt;b&gt;."},
+		{"2", due.Add(24 * time.Hour), ""},
+		{m.Version, due.Add(-24 * time.Hour), ""},
+	} {
+		fs := suggesting{&fakeStore{}, &store.Suggestion{Version: "4", BasedOn: tc.basedOn, Summary: "precision 19% → 21% <b>"}}
+		log := zaptest.NewLogger(t)
+		c, err := New(Deps{API: api.New(fs, scoring.New(m), log).Handler(), Store: fs, Model: m, Tokens: auth.Open()}, log)
+		require.NoError(t, err)
+		c.now = func() time.Time { return tc.now }
+		mux := http.NewServeMux()
+		c.Register(mux)
+		_, body := get(t, mux, "/ui/")
+		if tc.want == "" {
+			assert.NotContains(t, body, "suggested version", "based on %s at %s", tc.basedOn, tc.now)
+			continue
+		}
+		assert.Contains(t, body, "due for review")
+		assert.Contains(t, body, tc.want)
+	}
 }

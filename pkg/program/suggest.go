@@ -6,10 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"time"
 
 	json "github.com/goccy/go-json"
 
 	"github.com/leadscore/leads/pkg/app"
+	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/suggest"
 )
 
@@ -20,6 +23,11 @@ type suggestCmd struct {
 	version                         string
 	mqlPerWeek                      float64
 	asJSON                          bool
+	// announce records the suggestion in the deployment's model registry,
+	// for GET /v1/model and the console.
+	announce             bool
+	redisAddr, namespace string
+	sec                  app.RedisSecurity
 }
 
 func (c *suggestCmd) flags() *flag.FlagSet {
@@ -34,6 +42,10 @@ func (c *suggestCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.version, "suggest-version", "", "version of the suggestion (default: the current one plus one)")
 	fs.Float64Var(&c.mqlPerWeek, "mql-per-week", 0, "keep this many MQLs a week over the training period (default: the threshold with the best F1)")
 	fs.BoolVar(&c.asJSON, "json", false, "print the evidence and backtest as JSON instead of text")
+	fs.BoolVar(&c.announce, "announce", false, "record the suggestion in the deployment's model registry, so that GET /v1/model and the console show it waiting")
+	fs.StringVar(&c.redisAddr, "redis-addr", "localhost:6379", "with --announce: Redis holding the model registry")
+	fs.StringVar(&c.namespace, "namespace", "leads", "with --announce: the deployment's --namespace")
+	c.sec.RegisterFlags(fs)
 	return fs
 }
 
@@ -88,6 +100,11 @@ func suggestCommand(ctx context.Context, args []string, opts Options) error {
 	if err := os.WriteFile(c.out, s.File, 0o644); err != nil {
 		return err
 	}
+	if c.announce {
+		if err := c.announceSuggestion(ctx, m, s); err != nil {
+			return fmt.Errorf("wrote %s, but %w", c.out, err)
+		}
+	}
 	out := opts.stdout()
 	if c.asJSON {
 		enc := json.NewEncoder(out)
@@ -100,4 +117,19 @@ func suggestCommand(ctx context.Context, args []string, opts Options) error {
 	fmt.Fprintf(out, "\nwrote %s (version %s, not reviewed): scorer model validate %s, then backfill, compare, promote\n",
 		c.out, s.Version, c.out)
 	return nil
+}
+
+// announceSuggestion records s in the deployment's model registry as the
+// suggestion waiting to follow m.
+func (c *suggestCmd) announceSuggestion(ctx context.Context, m *model.Model, s *suggest.Suggestion) error {
+	rdb, err := app.Redis(c.redisAddr, c.sec)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
+	g := s.Test.Gain
+	summary := fmt.Sprintf("held-out MQL precision at the same volume %.1f%% → %.1f%% (gain %+.1f points, 95%% interval %+.1f to %+.1f)",
+		100*s.Test.Current.Precision.Value, 100*s.Test.SameVolume.Precision.Value, 100*g.Value, 100*g.Lo, 100*g.Hi)
+	return store.SaveSuggestion(ctx, rdb, c.namespace, store.Suggestion{Version: s.Version, BasedOn: m.Version, Created: time.Now(),
+		Summary: summary, File: string(s.File)})
 }

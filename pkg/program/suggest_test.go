@@ -3,6 +3,9 @@ package program
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -10,8 +13,12 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/leadscore/leads/pkg/api"
 	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/rescore"
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/suggest"
 	"github.com/leadscore/leads/pkg/testutil"
 )
@@ -33,15 +40,44 @@ func TestASuggestionValidatesAndCompareShowsWhatItsBacktestPredicted(t *testing.
 	out := filepath.Join(dir, "suggested.yaml")
 	until := syn.TrainUntil()
 
+	rdb := testutil.RedisClient(t)
+	addr := rdb.Options().Addr
+	ns := testutil.Prefix(t)
 	var stdout bytes.Buffer
 	require.NoError(t, Scorer(ctx, []string{"model", "suggest", "--file", archive, "--train-until", until.Format("2006-01-02T15:04:05Z07:00"),
-		"--out", out, "--json"}, Options{Stdout: &stdout, Logger: testutil.Logger(t)}))
+		"--out", out, "--json", "--announce", "--redis-addr", addr, "--namespace", ns + "-live"},
+		Options{Stdout: &stdout, Logger: testutil.Logger(t)}))
 	var s suggest.Suggestion
 	require.NoError(t, json.Unmarshal(stdout.Bytes(), &s))
+
+	// Announced: GET /v1/model shows it waiting to follow the model in
+	// use, and not once another version scores.
+	suggested, err := os.ReadFile(out)
+	require.NoError(t, err)
+	next, err := model.Parse(suggested)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		m    *model.Model
+		want string
+	}{{model.Default(), s.Version}, {next, ""}} {
+		rec := httptest.NewRecorder()
+		api.New(store.New(rdb, ns+"-live"), scoring.New(tc.m), testutil.Logger(t)).Handler().
+			ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/v1/model", nil))
+		var got api.Model
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &got))
+		if tc.want == "" {
+			assert.Nil(t, got.Suggestion, "under %s", tc.m.Version)
+			continue
+		}
+		require.NotNil(t, got.Suggestion)
+		assert.Equal(t, tc.want, got.Suggestion.Version)
+		assert.Equal(t, model.Default().Version, got.Suggestion.BasedOn)
+		assert.Contains(t, got.Suggestion.Summary, "precision")
+	}
 	stdout.Reset()
 	require.NoError(t, Scorer(ctx, []string{"model", "validate", out}, Options{Stdout: &stdout}))
 	assert.Contains(t, stdout.String(), `valid, version "4"`)
-	err := Scorer(ctx, []string{"model", "suggest", "--file", archive, "--train-until", until.Format("2006-01-02T15:04:05Z07:00"),
+	err = Scorer(ctx, []string{"model", "suggest", "--file", archive, "--train-until", until.Format("2006-01-02T15:04:05Z07:00"),
 		"--out", out}, Options{Stdout: &stdout, Logger: testutil.Logger(t)})
 	require.Error(t, err, "an existing --out is not overwritten")
 
@@ -62,9 +98,6 @@ func TestASuggestionValidatesAndCompareShowsWhatItsBacktestPredicted(t *testing.
 		}
 	}
 	heldFile := testutil.WriteNDJSON(t, t.TempDir(), held)
-	rdb := testutil.RedisClient(t)
-	addr := rdb.Options().Addr
-	ns := testutil.Prefix(t)
 	for name, modelFlag := range map[string]string{"cur": "", "new": "--model=" + out} {
 		args := []string{"backfill", "--file", heldFile, "--namespace", ns + "-" + name, "--redis-addr", addr, "--live-namespace", ns + "-live"}
 		if modelFlag != "" {

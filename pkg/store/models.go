@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -45,4 +46,47 @@ func Models(ctx context.Context, rdb redis.UniversalClient, name string) (map[st
 		return nil, fmt.Errorf("read model registry: %w", err)
 	}
 	return m, nil
+}
+
+// Suggestion is a model version `scorer model suggest` proposed for a
+// deployment, waiting for a person: nothing scores with it until it is
+// backfilled, compared and promoted.
+type Suggestion struct {
+	Version string `json:"version"`
+	// BasedOn is the version it would follow: once another version
+	// scores, the suggestion is stale.
+	BasedOn string    `json:"based_on"`
+	Created time.Time `json:"created"`
+	// Summary says what the backtest found, in a line.
+	Summary string `json:"summary"`
+	// File is the suggested model file.
+	File string `json:"-"`
+}
+
+// SuggestionKey holds the last suggestion made for the deployment
+// configured with name.
+func SuggestionKey(name string) string { return name + ":models:suggestion" }
+
+// SaveSuggestion records s as the deployment's waiting suggestion,
+// replacing any earlier one.
+func SaveSuggestion(ctx context.Context, rdb redis.UniversalClient, name string, s Suggestion) error {
+	if err := rdb.HSet(ctx, SuggestionKey(name), "version", s.Version, "based_on", s.BasedOn,
+		"created", s.Created.UTC().Format(time.RFC3339), "summary", s.Summary, "file", s.File).Err(); err != nil {
+		return fmt.Errorf("record the suggestion: %w", err)
+	}
+	return nil
+}
+
+// Suggestion returns the deployment's last suggestion, or nil when none
+// was made.
+func (s *Store) Suggestion(ctx context.Context) (*Suggestion, error) {
+	f, err := s.rdb.HGetAll(ctx, SuggestionKey(s.ns)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read the suggestion: %w", err)
+	}
+	if f["version"] == "" {
+		return nil, nil
+	}
+	created, _ := time.Parse(time.RFC3339, f["created"])
+	return &Suggestion{Version: f["version"], BasedOn: f["based_on"], Created: created, Summary: f["summary"], File: f["file"]}, nil
 }
