@@ -359,12 +359,54 @@ func (a *API) leaderboard(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	items, err := a.r.Leaderboard(r.Context(), by, limit)
+	f, ok := filterOf(w, r, by)
+	if !ok {
+		return
+	}
+	board := by
+	if f != nil {
+		board = f.Board()
+	}
+	items, err := a.r.Leaderboard(r.Context(), board, limit)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"by": by, "items": items})
+	out := map[string]any{"by": by, "items": items}
+	if f != nil {
+		out["filter"] = map[string]string{"field": f.Field, "value": f.Value}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// filterOf is the filter of a leaderboard request, or nil: the contacts
+// with one value (?grade=, ?stage=, ?nurture=, ?product=, ?mql=true,
+// ?aql=true; one at a time).
+func filterOf(w http.ResponseWriter, r *http.Request, by string) (*store.Filter, bool) {
+	q := r.URL.Query()
+	var f *store.Filter
+	for _, field := range store.FilterFields {
+		v, ok := q[field]
+		if !ok {
+			continue
+		}
+		switch {
+		case f != nil:
+			httperr.WriteField(w, http.StatusBadRequest, field, "filter by one of grade, stage, nurture, product, mql and aql at a time")
+			return nil, false
+		case by != "contact":
+			httperr.WriteField(w, http.StatusBadRequest, field, "only the contact leaderboard is filtered")
+			return nil, false
+		case len(v[0]) == 0 || len(v[0]) > 128:
+			httperr.WriteField(w, http.StatusBadRequest, field, "must be 1 to 128 characters")
+			return nil, false
+		case (field == store.FilterMQL || field == store.FilterAQL) && v[0] != "true":
+			httperr.WriteField(w, http.StatusBadRequest, field, "must be true")
+			return nil, false
+		}
+		f = &store.Filter{Field: field, Value: v[0]}
+	}
+	return f, true
 }
 
 func intParam(w http.ResponseWriter, r *http.Request, name string, def, lo, hi int) (int, bool) {

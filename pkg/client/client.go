@@ -84,8 +84,13 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	parts := make([]string, 0, len(e.Errors))
-	for _, it := range e.Errors {
+	const shown = 5 // a refused batch of thousands says the first few
+	parts := make([]string, 0, min(len(e.Errors), shown)+1)
+	for i, it := range e.Errors {
+		if i == shown {
+			parts = append(parts, fmt.Sprintf("and %d more", len(e.Errors)-shown))
+			break
+		}
 		switch {
 		case it.Field != "" && it.Index >= 0:
 			parts = append(parts, fmt.Sprintf("item %d: %s: %s", it.Index, it.Field, it.Message))

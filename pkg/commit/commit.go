@@ -372,6 +372,13 @@ func (c *Committer) Deliver(ctx context.Context, p *Post) error {
 // email lookup of the addresses the batch gave its contacts.
 func (c *Committer) derived(b *Batch, conflicted map[string]bool) store.Derived {
 	d := store.Derived{Where: map[string]string{}, Contacts: map[string]int32{}, Accounts: map[string]int32{}, Due: map[string]int64{}}
+	// Each contact as the batch loaded it, from whichever home it was in.
+	before := map[string]*scoring.Contact{}
+	for _, home := range b.Before {
+		for id, c := range home {
+			before[id] = c
+		}
+	}
 	for id, h := range b.WS.Homes {
 		if conflicted[id] {
 			continue
@@ -385,6 +392,10 @@ func (c *Committer) derived(b *Batch, conflicted map[string]bool) store.Derived 
 				touched = true
 				d.Contacts[cid] = ct.Score()
 				d.Due[cid] = c.Engine.NextDue(ct)
+				if d.Boards == nil {
+					d.Boards = map[string]store.Boards{}
+				}
+				d.Boards[cid] = store.ContactBoards(before[cid], ct)
 			}
 		}
 		if touched && h.Account.IsAccount() {

@@ -252,3 +252,37 @@ func TestTheReviewBannerSaysASuggestionIsWaiting(t *testing.T) {
 		assert.Contains(t, body, tc.want)
 	}
 }
+
+// TestTheLeaderboardFiltersThroughTheReadAPI: a filter picked on the page
+// reads the filtered board (the fake store records which), the caption
+// says it, and a field that is no filter is a page saying so.
+func TestTheLeaderboardFiltersThroughTheReadAPI(t *testing.T) {
+	t.Parallel()
+	fs := &boardsRead{fakeStore: &fakeStore{}}
+	m := model.Default()
+	log := zaptest.NewLogger(t)
+	c, err := New(Deps{API: api.New(fs, scoring.New(m), log).Handler(), Store: fs, Model: m, Tokens: auth.Open()}, log)
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	c.Register(mux)
+	resp, body := get(t, mux, "/ui/leaderboard?field=grade&value=A")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, "contacts whose grade is A by score")
+	resp, _ = get(t, mux, "/ui/leaderboard?field=mql")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, []string{"contact:grade:A", "contact:mql:true"}, fs.boards)
+	resp, body = get(t, mux, "/ui/leaderboard?field=planet&value=mars")
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, body, "field must be one of")
+}
+
+// boardsRead records the leaderboards read.
+type boardsRead struct {
+	*fakeStore
+	boards []string
+}
+
+func (b *boardsRead) Leaderboard(_ context.Context, by string, _ int) ([]store.Ranked, error) {
+	b.boards = append(b.boards, by)
+	return nil, nil
+}

@@ -72,7 +72,11 @@ type leaderboardData struct {
 	By    string
 	Limit int
 	Q     string
-	Rows  []leaderboardRow
+	// Field and Value filter the contacts (store.Filter); Fields are
+	// those offered.
+	Field, Value string
+	Fields       []string
+	Rows         []leaderboardRow
 	// Limits offered in the form.
 	Limits []int
 }
@@ -88,7 +92,8 @@ const rowFetchers = 16
 
 func (c *Console) leaderboard(w http.ResponseWriter, r *http.Request) *pageError {
 	q := r.URL.Query()
-	d := leaderboardData{By: cmp.Or(q.Get("by"), "contact"), Limit: 50, Q: strings.TrimSpace(q.Get("q")), Limits: leaderboardLimits}
+	d := leaderboardData{By: cmp.Or(q.Get("by"), "contact"), Limit: 50, Q: strings.TrimSpace(q.Get("q")), Limits: leaderboardLimits,
+		Field: q.Get("field"), Value: strings.TrimSpace(q.Get("value")), Fields: store.FilterFields}
 	if d.By != "contact" && d.By != "account" {
 		return &pageError{Status: http.StatusBadRequest, Field: "by", Message: "by must be contact or account, not " + strconv.Quote(d.By) + "."}
 	}
@@ -106,7 +111,18 @@ func (c *Console) leaderboard(w http.ResponseWriter, r *http.Request) *pageError
 	var board struct {
 		Items []store.Ranked `json:"items"`
 	}
-	if err := c.get(r.Context(), "/v1/leaderboard", url.Values{"by": {d.By}, "limit": {strconv.Itoa(d.Limit)}}, &board); err != nil {
+	query := url.Values{"by": {d.By}, "limit": {strconv.Itoa(d.Limit)}}
+	if d.Field != "" {
+		if !slices.Contains(store.FilterFields, d.Field) {
+			return &pageError{Status: http.StatusBadRequest, Field: "field",
+				Message: "field must be one of " + strings.Join(store.FilterFields, ", ") + ", not " + strconv.Quote(d.Field) + "."}
+		}
+		if d.Field == store.FilterMQL || d.Field == store.FilterAQL {
+			d.Value = "true"
+		}
+		query.Set(d.Field, d.Value)
+	}
+	if err := c.get(r.Context(), "/v1/leaderboard", query, &board); err != nil {
 		return err
 	}
 	rows := make([]leaderboardRow, len(board.Items))

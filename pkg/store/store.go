@@ -673,6 +673,8 @@ type Derived struct {
 	// Emails maps address hashes (EmailHash) to the contact last seen
 	// with the address.
 	Emails map[string]string
+	// Boards are the filtered contact leaderboards of touched contacts.
+	Boards map[string]Boards
 }
 
 // WriteDerived writes the index and leaderboards in one pipeline.
@@ -686,6 +688,23 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	}
 	contacts := s.rank(ctx, pipe, "contact", d.Contacts)
 	accounts := s.rank(ctx, pipe, "account", d.Accounts)
+	filtered := map[string]map[string]int32{}
+	for c, b := range d.Boards {
+		for _, f := range b.In {
+			board := f.Board()
+			if filtered[board] == nil {
+				filtered[board] = map[string]int32{}
+			}
+			filtered[board][c] = b.Score
+		}
+		for _, f := range b.Out {
+			pipe.ZRem(ctx, s.LeaderboardKey(f.Board()), c)
+		}
+	}
+	var floors []func()
+	for board, scores := range filtered {
+		floors = append(floors, s.rank(ctx, pipe, board, scores))
+	}
 	for c, at := range d.Due {
 		if at == 0 {
 			pipe.ZRem(ctx, s.DueKey(DueShard(c)), c)
@@ -698,6 +717,9 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	}
 	contacts()
 	accounts()
+	for _, f := range floors {
+		f()
+	}
 	return nil
 }
 
