@@ -28,6 +28,17 @@ return 1`)
 // after a few thousand.
 const naiveEvents = 100_000
 
+// naiveDB is a client of rdb's server on database 1: the naive consumer's
+// keys then do not grow the scorer's key space (database 0), whose table
+// used_memory counts.
+func naiveDB(b *testing.B, rdb *redis.Client) *redis.Client {
+	opts := *rdb.Options()
+	opts.DB = 1
+	c := redis.NewClient(&opts)
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
 // naiveRate runs the naive consumer over the first naiveEvents events of
 // topic (in its own consumer group and keys) and returns its events/s: a
 // baseline measured in the same run as the scorer, so that the ratio
