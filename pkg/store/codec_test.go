@@ -145,11 +145,10 @@ func TestCorruptLedgerEntryIsAnError(t *testing.T) {
 func TestContactFormat1StillReads(t *testing.T) {
 	t.Parallel()
 	c := &scoring.Contact{ID: "c-1", Title: "CTO", Behavior: 40, Model: "1"}
-	b := EncodeContact(c)
-	b[0] = contactFormat1
-	// Format 1 ends after the seen ids: drop the outcome fields (five zero
-	// varints, two empty strings and the nurture byte).
-	b = b[:len(b)-8]
+	// Format 2's encoding of c with format byte 1 and without the outcome
+	// fields, as format 1 wrote it.
+	b, err := hex.DecodeString("01000000000343544f000000005000000000013100000000")
+	require.NoError(t, err)
 	got, err := DecodeContact(b, "c-1", "")
 	require.NoError(t, err)
 	require.Equal(t, c, got)
@@ -177,3 +176,61 @@ func TestStatesWithSeenIDsStillRead(t *testing.T) {
 // unixTime draws times in seconds, zero (never) included, within ±35,000
 // years of 1970.
 func unixTime() *rapid.Generator[int64] { return rapid.Int64Range(-1<<40, 1<<40) }
+
+// TestContactFormat2WithTailStillReads: a contact as format 2 wrote it, with
+// caps, a product and outcomes, followed by the tail of a packed ledger
+// (the form of 2026-12-06, before states were made smaller). The hex is what
+// that version wrote.
+func TestContactFormat2WithTailStillReads(t *testing.T) {
+	t.Parallel()
+	raw, err := hex.DecodeString("02163f0201410f50726f64756374204d616e61676572076d616e616765720a785a5aa0b6b1c20d01012e0133000109616e616c797469637314180204626c6f6780a3058ec802020e70726963696e672d726570656174809a9e01f80a0400f0ab962ba0a9b4290000000233e200035417b503a0b6b1c20da085ab2b5a7803a49a04")
+	require.NoError(t, err)
+	c, rest, err := decodeContact(raw, "c-68900", "acme-326.io")
+	require.NoError(t, err)
+	require.Equal(t, &scoring.Contact{ID: "c-68900", AccountID: "acme-326.io", Title: "Product Manager", Fields: 63, TargetTitle: true,
+		TitleRule: "manager", TitleFit: 5, Fit: 60, Anchor: 45, Behavior: 45, DecayFrom: 1814441360, DecayedTo: 1814441360,
+		LastEngaged: 1814441360, Caps: []scoring.CapCount{{Rule: "blog@86400", Period: 20999, Count: 1},
+			{Rule: "pricing-repeat@2592000", Period: 700, Count: 2}}, Grade: "A", Stage: model.Stage(2), MQL: true, AQL: true,
+		Events: 23, Model: "3", MQLAt: 1769169560, AQLAt: 1771021120, Rules: []byte{51, 226}, Nurture: "key_vertical",
+		Products: []scoring.Product{{Name: "analytics", Anchor: 10, Score: 12}}}, c)
+	tail, err := decodeTail(rest)
+	require.NoError(t, err)
+	require.Equal(t, ledgerTail{lines: 23, size: 437, first: 1769000000, last: 1814441360, behavior: 45, fit: 60,
+		cause: cause{kind: causeNumbered, prefix: 3, num: 68900}}, tail)
+}
+
+// TestContactWithTailNearRoundTrip: a state and the tail written near it
+// read back as written.
+func TestContactWithTailNearRoundTrip(t *testing.T) {
+	t.Parallel()
+	rapid.Check(t, func(t *rapid.T) {
+		c := genContact(t, "c-1", "acme.io")
+		tail := ledgerTail{lines: rapid.IntRange(0, 1<<20).Draw(t, "lines"), size: rapid.IntRange(0, 1<<30).Draw(t, "size"),
+			last: unixTime().Draw(t, "last"), behavior: rapid.Int32().Draw(t, "tb"), fit: rapid.Int32().Draw(t, "tf")}
+		tail.first = tail.last - rapid.Int64Range(0, 1<<34).Draw(t, "age")
+		if rapid.Bool().Draw(t, "numbered") {
+			tail.cause = cause{kind: causeNumbered, prefix: rapid.Uint32Range(1, 1<<31).Draw(t, "prefix"), num: rapid.Uint64().Draw(t, "num")}
+		}
+		got, rest, err := decodeContact(appendTailNear(EncodeContact(c), tail, c), "c-1", "acme.io")
+		require.NoError(t, err)
+		require.Equal(t, c, got)
+		again, err := decodeTailNear(rest, got)
+		require.NoError(t, err)
+		require.Equal(t, tail, again)
+	})
+}
+
+// TestFormat3IsSmaller: the typical contact of the format 2 fixture takes
+// fewer bytes, so that more states fit one of Redis's allocation sizes
+// smaller.
+func TestFormat3IsSmaller(t *testing.T) {
+	t.Parallel()
+	raw, err := hex.DecodeString("02163f0201410f50726f64756374204d616e61676572076d616e616765720a785a5aa0b6b1c20d01012e0133000109616e616c797469637314180204626c6f6780a3058ec802020e70726963696e672d726570656174809a9e01f80a0400f0ab962ba0a9b4290000000233e200035417b503a0b6b1c20da085ab2b5a7803a49a04")
+	require.NoError(t, err)
+	c, rest, err := decodeContact(raw, "c-68900", "acme-326.io")
+	require.NoError(t, err)
+	tail, err := decodeTail(rest)
+	require.NoError(t, err)
+	now := appendTailNear(EncodeContact(c), tail, c)
+	assert.LessOrEqual(t, len(now), len(raw)-12, "%d bytes, %d in format 2", len(now), len(raw))
+}

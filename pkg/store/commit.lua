@@ -21,6 +21,7 @@
 -- A ledger is appended to by reading and setting it whole: APPEND would
 -- leave it up to twice as large in memory as it is (Redis grows strings
 -- ahead), and the lines are small enough that copying them costs less.
+-- It is read once, when its length is checked, before anything is written.
 -- push runs cmd on key with the n arguments from ARGV[from] on, in
 -- chunks that fit Lua's stack, and returns the last reply (0 for none).
 local function push(cmd, key, from, n)
@@ -47,10 +48,12 @@ for h = 1, tonumber(ARGV[1]) do
   j = j + 1 + tonumber(ARGV[j])
   j = j + 1 + tonumber(ARGV[j])
   local astray = false
+  local old = {}
   for l = k + 2, k + nkeys - 1 do
     local op = ARGV[j]
     if op == 'a' then
-      if redis.call('STRLEN', KEYS[l]) ~= tonumber(ARGV[j + 1]) then
+      old[l] = redis.call('GET', KEYS[l])
+      if (old[l] and #old[l] or 0) ~= tonumber(ARGV[j + 1]) then
         astray = true
       end
       j = j + 3
@@ -94,9 +97,8 @@ for h = 1, tonumber(ARGV[1]) do
     for l = k + 2, k + nkeys - 1 do
       local op = ARGV[i]
       if op == 'a' then
-        local old = redis.call('GET', KEYS[l])
-        if old then
-          redis.call('SET', KEYS[l], old .. ARGV[i + 2])
+        if old[l] then
+          redis.call('SET', KEYS[l], old[l] .. ARGV[i + 2])
         else
           redis.call('SET', KEYS[l], ARGV[i + 2])
         end

@@ -349,7 +349,7 @@ func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *
 			if c, rest, err = decodeContact([]byte(v), cid, scoring.AccountOfHome(id)); err == nil {
 				h.Contacts[cid] = c
 				if len(rest) > 0 {
-					m.tails[cid], err = decodeTail(rest)
+					m.tails[cid], err = decodeTailNear(rest, c)
 				}
 			}
 		case strings.HasPrefix(k, prefixOffset):
@@ -607,7 +607,7 @@ func (s *Store) commitArgs(c *Commit, plan *ledgerPlan) ([]string, []any, error)
 	for _, c := range h.Contacts {
 		b := EncodeContact(c)
 		if t, ok := plan.tails[c.ID]; ok {
-			b = appendTail(b, t)
+			b = appendTailNear(b, t, c)
 		}
 		set(prefixContact+c.ID, b)
 	}
