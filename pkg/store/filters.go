@@ -57,20 +57,37 @@ func ContactFilters(c *scoring.Contact) []Filter {
 }
 
 // Boards is what one contact's filtered boards need: its score on the
-// boards it belongs on, and the boards it left.
+// boards it belongs on, and the boards it left; and, to skip the boards
+// it cannot be on, the boards it stayed on and its score before.
 type Boards struct {
 	Score int32
 	In    []Filter
 	Out   []Filter
+	// Stayed are the filters of In it had before, at the score Prev.
+	Stayed []Filter
+	Prev   int32
 }
 
 // ContactBoards compares a contact as it was (nil: new) with as it is.
 func ContactBoards(before, now *scoring.Contact) Boards {
 	b := Boards{Score: now.Score(), In: ContactFilters(now)}
+	if before != nil {
+		b.Prev = before.Score()
+	}
 	for _, f := range ContactFilters(before) {
-		if !slices.Contains(b.In, f) {
+		if slices.Contains(b.In, f) {
+			b.Stayed = append(b.Stayed, f)
+		} else {
 			b.Out = append(b.Out, f)
 		}
 	}
 	return b
+}
+
+// mayHold reports whether a full board with the lowest score floor may
+// hold the contact: a board's entry is the score last written, and a
+// contact below the floor then as now is not on it (most of the writes of
+// a busy deployment: they cost nothing then).
+func (b *Boards) mayHold(f Filter, floor float64) bool {
+	return float64(b.Score) >= floor || slices.Contains(b.Stayed, f) && float64(b.Prev) >= floor
 }

@@ -689,9 +689,13 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	contacts := s.rank(ctx, pipe, "contact", d.Contacts)
 	accounts := s.rank(ctx, pipe, "account", d.Accounts)
 	filtered := map[string]map[string]int32{}
+	var left []string
 	for c, b := range d.Boards {
 		for _, f := range b.In {
 			board := f.Board()
+			if floor, full := s.boardFloor(board); full && !b.mayHold(f, floor) {
+				continue
+			}
 			if filtered[board] == nil {
 				filtered[board] = map[string]int32{}
 			}
@@ -699,11 +703,19 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 		}
 		for _, f := range b.Out {
 			pipe.ZRem(ctx, s.LeaderboardKey(f.Board()), c)
+			left = append(left, f.Board())
 		}
 	}
 	var floors []func()
 	for board, scores := range filtered {
 		floors = append(floors, s.rank(ctx, pipe, board, scores))
+	}
+	// A board a contact left may have room now: its floor is unknown
+	// until a write reads it again (rank, queued after the removals).
+	for _, board := range left {
+		if _, ranked := filtered[board]; !ranked {
+			floors = append(floors, func() { s.setBoardFloor(board, 0, false) })
+		}
 	}
 	for c, at := range d.Due {
 		if at == 0 {

@@ -1,0 +1,72 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/leadscore/leads/pkg/scoring"
+	"github.com/leadscore/leads/pkg/store"
+	"github.com/leadscore/leads/pkg/testutil"
+)
+
+// TestAFullFilteredBoardKeepsItsTopAndSkipsWhatCannotBeOnIt: a board of 3
+// keeps the top 3 of its value; a contact below its lowest score before
+// and after is not written (nothing to update); a member that falls below
+// is updated; a contact whose grade changes leaves the old grade's board.
+func TestAFullFilteredBoardKeepsItsTopAndSkipsWhatCannotBeOnIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.New(testutil.RedisClient(t), testutil.Prefix(t))
+	st.LeaderboardSize = 3
+	contact := func(id string, behavior int32, grade string) *scoring.Contact {
+		return &scoring.Contact{ID: id, Behavior: behavior, Grade: grade}
+	}
+	write := func(changes map[string][2]*scoring.Contact) {
+		t.Helper()
+		d := store.Derived{Boards: map[string]store.Boards{}}
+		for id, c := range changes {
+			d.Boards[id] = store.ContactBoards(c[0], c[1])
+		}
+		require.NoError(t, st.WriteDerived(ctx, d))
+	}
+	board := func(f store.Filter) map[string]int64 {
+		t.Helper()
+		items, err := st.Leaderboard(ctx, f.Board(), 10)
+		require.NoError(t, err)
+		out := map[string]int64{}
+		for _, it := range items {
+			out[it.ID] = it.Score
+		}
+		return out
+	}
+	gradeA, gradeB := store.Filter{Field: store.FilterGrade, Value: "A"}, store.Filter{Field: store.FilterGrade, Value: "B"}
+	write(map[string][2]*scoring.Contact{
+		"c1": {nil, contact("c1", 50, "A")}, "c2": {nil, contact("c2", 40, "A")}, "c3": {nil, contact("c3", 30, "A")},
+		"c4": {nil, contact("c4", 20, "A")}, "c5": {nil, contact("c5", 10, "A")},
+	})
+	assert.Equal(t, map[string]int64{"c1": 50, "c2": 40, "c3": 30}, board(gradeA), "the top 3")
+
+	write(map[string][2]*scoring.Contact{
+		"c5": {contact("c5", 10, "A"), contact("c5", 25, "A")}, // below 30 before and after: not on it, not written
+	})
+	assert.Equal(t, map[string]int64{"c1": 50, "c2": 40, "c3": 30}, board(gradeA))
+
+	write(map[string][2]*scoring.Contact{
+		"c2": {contact("c2", 40, "A"), contact("c2", 45, "B")}, // leaves A for B
+	})
+	assert.Equal(t, map[string]int64{"c1": 50, "c3": 30}, board(gradeA), "c2 left")
+	assert.Equal(t, map[string]int64{"c2": 45}, board(gradeB))
+	write(map[string][2]*scoring.Contact{
+		"c4": {contact("c4", 20, "A"), contact("c4", 22, "A")}, // the board has room again: on it
+	})
+	assert.Equal(t, map[string]int64{"c1": 50, "c3": 30, "c4": 22}, board(gradeA))
+
+	write(map[string][2]*scoring.Contact{
+		"c3": {contact("c3", 30, "A"), contact("c3", 5, "A")}, // a member falling below is updated
+		"c6": {nil, contact("c6", 60, "A")},
+	})
+	assert.Equal(t, map[string]int64{"c6": 60, "c1": 50, "c4": 22}, board(gradeA), "c3 updated, then trimmed")
+}
