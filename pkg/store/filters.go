@@ -8,8 +8,8 @@ import (
 
 // Filter names a leaderboard of the contacts that have a value: their
 // grade, stage, nurture category or a product interest, or MQL or AQL
-// status. Each is kept like the contact leaderboard (the top
-// LeaderboardSize by score), with the scores, by the same pipeline that
+// status. Each is kept like the contact leaderboard (its top
+// FilteredBoardSize by score), with the scores, by the same pipeline that
 // writes them: a filtered board is read, never computed by scanning.
 type Filter struct{ Field, Value string }
 

@@ -20,7 +20,7 @@ func TestAFullFilteredBoardKeepsItsTopAndSkipsWhatCannotBeOnIt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := store.New(testutil.RedisClient(t), testutil.Prefix(t))
-	st.LeaderboardSize = 3
+	st.FilteredBoardSize = 3
 	contact := func(id string, behavior int32, grade string) *scoring.Contact {
 		return &scoring.Contact{ID: id, Behavior: behavior, Grade: grade}
 	}

@@ -90,9 +90,11 @@ type Store struct {
 	LedgerMax    int
 	LedgerMaxAge time.Duration
 	labels       labels
-	// LeaderboardSize bounds each leaderboard to the top N.
-	LeaderboardSize int
-	boards          struct {
+	// LeaderboardSize bounds each leaderboard to the top N, and
+	// FilteredBoardSize each filtered one (see Filter).
+	LeaderboardSize   int
+	FilteredBoardSize int
+	boards            struct {
 		sync.Mutex
 		floor map[string]float64
 	}
@@ -100,12 +102,19 @@ type Store struct {
 }
 
 // DefaultLeaderboardSize is how many contacts and accounts the
-// leaderboards keep.
-const DefaultLeaderboardSize = 10000
+// leaderboards keep; DefaultFilteredBoardSize how many contacts each
+// filtered board keeps: as many as the read API serves at once (a tenth
+// of the first: the boards are many, and each copy costs memory and
+// Redis time on every batch).
+const (
+	DefaultLeaderboardSize   = 10000
+	DefaultFilteredBoardSize = 1000
+)
 
 // New returns a store for the namespace (a key prefix; "leads" for live).
 func New(rdb redis.UniversalClient, namespace string) *Store {
-	return &Store{rdb: rdb, ns: namespace, LedgerMax: DefaultLedgerMax, LeaderboardSize: DefaultLeaderboardSize}
+	return &Store{rdb: rdb, ns: namespace, LedgerMax: DefaultLedgerMax, LeaderboardSize: DefaultLeaderboardSize,
+		FilteredBoardSize: DefaultFilteredBoardSize}
 }
 
 // KeepLedgersAs sets the ledgers' retention to the model's (its ledger
@@ -686,8 +695,8 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	for h, c := range d.Emails {
 		pipe.HSet(ctx, s.emailKey(h), h, c)
 	}
-	contacts := s.rank(ctx, pipe, "contact", d.Contacts)
-	accounts := s.rank(ctx, pipe, "account", d.Accounts)
+	contacts := s.rank(ctx, pipe, "contact", d.Contacts, s.LeaderboardSize)
+	accounts := s.rank(ctx, pipe, "account", d.Accounts, s.LeaderboardSize)
 	filtered := map[string]map[string]int32{}
 	var left []string
 	for c, b := range d.Boards {
@@ -708,7 +717,7 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	}
 	var floors []func()
 	for board, scores := range filtered {
-		floors = append(floors, s.rank(ctx, pipe, board, scores))
+		floors = append(floors, s.rank(ctx, pipe, board, scores, s.FilteredBoardSize))
 	}
 	// A board a contact left may have room now: its floor is unknown
 	// until a write reads it again (rank, queued after the removals).
@@ -735,12 +744,12 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	return nil
 }
 
-// rank adds scores to a leaderboard and trims it to the top
-// LeaderboardSize. Once the board is full, a score below its lowest (as last
-// seen) can only update an entry already there (ZADD XX): inserting it would
-// be trimmed at once, and most scores written are such. The returned func
+// rank adds scores to a leaderboard and trims it to the top size. Once
+// the board is full, a score below its lowest (as last seen) can only
+// update an entry already there (ZADD XX): inserting it would be trimmed
+// at once, and most scores written are such. The returned func
 // records the board's lowest score after the pipeline ran.
-func (s *Store) rank(ctx context.Context, pipe redis.Pipeliner, by string, scores map[string]int32) func() {
+func (s *Store) rank(ctx context.Context, pipe redis.Pipeliner, by string, scores map[string]int32, size int) func() {
 	if len(scores) == 0 {
 		return func() {}
 	}
@@ -760,11 +769,11 @@ func (s *Store) rank(ctx context.Context, pipe redis.Pipeliner, by string, score
 	}
 	if len(add) > 0 {
 		pipe.ZAdd(ctx, key, add...)
-		pipe.ZRemRangeByRank(ctx, key, 0, -int64(s.LeaderboardSize)-1)
+		pipe.ZRemRangeByRank(ctx, key, 0, -int64(size)-1)
 	}
 	// The entry at rank LeaderboardSize from the top exists only when the
 	// board is full.
-	lowest := pipe.ZRangeWithScores(ctx, key, -int64(s.LeaderboardSize), -int64(s.LeaderboardSize))
+	lowest := pipe.ZRangeWithScores(ctx, key, -int64(size), -int64(size))
 	return func() {
 		if zs := lowest.Val(); len(zs) == 1 {
 			s.setBoardFloor(by, zs[0].Score, true)
