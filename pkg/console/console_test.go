@@ -286,3 +286,31 @@ func (b *boardsRead) Leaderboard(_ context.Context, by string, _ int) ([]store.R
 	b.boards = append(b.boards, by)
 	return nil, nil
 }
+
+// TestTheAccountPageBreaksItsFitDownByRule: each account-fit rule of the
+// model, matched or not, and the points matched, which are the account's
+// fit.
+func TestTheAccountPageBreaksItsFitDownByRule(t *testing.T) {
+	t.Parallel()
+	m := model.Default()
+	acct := &scoring.Account{ID: "acme.io", Employees: 5000, Industry: "software", Country: "US", Members: map[string]int32{}}
+	want := 0
+	for i := range m.AccountFit {
+		if acct.Matches(&m.AccountFit[i]) {
+			want += m.AccountFit[i].Points
+		}
+	}
+	require.NotZero(t, want, "the default model's rules match this account")
+	fs := &fakeStore{contacts: map[string]*scoring.Contact{}, accounts: map[string]*scoring.Account{"acme.io": acct}}
+	log := zaptest.NewLogger(t)
+	c, err := New(Deps{API: api.New(fs, scoring.New(m), log).Handler(), Store: fs, Model: m, Tokens: auth.Open()}, log)
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	c.Register(mux)
+	resp, body := get(t, mux, "/ui/accounts/acme.io")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Contains(t, body, fmt.Sprintf("Account-fit rules of model %s: %d points matched", m.Version, want))
+	for _, r := range m.AccountFit {
+		assert.Contains(t, body, "<td>"+r.ID+"</td>")
+	}
+}

@@ -317,6 +317,18 @@ type accountData struct {
 	Firmo   []fact
 	Members []member
 	More    int
+	// Fit is each account-fit rule of the model in use, matched or not;
+	// FitSum the points of those matched, FitModel the version scoring.
+	Fit      []fitRule
+	FitSum   int
+	FitModel string
+}
+
+// fitRule is one account-fit rule against an account.
+type fitRule struct {
+	ID, Field string
+	Points    int
+	Matched   bool
 }
 
 type fact struct{ Name, Value string }
@@ -347,6 +359,15 @@ func (c *Console) account(w http.ResponseWriter, r *http.Request) *pageError {
 	d.Firmo = []fact{{"Employees", num(sa.Employees)}, {"Revenue", num(sa.Revenue)}, {"Industry", sa.Industry},
 		{"Country", sa.Country}, {"Technologies", strings.Join(sa.Technologies, ", ")}, {"Tier", sa.Tier},
 		{"Competitor", yesNo(sa.Competitor)}}
+	d.FitModel = c.m.Version
+	for i := range c.m.AccountFit {
+		rule := &c.m.AccountFit[i]
+		ok := sa.Matches(rule)
+		d.Fit = append(d.Fit, fitRule{ID: rule.ID, Field: rule.Field, Points: rule.Points, Matched: ok})
+		if ok {
+			d.FitSum += rule.Points
+		}
+	}
 	for mid, b := range sa.Members {
 		d.Members = append(d.Members, member{ID: mid, Behavior: b})
 	}
