@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -357,6 +358,7 @@ func (c *Committer) Deliver(ctx context.Context, p *Post) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	c.Store.Tally(store.TallyTransitions).Add(time.Now(), len(p.recs))
 	if err := c.Store.ClearOutboxes(ctx, p.clear); err != nil {
 		return err
 	}

@@ -314,3 +314,35 @@ func TestTheAccountPageBreaksItsFitDownByRule(t *testing.T) {
 		assert.Contains(t, body, "<td>"+r.ID+"</td>")
 	}
 }
+
+// hourly is a store that keeps hourly tallies.
+type hourly struct{ *fakeStore }
+
+func (hourly) Hourly(_ context.Context, what string, _ time.Time, hours int) ([]int64, error) {
+	out := make([]int64, hours)
+	if what == store.TallyIntake {
+		out[hours-1] = 1234
+	}
+	return out, nil
+}
+
+// TestTheOverviewChartsIntakeAndTransitionsPerHour: with a store that
+// keeps the hourly tallies, the overview draws both over 24 hours.
+func TestTheOverviewChartsIntakeAndTransitionsPerHour(t *testing.T) {
+	t.Parallel()
+	m := model.Default()
+	fs := hourly{&fakeStore{}}
+	log := zaptest.NewLogger(t)
+	c, err := New(Deps{API: api.New(fs, scoring.New(m), log).Handler(), Store: fs, Model: m, Tokens: auth.Open()}, log)
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	c.Register(mux)
+	resp, body := get(t, mux, "/ui/")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Contains(t, body, "Events accepted per hour, last 24 hours")
+	assert.Contains(t, body, "Transitions published per hour, last 24 hours")
+	assert.Contains(t, body, "1234")
+
+	_, body = get(t, newConsole(t, auth.Open()), "/ui/")
+	assert.NotContains(t, body, "per hour", "a store without tallies: no charts")
+}

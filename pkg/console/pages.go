@@ -2,6 +2,7 @@ package console
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -32,6 +33,9 @@ type overviewData struct {
 	Grades    Chart
 	Nurture   Chart
 	TopByName []store.Ranked
+	// Intake and Transitions are the hourly counts (store.Tally), when the
+	// store keeps them.
+	Intake, Transitions Chart
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) *pageError {
@@ -56,9 +60,35 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) *pageError {
 	default:
 		return err
 	}
+	if h, ok := c.r.(interface {
+		Hourly(ctx context.Context, what string, until time.Time, hours int) ([]int64, error)
+	}); ok {
+		now := c.now()
+		for _, chart := range []struct {
+			what, title string
+			into        *Chart
+		}{{store.TallyIntake, "Events accepted per hour, last 24 hours", &d.Intake},
+			{store.TallyTransitions, "Transitions published per hour, last 24 hours", &d.Transitions}} {
+			counts, err := h.Hourly(r.Context(), chart.what, now, hourlyCharts)
+			if err != nil {
+				return storeError("the hourly counts", err)
+			}
+			keys := make([]string, len(counts))
+			by := map[string]int64{}
+			for i, n := range counts {
+				keys[i] = now.Truncate(time.Hour).Add(-time.Duration(len(counts)-1-i) * time.Hour).UTC().Format("2 15h")
+				by[keys[i]] = n
+			}
+			*chart.into = bars(chart.title, keys, func(k string) int64 { return by[k] })
+		}
+	}
 	c.render(w, r, http.StatusOK, "overview", page{Title: "Overview", Nav: "overview"}, d)
 	return nil
 }
+
+// hourlyCharts is how many hours the overview's intake and transition
+// charts show.
+const hourlyCharts = 24
 
 // leaderboardRow is a contact or an account of the leaderboard, with what
 // the read API says of it.

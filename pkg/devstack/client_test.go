@@ -14,6 +14,7 @@ import (
 	"github.com/leadscore/leads/pkg/client"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/openapi/openapitest"
+	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
 	"github.com/leadscore/leads/pkg/testutil"
 	"github.com/leadscore/leads/pkg/transition"
@@ -147,4 +148,27 @@ func TestAContactIsFoundByItsEmailAndRedisHoldsNoAddress(t *testing.T) {
 			assert.NotContains(t, strings.ToLower(v), "hopper@navy", "key %s (%s)", k, typ)
 		}
 	}
+}
+
+// TestTheHourlyTalliesCountIntakeAndTransitions: the events a client
+// posts and the transitions they cause are counted in this hour's
+// tallies, which the console's overview draws.
+func TestTheHourlyTalliesCountIntakeAndTransitions(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	ctx := context.Background()
+	code, body := postEvents(t, s.IngestorURL, relative(historyNDJSON, recent()))
+	require.Equal(t, 202, code, body)
+	rdb := redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+	defer rdb.Close()
+	st := store.New(rdb, "leads")
+	// This hour and the one before (a test running across the hour).
+	sum := func(what string) int64 {
+		counts, err := st.Hourly(ctx, what, time.Now(), 2)
+		require.NoError(t, err)
+		return counts[0] + counts[1]
+	}
+	require.Eventually(t, func() bool {
+		return sum(store.TallyIntake) == int64(strings.Count(historyNDJSON, "\n")) && sum(store.TallyTransitions) > 0
+	}, 30*time.Second, 50*time.Millisecond, "the history's events and its crossings counted")
 }

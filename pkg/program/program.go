@@ -300,7 +300,8 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 	for _, in := range mapping.Intakes() {
 		intake = append(intake, ingest.WithIntake(in))
 	}
-	svc, err := ingest.New(*cfg, b.log, failpointPublisher{&ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}}, b.reg, intake...)
+	pub := failpointPublisher{&ingest.StreamPublisher{Sink: w, Topic: b.common.EventsTopic}}
+	svc, err := ingest.New(*cfg, b.log, tallyPublisher{pub, st.Tally(store.TallyIntake)}, b.reg, intake...)
 	if err != nil {
 		return err
 	}
@@ -337,6 +338,20 @@ func (p failpointPublisher) Publish(ctx context.Context, events []event.Event) e
 	err := p.Publisher.Publish(ctx, events)
 	if err == nil {
 		failpoint.Hit(failpoint.IngestAfterPublish)
+	}
+	return err
+}
+
+// tallyPublisher counts the events accepted per hour, for the console.
+type tallyPublisher struct {
+	ingest.Publisher
+	tally *store.Tally
+}
+
+func (p tallyPublisher) Publish(ctx context.Context, events []event.Event) error {
+	err := p.Publisher.Publish(ctx, events)
+	if err == nil {
+		p.tally.Add(time.Now(), len(events))
 	}
 	return err
 }

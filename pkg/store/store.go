@@ -99,6 +99,10 @@ type Store struct {
 		floor map[string]float64
 	}
 	expiring expiring
+	tallies  struct {
+		sync.Mutex
+		m map[string]*Tally
+	}
 }
 
 // DefaultLeaderboardSize is how many contacts and accounts the
