@@ -191,7 +191,7 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 	// Derived keys first, so scores are readable as soon as committed. A
 	// crash after the commit leaves watermarks that make redelivered events
 	// count as touched, so these are written again, and the outbox.
-	if d := c.derived(b, conflicted); len(d.Where)+len(d.Contacts)+len(d.Accounts)+len(d.Due)+len(d.Emails) > 0 {
+	if d := c.derived(b, conflicted); len(d.Where)+len(d.Contacts)+len(d.Accounts)+len(d.Due)+len(d.Emails)+len(d.MQA) > 0 {
 		if err := c.Store.WriteDerived(ctx, d); err != nil {
 			return p, err // committed: still to publish
 		}
@@ -402,6 +402,10 @@ func (c *Committer) derived(b *Batch, conflicted map[string]bool) store.Derived 
 		}
 		if touched && h.Account.IsAccount() {
 			d.Accounts[h.Account.ID] = h.Account.Score()
+			if d.MQA == nil {
+				d.MQA = map[string]bool{}
+			}
+			d.MQA[h.Account.ID] = h.Account.MQA
 		}
 	}
 	for hash, contact := range b.Emails {

@@ -326,8 +326,11 @@ func (hourly) Hourly(_ context.Context, what string, _ time.Time, hours int) ([]
 	return out, nil
 }
 
+func (hourly) MQACount(context.Context) (int64, error) { return 17, nil }
+
 // TestTheOverviewChartsIntakeAndTransitionsPerHour: with a store that
-// keeps the hourly tallies, the overview draws both over 24 hours.
+// keeps the hourly tallies and the MQA set, the overview draws both
+// tallies over 24 hours and counts the MQA accounts.
 func TestTheOverviewChartsIntakeAndTransitionsPerHour(t *testing.T) {
 	t.Parallel()
 	m := model.Default()
@@ -342,7 +345,9 @@ func TestTheOverviewChartsIntakeAndTransitionsPerHour(t *testing.T) {
 	assert.Contains(t, body, "Events accepted per hour, last 24 hours")
 	assert.Contains(t, body, "Transitions published per hour, last 24 hours")
 	assert.Contains(t, body, "1234")
+	assert.Contains(t, body, `<dd id="kpi-mqa">17</dd>`)
 
 	_, body = get(t, newConsole(t, auth.Open()), "/ui/")
 	assert.NotContains(t, body, "per hour", "a store without tallies: no charts")
+	assert.NotContains(t, body, "kpi-mqa")
 }

@@ -34,8 +34,9 @@ type overviewData struct {
 	Nurture   Chart
 	TopByName []store.Ranked
 	// Intake and Transitions are the hourly counts (store.Tally), when the
-	// store keeps them.
+	// store keeps them; MQA the accounts MQA now (-1: not known).
 	Intake, Transitions Chart
+	MQA                 int64
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) *pageError {
@@ -59,6 +60,16 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) *pageError {
 		d.NoReport = "No contact has been scored under model " + d.Model.Version + " yet."
 	default:
 		return err
+	}
+	d.MQA = -1
+	if mc, ok := c.r.(interface {
+		MQACount(ctx context.Context) (int64, error)
+	}); ok {
+		n, err := mc.MQACount(r.Context())
+		if err != nil {
+			return storeError("the MQA count", err)
+		}
+		d.MQA = n
 	}
 	if h, ok := c.r.(interface {
 		Hourly(ctx context.Context, what string, until time.Time, hours int) ([]int64, error)

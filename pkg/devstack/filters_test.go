@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/leadscore/leads/pkg/demo"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/openapi/openapitest"
+	"github.com/leadscore/leads/pkg/store"
 )
 
 // TestFilteredLeaderboardsHoldExactlyTheContactsWithTheValue: demo
@@ -95,6 +97,28 @@ func TestFilteredLeaderboardsHoldExactlyTheContactsWithTheValue(t *testing.T) {
 	}
 	check()
 
+	// The MQA count is the accounts whose resource says MQA.
+	accounts := map[string]bool{}
+	for _, ev := range evs {
+		if ev.AccountID != "" {
+			accounts[ev.AccountID] = true
+		}
+	}
+	var mqa int64
+	for id := range accounts {
+		a, err := c.Account(ctx, id)
+		require.NoError(t, err)
+		if a.MQA {
+			mqa++
+		}
+	}
+	require.NotZero(t, mqa, "the traffic makes MQAs")
+	rdb := redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+	defer rdb.Close()
+	count, err := store.New(rdb, "leads").MQACount(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, mqa, count, "MQA accounts now")
+
 	// Titles that change fit: the contacts leave their old grade's board.
 	var changes []event.Event
 	n := 0
@@ -106,7 +130,7 @@ func TestFilteredLeaderboardsHoldExactlyTheContactsWithTheValue(t *testing.T) {
 		changes = append(changes, event.Event{ID: "retitle-" + id, Type: "contact.updated", ContactID: id,
 			Time: time.Now().UTC().Add(-time.Minute), Properties: map[string]any{"title": "Intern"}})
 	}
-	_, err := c.Post(ctx, changes...)
+	_, err = c.Post(ctx, changes...)
 	require.NoError(t, err)
 	for _, ev := range changes {
 		ids[ev.ContactID]++

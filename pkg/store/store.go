@@ -184,6 +184,18 @@ func (s *Store) ContactByEmail(ctx context.Context, email string) (string, error
 	return id, nil
 }
 
+// mqaKey is the set of the accounts that are MQA now.
+func (s *Store) mqaKey() string { return s.ns + ":mqa" }
+
+// MQACount is how many accounts are MQA now.
+func (s *Store) MQACount(ctx context.Context) (int64, error) {
+	n, err := s.rdb.SCard(ctx, s.mqaKey()).Result()
+	if err != nil {
+		return 0, fmt.Errorf("count MQA accounts: %w", err)
+	}
+	return n, nil
+}
+
 // LeaderboardKey is the sorted set of contacts or accounts by score.
 func (s *Store) LeaderboardKey(by string) string { return s.ns + ":lb:" + by }
 
@@ -688,6 +700,9 @@ type Derived struct {
 	Emails map[string]string
 	// Boards are the filtered contact leaderboards of touched contacts.
 	Boards map[string]Boards
+	// MQA is the MQA status of touched accounts, for the set of MQA
+	// accounts (MQACount).
+	MQA map[string]bool
 }
 
 // WriteDerived writes the index and leaderboards in one pipeline.
@@ -698,6 +713,13 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	}
 	for h, c := range d.Emails {
 		pipe.HSet(ctx, s.emailKey(h), h, c)
+	}
+	for a, mqa := range d.MQA {
+		if mqa {
+			pipe.SAdd(ctx, s.mqaKey(), a)
+		} else {
+			pipe.SRem(ctx, s.mqaKey(), a)
+		}
 	}
 	contacts := s.rank(ctx, pipe, "contact", d.Contacts, s.LeaderboardSize)
 	accounts := s.rank(ctx, pipe, "account", d.Accounts, s.LeaderboardSize)
