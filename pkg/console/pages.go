@@ -84,11 +84,17 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) *pageError {
 			if err != nil {
 				return storeError("the hourly counts", err)
 			}
-			keys := make([]string, len(counts))
+			// From the first hour that counted anything: a new deployment's
+			// chart is a line, not a column of zeros.
+			var keys []string
 			by := map[string]int64{}
 			for i, n := range counts {
-				keys[i] = now.Truncate(time.Hour).Add(-time.Duration(len(counts)-1-i) * time.Hour).UTC().Format("2 15h")
-				by[keys[i]] = n
+				if n == 0 && len(keys) == 0 {
+					continue
+				}
+				k := now.Truncate(time.Hour).Add(-time.Duration(len(counts)-1-i) * time.Hour).UTC().Format("Jan 2 15h")
+				keys = append(keys, k)
+				by[k] = n
 			}
 			*chart.into = bars(chart.title, keys, func(k string) int64 { return by[k] })
 		}
