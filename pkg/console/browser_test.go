@@ -65,6 +65,14 @@ func TestConsoleInChromium(t *testing.T) {
 	s := startStack(t)
 	seed(t, s.IngestorURL)
 	registerVersion4(t, s.RedisAddr)
+	// The overview's hourly charts have data once the first tallies reach
+	// Redis (within a second of the first events).
+	rdb := redis.NewClient(&redis.Options{Addr: s.RedisAddr})
+	defer rdb.Close()
+	require.Eventually(t, func() bool {
+		n, err := store.New(rdb, "leads").Hourly(context.Background(), store.TallyTransitions, time.Now(), 2)
+		return err == nil && n[0]+n[1] > 0
+	}, 20*time.Second, 50*time.Millisecond, "the first transitions counted")
 
 	// One browser for every subtest; each opens a tab of its own.
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(chromedp.DefaultExecAllocatorOptions[:],
