@@ -1,11 +1,12 @@
 package model
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -178,18 +179,15 @@ func NewHistory(files []*File) (*History, error) {
 // onlyPointsDiffer reports whether two compact rules differ in points only
 // (the table shows that already).
 func onlyPointsDiffer(a, b string) bool {
-	strip := func(s string) string {
-		i := strings.Index(s, `"points":`)
-		if i < 0 {
-			return s
-		}
-		j := i + len(`"points":`)
-		for j < len(s) && (s[j] == '-' || s[j] >= '0' && s[j] <= '9') {
-			j++
-		}
-		return s[:i] + s[j:]
+	// The compact forms leave out zero values (prune), so a rule set to 0
+	// points has no "points" at all: compare the rules without it.
+	var ma, mb map[string]any
+	if json.Unmarshal([]byte(a), &ma) != nil || json.Unmarshal([]byte(b), &mb) != nil {
+		return a == b
 	}
-	return strip(a) == strip(b)
+	delete(ma, "points")
+	delete(mb, "points")
+	return reflect.DeepEqual(ma, mb)
 }
 
 // Write prints the table and the notes for people.

@@ -92,3 +92,28 @@ func TestReviewDueAtDays59_61_151(t *testing.T) {
 	assert.False(t, f.Review().Overdue(at(151).Add(23*time.Hour)), "due on day 151, overdue after it")
 	assert.True(t, f.Review().Overdue(at(152)))
 }
+
+// TestHistoryShowsARuleSetToZeroWithoutAMark: a rule whose points go to 0
+// (and back) changed only its points: no "*" (the compact form leaves a
+// zero out, which made the rule look changed beyond its points).
+func TestHistoryShowsARuleSetToZeroWithoutAMark(t *testing.T) {
+	t.Parallel()
+	v1 := Default()
+	src := strings.Replace(string(DefaultYAML()), "version: \"3\"\nname", "version: \"4\"\nname", 1)
+	src = strings.Replace(src, "    points: 10\n    cap: {max: 5, per: 1d}", "    points: 0\n    cap: {max: 5, per: 1d}", 1)
+	v2, err := Parse([]byte(src))
+	require.NoError(t, err)
+	src = strings.Replace(src, "version: \"4\"\nname", "version: \"5\"\nname", 1)
+	src = strings.Replace(src, "    points: 0\n    cap: {max: 5, per: 1d}", "    points: 12\n    cap: {max: 5, per: 1d}", 1)
+	v3, err := Parse([]byte(src))
+	require.NoError(t, err)
+	h, err := NewHistory([]*File{&v1.File, &v2.File, &v3.File})
+	require.NoError(t, err)
+	for _, r := range h.Rows {
+		if r.ID == "email-click" {
+			assert.Equal(t, []string{"10", "0", "12"}, r.Points)
+			return
+		}
+	}
+	t.Fatal("no email-click row")
+}
