@@ -144,7 +144,7 @@ func ReadSpans(ctx context.Context, cfg Config, topic string, spans []Span, unti
 		errc chan error
 	}
 	var feeds []*feed
-	info, errs := loggers(log.Named("kafka.replay"))
+	info, errs := loggers(log.Named("kafka.spans"))
 	for _, s := range spans {
 		if s.Len() == 0 {
 			continue
