@@ -95,26 +95,7 @@ func BenchmarkIngestVsProducer(b *testing.B) {
 			return nil
 		},
 	}
-	// Each client sends its own batches (no record is sent by two clients
-	// at once), rounds times.
-	run := func(name string) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := c; i < rounds*batches; i += clients {
-					if err := send[name](i % batches); err != nil {
-						b.Errorf("%s: %v", name, err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
+	run := func(name string) time.Duration { return sendAll(b, name, clients, rounds, batches, send[name]) }
 	run("franz-go") // warm-up: connections, metadata, the broker's JIT
 	run("ingestor")
 	took := map[string]time.Duration{}
@@ -131,6 +112,28 @@ func BenchmarkIngestVsProducer(b *testing.B) {
 	b.ReportMetric(rate("kafka-go"), "kafka-go-events/s")
 	b.ReportMetric(rate("ingestor")/rate("franz-go"), "ingestor/franz-go")
 	b.ReportMetric(rate("ingestor")/rate("kafka-go"), "ingestor/kafka-go")
+}
+
+// sendAll has clients send batches 0 to batches-1, rounds times, each
+// client its own batches (no batch is sent by two clients at once), and
+// returns how long it took.
+func sendAll(b *testing.B, name string, clients, rounds, batches int, send func(i int) error) time.Duration {
+	start := time.Now()
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := c; i < rounds*batches; i += clients {
+				if err := send(i % batches); err != nil {
+					b.Errorf("%s: %v", name, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(start)
 }
 
 // startIngestor runs an ingestor alone (no scorer) on the events topic

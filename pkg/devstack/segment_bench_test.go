@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -97,24 +96,7 @@ func BenchmarkSegmentVsEvents(b *testing.B) {
 		"events":  func(i int) error { return post("/v1/events", "application/x-ndjson", ndjson[i], http.StatusAccepted) },
 		"segment": func(i int) error { return post("/v1/batch", "application/json", segment[i], http.StatusOK) },
 	}
-	run := func(name string) time.Duration {
-		start := time.Now()
-		var wg sync.WaitGroup
-		for c := range clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := c; i < rounds*batches; i += clients {
-					if err := send[name](i % batches); err != nil {
-						b.Errorf("%s: %v", name, err)
-						return
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		return time.Since(start)
-	}
+	run := func(name string) time.Duration { return sendAll(b, name, clients, rounds, batches, send[name]) }
 	run("events") // warm-up
 	run("segment")
 	took := map[string]time.Duration{}
