@@ -78,12 +78,25 @@ func newConsole(t *testing.T, tokens *auth.Tokens) http.Handler {
 		contacts: map[string]*scoring.Contact{hostile: {ID: hostile, AccountID: "<i>acme</i>", Title: `"><img src=x onerror=alert(2)>`, Behavior: 5, Grade: "F"}},
 		accounts: map[string]*scoring.Account{"<i>acme</i>": {ID: "<i>acme</i>", Name: hostile, Members: map[string]int32{hostile: 5}}},
 	}
+	_, mux := consoleOver(t, fs, m, tokens)
+	return mux
+}
+
+// consoleStore is what a console reads: the read API's reader and its own.
+type consoleStore interface {
+	api.Reader
+	Reader
+}
+
+// consoleOver is a console over r (through the read API too) with model m.
+func consoleOver(t *testing.T, r consoleStore, m *model.Model, tokens *auth.Tokens) (*Console, http.Handler) {
+	t.Helper()
 	log := zaptest.NewLogger(t)
-	c, err := New(Deps{API: api.New(fs, scoring.New(m), log).Handler(), Store: fs, Model: m, Tokens: tokens}, log)
+	c, err := New(Deps{API: api.New(r, scoring.New(m), log).Handler(), Store: r, Model: m, Tokens: tokens}, log)
 	require.NoError(t, err)
 	mux := http.NewServeMux()
 	c.Register(mux)
-	return mux
+	return c, mux
 }
 
 func get(t *testing.T, h http.Handler, path string, cookies ...*http.Cookie) (*http.Response, string) {
@@ -237,12 +250,8 @@ func TestTheReviewBannerSaysASuggestionIsWaiting(t *testing.T) {
 		{m.Version, due.Add(-24 * time.Hour), ""},
 	} {
 		fs := suggesting{&fakeStore{}, &store.Suggestion{Version: "4", BasedOn: tc.basedOn, Summary: "precision 19% → 21% <b>"}}
-		log := zaptest.NewLogger(t)
-		c, err := New(Deps{API: api.New(fs, scoring.New(m), log).Handler(), Store: fs, Model: m, Tokens: auth.Open()}, log)
-		require.NoError(t, err)
+		c, mux := consoleOver(t, fs, m, auth.Open())
 		c.now = func() time.Time { return tc.now }
-		mux := http.NewServeMux()
-		c.Register(mux)
 		_, body := get(t, mux, "/ui/")
 		if tc.want == "" {
 			assert.NotContains(t, body, "suggested version", "based on %s at %s", tc.basedOn, tc.now)
@@ -260,11 +269,7 @@ func TestTheLeaderboardFiltersThroughTheReadAPI(t *testing.T) {
 	t.Parallel()
 	fs := &boardsRead{fakeStore: &fakeStore{}}
 	m := model.Default()
-	log := zaptest.NewLogger(t)
-	c, err := New(Deps{API: api.New(fs, scoring.New(m), log).Handler(), Store: fs, Model: m, Tokens: auth.Open()}, log)
-	require.NoError(t, err)
-	mux := http.NewServeMux()
-	c.Register(mux)
+	_, mux := consoleOver(t, fs, m, auth.Open())
 	resp, body := get(t, mux, "/ui/leaderboard?field=grade&value=A")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, body, "contacts whose grade is A by score")
@@ -302,11 +307,7 @@ func TestTheAccountPageBreaksItsFitDownByRule(t *testing.T) {
 	}
 	require.NotZero(t, want, "the default model's rules match this account")
 	fs := &fakeStore{contacts: map[string]*scoring.Contact{}, accounts: map[string]*scoring.Account{"acme.io": acct}}
-	log := zaptest.NewLogger(t)
-	c, err := New(Deps{API: api.New(fs, scoring.New(m), log).Handler(), Store: fs, Model: m, Tokens: auth.Open()}, log)
-	require.NoError(t, err)
-	mux := http.NewServeMux()
-	c.Register(mux)
+	_, mux := consoleOver(t, fs, m, auth.Open())
 	resp, body := get(t, mux, "/ui/accounts/acme.io")
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 	assert.Contains(t, body, fmt.Sprintf("Account-fit rules of model %s: %d points matched", m.Version, want))
@@ -335,11 +336,7 @@ func TestTheOverviewChartsIntakeAndTransitionsPerHour(t *testing.T) {
 	t.Parallel()
 	m := model.Default()
 	fs := hourly{&fakeStore{}}
-	log := zaptest.NewLogger(t)
-	c, err := New(Deps{API: api.New(fs, scoring.New(m), log).Handler(), Store: fs, Model: m, Tokens: auth.Open()}, log)
-	require.NoError(t, err)
-	mux := http.NewServeMux()
-	c.Register(mux)
+	_, mux := consoleOver(t, fs, m, auth.Open())
 	resp, body := get(t, mux, "/ui/")
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Contains(t, body, "Events accepted per hour, last 24 hours")
