@@ -128,7 +128,7 @@ func (a *API) model(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case err != nil:
 			a.log.Warn("the waiting suggestion is unreadable", zap.Error(err))
-		case s != nil && s.BasedOn == m.Version:
+		case s.Waits(m.Version):
 			out.Suggestion = s
 		}
 	}

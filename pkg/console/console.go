@@ -211,7 +211,7 @@ func (c *Console) suggestion(r *http.Request) *store.Suggestion {
 		return nil
 	}
 	s, err := sr.Suggestion(r.Context())
-	if err != nil || s == nil || s.BasedOn != c.m.Version {
+	if err != nil || !s.Waits(c.m.Version) {
 		return nil
 	}
 	return s

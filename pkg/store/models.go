@@ -63,6 +63,10 @@ type Suggestion struct {
 	File string `json:"-"`
 }
 
+// Waits reports whether s is a suggestion waiting to follow the model
+// version scoring now (false for nil, or one made for another version).
+func (s *Suggestion) Waits(scoring string) bool { return s != nil && s.BasedOn == scoring }
+
 // SuggestionKey holds the last suggestion made for the deployment
 // configured with name.
 func SuggestionKey(name string) string { return name + ":models:suggestion" }
