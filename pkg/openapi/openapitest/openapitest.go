@@ -107,7 +107,11 @@ func (c *Checker) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	opts := &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc, MultiError: true}
 	in := &openapi3filter.RequestValidationInput{Request: req.Clone(req.Context()), PathParams: params, Route: route, Options: opts}
-	req.Body = io.NopCloser(bytes.NewReader(body))
+	if req.Body != nil {
+		// A request without a body keeps none: a client follows a 307 or
+		// 308 only when it knows there is no body to send again.
+		req.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
 		return nil, err
