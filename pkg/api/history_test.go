@@ -52,8 +52,8 @@ func (p *pipeline) run(e *scoring.Engine, contacts []string, plan commit.Plan, a
 	p.t.Helper()
 	ctx := context.Background()
 	c := &commit.Committer{Store: p.st, Sink: nopSink{}, Topic: "t", Engine: e, Writer: commit.ScorerWriter()}
-	post, err := c.Cycle(ctx, func(whole map[string]bool) (*commit.Post, error) {
-		b, err := c.Load(ctx, contacts, plan, whole)
+	post, err := c.Cycle(ctx, func(need *commit.Needs) (*commit.Post, error) {
+		b, err := c.Load(ctx, contacts, plan, need)
 		if err != nil {
 			return nil, err
 		}

@@ -151,8 +151,8 @@ func (c *Committer) add(p *Post, home string, version int64, entries []store.Out
 // workspace lacked homes (Workspace.Missing) commits nothing: the error is
 // a *MissingError.
 func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
-	if len(b.WS.Missing) > 0 {
-		return nil, &MissingError{Homes: slices.Sorted(maps.Keys(b.WS.Missing))}
+	if len(b.WS.Missing)+len(b.WS.Unlocated) > 0 {
+		return nil, &MissingError{Homes: slices.Sorted(maps.Keys(b.WS.Missing)), Contacts: slices.Sorted(maps.Keys(b.WS.Unlocated))}
 	}
 	p := newPost()
 	commits, again, err := c.commits(ctx, b, p)
@@ -170,7 +170,7 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 			return nil, err
 		}
 	}
-	versions, errs, err := c.commitInOrder(ctx, commits, b.WS.Moves)
+	versions, errs, err := c.commitInOrder(ctx, commits, slices.Concat(b.WS.Moves, b.WS.Merges))
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +191,7 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 	// Derived keys first, so scores are readable as soon as committed. A
 	// crash after the commit leaves watermarks that make redelivered events
 	// count as touched, so these are written again, and the outbox.
-	if d := c.derived(b, conflicted); len(d.Where)+len(d.Contacts)+len(d.Accounts)+len(d.Due)+len(d.Emails)+len(d.MQA) > 0 {
+	if d := c.derived(b, conflicted); len(d.Where)+len(d.Contacts)+len(d.Accounts)+len(d.Due)+len(d.Emails)+len(d.MQA)+len(d.Retired) > 0 {
 		if err := c.Store.WriteDerived(ctx, d); err != nil {
 			return p, err // committed: still to publish
 		}
@@ -392,7 +392,11 @@ func (c *Committer) derived(b *Batch, conflicted map[string]bool) store.Derived 
 			}
 			if b.WS.Touched[cid] {
 				touched = true
-				d.Contacts[cid] = ct.Score()
+				if ct.MergedInto != "" {
+					d.Retired = append(d.Retired, cid)
+				} else {
+					d.Contacts[cid] = ct.Score()
+				}
 				d.Due[cid] = c.Engine.NextDue(ct)
 				if d.Boards == nil {
 					d.Boards = map[string]store.Boards{}

@@ -83,7 +83,7 @@ func load(t *testing.T, st *store.Store, homes ...string) *batch {
 	for _, h := range homes {
 		whole[h] = true
 	}
-	b, err := (&Committer{Store: st, Engine: engine}).Load(context.Background(), nil, nil, whole)
+	b, err := (&Committer{Store: st, Engine: engine}).Load(context.Background(), nil, nil, &Needs{Whole: whole})
 	require.NoError(t, err)
 	return &batch{ws: b.WS, b: b}
 }

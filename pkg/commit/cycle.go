@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -43,17 +44,31 @@ type Batch struct {
 // read.
 type Plan func(ws *scoring.Workspace) map[string]*store.Request
 
+// Needs are what the tries of a batch found they lacked (a MissingError):
+// homes to load whole, and contacts to locate and load.
+type Needs struct {
+	Whole  map[string]bool
+	Locate map[string]bool
+}
+
 // Load starts a batch: it reads where contacts live from the contact index,
-// then the homes plan asks for, and whole every home in whole (those a
-// previous try lacked). The workspace has no Loader: a home it lacks is
-// noted in Workspace.Missing, and Commit refuses it.
-func (c *Committer) Load(ctx context.Context, contacts []string, plan Plan, whole map[string]bool) (*Batch, error) {
-	contacts = slices.Compact(slices.Sorted(slices.Values(contacts)))
+// then the homes plan asks for, whole every home need says (those a
+// previous try lacked), and the homes of the contacts need locates. The
+// workspace has no Loader: a home it lacks is noted in Workspace.Missing,
+// a contact it cannot place in Workspace.Unlocated, and Commit refuses it.
+func (c *Committer) Load(ctx context.Context, contacts []string, plan Plan, need *Needs) (*Batch, error) {
+	if need == nil {
+		need = &Needs{}
+	}
+	contacts = slices.AppendSeq(slices.Clone(contacts), maps.Keys(need.Locate))
+	slices.Sort(contacts)
+	contacts = slices.Compact(contacts)
 	where, err := c.Store.IndexedHomes(ctx, contacts)
 	if err != nil {
 		return nil, err
 	}
 	ws := scoring.NewWorkspace(c.Engine, nil)
+	ws.Asked(contacts...)
 	for contact, home := range where {
 		ws.Locate(contact, home)
 	}
@@ -61,7 +76,15 @@ func (c *Committer) Load(ctx context.Context, contacts []string, plan Plan, whol
 	if plan != nil {
 		reqs = plan(ws)
 	}
-	for home := range whole {
+	for contact := range need.Locate {
+		if home, ok := where[contact]; ok {
+			if reqs[home] == nil {
+				reqs[home] = &store.Request{}
+			}
+			reqs[home].Contacts = append(reqs[home].Contacts, contact)
+		}
+	}
+	for home := range need.Whole {
 		reqs[home] = &store.Request{All: true}
 	}
 	for _, r := range reqs {
@@ -86,12 +109,20 @@ func (c *Committer) Load(ctx context.Context, contacts []string, plan Plan, whol
 }
 
 // MissingError says which homes a batch needed whole and did not load (an
-// account change refreshed on every member, a move finished): nothing was
-// committed, and the next try loads them.
-type MissingError struct{ Homes []string }
+// account change refreshed on every member, a move finished), and which
+// contacts it needed and could not place (a merged contact's heir):
+// nothing was committed, and the next try loads them.
+type MissingError struct{ Homes, Contacts []string }
 
 func (e *MissingError) Error() string {
-	return fmt.Sprintf("homes needed whole and not loaded: %s", strings.Join(e.Homes, ", "))
+	var parts []string
+	if len(e.Homes) > 0 {
+		parts = append(parts, "homes needed whole and not loaded: "+strings.Join(e.Homes, ", "))
+	}
+	if len(e.Contacts) > 0 {
+		parts = append(parts, "contacts needed and not located: "+strings.Join(e.Contacts, ", "))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // Cycle runs a batch's write cycle: try loads the homes (Load, with whole),
@@ -103,11 +134,11 @@ func (e *MissingError) Error() string {
 // with those homes whole, up to MaxRedos times. The post of the try that
 // committed everything is returned, not delivered: the caller delivers it
 // (Deliver) when it likes.
-func (c *Committer) Cycle(ctx context.Context, try func(whole map[string]bool) (*Post, error),
+func (c *Committer) Cycle(ctx context.Context, try func(need *Needs) (*Post, error),
 	deliver func(context.Context, *Post) error) (*Post, error) {
-	whole := map[string]bool{}
+	need := &Needs{Whole: map[string]bool{}, Locate: map[string]bool{}}
 	for redo := 0; ; redo++ {
-		p, err := try(whole)
+		p, err := try(need)
 		if err == nil {
 			return p, nil
 		}
@@ -121,7 +152,10 @@ func (c *Committer) Cycle(ctx context.Context, try func(whole map[string]bool) (
 		switch {
 		case errors.As(err, &missing):
 			for _, h := range missing.Homes {
-				whole[h] = true
+				need.Whole[h] = true
+			}
+			for _, id := range missing.Contacts {
+				need.Locate[id] = true
 			}
 		case !errors.Is(err, store.ErrConflict):
 			return nil, err

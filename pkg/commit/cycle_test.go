@@ -23,7 +23,7 @@ func TestCycleRedoesAfterAConflictAndDeliversWhatCommittedFirst(t *testing.T) {
 	partial, last := newPost(), newPost()
 	var delivered []*Post
 	tries := 0
-	p, err := c.Cycle(context.Background(), func(whole map[string]bool) (*Post, error) {
+	p, err := c.Cycle(context.Background(), func(need *Needs) (*Post, error) {
 		tries++
 		if tries == 1 {
 			return partial, fmt.Errorf("home a:x: %w", store.ErrConflict)
@@ -43,8 +43,8 @@ func TestCycleLoadsMissingHomesWholeOnTheNextTry(t *testing.T) {
 	t.Parallel()
 	c := &Committer{Writer: ScorerWriter()}
 	var asked []map[string]bool
-	_, err := c.Cycle(context.Background(), func(whole map[string]bool) (*Post, error) {
-		asked = append(asked, maps.Clone(whole))
+	_, err := c.Cycle(context.Background(), func(need *Needs) (*Post, error) {
+		asked = append(asked, maps.Clone(need.Whole))
 		switch len(asked) {
 		case 1:
 			return nil, &MissingError{Homes: []string{"a:x"}}
@@ -63,7 +63,7 @@ func TestCycleGivesUpAfterMaxRedos(t *testing.T) {
 	t.Parallel()
 	c := &Committer{Writer: ScorerWriter()}
 	tries := 0
-	_, err := c.Cycle(context.Background(), func(map[string]bool) (*Post, error) {
+	_, err := c.Cycle(context.Background(), func(*Needs) (*Post, error) {
 		tries++
 		return nil, store.ErrConflict
 	}, func(context.Context, *Post) error { return nil })
@@ -72,7 +72,7 @@ func TestCycleGivesUpAfterMaxRedos(t *testing.T) {
 
 	tries = 0
 	boom := errors.New("redis down")
-	_, err = c.Cycle(context.Background(), func(map[string]bool) (*Post, error) { tries++; return nil, boom },
+	_, err = c.Cycle(context.Background(), func(*Needs) (*Post, error) { tries++; return nil, boom },
 		func(context.Context, *Post) error { return nil })
 	require.ErrorIs(t, err, boom)
 	assert.Equal(t, 1, tries)
@@ -90,7 +90,7 @@ func TestAScorerThatCannotDeliverAPartialPostWritesUnderANewName(t *testing.T) {
 	}{{ScorerWriter(), true}, {DecayerWriter("d1"), false}} {
 		c := &Committer{Writer: tc.writer}
 		broker := errors.New("broker unavailable")
-		_, err := c.Cycle(context.Background(), func(map[string]bool) (*Post, error) {
+		_, err := c.Cycle(context.Background(), func(*Needs) (*Post, error) {
 			return newPost(), store.ErrConflict
 		}, func(context.Context, *Post) error { return broker })
 		require.ErrorIs(t, err, broker)

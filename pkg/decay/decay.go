@@ -453,7 +453,7 @@ func (d *Decayer) group(ctx context.Context, group int, now time.Time) (int, boo
 // for the same contact committed first).
 func (d *Decayer) batch(ctx context.Context, ids []string, now time.Time) (int, error) {
 	changed := 0
-	p, err := d.committer.Cycle(ctx, func(whole map[string]bool) (*commit.Post, error) {
+	p, err := d.committer.Cycle(ctx, func(need *commit.Needs) (*commit.Post, error) {
 		changed = 0
 		b, err := d.committer.Load(ctx, ids, func(ws *scoring.Workspace) map[string]*store.Request {
 			reqs := map[string]*store.Request{}
@@ -464,7 +464,7 @@ func (d *Decayer) batch(ctx context.Context, ids []string, now time.Time) (int, 
 				reqs[home].Contacts = append(reqs[home].Contacts, id)
 			}
 			return reqs
-		}, whole)
+		}, need)
 		if err != nil {
 			return nil, err
 		}

@@ -77,6 +77,14 @@ type Event struct {
 	Properties map[string]any `json:"properties,omitempty"`
 }
 
+// ContactMerged is the type of the event that merges one contact into
+// another: ContactID is the contact absorbed (an anonymous visitor, or a
+// duplicate), its property MergeInto the contact it becomes part of.
+const (
+	ContactMerged = "contact.merged"
+	MergeInto     = "into"
+)
+
 // IsAccountEvent reports whether the event is about an account rather than a
 // contact (`account.*` types), which changes which ids it needs.
 func (e *Event) IsAccountEvent() bool { return strings.HasPrefix(e.Type, "account.") }
@@ -135,6 +143,18 @@ func (e *Event) Validate(now time.Time) []FieldError {
 	} else {
 		checkID("contact_id", e.ContactID, true)
 		checkID("account_id", e.AccountID, false)
+	}
+	if e.Type == ContactMerged {
+		v, present := e.Properties[MergeInto]
+		into, text := v.(string)
+		if present && !text {
+			add("properties."+MergeInto, "must be a string: the id of the contact to merge into")
+		} else {
+			checkID("properties."+MergeInto, into, true)
+		}
+		if into != "" && into == e.ContactID {
+			add("properties."+MergeInto, "names the contact being merged: a contact cannot merge into itself")
+		}
 	}
 	switch {
 	case e.Time.IsZero():

@@ -59,6 +59,17 @@ func Diff(before map[string]*scoring.Contact, after *scoring.Home, m *model.Mode
 	}
 	for id, a := range after.Contacts {
 		b := before[id]
+		if b != nil && b.MergedInto != "" {
+			b = nil // counted nowhere
+		}
+		if a.MergedInto != "" {
+			// Merged into another: it leaves the counts, and what it
+			// counted for goes with it (see scoring.Engine.Merge).
+			if b != nil {
+				stock(out, b, -1)
+			}
+			continue
+		}
 		// Most events leave a contact where it stood: nothing to move.
 		if b == nil || !sameStock(b, a) {
 			if b != nil {

@@ -126,8 +126,8 @@ func (p *Processor) Process(ctx context.Context, recs []stream.Record) (*Process
 		return nil, err
 	}
 	var ingested map[string]time.Time
-	post, err := p.committer.Cycle(ctx, func(whole map[string]bool) (*commit.Post, error) {
-		post, at, err := p.apply(ctx, items, whole)
+	post, err := p.committer.Cycle(ctx, func(need *commit.Needs) (*commit.Post, error) {
+		post, at, err := p.apply(ctx, items, need)
 		ingested = at
 		return post, err
 	}, func(ctx context.Context, post *commit.Post) error {
@@ -204,7 +204,7 @@ func (p *Processor) deadLetter(ctx context.Context, rec stream.Record, cause err
 // apply is one try of a batch: load, apply, commit. It returns the post of
 // what it committed, even with an error, and when the events that caused
 // crossings were ingested.
-func (p *Processor) apply(ctx context.Context, all []item, whole map[string]bool) (*commit.Post, map[string]time.Time, error) {
+func (p *Processor) apply(ctx context.Context, all []item, need *commit.Needs) (*commit.Post, map[string]time.Time, error) {
 	items, err := p.setAside(ctx, all)
 	if err != nil {
 		return nil, nil, err
@@ -213,7 +213,7 @@ func (p *Processor) apply(ctx context.Context, all []item, whole map[string]bool
 	if err != nil {
 		return nil, nil, err
 	}
-	b, targets, err := p.load(ctx, items, whole)
+	b, targets, err := p.load(ctx, items, need)
 	if err != nil {
 		p.blame(items, targets, err)
 		return nil, nil, err
@@ -242,13 +242,17 @@ func (p *Processor) apply(ctx context.Context, all []item, whole map[string]bool
 	return post, a.ingested, nil
 }
 
-// load reads the homes the items target (and, whole, those a previous try
-// lacked), and returns, per item, the homes its event leaves and lands in.
-func (p *Processor) load(ctx context.Context, items []item, whole map[string]bool) (*commit.Batch, [][2]string, error) {
+// load reads the homes the items target (and what previous tries lacked:
+// need), and returns, per item, the homes its event leaves and lands in.
+// A merge also needs the home of the contact it merges into.
+func (p *Processor) load(ctx context.Context, items []item, need *commit.Needs) (*commit.Batch, [][2]string, error) {
 	var contacts []string
 	for i := range items {
-		if !items[i].ev.IsAccountEvent() {
-			contacts = append(contacts, items[i].ev.ContactID)
+		if ev := &items[i].ev; !ev.IsAccountEvent() {
+			contacts = append(contacts, ev.ContactID)
+			if into := mergeInto(ev); into != "" {
+				contacts = append(contacts, into)
+			}
 		}
 	}
 	targets := make([][2]string, len(items))
@@ -276,10 +280,26 @@ func (p *Processor) load(ctx context.Context, items []item, whole map[string]boo
 					req(from).Contacts = append(req(from).Contacts, ev.ContactID)
 				}
 			}
+			if into := mergeInto(ev); into != "" {
+				home, ok := ws.Where[into]
+				if !ok {
+					home = scoring.HomeID("", into)
+				}
+				req(home).Contacts = append(req(home).Contacts, into)
+			}
 		}
 		return reqs
-	}, whole)
+	}, need)
 	return b, targets, err
+}
+
+// mergeInto is the contact a contact.merged event merges into, or "".
+func mergeInto(ev *event.Event) string {
+	if ev.Type != event.ContactMerged {
+		return ""
+	}
+	into, _ := ev.Properties[event.MergeInto].(string)
+	return into
 }
 
 // applied is what applying a batch's items did.

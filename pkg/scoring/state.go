@@ -58,6 +58,13 @@ type Contact struct {
 	OppRules []byte `json:"ob,omitempty"`
 	// Nurture is the contact's nurture category.
 	Nurture string `json:"nu,omitempty"`
+
+	// MergedInto is set on a contact merged into another (Engine.Merge):
+	// it has no score of its own any more, and its later events count
+	// for that contact. Merged lists the contacts merged into this one,
+	// in order, whose ledgers belong to its history.
+	MergedInto string   `json:"mi,omitempty"`
+	Merged     []string `json:"mg,omitempty"`
 }
 
 // Triggered reports whether rule index i of the contact's model has scored.
@@ -147,6 +154,7 @@ func (c *Contact) Clone() *Contact {
 	cp.Caps = slices.Clone(c.Caps)
 	cp.Rules = slices.Clone(c.Rules)
 	cp.OppRules = slices.Clone(c.OppRules)
+	cp.Merged = slices.Clone(c.Merged)
 	return &cp
 }
 

@@ -80,7 +80,22 @@ type Workspace struct {
 	// and did not have: what it did is incomplete and must not be
 	// committed; apply the batch again with these homes loaded whole.
 	Missing map[string]bool
+	// Merges are the contacts merged into a contact of another home, as
+	// moves from the home of the contact retired to the home of the one
+	// that absorbed it, which is committed first (see Engine.Merge).
+	Merges []Move
+	// Unlocated lists the contacts a workspace without a Loader needed and
+	// was not told where they live (a merged contact's heir): apply the
+	// batch again with them located and their homes loaded.
+	Unlocated map[string]bool
+	// asked are the contacts the index was asked about: one of them that
+	// Where lacks is new.
+	asked map[string]bool
 }
+
+// maxMergeHops bounds the chain of merges followed from a contact to the
+// one that holds its score now.
+const maxMergeHops = 16
 
 // Move is a contact leaving one home for another.
 type Move struct{ Contact, From, To string }
@@ -103,6 +118,61 @@ func (w *Workspace) Put(h *Home) {
 // Locate records where a contact lives, from the contact index.
 func (w *Workspace) Locate(contactID, home string) { w.Where[contactID] = home }
 
+// Asked records that the contact index was read for these contacts, so
+// that one it did not locate is new, not merely unlocated.
+func (w *Workspace) Asked(contactIDs ...string) {
+	if w.asked == nil {
+		w.asked = make(map[string]bool, len(contactIDs))
+	}
+	for _, id := range contactIDs {
+		w.asked[id] = true
+	}
+}
+
+// follow returns the contact that holds id's score now: id, or the
+// contact a merge retired it into, as far as the loaded homes tell.
+func (w *Workspace) follow(id string) string {
+	for range maxMergeHops {
+		h := w.Homes[w.Where[id]]
+		if h == nil {
+			return id
+		}
+		c := h.Contacts[id]
+		if c == nil || c.MergedInto == "" {
+			return id
+		}
+		id = c.MergedInto
+	}
+	return id
+}
+
+// resolve is follow that loads the homes it needs, or, without a Loader,
+// notes them (Missing, Unlocated) and fails with ErrNotLoaded.
+func (w *Workspace) resolve(id string) (string, error) {
+	for range maxMergeHops {
+		home, ok := w.Where[id]
+		if !ok {
+			if w.load != nil || w.asked[id] {
+				return id, nil // new
+			}
+			if w.Unlocated == nil {
+				w.Unlocated = map[string]bool{}
+			}
+			w.Unlocated[id] = true
+			return "", fmt.Errorf("%w: where contact %s lives", ErrNotLoaded, id)
+		}
+		h, err := w.home(home, false)
+		if err != nil {
+			return "", err
+		}
+		c := h.Contacts[id]
+		if c == nil || c.MergedInto == "" {
+			return id, nil
+		}
+		id = c.MergedInto
+	}
+	return id, nil
+}
 func (w *Workspace) home(id string, all bool) (*Home, error) {
 	h, ok := w.Homes[id]
 	if ok && (!all || h.AllMembers) {
@@ -149,19 +219,24 @@ func containsStr(xs []string, s string) bool {
 // Target returns the home an event is applied in: an account event's
 // account; a known contact's current home, unless a contact.updated names
 // another account (a move) or the contact had none yet; a new contact's
-// account, or its own home.
+// account, or its own home. A merged contact's event is applied to the
+// contact it merged into (as far as the loaded homes tell: see follow).
 func (w *Workspace) Target(ev *event.Event) (from, to string) {
 	if ev.IsAccountEvent() {
 		h := HomeID(ev.AccountID, "")
 		return h, h
 	}
-	cur, known := w.Where[ev.ContactID]
+	id := ev.ContactID
+	if ev.Type != event.ContactMerged {
+		id = w.follow(id)
+	}
+	cur, known := w.Where[id]
 	if !known || cur == "" {
-		h := HomeID(ev.AccountID, ev.ContactID)
+		h := HomeID(ev.AccountID, id)
 		return h, h
 	}
 	if ev.AccountID != "" && (ev.Type == "contact.updated" || strings.HasPrefix(cur, "c:")) {
-		return cur, HomeID(ev.AccountID, ev.ContactID)
+		return cur, HomeID(ev.AccountID, id)
 	}
 	return cur, cur
 }
@@ -178,6 +253,19 @@ func (w *Workspace) Apply(ev *event.Event) error {
 			return err
 		}
 		return w.finish(ev.ID, ev.Time)
+	}
+	if ev.Type == event.ContactMerged {
+		return w.merge(ev)
+	}
+	heir, err := w.resolve(ev.ContactID)
+	if err != nil {
+		return err
+	}
+	if heir != ev.ContactID {
+		// A merged contact's event counts for the contact it merged into.
+		redirected := *ev
+		redirected.ContactID = heir
+		ev = &redirected
 	}
 	fromID, toID := w.Target(ev)
 	to, err := w.home(toID, false)

@@ -216,7 +216,8 @@ func EncodeContact(c *scoring.Contact) []byte {
 	// Then the fields that are often empty, behind a mask of those present.
 	var mask uint64
 	for bit, present := range []bool{len(c.Caps) > 0, len(c.Rules) > 0, c.Nurture != "", c.MQLAt != 0, c.AQLAt != 0,
-		len(c.Products) > 0, c.OppAt != 0, c.Good != 0 || c.Bad != 0, len(c.OppRules) > 0, c.MovedFrom != ""} {
+		len(c.Products) > 0, c.OppAt != 0, c.Good != 0 || c.Bad != 0, len(c.OppRules) > 0, c.MovedFrom != "",
+		c.MergedInto != "", len(c.Merged) > 0} {
 		if present {
 			mask |= 1 << bit
 		}
@@ -273,6 +274,15 @@ func EncodeContact(c *scoring.Contact) []byte {
 	if mask&optMovedFrom != 0 {
 		e.str(c.MovedFrom)
 	}
+	if mask&optMergedInto != 0 {
+		e.str(c.MergedInto)
+	}
+	if mask&optMerged != 0 {
+		e.uvar(uint64(len(c.Merged)))
+		for _, id := range c.Merged {
+			e.str(id)
+		}
+	}
 	return e.b
 }
 
@@ -289,7 +299,9 @@ const (
 	optFeedback
 	optOppRules
 	optMovedFrom
-	optAll = optMovedFrom<<1 - 1
+	optMergedInto
+	optMerged
+	optAll = optMerged<<1 - 1
 )
 
 // Nurture categories are stored as a byte; nurtureOther is followed by the
@@ -496,6 +508,15 @@ func decodeOptional(d *dec, c *scoring.Contact) {
 	}
 	if mask&optMovedFrom != 0 {
 		c.MovedFrom = d.str()
+	}
+	if mask&optMergedInto != 0 {
+		c.MergedInto = d.str()
+	}
+	if mask&optMerged != 0 {
+		c.Merged = make([]string, d.count(1))
+		for i := range c.Merged {
+			c.Merged[i] = d.str()
+		}
 	}
 }
 

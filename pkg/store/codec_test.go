@@ -31,6 +31,11 @@ func genContact(t *rapid.T, id, account string) *scoring.Contact {
 	if len(c.Rules) == 0 {
 		c.Rules = nil
 	}
+	c.MergedInto = rapid.SampledFrom([]string{"", "u-1", "anon:x"}).Draw(t, "mi")
+	c.Merged = rapid.SliceOfN(rapid.String(), 0, 3).Draw(t, "mg")
+	if len(c.Merged) == 0 {
+		c.Merged = nil
+	}
 	if c.OppRules = rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "ob"); len(c.OppRules) == 0 {
 		c.OppRules = nil
 	}

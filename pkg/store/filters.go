@@ -29,9 +29,10 @@ var FilterFields = []string{FilterGrade, FilterStage, FilterNurture, FilterProdu
 // Board is the name of the filtered contact leaderboard, for Leaderboard.
 func (f Filter) Board() string { return "contact:" + f.Field + ":" + keyPart(f.Value) }
 
-// ContactFilters are the filtered boards c belongs on (none for nil).
+// ContactFilters are the filtered boards c belongs on (none for nil, or
+// for a contact merged into another).
 func ContactFilters(c *scoring.Contact) []Filter {
-	if c == nil {
+	if c == nil || c.MergedInto != "" {
 		return nil
 	}
 	fs := make([]Filter, 0, 4+len(c.Products))

@@ -92,7 +92,7 @@ func scoreBatch(b *testing.B, st *store.Store, e *scoring.Engine, evs []event.Ev
 		}
 	}
 	c := &commit.Committer{Store: st, Sink: nopSink{}, Topic: "t", Engine: e, Writer: commit.ScorerWriter()}
-	post, err := c.Cycle(ctx, func(whole map[string]bool) (*commit.Post, error) {
+	post, err := c.Cycle(ctx, func(need *commit.Needs) (*commit.Post, error) {
 		batch, err := c.Load(ctx, ids, func(ws *scoring.Workspace) map[string]*store.Request {
 			reqs := map[string]*store.Request{}
 			for i := range evs {
@@ -100,7 +100,7 @@ func scoreBatch(b *testing.B, st *store.Store, e *scoring.Engine, evs []event.Ev
 				reqs[from], reqs[to] = &store.Request{All: true}, &store.Request{All: true}
 			}
 			return reqs
-		}, whole)
+		}, need)
 		if err != nil {
 			return nil, err
 		}

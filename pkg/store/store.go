@@ -703,6 +703,8 @@ type Derived struct {
 	// MQA is the MQA status of touched accounts, for the set of MQA
 	// accounts (MQACount).
 	MQA map[string]bool
+	// Retired are contacts merged into others: off the leaderboard.
+	Retired []string
 }
 
 // WriteDerived writes the index and leaderboards in one pipeline.
@@ -720,6 +722,9 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 		} else {
 			pipe.SRem(ctx, s.mqaKey(), a)
 		}
+	}
+	for _, c := range d.Retired {
+		pipe.ZRem(ctx, s.LeaderboardKey("contact"), c)
 	}
 	contacts := s.rank(ctx, pipe, "contact", d.Contacts, s.LeaderboardSize)
 	accounts := s.rank(ctx, pipe, "account", d.Accounts, s.LeaderboardSize)
