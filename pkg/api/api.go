@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -158,6 +159,9 @@ type Contact struct {
 	Nurture  string   `json:"nurture"`
 	Content  []string `json:"content"`
 	Outcomes Outcomes `json:"outcomes"`
+	// Merged are the contacts merged into this one (an anonymous visitor
+	// identified as it, a duplicate), whose history is part of its own.
+	Merged []string `json:"merged,omitempty"`
 }
 
 // Outcomes are what sales made of a contact.
@@ -219,6 +223,10 @@ func (a *API) serveContact(w http.ResponseWriter, r *http.Request, id string) {
 		a.fail(w, err)
 		return
 	}
+	if c.MergedInto != "" {
+		mergedInto(w, r, c.MergedInto, "")
+		return
+	}
 	acct := &scoring.Account{}
 	if id := scoring.AccountOfHome(home); id != "" {
 		if acct, err = a.r.Account(r.Context(), id); errors.Is(err, store.ErrNotFound) {
@@ -234,7 +242,7 @@ func (a *API) serveContact(w http.ResponseWriter, r *http.Request, id string) {
 		Dormant: c.Dormant, Title: c.Title, Products: map[string]int32{}, Events: c.Events, ModelVersion: c.Model,
 		Nurture: c.Nurture, Content: model.ContentTiers[c.Stage],
 		Outcomes: Outcomes{FirstMQL: unixPtr(c.MQLAt), FirstAQL: unixPtr(c.AQLAt), Opportunity: unixPtr(c.OppAt),
-			Won: c.Won, Lost: c.Lost, FeedbackGood: c.Good, FeedbackBad: c.Bad}}
+			Won: c.Won, Lost: c.Lost, FeedbackGood: c.Good, FeedbackBad: c.Bad}, Merged: c.Merged}
 	for _, p := range c.Products {
 		out.Products[p.Name] = p.Score
 	}
@@ -257,6 +265,24 @@ type Entry struct {
 	Score    int32     `json:"score"`
 	Behavior int32     `json:"behavior"`
 	Fit      int32     `json:"fit"`
+	// MergedFrom names the contact a line was written for, when it is one
+	// merged into this contact since.
+	MergedFrom string `json:"merged_from,omitempty"`
+}
+
+// mergedFrom is a history line's contact when it is not the contact asked.
+func mergedFrom(line, asked string) string {
+	if line == asked {
+		return ""
+	}
+	return line
+}
+
+// mergedInto sends a client asking for a merged contact to the contact it
+// merged into (the same resource, suffix, of that contact).
+func mergedInto(w http.ResponseWriter, r *http.Request, heir, suffix string) {
+	u := url.URL{Path: "/v1/contacts/" + heir + suffix, RawPath: "/v1/contacts/" + url.PathEscape(heir) + suffix, RawQuery: r.URL.RawQuery}
+	http.Redirect(w, r, u.String(), http.StatusPermanentRedirect)
 }
 
 func (a *API) history(w http.ResponseWriter, r *http.Request) {
@@ -267,6 +293,11 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	entries, err := a.r.History(r.Context(), id, limit)
+	var merged *store.MergedError
+	if errors.As(err, &merged) {
+		mergedInto(w, r, merged.Into, "/history")
+		return
+	}
 	if err != nil {
 		a.fail(w, err)
 		return
@@ -277,7 +308,8 @@ func (a *API) history(w http.ResponseWriter, r *http.Request) {
 	}{ContactID: id, Entries: make([]Entry, 0, len(entries))}
 	for _, e := range entries {
 		out.Entries = append(out.Entries, Entry{Time: time.Unix(e.Time, 0).UTC(), Cause: e.Cause, Kind: e.Kind, Rule: e.Rule,
-			Points: e.Points, Product: e.Product, Reason: e.Reason, Score: e.Score, Behavior: e.Behavior, Fit: e.Fit})
+			Points: e.Points, Product: e.Product, Reason: e.Reason, Score: e.Score, Behavior: e.Behavior, Fit: e.Fit,
+			MergedFrom: mergedFrom(e.ContactID, id)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -45,21 +45,61 @@ func (s *Store) Account(ctx context.Context, id string) (*scoring.Account, error
 	return DecodeAccount([]byte(raw), id)
 }
 
+// MergedError says a contact was merged into another, whose history
+// holds its own.
+type MergedError struct{ Contact, Into string }
+
+func (e *MergedError) Error() string {
+	return fmt.Sprintf("contact %q was merged into %q", e.Contact, e.Into)
+}
+
 // History reads a contact's ledger, newest first: at most limit lines of
-// those retention keeps (see retain).
+// those retention keeps (see retain). The ledgers of the contacts merged
+// into it (scoring.Contact.Merged) are part of it: their lines, with
+// their own ContactID, go in by time.
 func (s *Store) History(ctx context.Context, contactID string, limit int) ([]scoring.Entry, error) {
-	home, err := s.rdb.HGet(ctx, s.indexKey(contactID), contactID).Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("contact %q: %w", contactID, ErrNotFound)
-	}
+	c, home, err := s.Contact(ctx, contactID)
 	if err != nil {
 		return nil, fmt.Errorf("history of %q: %w", contactID, err)
 	}
-	got, err := s.readStored(ctx, map[string]ledgerRef{"": {key: s.ledgerKey(home, contactID), contact: contactID}})
+	if c.MergedInto != "" {
+		return nil, &MergedError{Contact: contactID, Into: c.MergedInto}
+	}
+	refs := map[string]ledgerRef{contactID: {key: s.ledgerKey(home, contactID), contact: contactID}}
+	if len(c.Merged) > 0 {
+		homes, err := s.IndexedHomes(ctx, c.Merged)
+		if err != nil {
+			return nil, fmt.Errorf("history of %q: %w", contactID, err)
+		}
+		for id, h := range homes {
+			refs[id] = ledgerRef{key: s.ledgerKey(h, id), contact: id}
+		}
+	}
+	got, err := s.readStored(ctx, refs)
 	if err != nil {
 		return nil, fmt.Errorf("history of %q: %w", contactID, err)
 	}
-	st := got[""]
+	out, err := s.newest(ctx, contactID, got[contactID], limit)
+	if err != nil {
+		return nil, fmt.Errorf("history of %q: %w", contactID, err)
+	}
+	for _, id := range c.Merged {
+		st, ok := got[id]
+		if !ok {
+			continue
+		}
+		theirs, err := s.newest(ctx, id, st, limit)
+		if err != nil {
+			return nil, fmt.Errorf("history of %q: %w", contactID, err)
+		}
+		out = newestFirst(out, theirs, limit)
+	}
+	return out, nil
+}
+
+// newest unpacks the newest limit lines of one stored ledger that
+// retention keeps, newest first.
+func (s *Store) newest(ctx context.Context, contactID string, st stored, limit int) ([]scoring.Entry, error) {
 	if st.legacy != nil {
 		// Stored as a list, before lines were packed: retention by count
 		// and age as for packed lines.
@@ -78,11 +118,21 @@ func (s *Store) History(ctx context.Context, contactID string, limit int) ([]sco
 	if len(lines) > limit {
 		lines = lines[len(lines)-limit:]
 	}
-	out, err := s.unpackLines(ctx, contactID, lines)
-	if err != nil {
-		return nil, fmt.Errorf("history of %q: %w", contactID, err)
+	return s.unpackLines(ctx, contactID, lines)
+}
+
+// newestFirst merges two histories, each newest first, into the newest
+// limit lines; on equal times, a's lines come first (newer).
+func newestFirst(a, b []scoring.Entry, limit int) []scoring.Entry {
+	out := make([]scoring.Entry, 0, min(limit, len(a)+len(b)))
+	for len(out) < limit && (len(a) > 0 || len(b) > 0) {
+		if len(b) == 0 || len(a) > 0 && a[0].Time >= b[0].Time {
+			out, a = append(out, a[0]), a[1:]
+		} else {
+			out, b = append(out, b[0]), b[1:]
+		}
 	}
-	return out, nil
+	return out
 }
 
 // Ranked is one leaderboard row.
