@@ -1,6 +1,7 @@
 package devstack
 
 import (
+	"net/http"
 	"testing"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	analytics "gopkg.in/segmentio/analytics-go.v3"
 
+	"github.com/leadscore/leads/pkg/api"
 	"github.com/leadscore/leads/pkg/openapi/openapitest"
 )
 
@@ -48,4 +50,72 @@ func TestSegmentSDKCallsAreScored(t *testing.T) {
 	assert.Equal(t, "VP Engineering", c.Title)
 	anon := waitContact(t, s, "anon:a-77", 1)
 	assert.Equal(t, int32(10), anon.Behavior, "a blog post")
+}
+
+// TestSegmentIdentifyMergesTheAnonymousVisitor: an anonymous visitor
+// looks at the pricing page twice, then identifies (Segment's client sends
+// the userId with the anonymousId it had). Its visits count for the
+// contact from then on, its history is part of the contact's, its id
+// answers with the contact, and a re-sent identify, another identify and a
+// late anonymous call change nothing but what the late call scores.
+func TestSegmentIdentifyMergesTheAnonymousVisitor(t *testing.T) {
+	t.Parallel()
+	s := startStack(t)
+	now := time.Now().UTC().Add(-time.Minute)
+	send := func(msgs ...analytics.Message) {
+		t.Helper()
+		client, err := analytics.NewWithConfig("any-key", analytics.Config{Endpoint: s.IngestorURL, Interval: 10 * time.Millisecond,
+			Transport: openapitest.Client(t)})
+		require.NoError(t, err)
+		for _, msg := range msgs {
+			require.NoError(t, client.Enqueue(msg))
+		}
+		require.NoError(t, client.Close())
+	}
+	pricing := analytics.NewProperties().SetURL("https://acme.example/pricing")
+	send(analytics.Page{MessageId: "p-1", AnonymousId: "a-99", Timestamp: now, Properties: pricing},
+		analytics.Page{MessageId: "p-2", AnonymousId: "a-99", Timestamp: now.Add(time.Second), Properties: pricing})
+	anon := waitContact(t, s, "anon:a-99", 2)
+	require.Positive(t, anon.Behavior)
+
+	identify := analytics.Identify{MessageId: "i-9", UserId: "u-9", AnonymousId: "a-99", Timestamp: now.Add(2 * time.Second),
+		Traits: analytics.NewTraits().SetEmail("grace@acme.example").SetTitle("Director of Marketing")}
+	send(identify)
+	c := waitContact(t, s, "u-9", 3) // the identify, and the visitor's two visits
+	assert.Equal(t, anon.Behavior, c.Behavior, "the visitor's pricing visits count for the contact")
+	assert.Equal(t, anon.Products, c.Products)
+	assert.Equal(t, []string{"anon:a-99"}, c.Merged)
+
+	// The visitor's id answers with the contact it became.
+	var got api.Contact
+	require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/contacts/anon:a-99", &got))
+	assert.Equal(t, "u-9", got.ContactID)
+	var history struct {
+		ContactID string      `json:"contact_id"`
+		Entries   []api.Entry `json:"entries"`
+	}
+	require.Equal(t, http.StatusOK, getJSON(t, s.IngestorURL+"/v1/contacts/u-9/history", &history))
+	var merged, fromVisitor int
+	for _, e := range history.Entries {
+		switch {
+		case e.Kind == "merge":
+			merged++
+			assert.Equal(t, anon.Behavior, e.Points)
+			assert.Equal(t, c.Behavior, e.Behavior, "the identify adds fit, not behavior")
+		case e.MergedFrom == "anon:a-99":
+			fromVisitor++
+		}
+	}
+	assert.Equal(t, 1, merged, "%+v", history.Entries)
+	assert.Positive(t, fromVisitor, "the visitor's own lines are part of the history")
+
+	// The identify re-sent, and another one with a new message id, merge
+	// nothing again; a late anonymous call counts for the contact.
+	identify2 := identify
+	identify2.MessageId = "i-10"
+	send(identify, identify2, analytics.Track{MessageId: "t-9", AnonymousId: "a-99", Event: "Webinar Attended",
+		Timestamp: now.Add(3 * time.Second)})
+	c = waitContact(t, s, "u-9", 5) // + the second identify, + the webinar
+	assert.Equal(t, anon.Behavior+25, c.Behavior)
+	assert.Equal(t, []string{"anon:a-99"}, c.Merged)
 }

@@ -17,7 +17,8 @@ import (
 
 // AnonymousPrefix starts the contact id of a call with an anonymousId and
 // no userId: the anonymous visitor is scored as a contact of its own,
-// "anon:<anonymousId>", until identity merging exists.
+// "anon:<anonymousId>", until an identify call with both ids (or an alias
+// call) merges it into the user's contact (event.ContactMerged).
 const AnonymousPrefix = "anon:"
 
 // message is one call, as Segment's spec documents it
@@ -240,13 +241,24 @@ func (m *Mapping) events(msg *message, raw []byte, now time.Time) ([]event.Event
 		}
 	}
 	ev := event.Event{ID: id, Type: r.typ, ContactID: contact, AccountID: account, Time: t, Properties: r.apply(src, msg.Context)}
-	if callName == "alias" {
-		if ev.Properties == nil {
-			ev.Properties = map[string]any{}
+	var out []event.Event
+	switch callName {
+	case "alias":
+		// The previous id is an anonymousId or an earlier userId: the
+		// message says which when its anonymousId is the previous id, and
+		// otherwise both are merged (one of them may never have been seen).
+		if previousID != anonID {
+			out = append(out, merge(previousID, userID, t))
 		}
-		ev.Properties["previous_id"] = previousID
+		out = append(out, merge(AnonymousPrefix+previousID, userID, t))
+	case "identify":
+		out = append(out, ev)
+		if userID != "" && anonID != "" {
+			out = append(out, merge(AnonymousPrefix+anonID, userID, t))
+		}
+	default:
+		out = append(out, ev)
 	}
-	out := []event.Event{ev}
 	if callName == "group" {
 		// The group call says the user is in the account: a contact.updated
 		// with the account moves the contact there, as the engine does for
@@ -262,6 +274,14 @@ func (m *Mapping) events(msg *message, raw []byte, now time.Time) ([]event.Event
 		return nil, errs
 	}
 	return out, nil
+}
+
+// merge is the event that merges contact from into contact into. Its id
+// is the merged contact's: a contact merges once, into the first contact
+// it is identified as, however often the link is sent again.
+func merge(from, into string, t time.Time) event.Event {
+	return event.Event{ID: derivedID("merge", from), Type: event.ContactMerged, ContactID: from, Time: t,
+		Properties: map[string]any{event.MergeInto: into}}
 }
 
 // derivedID is the id of a second event of one message: prefix:id, or a

@@ -53,7 +53,7 @@ var specWant = map[string]struct {
 		map[string]any{"name": "Initech", "industry": "Technology", "employees": "329", "country": nil}},
 	"page":   {"web.page_viewed", "97980cfea0067", "", map[string]any{"url": "http://www.example.com", "title": "Welcome | Initech", "name": "Home"}},
 	"screen": {"app.screen_viewed", "97980cfea0067", "", map[string]any{"name": "Home"}},
-	"alias":  {"contact.aliased", "507f191e81", "", map[string]any{"previous_id": "39239-239239-239239-23923"}},
+	"alias":  {"contact.merged", "39239-239239-239239-23923", "", map[string]any{"into": "507f191e81"}},
 	"email_link_clicked": {"email.clicked", "97980cfea0067", "",
 		map[string]any{"url": "https://segment.com/docs", "email_id": "18vzF7u6ZgMWmHuPKJbA3ztqfBqC2", "campaign_id": "55555"}},
 	"email_opened":             {"email.opened", "97980cfea0067", "", map[string]any{"subject": "Welcome!"}},
@@ -90,12 +90,18 @@ func TestSegmentSpecExamplesAreTakenAsTheyAre(t *testing.T) {
 	resp, text = postTo(t, srv.URL+"/v1/import", writeKey, "gzip", gz.Bytes())
 	require.Equal(t, http.StatusOK, resp.StatusCode, text)
 
-	// Three times each example; the group call twice more (membership).
-	require.Len(t, rec.events, 3*(len(examples)+1))
+	// Three times each example, and each time one more for the group
+	// call (membership), the identify call (the anonymous visitor merged)
+	// and the alias call (the previous id merged as a user's and as an
+	// anonymous visitor's).
+	require.Len(t, rec.events, 3*(len(examples)+3))
 	got := rec.byID()
 	for name, raw := range examples {
-		var ids struct{ MessageID string }
+		var ids struct{ MessageID, PreviousID string }
 		require.NoError(t, json.Unmarshal(raw, &ids))
+		if name == "alias" {
+			ids.MessageID = "merge:" + ids.PreviousID
+		}
 		ev, ok := got[ids.MessageID]
 		require.True(t, ok, name)
 		w := specWant[name]
@@ -113,4 +119,8 @@ func TestSegmentSpecExamplesAreTakenAsTheyAre(t *testing.T) {
 		assert.Equal(t, 2015, ev.Time.Year(), name)
 	}
 	assert.Equal(t, "contact.updated", got["member:022bb90c-bbac-11e4-8dfc-aa07a5b093dc"].Type)
+	identified := got["merge:anon:507f191e810c19729de860ea"]
+	assert.Equal(t, "contact.merged", identified.Type, "identify with userId and anonymousId merges the visitor")
+	assert.Equal(t, "97980cfea0067", identified.Properties["into"])
+	assert.Equal(t, "507f191e81", got["merge:anon:39239-239239-239239-23923"].Properties["into"])
 }
