@@ -49,10 +49,16 @@ func (f *fakeStore) Account(_ context.Context, id string) (*scoring.Account, err
 }
 
 func (f *fakeStore) History(_ context.Context, id string, _ int) ([]scoring.Entry, error) {
-	if _, ok := f.contacts[id]; !ok {
+	c, ok := f.contacts[id]
+	if !ok {
 		return nil, store.ErrNotFound
 	}
-	return []scoring.Entry{{Time: 1700000000, Cause: "e-1", Kind: "behavior", Rule: "manual", Points: 5, Reason: "<b>why</b>", Score: 5, Behavior: 5}}, nil
+	out := []scoring.Entry{{ContactID: id, Time: 1700000000, Cause: "e-1", Kind: "behavior", Rule: "manual", Points: 5, Reason: "<b>why</b>", Score: 5, Behavior: 5}}
+	for _, m := range c.Merged {
+		out = append(out, scoring.Entry{ContactID: m, Time: 1690000000, Cause: "e-0", Kind: "behavior", Rule: "manual", Points: 90,
+			Reason: "visited", Score: 90, Behavior: 90})
+	}
+	return out, nil
 }
 
 func (f *fakeStore) Leaderboard(_ context.Context, by string, _ int) ([]store.Ranked, error) {
@@ -347,4 +353,30 @@ func TestTheOverviewChartsIntakeAndTransitionsPerHour(t *testing.T) {
 	_, body = get(t, newConsole(t, auth.Open()), "/ui/")
 	assert.NotContains(t, body, "per hour", "a store without tallies: no charts")
 	assert.NotContains(t, body, "kpi-mqa")
+}
+
+// TestMergedContactsPageIsItsHeirs: the page of a contact merged into
+// another sends the browser to the other's, which names the merged
+// contacts (as text) and marks their ledger lines, and whose chart leaves
+// their scores out.
+func TestMergedContactsPageIsItsHeirs(t *testing.T) {
+	t.Parallel()
+	visitor := "anon:<b>v</b>"
+	fs := &fakeStore{contacts: map[string]*scoring.Contact{
+		visitor: {ID: visitor, MergedInto: "u-1"},
+		"u-1":   {ID: "u-1", Behavior: 5, Grade: "D", Merged: []string{visitor}},
+	}}
+	_, h := consoleOver(t, fs, model.Default(), auth.Open())
+	resp, _ := get(t, h, "/ui/contacts/"+url.PathEscape(visitor))
+	assert.Equal(t, http.StatusSeeOther, resp.StatusCode)
+	assert.Equal(t, "/ui/contacts/u-1", resp.Header.Get("Location"))
+
+	resp, body := get(t, h, "/ui/contacts/u-1")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Contains(t, body, "Merged into it")
+	assert.Contains(t, body, "(as anon:&lt;b&gt;v&lt;/b&gt;, before the merge)")
+	assert.NotContains(t, body, "<b>v</b>")
+	svg := body[strings.Index(body, "<svg"):strings.Index(body, "</svg>")]
+	assert.Contains(t, svg, ">10</text>", "the axis is the contact's own")
+	assert.NotContains(t, svg, "90", "the chart and its axis leave the merged contact's score out")
 }

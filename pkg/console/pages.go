@@ -255,6 +255,11 @@ type gate struct {
 
 func (c *Console) contact(w http.ResponseWriter, r *http.Request) *pageError {
 	id := r.PathValue("id")
+	if sc, _, err := c.r.Contact(r.Context(), id); err == nil && sc.MergedInto != "" {
+		// A contact merged into another: the page of the one it became.
+		http.Redirect(w, r, "/ui/contacts/"+url.PathEscape(sc.MergedInto), http.StatusSeeOther)
+		return nil
+	}
 	var d contactData
 	if err := c.get(r.Context(), "/v1/contacts/"+url.PathEscape(id), nil, &d.C); err != nil {
 		if err.Status == http.StatusNotFound {

@@ -91,7 +91,12 @@ func scoreChart(entries []api.Entry) Chart {
 		ch.Empty = "no ledger lines yet"
 		return ch
 	}
-	es := slices.Clone(entries)
+	// Lines of contacts merged into this one carry their own scores.
+	es := slices.DeleteFunc(slices.Clone(entries), func(e api.Entry) bool { return e.MergedFrom != "" })
+	if len(es) == 0 {
+		ch.Empty = "no ledger lines yet"
+		return ch
+	}
 	slices.Reverse(es)
 	t0, t1 := es[0].Time, es[len(es)-1].Time
 	lo, hi := int32(0), int32(10)
