@@ -316,6 +316,7 @@ func (c *Committer) commitInOrder(ctx context.Context, commits []store.Commit, m
 	if err := run(func(id string) bool { return into[id] }); err != nil {
 		return nil, nil, err
 	}
+	failpoint.Hit(failpoint.CommitBetweenHomes)
 	blocked := map[string]error{}
 	for i := range commits {
 		if errs[i] == nil {

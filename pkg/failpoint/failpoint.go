@@ -39,6 +39,9 @@ const (
 	// IngestAfterPublish: Kafka acknowledged a request's events, before the
 	// 202 is written.
 	IngestAfterPublish = "ingest.after-publish"
+	// CommitBetweenHomes: the homes contacts moved or merged into are
+	// committed, the homes they left not yet.
+	CommitBetweenHomes = "commit.between-homes"
 )
 
 var (

@@ -367,11 +367,14 @@ type view struct {
 	MQL, AQL, Dormant            bool
 	AccountID                    string
 	DecayedTo, LastEngaged       int64
+	// MergedInto and Merged (joined) say what merges made of it.
+	MergedInto, Merged string
 }
 
 func viewOf(c *scoring.Contact) view {
 	return view{Score: c.Score(), Behavior: c.Behavior, Fit: c.Fit, Events: c.Events, Grade: c.Grade, Stage: c.Stage,
-		MQL: c.MQL, AQL: c.AQL, Dormant: c.Dormant, AccountID: c.AccountID, DecayedTo: c.DecayedTo, LastEngaged: c.LastEngaged}
+		MQL: c.MQL, AQL: c.AQL, Dormant: c.Dormant, AccountID: c.AccountID, DecayedTo: c.DecayedTo, LastEngaged: c.LastEngaged,
+		MergedInto: c.MergedInto, Merged: strings.Join(c.Merged, ",")}
 }
 
 type accountView struct {
