@@ -148,8 +148,8 @@ func New(m *model.Model) *Engine { return &Engine{m: m} }
 func (e *Engine) Model() *model.Model { return e.m }
 
 // readTypes are the event types the engine reads whatever the model's
-// rules: profiles, firmographics and outcomes.
-var readTypes = map[string]bool{"contact.updated": true, "account.updated": true,
+// rules: profiles, firmographics, merges and outcomes.
+var readTypes = map[string]bool{"contact.updated": true, "account.updated": true, event.ContactMerged: true,
 	OpportunityCreated: true, DealWon: true, DealLost: true, SalesFeedback: true}
 
 // Knows reports whether the event type means something to the engine: a
