@@ -18,7 +18,7 @@ func (m *Mapping) Intakes() []ingest.Intake {
 		Decode: func(body []byte, now time.Time, lim event.Limits) ([]event.Event, []int, error) {
 			return m.decode(body, "", true, now, lim)
 		}}}
-	for _, call := range append([]string{"track"}, calls...) {
+	for _, call := range append([]string{"track", "alias"}, calls...) {
 		out = append(out, ingest.Intake{Paths: []string{"/v1/" + call}, Accepted: success,
 			Decode: func(body []byte, now time.Time, lim event.Limits) ([]event.Event, []int, error) {
 				return m.decode(body, call, false, now, lim)

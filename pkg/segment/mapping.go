@@ -47,7 +47,8 @@ func Load(path string) (*Mapping, error) {
 }
 
 // The calls of Segment's spec other than track, in the mapping's order.
-var calls = []string{"page", "screen", "identify", "group", "alias"}
+// An alias call is not mapped: it merges contacts (see events).
+var calls = []string{"page", "screen", "identify", "group"}
 
 // Mapping turns Segment calls into events.
 type Mapping struct {
@@ -192,6 +193,8 @@ func (c *checker) mapping(root *yaml.Node) *Mapping {
 			if r := c.rule(k, v, key, key); r != nil {
 				m.call[key] = r
 			}
+		case key == "alias":
+			c.add(k, key, "is not mapped: an alias call merges its previousId into its userId (a contact.merged event)")
 		default:
 			c.add(k, key, "unknown section (want track, %s)", strings.Join(calls, ", "))
 		}

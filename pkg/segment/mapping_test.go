@@ -64,7 +64,7 @@ func TestMappingProblemsNameTheirLine(t *testing.T) {
 		`line 14: page.type: only a group call names an account: an account.* type is for group`,
 		`line 15: page.colour: unknown key (want type, properties)`,
 		`line 16: group.type: a group call becomes an account event: its type must start with "account."`,
-		`line 17: pages: unknown section (want track, page, screen, identify, group, alias)`,
+		`line 17: pages: unknown section (want track, page, screen, identify, group)`,
 	}, got)
 
 	_, err = Parse([]byte("track:\n  a: [b\n"))
