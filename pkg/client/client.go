@@ -218,7 +218,8 @@ func (c *Client) get(ctx context.Context, path string, query url.Values, out any
 	return err
 }
 
-// Contact reads a contact's score, statuses and AQL gates.
+// Contact reads a contact's score, statuses and AQL gates. For a contact
+// merged into another, it reads that one (its ContactID says which).
 func (c *Client) Contact(ctx context.Context, id string) (*api.Contact, error) {
 	var out api.Contact
 	return &out, c.get(ctx, "/v1/contacts/"+url.PathEscape(id), nil, &out)
@@ -231,7 +232,8 @@ func (c *Client) ContactByEmail(ctx context.Context, email string) (*api.Contact
 }
 
 // History reads a contact's ledger, newest first, at most limit lines (0:
-// the server's default).
+// the server's default), with the lines of the contacts merged into it
+// (MergedFrom); for a merged contact, that of the contact it merged into.
 func (c *Client) History(ctx context.Context, id string, limit int) ([]api.Entry, error) {
 	var out struct {
 		Entries []api.Entry `json:"entries"`
