@@ -20,8 +20,10 @@ const MergeReason = "merged the behavior of another contact"
 // contact c at the merge event's time. Both are decayed to that time
 // first. Their behavior then joins on one decay clock, that of the contact
 // engaged last: the other's anchors are decayed to it and added, and so
-// are its product interests, events, rules scored, cap counts and
-// outcomes; c keeps its own profile unless it has none. from leaves its
+// are its product interests, events, rules scored and outcomes; c keeps
+// its own profile unless it has none, and its own cap counts (adding
+// from's would make c's next events score or not depending on whether
+// they were applied before or after the merge). from leaves its
 // account and is left a tombstone (MergedInto): no score, statuses left
 // (with their crossings), and its later events count for c (see
 // Workspace.Apply). c's statuses are settled with the merge as cause, and
@@ -107,15 +109,6 @@ func (e *Engine) absorb(c, from *Contact, cause string, t int64, out *Result) {
 			c.Rules = append(c.Rules, 0)
 		}
 		c.Rules[i] |= b
-	}
-	for _, cc := range from.Caps {
-		if i := slices.IndexFunc(c.Caps, func(x CapCount) bool { return x.Rule == cc.Rule }); i < 0 {
-			c.Caps = append(c.Caps, cc)
-		} else if x := &c.Caps[i]; x.Period == cc.Period {
-			x.Count += cc.Count
-		} else if x.Period < cc.Period {
-			*x = cc
-		}
 	}
 	c.MQLAt, c.AQLAt = earliest(c.MQLAt, from.MQLAt), earliest(c.AQLAt, from.AQLAt)
 	if from.OppAt != 0 && (c.OppAt == 0 || from.OppAt < c.OppAt) {
