@@ -203,12 +203,15 @@ func Suggest(ctx context.Context, cfg Config, src Source) (*Suggestion, error) {
 		testOpps += b2i(a.stats[id].opp != 0)
 	}
 	// Ten outcomes per fitted weight (the usual events-per-variable rule
-	// for logistic regression) to fit; thirty in the later period to tell
-	// the models apart.
-	need := 10 * p
+	// for logistic regression; a rule that no training contact triggered
+	// has no weight to fit: the fit gives it 0 and the suggestion leaves
+	// it as it is) to fit; thirty in the later period to tell the models
+	// apart.
+	fitted := varying(x, p)
+	need := 10 * fitted
 	if trainOpps < need || testOpps < 30 {
 		return nil, fmt.Errorf("%w: %d opportunities among %d contacts first seen before %s (the fit of %d weights needs %d), %d among %d seen from then on (the backtest needs 30)",
-			ErrTooFewOutcomes, trainOpps, len(train), cfg.TrainUntil.Format(time.RFC3339), p, need, testOpps, len(test))
+			ErrTooFewOutcomes, trainOpps, len(train), cfg.TrainUntil.Format(time.RFC3339), fitted, need, testOpps, len(test))
 	}
 	fit, err := fitLogistic(x, y, p, cfg.Lambda)
 	if err != nil {
@@ -309,6 +312,20 @@ func (s *Suggestion) build(cur *model.Model, e edits, cfg Config) (*model.Model,
 		return nil, fmt.Errorf("the suggestion does not validate (a bug): %w", err)
 	}
 	return m, nil
+}
+
+// varying counts the columns of x (rows of p) that are not constant.
+func varying(x []float32, p int) int {
+	k := 0
+	for j := range p {
+		for i := p + j; i < len(x); i += p {
+			if x[i] != x[j] {
+				k++
+				break
+			}
+		}
+	}
+	return k
 }
 
 func b2i(b bool) int {
