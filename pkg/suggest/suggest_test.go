@@ -109,7 +109,7 @@ func TestAHistoryWithTooFewOutcomesIsRefusedSayingWhy(t *testing.T) {
 func TestTheSuggestionFlagsAProtectedAttributeAndASignFlip(t *testing.T) {
 	t.Parallel()
 	syn := NewSynthetic(20000, 4)
-	syn.Effects["country.us"] = 1.5
+	syn.Effects["country.listed"] = 1.5
 	syn.Effects["tier.named"] = -0.6
 	s, err := Suggest(context.Background(), Config{Model: model.Default(), TrainUntil: syn.TrainUntil(), Date: testDate,
 		MQLPerWeek: 100, Replicates: 50}, syn.Source())
