@@ -30,8 +30,8 @@ func (s *Suggestion) Write(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "precision gain at the current volume: %+.1f points [%+.1f, %+.1f]\n\n", 100*s.Test.Gain.Value,
-		100*s.Test.Gain.Lo, 100*s.Test.Gain.Hi)
+	fmt.Fprintf(w, "precision gain at the current volume: %+.1f points [%+.1f, %+.1f]; ROC AUC gain: %+.3f [%+.3f, %+.3f]\n\n",
+		100*s.Test.Gain.Value, 100*s.Test.Gain.Lo, 100*s.Test.Gain.Hi, s.Test.AUCGain.Value, s.Test.AUCGain.Lo, s.Test.AUCGain.Hi)
 	fmt.Fprintln(w, "evidence (support: training contacts who triggered the rule; weight: log-odds per firing):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "section\trule\tsupport\tconverted\tlift\tweight [95%]\tpoints\tinterval\t")

