@@ -12,8 +12,8 @@ import (
 func (s *Suggestion) Write(w io.Writer) error {
 	fmt.Fprintf(w, "suggested model %s: %d events replayed (%d duplicates skipped, %d refused by the engine)\n", s.Version,
 		s.Events, s.Duplicates, s.Refused)
-	fmt.Fprintf(w, "trained on %d contacts first seen in the %.1f weeks before the cutoff (%d opportunities); %.1f points double the odds\n",
-		s.Train.Contacts, s.Train.Weeks, s.Train.Opportunities, s.PointsToDouble)
+	fmt.Fprintf(w, "trained on the %d contacts first seen at least %d days before the cutoff (%d opportunities; by %d days 99%% of opportunities have come), of %d in the %.1f weeks before it; %.1f points double the odds\n",
+		s.Train.Mature, s.Train.HorizonDays, s.Train.Opportunities, s.Train.HorizonDays, s.Train.Contacts, s.Train.Weeks, s.PointsToDouble)
 	fmt.Fprintf(w, "MQL threshold %d: %s\n\n", s.Threshold, s.Rule)
 	fmt.Fprintf(w, "backtest on the %d contacts first seen from the cutoff on (%d opportunities), 95%% bootstrap intervals:\n",
 		s.Test.Contacts, s.Test.Current.Opps)

@@ -36,6 +36,10 @@ type Config struct {
 	// country, technologies, tier) whose rules are flagged for review
 	// when the suggestion gives them points (default: country).
 	Protected []string
+	// Horizon is how long after a contact is first seen its outcome is
+	// known (rounded up to whole days); 0 estimates it from the history
+	// (see conversionHorizon).
+	Horizon time.Duration
 	// Lambda is the L2 penalty on standardised weights (default 1).
 	Lambda float64
 	// Replicates of the bootstrap (default 400); Seed makes it repeatable.
@@ -117,7 +121,15 @@ type Suggestion struct {
 
 // Cohort sums up the training contacts.
 type Cohort struct {
-	Contacts      int `json:"contacts"`
+	Contacts int `json:"contacts"`
+	// HorizonDays is the age by which 99% of the opportunities have come
+	// (PlateauDays: the oldest age the estimate looks at); Mature counts
+	// the contacts first seen at least that long before the cutoff, whose
+	// outcome is known: the fit learns from them, and Opportunities are
+	// theirs.
+	HorizonDays   int `json:"horizon_days"`
+	PlateauDays   int `json:"plateau_days"`
+	Mature        int `json:"mature_contacts"`
 	Opportunities int `json:"opportunities"`
 	// MQLs under the current model at its threshold.
 	CurrentMQLs int     `json:"current_mqls"`
@@ -161,67 +173,33 @@ func Suggest(ctx context.Context, cfg Config, src Source) (*Suggestion, error) {
 	cfg.defaults()
 	cur := cfg.Model
 	cols := newColumns(cur)
-	a := newReplayer(cur, cols, cfg.TrainUntil)
-	if err := a.run(ctx, src); err != nil {
-		return nil, fmt.Errorf("replay under model %s: %w", cur.Version, err)
+	a, err := replayHistory(ctx, cur, cols, cfg.TrainUntil, src)
+	if err != nil {
+		return nil, err
 	}
-	a.w = nil // the states: only the stats are needed from here on
-	until := cfg.TrainUntil.Unix()
-	ids := slices.Sorted(func(yield func(string) bool) {
-		for id := range a.stats {
-			if !yield(id) {
-				return
-			}
-		}
-	})
-	var train, test []string
-	for _, id := range ids {
-		if a.stats[id].first < until {
-			train = append(train, id)
-		} else {
-			test = append(test, id)
-		}
+	horizon := -1
+	if cfg.Horizon > 0 {
+		horizon = int((cfg.Horizon + day*time.Second - 1) / (day * time.Second))
 	}
-	p := cols.n
-	x := make([]float32, len(train)*p)
-	y := make([]bool, len(train))
-	trainOpps := 0
-	for i, id := range train {
-		st := a.stats[id]
-		row := x[i*p : (i+1)*p]
-		copy(row, st.feat)
-		if st.title > 0 {
-			row[cols.title+int(st.title)-1] = 1
-		}
-		for j := range cols.n - cols.account {
-			if st.account&(1<<j) != 0 {
-				row[cols.account+j] = 1
-			}
-		}
-		y[i] = st.opp != 0 && st.opp < until
-		trainOpps += b2i(y[i])
-	}
-	testOpps := 0
-	for _, id := range test {
-		testOpps += b2i(a.stats[id].opp != 0)
-	}
+	l := learn(a, cols, cfg.TrainUntil, horizon)
 	// Ten outcomes per fitted weight (the usual events-per-variable rule
 	// for logistic regression; a rule that no training contact triggered
 	// has no weight to fit: the fit gives it 0 and the suggestion leaves
 	// it as it is) to fit; thirty in the later period to tell the models
 	// apart.
-	fitted := varying(x, p)
-	need := 10 * fitted
-	if trainOpps < need || testOpps < 30 {
-		return nil, fmt.Errorf("%w: %d opportunities among %d contacts first seen before %s (the fit of %d weights needs %d), %d among %d seen from then on (the backtest needs 30)",
-			ErrTooFewOutcomes, trainOpps, len(train), cfg.TrainUntil.Format(time.RFC3339), fitted, need, testOpps, len(test))
+	need := 10 * l.fitted
+	if l.opps < need || l.testOpps < 30 {
+		return nil, fmt.Errorf("%w: %d opportunities among the %d contacts first seen at least %d days (the horizon) before %s, whose outcome is known "+
+			"(the fit of their %d weights needs %d), %d among %d seen from then on (the backtest needs 30)",
+			ErrTooFewOutcomes, l.opps, len(l.mature), l.horizon, cfg.TrainUntil.Format(time.RFC3339), l.fitted, need, l.testOpps, len(l.test))
 	}
-	fit, err := fitLogistic(x, y, p, cfg.Lambda)
+	fit, err := fitLogistic(l.x, l.y, cols.n, cfg.Lambda)
 	if err != nil {
 		return nil, err
 	}
+	until := cfg.TrainUntil.Unix()
 	s := &Suggestion{Version: cfg.Version, Events: a.events, Duplicates: a.duplicates, Refused: a.refused}
-	s.Evidence = evidence(cols, x, y, fit, cfg)
+	s.Evidence = evidence(cols, l.x, l.y, fit, cfg)
 	s.scale(cols, cfg)
 	s.flagProtected(cols, cfg.Protected)
 	e := edits{version: cfg.Version, points: map[string]map[int]int{}, steps: map[int][]int{}}
@@ -252,10 +230,10 @@ func Suggest(ctx context.Context, cfg Config, src Source) (*Suggestion, error) {
 	}
 	b.w = nil
 	trainOut := func(r *replayer) []outcome {
-		out := make([]outcome, len(train))
-		for i, id := range train {
+		out := make([]outcome, len(l.train))
+		for i, id := range l.train {
 			st := r.stats[id]
-			o := outcome{Opp: y[i], Ever: st.train, Before: st.train}
+			o := outcome{Opp: l.yAll[i], Ever: st.train, Before: st.train}
 			if o.Opp {
 				o.Before = st.before
 			}
@@ -264,8 +242,8 @@ func Suggest(ctx context.Context, cfg Config, src Source) (*Suggestion, error) {
 		return out
 	}
 	testOut := func(r *replayer) []outcome {
-		out := make([]outcome, len(test))
-		for i, id := range test {
+		out := make([]outcome, len(l.test))
+		for i, id := range l.test {
 			st := r.stats[id]
 			out[i] = outcome{Opp: st.opp != 0, Ever: st.ever, Before: st.before}
 		}
@@ -273,14 +251,18 @@ func Suggest(ctx context.Context, cfg Config, src Source) (*Suggestion, error) {
 	}
 	curTrain, newTrain := trainOut(a), trainOut(b)
 	weeks := float64(until-a.first) / (7 * 24 * 3600)
-	s.Train = Cohort{Contacts: len(train), Opportunities: trainOpps, CurrentMQLs: int(count(curTrain, float64(cur.MQL.Enter), nil).mqls),
-		Weeks: math.Round(weeks*10) / 10}
+	s.Train = Cohort{Contacts: len(l.train), Opportunities: l.opps, CurrentMQLs: int(count(curTrain, float64(cur.MQL.Enter), nil).mqls),
+		Weeks: math.Round(weeks*10) / 10, HorizonDays: l.horizon, PlateauDays: l.plateau, Mature: len(l.mature)}
 	if cfg.MQLPerWeek > 0 {
 		s.Threshold = volumeThreshold(newTrain, cfg.MQLPerWeek*weeks)
 		s.Rule = fmt.Sprintf("the threshold that gave %.0f MQLs a week over the %.1f training weeks", cfg.MQLPerWeek, weeks)
 	} else {
-		s.Threshold = bestF1(newTrain)
-		s.Rule = "the threshold with the best F1 (MQL precision and recall) over the training period"
+		known := make([]outcome, len(l.mature))
+		for k, i := range l.mature {
+			known[k] = newTrain[i]
+		}
+		s.Threshold = bestF1(known)
+		s.Rule = "the threshold with the best F1 (MQL precision and recall) over the training contacts whose outcome is known"
 	}
 	curTest, newTest := testOut(a), testOut(b)
 	// Equal volume on the held-out contacts themselves: this threshold is
@@ -293,7 +275,7 @@ func Suggest(ctx context.Context, cfg Config, src Source) (*Suggestion, error) {
 	s.SameVolumeAt = volumeThreshold(newTest, count(curTest, float64(cur.MQL.Enter), nil).mqls)
 	ms, gain, aucGain := evaluate([][]outcome{curTest, newTest, newTest}, []int{cur.MQL.Enter, s.Threshold, s.SameVolumeAt},
 		cfg.Replicates, cfg.Seed)
-	s.Test = Backtest{Contacts: len(test), Current: ms[0], Suggested: ms[1], SameVolume: ms[2], Gain: gain[1],
+	s.Test = Backtest{Contacts: len(l.test), Current: ms[0], Suggested: ms[1], SameVolume: ms[2], Gain: gain[1],
 		AUCGain: aucGain[1]}
 	e.mqlEnter = s.Threshold
 	if e.mqlLeave != 0 {
@@ -307,6 +289,92 @@ func Suggest(ctx context.Context, cfg Config, src Source) (*Suggestion, error) {
 	s.File = s.Model.Source
 	s.History, err = model.NewHistory([]*model.File{&cur.File, &s.Model.File})
 	return s, err
+}
+
+// replayHistory replays the history under the current model, keeping
+// what each contact did (see contactStats), not the states.
+func replayHistory(ctx context.Context, cur *model.Model, cols *columns, until time.Time, src Source) (*replayer, error) {
+	a := newReplayer(cur, cols, until)
+	if err := a.run(ctx, src); err != nil {
+		return nil, fmt.Errorf("replay under model %s: %w", cur.Version, err)
+	}
+	a.w = nil
+	return a, nil
+}
+
+// learning is what a fit learns from: the training contacts (first seen
+// before the cutoff) and the later ones, by id; whether each training
+// contact had an opportunity before the cutoff (yAll); and the rows of
+// the mature ones, first seen at least the horizon before it, whose
+// outcome is known (x, y; see horizon.go).
+type learning struct {
+	train, test      []string
+	yAll             []bool
+	horizon, plateau int
+	mature           []int // indexes into train
+	x                []float32
+	y                []bool
+	// opps: opportunities among the mature contacts; testOpps: among
+	// the later ones; fitted: columns that are not constant.
+	opps, testOpps, fitted int
+}
+
+// learn sets out what the replay learned for a fit. horizon is in days;
+// -1 estimates it (conversionHorizon).
+func learn(a *replayer, cols *columns, trainUntil time.Time, horizon int) *learning {
+	until := trainUntil.Unix()
+	l := &learning{}
+	ids := slices.Sorted(func(yield func(string) bool) {
+		for id := range a.stats {
+			if !yield(id) {
+				return
+			}
+		}
+	})
+	for _, id := range ids {
+		if a.stats[id].first < until {
+			l.train = append(l.train, id)
+		} else {
+			l.test = append(l.test, id)
+			l.testOpps += b2i(a.stats[id].opp != 0)
+		}
+	}
+	l.yAll = make([]bool, len(l.train))
+	firsts, opps := make([]int64, len(l.train)), make([]int64, len(l.train))
+	for i, id := range l.train {
+		st := a.stats[id]
+		firsts[i], opps[i] = st.first, st.opp
+		l.yAll[i] = st.opp != 0 && st.opp < until
+	}
+	l.horizon, l.plateau = conversionHorizon(firsts, opps, until)
+	if horizon >= 0 {
+		l.horizon = horizon
+	}
+	for i := range l.train {
+		if until-firsts[i] >= int64(l.horizon)*day {
+			l.mature = append(l.mature, i)
+		}
+	}
+	p := cols.n
+	l.x = make([]float32, len(l.mature)*p)
+	l.y = make([]bool, len(l.mature))
+	for k, i := range l.mature {
+		st := a.stats[l.train[i]]
+		row := l.x[k*p : (k+1)*p]
+		copy(row, st.feat)
+		if st.title > 0 {
+			row[cols.title+int(st.title)-1] = 1
+		}
+		for j := range cols.n - cols.account {
+			if st.account&(1<<j) != 0 {
+				row[cols.account+j] = 1
+			}
+		}
+		l.y[k] = l.yAll[i]
+		l.opps += b2i(l.y[k])
+	}
+	l.fitted = varying(l.x, p)
+	return l
 }
 
 // build writes and compiles the suggested file.
@@ -555,10 +623,11 @@ func (s *Suggestion) changelog(cur *model.Model, cfg Config) model.Change {
 	t := s.Test
 	pct := func(e Estimate) string { return fmt.Sprintf("%.1f%% [%.1f, %.1f]", 100*e.Value, 100*e.Lo, 100*e.Hi) }
 	num := func(e Estimate) string { return fmt.Sprintf("%.3f [%.3f, %.3f]", e.Value, e.Lo, e.Hi) }
-	why := fmt.Sprintf("Suggested by scorer model suggest from model %s: an L2-regularised logistic regression of reaching an opportunity on each rule's firings and each fit attribute, over %d contacts first seen before %s (%d opportunities), scaled at %.1f points per unit of log-odds (%.1f points double the odds). "+
+	why := fmt.Sprintf("Suggested by scorer model suggest from model %s: an L2-regularised logistic regression of reaching an opportunity on each rule's firings and each fit attribute, over the %d contacts first seen at least %d days (by when 99%% of opportunities have come) before %s (%d opportunities; %d contacts first seen later, whose outcome is not known yet, were left out), scaled at %.1f points per unit of log-odds (%.1f points double the odds). "+
 		"Backtest on the %d contacts first seen from then on (%d opportunities), 95%% bootstrap intervals: current model at %d: %d MQLs, precision %s, recall %s, ROC AUC %s; "+
 		"suggestion at %d: %d MQLs, precision %s, recall %s, ROC AUC %s (gain %s); at the current model's volume (%d): %d MQLs, precision %s, recall %s, precision gain %s. Not reviewed: review, backfill, compare, then promote.",
-		cur.Version, s.Train.Contacts, cfg.TrainUntil.Format(time.RFC3339), s.Train.Opportunities, s.PointsPerLogOdds, s.PointsToDouble,
+		cur.Version, s.Train.Mature, s.Train.HorizonDays, cfg.TrainUntil.Format(time.RFC3339), s.Train.Opportunities, s.Train.Contacts-s.Train.Mature,
+		s.PointsPerLogOdds, s.PointsToDouble,
 		t.Contacts, t.Current.Opps, t.Current.Threshold, t.Current.MQLs, pct(t.Current.Precision), pct(t.Current.Recall), num(t.Current.AUC),
 		t.Suggested.Threshold, t.Suggested.MQLs, pct(t.Suggested.Precision), pct(t.Suggested.Recall), num(t.Suggested.AUC), num(t.AUCGain),
 		t.SameVolume.Threshold, t.SameVolume.MQLs, pct(t.SameVolume.Precision), pct(t.SameVolume.Recall), pct(t.Gain))

@@ -105,7 +105,7 @@ func TestAHistoryWithTooFewOutcomesIsRefusedSayingWhy(t *testing.T) {
 	syn.Base = -7
 	_, err := Suggest(context.Background(), Config{Model: model.Default(), TrainUntil: syn.TrainUntil(), Date: testDate}, syn.Source())
 	require.ErrorIs(t, err, ErrTooFewOutcomes)
-	assert.Contains(t, err.Error(), "the fit of 21 weights needs 210")
+	assert.Contains(t, err.Error(), "the fit of their 21 weights needs 210")
 	t.Log(err)
 }
 
