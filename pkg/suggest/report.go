@@ -34,7 +34,7 @@ func (s *Suggestion) Write(w io.Writer) error {
 		100*s.Test.Gain.Value, 100*s.Test.Gain.Lo, 100*s.Test.Gain.Hi, s.Test.AUCGain.Value, s.Test.AUCGain.Lo, s.Test.AUCGain.Hi)
 	fmt.Fprintln(w, "evidence (support: training contacts who triggered the rule; weight: log-odds per firing):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "section\trule\tsupport\tconverted\tlift\tweight [95%]\tpoints\tinterval\t")
+	fmt.Fprintln(tw, "section\trule\tsupport\tconverted\tlift\tweight [95%]\tpoints\tat weight [95%]\t")
 	for _, ev := range s.Evidence {
 		pts := fmt.Sprintf("%+d", ev.Old)
 		if ev.NewPoints != ev.Old {
@@ -47,8 +47,8 @@ func (s *Suggestion) Write(w io.Writer) error {
 		for _, r := range ev.Review {
 			note += " REVIEW: " + r
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.2f\t%+.2f [%+.2f, %+.2f]\t%s\t[%+d, %+d]\t%s\n", ev.Section, ev.ID, ev.Support, ev.Converted,
-			ev.Lift, ev.Weight.Value, ev.Weight.Lo, ev.Weight.Hi, pts, ev.Interval[0], ev.Interval[1], note)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%.2f\t%+.2f [%+.2f, %+.2f]\t%s\t%+d [%+d, %+d]\t%s\n", ev.Section, ev.ID, ev.Support, ev.Converted,
+			ev.Lift, ev.Weight.Value, ev.Weight.Lo, ev.Weight.Hi, pts, ev.AtEstimate, ev.Interval[0], ev.Interval[1], note)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

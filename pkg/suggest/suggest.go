@@ -64,10 +64,13 @@ type Evidence struct {
 	// firing for stepped points; once for an attribute), with its 95%
 	// interval.
 	Weight Estimate `json:"weight"`
-	// Old and New points (for stepped points, the top step's), and the
-	// 95% interval of New.
+	// Old and New points (for stepped points, the top step's), the
+	// points of the weight (AtEstimate) and of its 95% interval: New is
+	// Old when Old lies in the interval, else the interval's end nearest
+	// to Old.
 	Old        int      `json:"old_points"`
 	NewPoints  int      `json:"new_points"`
+	AtEstimate int      `json:"points_at_estimate"`
 	Interval   [2]int   `json:"points_interval"`
 	Supported  bool     `json:"supported"`
 	Review     []string `json:"review,omitempty"`
@@ -482,6 +485,7 @@ func (s *Suggestion) scale(cols *columns, cfg Config) {
 		ev.Old = old(j)
 		ev.NewPoints = ev.Old
 		ev.Interval = [2]int{clamp(k * ev.Weight.Lo), clamp(k * ev.Weight.Hi)}
+		ev.AtEstimate = clamp(k * ev.Weight.Value)
 		if !ev.Supported {
 			s.Unsupported = append(s.Unsupported, fmt.Sprintf("%s %s: %d contacts triggered it, %d of them converted (a change needs %d and %d)",
 				ev.Section, ev.ID, ev.Support, ev.Converted, cfg.MinSupport, cfg.MinConverted))
@@ -493,7 +497,15 @@ func (s *Suggestion) scale(cols *columns, cfg Config) {
 				ev.Interval[0], ev.Interval[1]))
 			continue
 		}
-		ev.NewPoints = clamp(k * ev.Weight.Value)
+		// The data rule the points out: the nearest points they allow,
+		// the smallest change that agrees with them. Jumping to the
+		// estimate instead moved a rule whose points lay just outside its
+		// interval by half the interval's width or more, and a rule of
+		// small effect there or back from one history to the next.
+		ev.NewPoints = ev.Interval[0]
+		if ev.Old > ev.Interval[1] {
+			ev.NewPoints = ev.Interval[1]
+		}
 		if cols.sections[j] == "rules" {
 			if r := m.Rules[cols.index[j]]; r.PointsBy != nil && ev.NewPoints != ev.Old {
 				for _, st := range r.PointsBy.Steps {
@@ -605,9 +617,9 @@ func (s *Suggestion) changelog(cur *model.Model, cfg Config) model.Change {
 		if !ev.Supported || ev.NewPoints == ev.Old {
 			continue
 		}
-		line := fmt.Sprintf("%s %s: %+d → %+d (support %d contacts, %d converted, lift %.2f; weight %+.2f log-odds [%+.2f, %+.2f]; points [%+d, %+d])",
+		line := fmt.Sprintf("%s %s: %+d → %+d (support %d contacts, %d converted, lift %.2f; weight %+.2f log-odds [%+.2f, %+.2f]; points %+d [%+d, %+d])",
 			ev.Section, ev.ID, ev.Old, ev.NewPoints, ev.Support, ev.Converted, ev.Lift, ev.Weight.Value, ev.Weight.Lo, ev.Weight.Hi,
-			ev.Interval[0], ev.Interval[1])
+			ev.AtEstimate, ev.Interval[0], ev.Interval[1])
 		if len(ev.Review) > 0 {
 			line += "; REVIEW: " + strings.Join(ev.Review, ", ")
 		}
