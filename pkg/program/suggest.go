@@ -20,7 +20,7 @@ import (
 type suggestCmd struct {
 	b                               base
 	from, to, file, trainUntil, out string
-	version, horizon                string
+	version, horizon, protected     string
 	mqlPerWeek                      float64
 	asJSON                          bool
 	// announce records the suggestion in the deployment's model registry,
@@ -42,6 +42,7 @@ func (c *suggestCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.version, "suggest-version", "", "version of the suggestion (default: the current one plus one)")
 	fs.Float64Var(&c.mqlPerWeek, "mql-per-week", 0, "keep this many MQLs a week over the training period (default: the threshold with the best F1)")
 	fs.StringVar(&c.horizon, "horizon", "", "learn only from contacts first seen this long before --train-until (30d, 2w, 72h; default: the age by which 99% of opportunities have come, estimated from the history)")
+	fs.StringVar(&c.protected, "protected", "", "more attributes to flag rules on, comma-separated (account-fit fields, event properties), besides the defaults and the model file's protected list")
 	fs.BoolVar(&c.asJSON, "json", false, "print the evidence and backtest as JSON instead of text")
 	fs.BoolVar(&c.announce, "announce", false, "record the suggestion in the deployment's model registry, so that GET /v1/model and the console show it waiting")
 	fs.StringVar(&c.redisAddr, "redis-addr", "localhost:6379", "with --announce: Redis holding the model registry")
@@ -101,7 +102,7 @@ func suggestCommand(ctx context.Context, args []string, opts Options) error {
 		}
 	}
 	s, err := suggest.Suggest(ctx, suggest.Config{Model: m, TrainUntil: until, MQLPerWeek: c.mqlPerWeek, Version: c.version,
-		Horizon: horizon}, src)
+		Horizon: horizon, Protected: app.SplitList(c.protected)}, src)
 	if err != nil {
 		return err
 	}

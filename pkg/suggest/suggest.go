@@ -32,9 +32,11 @@ type Config struct {
 	// rule, and MinConverted how many of them reached an opportunity, for
 	// the data to support changing it (defaults 30 and 5).
 	MinSupport, MinConverted int
-	// Protected names account fields (employees, revenue, industry,
-	// country, technologies, tier) whose rules are flagged for review
-	// when the suggestion gives them points (default: country).
+	// Protected names attributes, besides DefaultProtected and the model
+	// file's protected list, whose rules are flagged for review when the
+	// suggestion leaves them points: account-fit rules on such a field,
+	// behavior rules that match on such an event property or take their
+	// points from it (see protectedTerm for how a name is matched).
 	Protected []string
 	// Horizon is how long after a contact is first seen its outcome is
 	// known (rounded up to whole days); 0 estimates it from the history
@@ -146,9 +148,6 @@ func (c *Config) defaults() {
 	if c.MinConverted == 0 {
 		c.MinConverted = 5
 	}
-	if c.Protected == nil {
-		c.Protected = []string{"country"}
-	}
 	if c.Lambda == 0 {
 		c.Lambda = 1
 	}
@@ -204,7 +203,7 @@ func Suggest(ctx context.Context, cfg Config, src Source) (*Suggestion, error) {
 	s := &Suggestion{Version: cfg.Version, Events: a.events, Duplicates: a.duplicates, Refused: a.refused}
 	s.Evidence = evidence(cols, l.x, l.y, fit, cfg)
 	s.scale(cols, cfg)
-	s.flagProtected(cols, cfg.Protected)
+	s.flagProtected(cols, protectedTerms(cur, cfg.Protected))
 	e := edits{version: cfg.Version, points: map[string]map[int]int{}, steps: map[int][]int{}}
 	for j, ev := range s.Evidence {
 		if !ev.Supported || ev.NewPoints == ev.Old {
@@ -524,17 +523,25 @@ func (s *Suggestion) scale(cols *columns, cfg Config) {
 	}
 }
 
-// flagProtected flags fit rules on protected fields that the suggestion
-// would give points.
-func (s *Suggestion) flagProtected(cols *columns, protected []string) {
+// flagProtected flags every rule that keys on a protected attribute (see
+// protectedKeys) and that the suggestion leaves points, changed or not:
+// the suggested model scores people by it.
+func (s *Suggestion) flagProtected(cols *columns, terms []string) {
 	for j := range s.Evidence {
 		ev := &s.Evidence[j]
-		if cols.sections[j] != "account_fit" || !ev.Supported || ev.NewPoints == 0 || ev.NewPoints == ev.Old {
+		keys := protectedKeys(cols, j, terms)
+		if ev.NewPoints == 0 || len(keys) == 0 {
 			continue
 		}
-		if f := cols.m.AccountFit[cols.index[j]].Field; slices.Contains(protected, f) {
-			ev.Review = append(ev.Review, fmt.Sprintf("scores %s, a protected attribute (%+d → %+d)", f, ev.Old, ev.NewPoints))
+		what := strings.Join(keys, ", ")
+		if cols.sections[j] == "rules" {
+			what = "events by " + what
 		}
+		change := fmt.Sprintf("%+d → %+d", ev.Old, ev.NewPoints)
+		if ev.NewPoints == ev.Old {
+			change = fmt.Sprintf("%+d, unchanged", ev.Old)
+		}
+		ev.Review = append(ev.Review, fmt.Sprintf("scores %s, a protected attribute (%s)", what, change))
 	}
 	for _, ev := range s.Evidence {
 		for _, r := range ev.Review {

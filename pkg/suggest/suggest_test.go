@@ -2,6 +2,7 @@ package suggest
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -109,19 +110,55 @@ func TestAHistoryWithTooFewOutcomesIsRefusedSayingWhy(t *testing.T) {
 	t.Log(err)
 }
 
-func TestTheSuggestionFlagsAProtectedAttributeAndASignFlip(t *testing.T) {
+// TestTheSuggestionFlagsProtectedAttributesAndASignFlip: the default
+// model's country rule, a behavior rule the model adds that matches on an
+// event's age_range, the tier rules the model file lists as protected and
+// the industry rule given in the configuration are flagged whenever the
+// suggestion leaves them points (changed or not); a rule whose interval
+// lies across 0 from its points is flagged as a sign flip.
+func TestTheSuggestionFlagsProtectedAttributesAndASignFlip(t *testing.T) {
 	t.Parallel()
 	syn := NewSynthetic(20000, 4)
 	syn.Effects["country.listed"] = 1.5
 	syn.Effects["tier.named"] = -0.6
-	s, err := Suggest(context.Background(), Config{Model: model.Default(), TrainUntil: syn.TrainUntil(), Date: testDate,
-		MQLPerWeek: 100, Replicates: 50}, syn.Source())
+	src := strings.Replace(string(model.DefaultYAML()), "\nrules:\n", `
+rules:
+  - id: form-by-age
+    event: form.submitted
+    match: {age_range: "25-34"}
+    points: 10
+`, 1) + "\nprotected: [tier]\n"
+	m, err := model.Parse([]byte(src))
+	require.NoError(t, err)
+	s, err := Suggest(context.Background(), Config{Model: m, TrainUntil: syn.TrainUntil(), Date: testDate,
+		MQLPerWeek: 100, Replicates: 50, Protected: []string{"industry"}}, syn.Source())
 	require.NoError(t, err)
 	review := strings.Join(s.Review, "\n")
-	assert.Contains(t, review, "account_fit country: scores country, a protected attribute")
+	t.Log(review)
+	assert.Contains(t, review, "account_fit country: scores country, a protected attribute (+5 → +")
+	assert.Contains(t, review, "rules form-by-age: scores events by age_range (age), a protected attribute (+10, unchanged)")
+	assert.Contains(t, review, "account_fit tier-named: scores tier, a protected attribute")
+	assert.Contains(t, review, "account_fit tier-non-icp: scores tier, a protected attribute (-20")
+	assert.Contains(t, review, "account_fit industry: scores industry, a protected attribute")
+	assert.NotContains(t, review, "employees", "not protected")
 	assert.Contains(t, review, "account_fit tier-named: points flip sign (+10 → -")
 	assert.Contains(t, s.Rule, "100 MQLs a week")
 	assert.Contains(t, s.Model.File.Changelog[len(s.Model.File.Changelog)-1].Why, "Flagged for review")
+	assert.Equal(t, []string{"tier"}, s.Model.File.Protected, "the list is kept")
+}
+
+func TestAProtectedTermIsAWordOfTheName(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{
+		"age": "age", "age_range": "age", "contactAge": "age", "Age": "age", "date_of_birth": "birth", "birthDate": "birth",
+		"Gender": "gender", "sexual_orientation": "sexual orientation", "ethnicity": "ethnicity", "Religion": "religion",
+		"country": "country", "billing-country": "country", "page": "", "usage": "", "language": "", "stage": "",
+		"percent": "", "url": "", "employees": "", "sexual": "", "zipCode": "zip code",
+	} {
+		got, ok := protectedTerm(name, append(slices.Clone(DefaultProtected), "zip code"))
+		assert.Equal(t, want, got, name)
+		assert.Equal(t, want != "", ok, name)
+	}
 }
 
 // TestFitRulePointsAreStableFromOneHistoryToTheNext: two synthetic
