@@ -30,8 +30,11 @@ func (s *Suggestion) Write(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "precision gain at the current volume: %+.1f points [%+.1f, %+.1f]; ROC AUC gain: %+.3f [%+.3f, %+.3f]\n\n",
+	fmt.Fprintf(w, "precision gain at the current volume: %+.1f points [%+.1f, %+.1f]; ROC AUC gain: %+.3f [%+.3f, %+.3f]\n",
 		100*s.Test.Gain.Value, 100*s.Test.Gain.Lo, 100*s.Test.Gain.Hi, s.Test.AUCGain.Value, s.Test.AUCGain.Lo, s.Test.AUCGain.Hi)
+	q := s.Test.AQL
+	fmt.Fprintf(w, "AQLs (gates unchanged): current %d (precision %.1f%%), suggested %d (precision %.1f%%)\n\n", q[0].AQLs,
+		100*q[0].Precision, q[1].AQLs, 100*q[1].Precision)
 	fmt.Fprintln(w, "evidence (support: training contacts who triggered the rule; weight: log-odds per firing):")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "section\trule\tsupport\tconverted\tlift\tweight [95%]\tpoints\tat weight [95%]\t")

@@ -89,11 +89,34 @@ type Backtest struct {
 	Current    Metrics `json:"current"`
 	Suggested  Metrics `json:"suggested"`
 	SameVolume Metrics `json:"same_volume"`
+	// AQL counts each model's AQLs among these contacts: the AQL gates
+	// stay as they are, but the points they compare change.
+	AQL [2]AQLs `json:"aql"`
 	// Gain is SameVolume's precision minus Current's, and AUCGain the
 	// suggestion's ROC AUC minus the current model's, with their
 	// intervals.
 	Gain    Estimate `json:"precision_gain_same_volume"`
 	AUCGain Estimate `json:"auc_gain"`
+}
+
+// AQLs counts the contacts that became AQLs and the hits among them
+// (their first opportunity came at or after it).
+type AQLs struct {
+	AQLs      int     `json:"aqls"`
+	Hits      int     `json:"hits"`
+	Precision float64 `json:"precision"`
+}
+
+func countAQLs(r *replayer, ids []string) AQLs {
+	var n AQLs
+	for _, id := range ids {
+		if st := r.stats[id]; st.aql != 0 {
+			n.AQLs++
+			n.Hits += b2i(st.opp != 0 && st.aql <= st.opp)
+		}
+	}
+	n.Precision = ratio(float64(n.Hits), float64(n.AQLs))
+	return n
 }
 
 // Suggestion is a suggested model with its evidence.
@@ -278,7 +301,11 @@ func Suggest(ctx context.Context, cfg Config, src Source) (*Suggestion, error) {
 	ms, gain, aucGain := evaluate([][]outcome{curTest, newTest, newTest}, []int{cur.MQL.Enter, s.Threshold, s.SameVolumeAt},
 		cfg.Replicates, cfg.Seed)
 	s.Test = Backtest{Contacts: len(l.test), Current: ms[0], Suggested: ms[1], SameVolume: ms[2], Gain: gain[1],
-		AUCGain: aucGain[1]}
+		AUCGain: aucGain[1], AQL: [2]AQLs{countAQLs(a, l.test), countAQLs(b, l.test)}}
+	if q := s.Test.AQL; math.Abs(float64(q[1].AQLs-q[0].AQLs)) > 0.25*float64(max(q[0].AQLs, 1)) {
+		s.Review = append(s.Review, fmt.Sprintf("thresholds aql: unchanged (behavior %d, account %d), but under the suggested points %d held-out contacts became AQLs instead of %d (precision %.1f%% → %.1f%%): the gates compare points that changed",
+			cur.AQL.Behavior, cur.AQL.Account, q[1].AQLs, q[0].AQLs, 100*q[0].Precision, 100*q[1].Precision))
+	}
 	e.mqlEnter = s.Threshold
 	if e.mqlLeave != 0 {
 		e.mqlLeave = max(1, s.Threshold-(cur.MQL.Enter-cur.MQL.Leave))
@@ -644,12 +671,13 @@ func (s *Suggestion) changelog(cur *model.Model, cfg Config) model.Change {
 	num := func(e Estimate) string { return fmt.Sprintf("%.3f [%.3f, %.3f]", e.Value, e.Lo, e.Hi) }
 	why := fmt.Sprintf("Suggested by scorer model suggest from model %s: an L2-regularised logistic regression of reaching an opportunity on each rule's firings and each fit attribute, over the %d contacts first seen at least %d days (by when 99%% of opportunities have come) before %s (%d opportunities; %d contacts first seen later, whose outcome is not known yet, were left out), scaled at %.1f points per unit of log-odds (%.1f points double the odds). "+
 		"Backtest on the %d contacts first seen from then on (%d opportunities), 95%% bootstrap intervals: current model at %d: %d MQLs, precision %s, recall %s, ROC AUC %s; "+
-		"suggestion at %d: %d MQLs, precision %s, recall %s, ROC AUC %s (gain %s); at the current model's volume (%d): %d MQLs, precision %s, recall %s, precision gain %s. Not reviewed: review, backfill, compare, then promote.",
+		"suggestion at %d: %d MQLs, precision %s, recall %s, ROC AUC %s (gain %s); at the current model's volume (%d): %d MQLs, precision %s, recall %s, precision gain %s; AQLs, the gates unchanged: %d (precision %.1f%%) → %d (%.1f%%). Not reviewed: review, backfill, compare, then promote.",
 		cur.Version, s.Train.Mature, s.Train.HorizonDays, cfg.TrainUntil.Format(time.RFC3339), s.Train.Opportunities, s.Train.Contacts-s.Train.Mature,
 		s.PointsPerLogOdds, s.PointsToDouble,
 		t.Contacts, t.Current.Opps, t.Current.Threshold, t.Current.MQLs, pct(t.Current.Precision), pct(t.Current.Recall), num(t.Current.AUC),
 		t.Suggested.Threshold, t.Suggested.MQLs, pct(t.Suggested.Precision), pct(t.Suggested.Recall), num(t.Suggested.AUC), num(t.AUCGain),
-		t.SameVolume.Threshold, t.SameVolume.MQLs, pct(t.SameVolume.Precision), pct(t.SameVolume.Recall), pct(t.Gain))
+		t.SameVolume.Threshold, t.SameVolume.MQLs, pct(t.SameVolume.Precision), pct(t.SameVolume.Recall), pct(t.Gain),
+		t.AQL[0].AQLs, 100*t.AQL[0].Precision, t.AQL[1].AQLs, 100*t.AQL[1].Precision)
 	if len(s.Review) > 0 {
 		why += " Flagged for review: " + strings.Join(s.Review, "; ") + "."
 	}
