@@ -271,23 +271,37 @@ var synthCaps = map[string]struct {
 	"pricing":       {2, 1, 30 * 24 * time.Hour},
 }
 
-// scored keeps the hits (in time order) that their rules' caps let score.
+// scored keeps the hits (in time order) that their rules' caps let score,
+// in place.
 func scored(hits []synthHit) []synthHit {
-	type key struct {
+	// The count of each capped effect in its current window: hits come in
+	// time order, so a later window starts a new count.
+	type count struct {
 		effect string
 		window int64
+		n      int
 	}
-	n := map[key]int{}
-	out := hits[:0:0]
+	counts := make([]count, 0, 4)
+	out := hits[:0]
 	for _, h := range hits {
 		c, ok := synthCaps[h.effect]
 		if !ok {
 			out = append(out, h)
 			continue
 		}
-		k := key{h.effect, h.at.Unix() / int64(c.per/time.Second)}
-		n[k]++
-		if n[k] >= c.from && n[k] < c.from+c.max {
+		w := h.at.Unix() / int64(c.per/time.Second)
+		k := 0
+		for k < len(counts) && counts[k].effect != h.effect {
+			k++
+		}
+		if k == len(counts) {
+			counts = append(counts, count{effect: h.effect})
+		}
+		if counts[k].window != w {
+			counts[k].window, counts[k].n = w, 0
+		}
+		counts[k].n++
+		if n := counts[k].n; n >= c.from && n < c.from+c.max {
 			out = append(out, h)
 		}
 	}
