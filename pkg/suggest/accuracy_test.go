@@ -25,6 +25,15 @@ var effectOf = map[string]string{
 	"country": "country.listed", "tier-named": "tier.named", "tier-non-icp": "tier.non_icp",
 }
 
+// replayDefault replays a synthetic history under the default model.
+func replayDefault(t *testing.T, syn *Synthetic) (*replayer, *columns) {
+	t.Helper()
+	cols := newColumns(model.Default())
+	a, err := replayHistory(context.Background(), cols.m, cols, syn.TrainUntil(), syn.Source())
+	require.NoError(t, err)
+	return a, cols
+}
+
 // TestTheReplaysColumnsAreWhatMovedTheSyntheticOdds: for every contact
 // whose events all came before the cutoff, the columns the replay fits
 // on are exactly the counts the generator applied its effects to (caps,
@@ -33,11 +42,8 @@ var effectOf = map[string]string{
 func TestTheReplaysColumnsAreWhatMovedTheSyntheticOdds(t *testing.T) {
 	t.Parallel()
 	syn := NewSynthetic(3000, 7)
-	m := model.Default()
-	cols := newColumns(m)
+	a, cols := replayDefault(t, syn)
 	until := syn.TrainUntil()
-	a, err := replayHistory(context.Background(), m, cols, until, syn.Source())
-	require.NoError(t, err)
 	l := learn(a, cols, until, -1)
 	span := time.Duration(syn.Weeks) * 7 * 24 * time.Hour
 	checked := 0
@@ -76,11 +82,8 @@ func TestTheReplaysColumnsAreWhatMovedTheSyntheticOdds(t *testing.T) {
 func TestAtScaleTheWeightsIntervalsCoverTheTrueEffects(t *testing.T) {
 	t.Parallel()
 	syn := NewSynthetic(100000, 1)
-	m := model.Default()
-	cols := newColumns(m)
+	a, cols := replayDefault(t, syn)
 	until := syn.TrainUntil()
-	a, err := replayHistory(context.Background(), m, cols, until, syn.Source())
-	require.NoError(t, err)
 	misses := func(horizon int) (missed []string) {
 		l := learn(a, cols, until, horizon)
 		fit, err := fitLogistic(l.x, l.y, cols.n, 1)
