@@ -53,7 +53,7 @@ func TestTheReplaysColumnsAreWhatMovedTheSyntheticOdds(t *testing.T) {
 		_, err := fmt.Sscanf(id, "c-%d", &n)
 		require.NoError(t, err)
 		tally := map[string]float64{}
-		evs := syn.contact(n, syn.Start.Add(time.Duration(float64(span)*float64(n)/float64(syn.Contacts))), nil, tally)
+		evs, _ := syn.contact(n, syn.Start.Add(time.Duration(float64(span)*float64(n)/float64(syn.Contacts))), nil, nil, tally)
 		if !evs[len(evs)-1].Time.Before(until) {
 			continue
 		}

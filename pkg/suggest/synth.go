@@ -1,6 +1,7 @@
 package suggest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -124,12 +125,13 @@ func (s *Synthetic) Source() Source {
 		}
 		span := time.Duration(s.Weeks) * 7 * 24 * time.Hour
 		var evs []event.Event
+		var hits []synthHit
 		for i := range s.Contacts {
 			if i%1024 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
 			arrive := s.Start.Add(time.Duration(float64(span) * float64(i) / float64(s.Contacts)))
-			evs = s.contact(i, arrive, evs[:0], nil)
+			evs, hits = s.contact(i, arrive, evs[:0], hits[:0], nil)
 			for k := range evs {
 				if err := fn(&evs[k]); err != nil {
 					return err
@@ -140,9 +142,12 @@ func (s *Synthetic) Source() Source {
 	}
 }
 
-// contact generates one contact's events. When tally is not nil, it
-// counts there how many times each effect moved the contact's log-odds.
-func (s *Synthetic) contact(i int, arrive time.Time, evs []event.Event, tally map[string]float64) []event.Event {
+// contact generates one contact's events, appending them to evs (and the
+// events that may move its odds to hits, scratch space the caller may
+// reuse). When tally is not nil, it counts there how many times each
+// effect moved the contact's log-odds.
+func (s *Synthetic) contact(i int, arrive time.Time, evs []event.Event, hits []synthHit,
+	tally map[string]float64) ([]event.Event, []synthHit) {
 	r := rand.New(rand.NewPCG(s.Seed, uint64(i)))
 	logit := s.Base
 	// apply moves the log-odds by share times the effect.
@@ -195,7 +200,6 @@ func (s *Synthetic) contact(i int, arrive time.Time, evs []event.Event, tally ma
 	// do generates k events of a kind at random times, each of which
 	// adds its effect (times share) to the log-odds unless its cap says
 	// otherwise (see scored).
-	var hits []synthHit
 	do := func(k int, effect, typ string, props func() map[string]any) {
 		for range k {
 			var p map[string]any
@@ -208,7 +212,7 @@ func (s *Synthetic) contact(i int, arrive time.Time, evs []event.Event, tally ma
 			if effect == "video" {
 				share = videoShare(p["percent"].(int))
 			}
-			hits = append(hits, synthHit{effect, at, share})
+			hits = append(hits, synthHit{effect, at.UnixNano(), share})
 		}
 	}
 	page := func(url string) func() map[string]any {
@@ -235,11 +239,12 @@ func (s *Synthetic) contact(i int, arrive time.Time, evs []event.Event, tally ma
 		at := when()
 		add("webinar.registered", at.Add(-24*time.Hour), nil)
 		add("webinar.attended", at, nil)
-		hits = append(hits, synthHit{"webinar.registered", at.Add(-24 * time.Hour), 1}, synthHit{"webinar.attended", at, 1})
+		hits = append(hits, synthHit{"webinar.registered", at.Add(-24 * time.Hour).UnixNano(), 1},
+			synthHit{"webinar.attended", at.UnixNano(), 1})
 	}
 	do(pois(0.5*math.Exp(0.6*intent)), "webinar.registered", "webinar.registered", nil)
 	slices.SortStableFunc(evs[1:], func(x, y event.Event) int { return x.Time.Compare(y.Time) })
-	slices.SortStableFunc(hits, func(x, y synthHit) int { return x.at.Compare(y.at) })
+	slices.SortStableFunc(hits, func(x, y synthHit) int { return cmp.Compare(x.at, y.at) })
 	for _, h := range scored(hits) {
 		apply(h.effect, h.share)
 	}
@@ -247,14 +252,14 @@ func (s *Synthetic) contact(i int, arrive time.Time, evs []event.Event, tally ma
 		last := evs[len(evs)-1].Time
 		add("opportunity.created", last.Add(time.Duration((1+r.Float64()*20)*float64(24*time.Hour))), nil)
 	}
-	return evs
+	return evs, hits
 }
 
 // synthHit is one event that may move a contact's log-odds: by its
-// effect times share.
+// effect times share. at is its time in Unix nanoseconds.
 type synthHit struct {
 	effect string
-	at     time.Time
+	at     int64
 	share  float64
 }
 
@@ -289,7 +294,7 @@ func scored(hits []synthHit) []synthHit {
 			out = append(out, h)
 			continue
 		}
-		w := h.at.Unix() / int64(c.per/time.Second)
+		w := h.at / int64(c.per)
 		k := 0
 		for k < len(counts) && counts[k].effect != h.effect {
 			k++
