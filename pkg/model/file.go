@@ -29,6 +29,9 @@ type File struct {
 	Account     AccountSpec `yaml:"account"`
 	Nurture     NurtureSpec `yaml:"nurture"`
 	Ledger      LedgerSpec  `yaml:"ledger"`
+	// Protected names attributes (account-fit fields, event properties)
+	// that `scorer model suggest` flags rules on, besides its defaults.
+	Protected []string `yaml:"protected"`
 }
 
 // LedgerSpec is how much of each contact's ledger (the history endpoint's

@@ -72,7 +72,7 @@ func TestEachSubcommandTakesOnlyTheFlagsItUses(t *testing.T) {
 		"scorer model diff":     {"json"},
 		"scorer model history":  {"redis", "namespace", "json"},
 		"scorer model suggest": {"kafka", "events-topic", "model", "log-level", "from", "to", "file", "train-until", "out",
-			"suggest-version", "mql-per-week", "json", "announce", "redis", "namespace"},
+			"suggest-version", "mql-per-week", "horizon", "protected", "json", "announce", "redis", "namespace"},
 		"scorer dlq replay": {"kafka", "producer", "events-topic", "dlq-topic", "log-level", "from-offset", "filter", "dry-run"},
 		// The programs take the contract's common flags; only the scorer
 		// is a consumer group member.

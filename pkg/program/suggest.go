@@ -20,7 +20,7 @@ import (
 type suggestCmd struct {
 	b                               base
 	from, to, file, trainUntil, out string
-	version                         string
+	version, horizon, protected     string
 	mqlPerWeek                      float64
 	asJSON                          bool
 	// announce records the suggestion in the deployment's model registry,
@@ -41,6 +41,8 @@ func (c *suggestCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.out, "out", "", "write the suggested model file here (refused if it exists)")
 	fs.StringVar(&c.version, "suggest-version", "", "version of the suggestion (default: the current one plus one)")
 	fs.Float64Var(&c.mqlPerWeek, "mql-per-week", 0, "keep this many MQLs a week over the training period (default: the threshold with the best F1)")
+	fs.StringVar(&c.horizon, "horizon", "", "learn only from contacts first seen this long before --train-until (30d, 2w, 72h; default: the age by which 99% of opportunities have come, estimated from the history)")
+	fs.StringVar(&c.protected, "protected", "", "more attributes to flag rules on, comma-separated (account-fit fields, event properties), besides the defaults and the model file's protected list")
 	fs.BoolVar(&c.asJSON, "json", false, "print the evidence and backtest as JSON instead of text")
 	fs.BoolVar(&c.announce, "announce", false, "record the suggestion in the deployment's model registry, so that GET /v1/model and the console show it waiting")
 	fs.StringVar(&c.redisAddr, "redis-addr", "localhost:6379", "with --announce: Redis holding the model registry")
@@ -77,6 +79,12 @@ func suggestCommand(ctx context.Context, args []string, opts Options) error {
 	if err != nil {
 		return err
 	}
+	var horizon time.Duration
+	if c.horizon != "" {
+		if horizon, err = model.ParseDuration(c.horizon); err != nil || horizon <= 0 {
+			return fmt.Errorf("%w: --horizon %q: give a positive duration such as 60d", ErrUsage, c.horizon)
+		}
+	}
 	if c.mqlPerWeek < 0 {
 		return fmt.Errorf("%w: --mql-per-week must not be negative", ErrUsage)
 	}
@@ -93,7 +101,8 @@ func suggestCommand(ctx context.Context, args []string, opts Options) error {
 			return err
 		}
 	}
-	s, err := suggest.Suggest(ctx, suggest.Config{Model: m, TrainUntil: until, MQLPerWeek: c.mqlPerWeek, Version: c.version}, src)
+	s, err := suggest.Suggest(ctx, suggest.Config{Model: m, TrainUntil: until, MQLPerWeek: c.mqlPerWeek, Version: c.version,
+		Horizon: horizon, Protected: app.SplitList(c.protected)}, src)
 	if err != nil {
 		return err
 	}

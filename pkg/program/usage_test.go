@@ -143,6 +143,8 @@ func TestFlagValuesAProgramCannotUseAreUsageErrors(t *testing.T) {
 		{Scorer, []string{"report", "--since", "2026-12-01", "--until", "2026-11-01"}, []string{"--since", "--until", "later"}},
 		{Scorer, []string{"report", "--since", "2026-11-31"}, []string{"--since", `"2026-11-31"`}},
 		{Scorer, []string{"dlq", "replay", "--filter", "engine (panic"}, []string{"--filter"}},
+		{Scorer, []string{"model", "suggest", "--file", "h.ndjson", "--train-until", "2026-05-01T00:00:00Z", "--out", "s.yaml", "--horizon", "soon"},
+			[]string{"--horizon", `"soon"`}},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		err := tt.run(ctx, tt.args, Options{})

@@ -113,9 +113,10 @@ func byBefore(xs []outcome) []int {
 // model k's outcome for contact i) at their thresholds, with intervals
 // from a paired Poisson bootstrap of the contacts: each replicate weighs
 // every contact by a Poisson(1) draw, the same for all models, so the
-// intervals of their differences are honest too. diff holds, per model
-// after the first, the interval of its precision minus the first's.
-func evaluate(models [][]outcome, thresholds []int, replicates int, seed uint64) (ms []Metrics, diff []Estimate) {
+// intervals of their differences are honest too. diff and aucDiff hold,
+// per model after the first, its precision and its ROC AUC minus the
+// first's, with their intervals.
+func evaluate(models [][]outcome, thresholds []int, replicates int, seed uint64) (ms []Metrics, diff, aucDiff []Estimate) {
 	orders := make([][]int, len(models))
 	for k, xs := range models {
 		orders[k] = byBefore(xs)
@@ -125,7 +126,7 @@ func evaluate(models [][]outcome, thresholds []int, replicates int, seed uint64)
 			AUC: Estimate{Value: auc(xs, orders[k], nil)}})
 	}
 	if len(models) == 0 || len(models[0]) == 0 {
-		return ms, make([]Estimate, max(len(models)-1, 0))
+		return ms, make([]Estimate, max(len(models)-1, 0)), make([]Estimate, max(len(models)-1, 0))
 	}
 	r := rand.New(rand.NewPCG(seed, 23))
 	n := len(models[0])
@@ -134,21 +135,23 @@ func evaluate(models [][]outcome, thresholds []int, replicates int, seed uint64)
 	rec := make([][]float64, len(models))
 	aucs := make([][]float64, len(models))
 	diffs := make([][]float64, len(models))
+	aucDiffs := make([][]float64, len(models))
 	for range replicates {
 		for i := range w {
 			w[i] = poisson1(r)
 		}
-		var p0 float64
+		var p0, a0 float64
 		for k, xs := range models {
 			c := count(xs, float64(thresholds[k]), w)
-			p := ratio(c.hits, c.mqls)
+			p, a := ratio(c.hits, c.mqls), auc(xs, orders[k], w)
 			prec[k] = append(prec[k], p)
 			rec[k] = append(rec[k], ratio(c.hits, c.opps))
-			aucs[k] = append(aucs[k], auc(xs, orders[k], w))
+			aucs[k] = append(aucs[k], a)
 			if k == 0 {
-				p0 = p
+				p0, a0 = p, a
 			} else {
 				diffs[k] = append(diffs[k], p-p0)
+				aucDiffs[k] = append(aucDiffs[k], a-a0)
 			}
 		}
 	}
@@ -160,9 +163,12 @@ func evaluate(models [][]outcome, thresholds []int, replicates int, seed uint64)
 			d := Estimate{Value: ms[k].Precision.Value - ms[0].Precision.Value}
 			d.Lo, d.Hi = interval(diffs[k])
 			diff = append(diff, d)
+			a := Estimate{Value: ms[k].AUC.Value - ms[0].AUC.Value}
+			a.Lo, a.Hi = interval(aucDiffs[k])
+			aucDiff = append(aucDiff, a)
 		}
 	}
-	return ms, diff
+	return ms, diff, aucDiff
 }
 
 // interval is the 2.5th and 97.5th percentile.

@@ -38,8 +38,8 @@ func TestBootstrapIntervalsCoverTheValueAndNarrowWithMoreContacts(t *testing.T) 
 		}
 		return xs
 	}
-	small, _ := evaluate([][]outcome{gen(2000)}, []int{60}, 200, 1)
-	large, _ := evaluate([][]outcome{gen(20000)}, []int{60}, 200, 1)
+	small, _, _ := evaluate([][]outcome{gen(2000)}, []int{60}, 200, 1)
+	large, _, _ := evaluate([][]outcome{gen(20000)}, []int{60}, 200, 1)
 	for _, m := range []Metrics{small[0], large[0]} {
 		for _, e := range []Estimate{m.Precision, m.Recall, m.AUC} {
 			assert.LessOrEqual(t, e.Lo, e.Value)

@@ -147,6 +147,8 @@ type contactStats struct {
 	feat    []float32
 	title   int16
 	account uint64
+	// aql is when the contact first became an AQL (0: never).
+	aql int64
 }
 
 // replayer replays a history through the engine under one model, with
@@ -267,6 +269,9 @@ func (r *replayer) peak(w *scoring.Workspace, id string, t int64) {
 	}
 	if c.OppAt != 0 && (st.opp == 0 || c.OppAt < st.opp) {
 		st.opp = c.OppAt
+	}
+	if st.aql == 0 {
+		st.aql = c.AQLAt
 	}
 	a := h.Account
 	if c.Competitor || a.IsAccount() && (a.Competitor || r.m.IsCompetitorDomain(a.ID)) {

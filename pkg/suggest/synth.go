@@ -1,6 +1,7 @@
 package suggest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -20,6 +21,20 @@ import (
 // webinar attendance triples the odds of an opportunity, careers-page
 // visits halve them, blog reads do nothing although they follow intent,
 // and webinar registrations only correlate (attendees registered first).
+//
+// Every effect is defined on what the default model's rules score, so
+// that each is the weight of one rule and a fit can recover it: an event
+// over its rule's cap moves nothing (email opens and blog reads beyond
+// three a UTC day, clicks beyond five), pricing moves the odds once per
+// fixed 30-day window in which the contact viewed the page twice or more
+// (the repeat that pricing-repeat scores, not each view), a video moves
+// them by its share of a full watch as the video rule's steps give it
+// (none under 25%), and the industry and country effects belong to the
+// lists of the industry and country rules (software and healthcare; US,
+// DE and FR), not to one value of them. An effect per pricing view, or on
+// software alone, would be unrecoverable: no rule sees a single view or
+// tells software from healthcare, so no weight can carry that effect,
+// and what the rules miss leaks into every rule that follows intent.
 type Synthetic struct {
 	Contacts int
 	Accounts int
@@ -37,8 +52,8 @@ type Synthetic struct {
 	Activity float64
 }
 
-// DefaultEffects are the hidden truth of NewSynthetic: per event for
-// behavior, once for an attribute.
+// DefaultEffects are the hidden truth of NewSynthetic: per event that the
+// default model's rule scores, for behavior; once for an attribute.
 func DefaultEffects() map[string]float64 {
 	return map[string]float64{
 		"webinar.attended":   math.Log(3),
@@ -55,10 +70,10 @@ func DefaultEffects() map[string]float64 {
 		"title.vp":           0.4,
 		"title.manager":      0.2,
 		"employees.1000":     0.5,
-		"industry.software":  0.3,
+		"industry.listed":    0.3,
 		"tier.named":         0.4,
 		"tier.non_icp":       -0.7,
-		"country.us":         0,
+		"country.listed":     0,
 	}
 }
 
@@ -110,12 +125,13 @@ func (s *Synthetic) Source() Source {
 		}
 		span := time.Duration(s.Weeks) * 7 * 24 * time.Hour
 		var evs []event.Event
+		var hits []synthHit
 		for i := range s.Contacts {
 			if i%1024 == 0 && ctx.Err() != nil {
 				return ctx.Err()
 			}
 			arrive := s.Start.Add(time.Duration(float64(span) * float64(i) / float64(s.Contacts)))
-			evs = s.contact(i, arrive, evs[:0])
+			evs, hits = s.contact(i, arrive, evs[:0], hits[:0], nil)
 			for k := range evs {
 				if err := fn(&evs[k]); err != nil {
 					return err
@@ -126,10 +142,21 @@ func (s *Synthetic) Source() Source {
 	}
 }
 
-// contact generates one contact's events.
-func (s *Synthetic) contact(i int, arrive time.Time, evs []event.Event) []event.Event {
+// contact generates one contact's events, appending them to evs (and the
+// events that may move its odds to hits, scratch space the caller may
+// reuse). When tally is not nil, it counts there how many times each
+// effect moved the contact's log-odds.
+func (s *Synthetic) contact(i int, arrive time.Time, evs []event.Event, hits []synthHit,
+	tally map[string]float64) ([]event.Event, []synthHit) {
 	r := rand.New(rand.NewPCG(s.Seed, uint64(i)))
-	fx := func(name string) float64 { return s.Effects[name] }
+	logit := s.Base
+	// apply moves the log-odds by share times the effect.
+	apply := func(effect string, share float64) {
+		if tally != nil {
+			tally[effect] += share
+		}
+		logit += share * s.Effects[effect]
+	}
 	activity := s.Activity
 	if activity == 0 {
 		activity = 1
@@ -146,41 +173,46 @@ func (s *Synthetic) contact(i int, arrive time.Time, evs []event.Event) []event.
 	}
 	add("contact.updated", arrive, map[string]any{"first_name": "Ada", "last_name": "L" + strconv.Itoa(i),
 		"email": cid + "@" + a.id, "title": title, "company": a.id})
-	logit := s.Base
 	switch title {
 	case "VP Marketing", "Head of Growth":
-		logit += fx("title.vp")
+		apply("title.vp", 1)
 	case "Product Manager":
-		logit += fx("title.manager")
+		apply("title.manager", 1)
 	}
 	if a.employees > 1000 {
-		logit += fx("employees.1000")
+		apply("employees.1000", 1)
 	}
-	if a.industry == "software" {
-		logit += fx("industry.software")
+	if a.industry == "software" || a.industry == "healthcare" {
+		apply("industry.listed", 1)
 	}
 	switch a.tier {
 	case "named":
-		logit += fx("tier.named")
+		apply("tier.named", 1)
 	case "non_icp":
-		logit += fx("tier.non_icp")
+		apply("tier.non_icp", 1)
 	}
-	if a.country == "US" {
-		logit += fx("country.us")
+	if a.country == "US" || a.country == "DE" || a.country == "FR" {
+		apply("country.listed", 1)
 	}
 	active := 60 * 24 * time.Hour
 	when := func() time.Time { return arrive.Add(time.Minute + time.Duration(r.Float64()*float64(active))) }
 	pois := func(mean float64) int { return poisson(r, mean*activity) }
-	// do generates k events of a kind at random times, each adding its
-	// effect to the log-odds.
+	// do generates k events of a kind at random times, each of which
+	// adds its effect (times share) to the log-odds unless its cap says
+	// otherwise (see scored).
 	do := func(k int, effect, typ string, props func() map[string]any) {
 		for range k {
 			var p map[string]any
 			if props != nil {
 				p = props()
 			}
-			add(typ, when(), p)
-			logit += fx(effect)
+			at := when()
+			add(typ, at, p)
+			share := 1.0
+			if effect == "video" {
+				share = videoShare(p["percent"].(int))
+			}
+			hits = append(hits, synthHit{effect, at.UnixNano(), share})
 		}
 	}
 	page := func(url string) func() map[string]any {
@@ -207,15 +239,94 @@ func (s *Synthetic) contact(i int, arrive time.Time, evs []event.Event) []event.
 		at := when()
 		add("webinar.registered", at.Add(-24*time.Hour), nil)
 		add("webinar.attended", at, nil)
-		logit += fx("webinar.attended") + fx("webinar.registered")
+		hits = append(hits, synthHit{"webinar.registered", at.Add(-24 * time.Hour).UnixNano(), 1},
+			synthHit{"webinar.attended", at.UnixNano(), 1})
 	}
 	do(pois(0.5*math.Exp(0.6*intent)), "webinar.registered", "webinar.registered", nil)
 	slices.SortStableFunc(evs[1:], func(x, y event.Event) int { return x.Time.Compare(y.Time) })
+	slices.SortStableFunc(hits, func(x, y synthHit) int { return cmp.Compare(x.at, y.at) })
+	for _, h := range scored(hits) {
+		apply(h.effect, h.share)
+	}
 	if r.Float64() < 1/(1+math.Exp(-logit)) {
 		last := evs[len(evs)-1].Time
 		add("opportunity.created", last.Add(time.Duration((1+r.Float64()*20)*float64(24*time.Hour))), nil)
 	}
-	return evs
+	return evs, hits
+}
+
+// synthHit is one event that may move a contact's log-odds: by its
+// effect times share. at is its time in Unix nanoseconds.
+type synthHit struct {
+	effect string
+	at     int64
+	share  float64
+}
+
+// synthCaps are the caps of the default model's rules, by effect: within
+// each fixed window of per (counted from the Unix epoch) the matches
+// numbered from to from+max-1 score.
+var synthCaps = map[string]struct {
+	from, max int
+	per       time.Duration
+}{
+	"email.opened":  {1, 3, 24 * time.Hour},
+	"email.clicked": {1, 5, 24 * time.Hour},
+	"blog":          {1, 3, 24 * time.Hour},
+	"pricing":       {2, 1, 30 * 24 * time.Hour},
+}
+
+// scored keeps the hits (in time order) that their rules' caps let score,
+// in place.
+func scored(hits []synthHit) []synthHit {
+	// The count of each capped effect in its current window: hits come in
+	// time order, so a later window starts a new count.
+	type count struct {
+		effect string
+		window int64
+		n      int
+	}
+	counts := make([]count, 0, 4)
+	out := hits[:0]
+	for _, h := range hits {
+		c, ok := synthCaps[h.effect]
+		if !ok {
+			out = append(out, h)
+			continue
+		}
+		w := h.at / int64(c.per)
+		k := 0
+		for k < len(counts) && counts[k].effect != h.effect {
+			k++
+		}
+		if k == len(counts) {
+			counts = append(counts, count{effect: h.effect})
+		}
+		if counts[k].window != w {
+			counts[k].window, counts[k].n = w, 0
+		}
+		counts[k].n++
+		if n := counts[k].n; n >= c.from && n < c.from+c.max {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// videoShare is the share of a full watch that the default model's video
+// steps give a watch of pct percent (15 points for 95% and more).
+func videoShare(pct int) float64 {
+	switch {
+	case pct >= 95:
+		return 1
+	case pct >= 75:
+		return 10.0 / 15
+	case pct >= 50:
+		return 6.0 / 15
+	case pct >= 25:
+		return 3.0 / 15
+	}
+	return 0
 }
 
 // poisson draws from Poisson(mean) by counting arrivals (means here are
