@@ -70,3 +70,44 @@ func TestAFullFilteredBoardKeepsItsTopAndSkipsWhatCannotBeOnIt(t *testing.T) {
 	})
 	assert.Equal(t, map[string]int64{"c6": 60, "c1": 50, "c4": 22}, board(gradeA), "c3 updated, then trimmed")
 }
+
+// TestALeaderboardMarksTheHighestEntryItLost: boards of 3 filled to 3 have
+// lost nothing; a contact below them is not written (the filtered board
+// skips it, the contact board updates only its members) and is marked
+// lost; a trim marks what it removed when that is higher.
+func TestALeaderboardMarksTheHighestEntryItLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.New(testutil.RedisClient(t), testutil.Prefix(t))
+	st.FilteredBoardSize, st.LeaderboardSize = 3, 3
+	gradeA := store.Filter{Field: store.FilterGrade, Value: "A"}
+	write := func(id string, score int32) {
+		t.Helper()
+		c := &scoring.Contact{ID: id, Behavior: score, Grade: "A"}
+		require.NoError(t, st.WriteDerived(ctx, store.Derived{Contacts: map[string]int32{id: score},
+			Boards: map[string]store.Boards{id: store.ContactBoards(nil, c)}}))
+	}
+	marks := func() (out [2]*store.Ranked) {
+		t.Helper()
+		for i, by := range []string{"contact", gradeA.Board()} {
+			m, ok, err := st.Lost(ctx, by)
+			require.NoError(t, err)
+			if ok {
+				out[i] = &m
+			}
+		}
+		return out
+	}
+	write("c1", 50)
+	write("c2", 40)
+	write("c3", 30)
+	assert.Equal(t, [2]*store.Ranked{}, marks(), "full, nothing lost")
+	write("c4", 20)
+	c4 := &store.Ranked{ID: "c4", Score: 20}
+	assert.Equal(t, [2]*store.Ranked{c4, c4}, marks(), "left out")
+	write("c0", 10)
+	assert.Equal(t, [2]*store.Ranked{c4, c4}, marks(), "lower: the mark stays")
+	write("c5", 45)
+	c3 := &store.Ranked{ID: "c3", Score: 30}
+	assert.Equal(t, [2]*store.Ranked{c3, c3}, marks(), "trimmed")
+}
