@@ -1,12 +1,14 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +65,20 @@ func (f *fakeStore) Leaderboard(_ context.Context, by string, _ int) ([]store.Ra
 		}
 	}
 	return out, nil
+}
+
+// Filtered is every contact that passes, by score then id.
+func (f *fakeStore) Filtered(_ context.Context, filters []store.Filter, limit int, _ *store.Ranked, _ int) (*store.Matching, error) {
+	m := &store.Matching{Items: []store.Ranked{}, Complete: true}
+	for id, c := range f.contacts {
+		has := store.ContactFilters(c)
+		if !slices.ContainsFunc(filters, func(f store.Filter) bool { return !slices.Contains(has, f) }) {
+			m.Items = append(m.Items, store.Ranked{ID: id, Score: int64(c.Score())})
+		}
+	}
+	slices.SortFunc(m.Items, func(a, b store.Ranked) int { return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.ID, a.ID)) })
+	m.Items = m.Items[:min(limit, len(m.Items))]
+	return m, nil
 }
 
 func (f *fakeStore) Report(context.Context, string) (map[string]string, error) {
@@ -290,6 +306,15 @@ type boardsRead struct {
 func (b *boardsRead) Leaderboard(_ context.Context, by string, _ int) ([]store.Ranked, error) {
 	b.boards = append(b.boards, by)
 	return nil, nil
+}
+
+func (b *boardsRead) Filtered(_ context.Context, filters []store.Filter, _ int, _ *store.Ranked, _ int) (*store.Matching, error) {
+	var boards []string
+	for _, f := range filters {
+		boards = append(boards, f.Board())
+	}
+	b.boards = append(b.boards, strings.Join(boards, " "))
+	return &store.Matching{Complete: true}, nil
 }
 
 // TestTheAccountPageBreaksItsFitDownByRule: each account-fit rule of the

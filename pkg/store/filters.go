@@ -11,7 +11,10 @@ import (
 // status. Each is kept like the contact leaderboard (its top
 // FilteredBoardSize by score), with the scores, by the same pipeline that
 // writes them: a filtered board is read, never computed by scanning.
-type Filter struct{ Field, Value string }
+type Filter struct {
+	Field string `json:"field"`
+	Value string `json:"value"`
+}
 
 // Fields a contact leaderboard can be filtered by.
 const (
