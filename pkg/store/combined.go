@@ -55,7 +55,7 @@ func (p place) exactAfter(m *Ranked) bool {
 	return m == nil || p.top || p.at.above(*m)
 }
 
-// walkChunk is how many entries a walk reads at once.
+// walkChunk is how many entries a walk reads at once at most.
 const walkChunk = 512
 
 // Filtered reads the contacts that pass every filter (at most one for
@@ -121,11 +121,14 @@ func (s *Store) Filtered(ctx context.Context, filters []Filter, limit int, after
 				check = append(check, f)
 			}
 		}
+		chunk := 0
 		for {
-			// Without checks every entry is an item.
-			n := walkChunk
-			if len(check) == 0 {
-				n = limit - len(out.Items)
+			// Without checks every entry is an item; with them, chunks
+			// grow from twice what is missing, as items prove rare.
+			n := limit - len(out.Items)
+			if len(check) > 0 {
+				chunk = min(walkChunk, max(chunk*2, 2*n, 32))
+				n = chunk
 			}
 			n = min(n, scan-out.Scanned)
 			got, err := s.walk(ctx, boards[b], p, end, n)
