@@ -5,6 +5,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 
@@ -58,33 +59,34 @@ func (p place) exactAfter(m *Ranked) bool {
 // walkChunk is how many entries a walk reads at once at most.
 const walkChunk = 512
 
+// source is what a filtered walk reads in score order: one board, whose
+// entries are checked against the filters it does not imply, or the cells
+// of the filters merged (see CellOf), which need no check. It is exact
+// above its mark (nil: everywhere): a board's lost mark, or the highest
+// of the cells'.
+type source struct {
+	boards []string
+	check  []Filter
+	mark   *Ranked
+	// rank orders the sources exact at a place: a filter's own board
+	// first (one key, no check), then the cells, then boards that need
+	// checks, the thinnest first.
+	rank int
+}
+
 // Filtered reads the contacts that pass every filter (at most one for
 // each field), by score, from the top or after a place, up to limit of
-// them and reading at most scan board entries. The contact leaderboard
-// and the filtered boards of the filters are each exact above their lost
-// marks: the walk reads, in turn for each stretch between marks, whichever
-// of the boards exact there holds the fewest entries, and checks each
-// entry against the filters the board does not imply, on the contact's
-// own state. Where every board has lost something, the walk stops
-// (IndexedTo); contacts are never scanned beyond the boards.
+// them and reading at most about scan board entries. It reads, in turn
+// for each stretch between the lost marks of its sources, one source that
+// is exact there: a single filter's board, else the cells that have every
+// filter's value, else the contact leaderboard or a filter's board, each
+// entry checked on the contact's own state. Where no source is exact any
+// more the walk stops (IndexedTo); contacts are never scanned beyond the
+// boards.
 func (s *Store) Filtered(ctx context.Context, filters []Filter, limit int, after *Ranked, scan int) (*Matching, error) {
-	boards := []string{"contact"}
-	for _, f := range filters {
-		boards = append(boards, f.Board())
-	}
-	marks := make([]*Ranked, len(boards))
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.ZSliceCmd, len(boards))
-	for i, b := range boards {
-		cmds[i] = pipe.ZRangeWithScores(ctx, s.lostKey(b), 0, 0)
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("lost marks: %w", err)
-	}
-	for i, c := range cmds {
-		if zs := c.Val(); len(zs) == 1 {
-			marks[i] = &Ranked{ID: zs[0].Member.(string), Score: int64(zs[0].Score)}
-		}
+	srcs, err := s.sources(ctx, filters)
+	if err != nil {
+		return nil, err
 	}
 	out := &Matching{Items: []Ranked{}}
 	p := place{top: true}
@@ -92,15 +94,16 @@ func (s *Store) Filtered(ctx context.Context, filters []Filter, limit int, after
 		p = place{at: *after}
 	}
 	for {
-		// The boards exact just after p, and where the first of them
+		// The sources exact just after p, and where the first of them
 		// stops being exact.
-		var exact []int
+		var exact []*source
 		var end *Ranked
-		for i, m := range marks {
+		for i := range srcs {
+			m := srcs[i].mark
 			if !p.exactAfter(m) {
 				continue
 			}
-			exact = append(exact, i)
+			exact = append(exact, &srcs[i])
 			if m != nil && (end == nil || m.above(*end)) {
 				end = m
 			}
@@ -110,36 +113,29 @@ func (s *Store) Filtered(ctx context.Context, filters []Filter, limit int, after
 			out.IndexedTo = &at
 			return out, nil
 		}
-		b, err := s.thinnest(ctx, boards, exact, p, end)
+		src, err := s.pick(ctx, exact, p, end)
 		if err != nil {
 			return nil, err
-		}
-		// Filters other than the board's own are checked on the state.
-		var check []Filter
-		for _, f := range filters {
-			if b == 0 || f.Board() != boards[b] {
-				check = append(check, f)
-			}
 		}
 		chunk := 0
 		for {
 			// Without checks every entry is an item; with them, chunks
 			// grow from twice what is missing, as items prove rare.
 			n := limit - len(out.Items)
-			if len(check) > 0 {
+			if len(src.check) > 0 {
 				chunk = min(walkChunk, max(chunk*2, 2*n, 32))
 				n = chunk
 			}
 			n = min(n, scan-out.Scanned)
-			got, err := s.walk(ctx, boards[b], p, end, n)
+			got, read, err := s.read(ctx, src.boards, p, end, n)
 			if err != nil {
 				return nil, err
 			}
 			if len(got) == 0 {
 				break
 			}
-			out.Scanned += len(got)
-			pass, err := s.passing(ctx, got, check)
+			out.Scanned += read
+			pass, err := s.passing(ctx, got, src.check)
 			if err != nil {
 				return nil, err
 			}
@@ -159,22 +155,91 @@ func (s *Store) Filtered(ctx context.Context, filters []Filter, limit int, after
 				out.Next = &last
 				return out, nil
 			}
+			if len(got) < n {
+				break // the source holds no more above end
+			}
 		}
 		if end == nil {
 			out.Complete = true
 			return out, nil
 		}
-		// The next board goes on from the mark, which this one did not
+		// The next source goes on from the mark, which this one did not
 		// hold for sure.
 		p = place{at: *end, incl: true}
 	}
 }
 
-// thinnest is the one of the exact boards that holds the fewest entries
-// between p and end (a guess by score: ties are not counted apart).
-func (s *Store) thinnest(ctx context.Context, boards []string, exact []int, p place, end *Ranked) (int, error) {
-	if len(exact) == 1 {
-		return exact[0], nil
+// sources are the sources of a filtered read (see source), with their
+// marks: two round trips, the set of cells then the marks.
+func (s *Store) sources(ctx context.Context, filters []Filter) ([]source, error) {
+	names, err := s.rdb.SMembers(ctx, s.cellsKey()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read cells: %w", err)
+	}
+	var cells []string
+	for _, name := range names {
+		q, err := url.ParseQuery(name)
+		if err != nil {
+			continue // not a cell this store writes
+		}
+		if !slices.ContainsFunc(filters, func(f Filter) bool { return !slices.Contains(q[f.Field], f.Value) }) {
+			cells = append(cells, Filter{Field: filterCell, Value: name}.Board())
+		}
+	}
+	srcs := []source{{boards: []string{"contact"}, check: filters, rank: 2}}
+	for _, f := range filters {
+		src := source{boards: []string{f.Board()}}
+		for _, g := range filters {
+			if g != f {
+				src.check = append(src.check, g)
+			}
+		}
+		if len(src.check) > 0 {
+			src.rank = 2
+		}
+		srcs = append(srcs, src)
+	}
+	// No cell has them all: the cells say so, exactly.
+	srcs = append(srcs, source{boards: cells, rank: 1})
+	pipe := s.rdb.Pipeline()
+	var marks []*redis.ZSliceCmd
+	for _, src := range srcs {
+		for _, b := range src.boards {
+			marks = append(marks, pipe.ZRangeWithScores(ctx, s.lostKey(b), 0, 0))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("lost marks: %w", err)
+	}
+	for i := range srcs {
+		for range srcs[i].boards {
+			zs := marks[0].Val()
+			marks = marks[1:]
+			if len(zs) == 0 {
+				continue
+			}
+			m := Ranked{ID: zs[0].Member.(string), Score: int64(zs[0].Score)}
+			if srcs[i].mark == nil || m.above(*srcs[i].mark) {
+				srcs[i].mark = &m
+			}
+		}
+	}
+	return srcs, nil
+}
+
+// pick is the exact source to read from p to end (see source.rank);
+// among boards that need checks, the one that holds the fewest entries
+// there (a guess by score: ties are not counted apart).
+func (s *Store) pick(ctx context.Context, exact []*source, p place, end *Ranked) (*source, error) {
+	best := slices.MinFunc(exact, func(a, b *source) int { return a.rank - b.rank })
+	var thick []*source
+	for _, src := range exact {
+		if src.rank == best.rank {
+			thick = append(thick, src)
+		}
+	}
+	if best.rank < 2 || len(thick) == 1 {
+		return best, nil
 	}
 	lo, hi := "-inf", "+inf"
 	if end != nil {
@@ -184,25 +249,103 @@ func (s *Store) thinnest(ctx context.Context, boards []string, exact []int, p pl
 		hi = strconv.FormatInt(p.at.Score, 10)
 	}
 	pipe := s.rdb.Pipeline()
-	counts := make([]*redis.IntCmd, len(exact))
-	for i, b := range exact {
-		counts[i] = pipe.ZCount(ctx, s.LeaderboardKey(boards[b]), lo, hi)
+	counts := make([]*redis.IntCmd, len(thick))
+	for i, src := range thick {
+		counts[i] = pipe.ZCount(ctx, s.LeaderboardKey(src.boards[0]), lo, hi)
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
-		return 0, fmt.Errorf("count board entries: %w", err)
+		return nil, fmt.Errorf("count board entries: %w", err)
 	}
-	best := 0
-	for i := range exact {
-		if counts[i].Val() < counts[best].Val() {
-			best = i
+	i := 0
+	for j := range thick {
+		if counts[j].Val() < counts[i].Val() {
+			i = j
 		}
 	}
-	return exact[best], nil
+	return thick[i], nil
 }
 
-// walk reads up to n entries of a board after p and above end (see
-// walk.lua).
-func (s *Store) walk(ctx context.Context, by string, p place, end *Ranked, n int) ([]Ranked, error) {
+// read reads up to n entries after p and above end, in order, of one
+// board or of several merged, and says how many entries it read. Each
+// board of a merge is read a chunk at a time, from a share of n that
+// doubles as a board proves to hold the top entries, so that a merge of
+// many boards reads about n entries, not n of each.
+func (s *Store) read(ctx context.Context, boards []string, p place, end *Ranked, n int) ([]Ranked, int, error) {
+	type cursor struct {
+		board string
+		at    place
+		buf   []Ranked
+		done  bool
+		chunk int
+	}
+	curs := make([]*cursor, len(boards))
+	for i, b := range boards {
+		curs[i] = &cursor{board: b, at: p, chunk: min(n, max(8, 2*n/len(boards)))}
+	}
+	var out []Ranked
+	read := 0
+	for len(out) < n {
+		var empty []*cursor
+		for _, c := range curs {
+			if len(c.buf) == 0 && !c.done {
+				empty = append(empty, c)
+			}
+		}
+		if len(empty) > 0 {
+			cmds := make([]*redis.Cmd, len(empty))
+			err := s.runScript(ctx, walkScript, "read leaderboards", func(pipe redis.Pipeliner) {
+				for i, c := range empty {
+					cmds[i] = s.queueWalk(ctx, pipe, c.board, c.at, end, c.chunk)
+				}
+			})
+			if err != nil {
+				return nil, 0, err
+			}
+			for i, c := range empty {
+				got, err := walked(c.board, cmds[i])
+				if err != nil {
+					return nil, 0, err
+				}
+				read += len(got)
+				c.buf, c.done = got, len(got) < c.chunk
+				c.chunk = min(2*c.chunk, walkChunk)
+				if len(got) > 0 {
+					c.at = place{at: got[len(got)-1]}
+				}
+			}
+		}
+		// The highest head, while every board that may hold more has
+		// entries in hand.
+		for len(out) < n {
+			var top *cursor
+			for _, c := range curs {
+				if len(c.buf) == 0 {
+					if !c.done {
+						top = nil
+						break
+					}
+					continue
+				}
+				if top == nil || c.buf[0].above(top.buf[0]) {
+					top = c
+				}
+			}
+			if top == nil {
+				break
+			}
+			out = append(out, top.buf[0])
+			top.buf = top.buf[1:]
+		}
+		if !slices.ContainsFunc(curs, func(c *cursor) bool { return !c.done || len(c.buf) > 0 }) {
+			break
+		}
+	}
+	return out, read, nil
+}
+
+// queueWalk queues the read of up to n entries of a board after p and
+// above end (see walk.lua).
+func (s *Store) queueWalk(ctx context.Context, pipe redis.Pipeliner, by string, p place, end *Ranked, n int) *redis.Cmd {
 	args := []any{"", "", "0", "", "", n}
 	if !p.top {
 		args[0], args[1] = p.at.Score, p.at.ID
@@ -213,13 +356,11 @@ func (s *Store) walk(ctx context.Context, by string, p place, end *Ranked, n int
 	if end != nil {
 		args[3], args[4] = end.Score, end.ID
 	}
-	var cmd *redis.Cmd
-	err := s.runScript(ctx, walkScript, "read leaderboard "+by, func(pipe redis.Pipeliner) {
-		cmd = walkScript.EvalSha(ctx, pipe, []string{s.LeaderboardKey(by)}, args...)
-	})
-	if err != nil {
-		return nil, err
-	}
+	return walkScript.EvalSha(ctx, pipe, []string{s.LeaderboardKey(by)}, args...)
+}
+
+// walked is the answer of a queued walk.
+func walked(by string, cmd *redis.Cmd) ([]Ranked, error) {
 	flat, err := cmd.StringSlice()
 	if err != nil {
 		return nil, fmt.Errorf("read leaderboard %s: %w", by, err)

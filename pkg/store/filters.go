@@ -1,6 +1,7 @@
 package store
 
 import (
+	"net/url"
 	"slices"
 
 	"github.com/leadscore/leads/pkg/scoring"
@@ -71,13 +72,41 @@ type Boards struct {
 	Prev   int32
 }
 
+// filterCell is the field of a cell's Filter: a board of the contacts
+// that have exactly the same values (see CellOf).
+const filterCell = "cell"
+
+// CellOf is the cell c is in: every contact has one, named by all the
+// filters it passes, as a query string in a fixed order
+// ("grade=A&mql=true&product=analytics&stage=late"), so that the cells
+// of a set of filters are those whose name has every one of them. The
+// cells' boards are, together, a second index of every filter value:
+// small cells hold every contact they have, and a combination of values
+// reads only the cells that have them all (see Filtered).
+func CellOf(c *scoring.Contact) Filter {
+	q := url.Values{}
+	for _, f := range ContactFilters(c) {
+		q.Add(f.Field, f.Value)
+	}
+	slices.Sort(q[FilterProduct])
+	return Filter{Field: filterCell, Value: q.Encode()}
+}
+
+// contactBoards are the boards c belongs on: its filters' and its cell's.
+func contactBoards(c *scoring.Contact) []Filter {
+	if c == nil {
+		return nil
+	}
+	return append(ContactFilters(c), CellOf(c))
+}
+
 // ContactBoards compares a contact as it was (nil: new) with as it is.
 func ContactBoards(before, now *scoring.Contact) Boards {
-	b := Boards{Score: now.Score(), In: ContactFilters(now)}
+	b := Boards{Score: now.Score(), In: contactBoards(now)}
 	if before != nil {
 		b.Prev = before.Score()
 	}
-	for _, f := range ContactFilters(before) {
+	for _, f := range contactBoards(before) {
 		if slices.Contains(b.In, f) {
 			b.Stayed = append(b.Stayed, f)
 		} else {

@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -202,6 +203,11 @@ func (s *Store) MQACount(ctx context.Context) (int64, error) {
 
 // LeaderboardKey is the sorted set of contacts or accounts by score.
 func (s *Store) LeaderboardKey(by string) string { return s.ns + ":lb:" + by }
+
+// cellsKey is the set of every cell a contact has been written to (see
+// CellOf), which a read of several filters picks its cells from. A cell
+// stays when it empties: few ever do, and an empty one reads as nothing.
+func (s *Store) cellsKey() string { return s.ns + ":lb:cells" }
 
 // lostKey holds a leaderboard's lost mark (see Lost): a sorted set of one
 // entry, in the board's hash slot (its tag is the board's whole key).
@@ -718,8 +724,12 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	filtered := map[string]map[string]int32{}
 	skipped := map[string]Ranked{}
 	var left []string
+	cells := map[string]bool{}
 	for c, b := range d.Boards {
 		for _, f := range b.In {
+			if f.Field == filterCell {
+				cells[f.Value] = true
+			}
 			board := f.Board()
 			if floor, full := s.boardFloor(board); full && !b.mayHold(f, floor) {
 				// Not written: lost at this score, unless the board
@@ -751,6 +761,9 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 		}
 		for h, c := range d.Emails {
 			pipe.HSet(ctx, s.emailKey(h), h, c)
+		}
+		if len(cells) > 0 {
+			pipe.SAdd(ctx, s.cellsKey(), slices.Collect(maps.Keys(cells)))
 		}
 		for a, mqa := range d.MQA {
 			if mqa {
