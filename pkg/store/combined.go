@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -176,13 +177,23 @@ func (s *Store) sources(ctx context.Context, filters []Filter) ([]source, error)
 	if err != nil {
 		return nil, fmt.Errorf("read cells: %w", err)
 	}
+	// A cell has a filter when its name has the filter's part (see
+	// cellOf).
+	parts := make([]string, len(filters))
+	for i, f := range filters {
+		parts[i] = f.Field + "=" + url.QueryEscape(f.Value)
+	}
 	var cells []string
 	for _, name := range names {
-		q, err := url.ParseQuery(name)
-		if err != nil {
-			continue // not a cell this store writes
+		has := func(part string) bool {
+			for p := range strings.SplitSeq(name, "&") {
+				if p == part {
+					return true
+				}
+			}
+			return false
 		}
-		if !slices.ContainsFunc(filters, func(f Filter) bool { return !slices.Contains(q[f.Field], f.Value) }) {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !has(p) }) {
 			cells = append(cells, Filter{Field: filterCell, Value: name}.Board())
 		}
 	}

@@ -109,8 +109,8 @@ func combinedQueries() [][]store.Filter {
 }
 
 // TestCombinedFiltersMatchEveryContactsState: 600 contacts with random
-// values and scores, boards of 12 (the contact leaderboard 200) so that
-// nearly every board is full and trims; values of a wide spread (many
+// values and scores, boards of 12 and cells of 5 (the contact
+// leaderboard 200) so that nearly every board is full and trims; values of a wide spread (many
 // cells, most small) and of a narrow one (few cells, most full). Every
 // filter set of combinedQueries, read a page at a time (paging on, and
 // with a scan limit that cuts reads short), lists exactly the contacts
@@ -130,7 +130,7 @@ func checkCombinedFilters(t *testing.T, narrow bool) {
 	cs := &combinedStore{t: t, contacts: map[string]*scoring.Contact{}, versions: map[string]int64{}}
 	for i := range cs.writers {
 		cs.writers[i] = store.New(rdb, ns)
-		cs.writers[i].FilteredBoardSize, cs.writers[i].LeaderboardSize = 12, 200
+		cs.writers[i].FilteredBoardSize, cs.writers[i].CellSize, cs.writers[i].LeaderboardSize = 12, 5, 200
 	}
 	reader := cs.writers[0]
 	rng := rand.New(rand.NewPCG(7, 11))
@@ -269,7 +269,7 @@ func TestABoardMarksWhatItLeftOutWithoutTrimming(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	st := store.New(testutil.RedisClient(t), testutil.Prefix(t))
-	st.FilteredBoardSize, st.LeaderboardSize = 3, 3
+	st.FilteredBoardSize, st.CellSize, st.LeaderboardSize = 3, 3, 3
 	cs := &combinedStore{t: t, writers: [2]*store.Store{st, st}, contacts: map[string]*scoring.Contact{}, versions: map[string]int64{}}
 	contact := func(id string, behavior int32) *scoring.Contact {
 		return &scoring.Contact{ID: id, Behavior: behavior, Grade: "A"}

@@ -1,8 +1,10 @@
 package store
 
 import (
+	"cmp"
 	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/leadscore/leads/pkg/scoring"
 )
@@ -76,6 +78,9 @@ type Boards struct {
 // that have exactly the same values (see CellOf).
 const filterCell = "cell"
 
+// cellBoards begins the name of every cell's board.
+var cellBoards = Filter{Field: filterCell}.Board()
+
 // CellOf is the cell c is in: every contact has one, named by all the
 // filters it passes, as a query string in a fixed order
 // ("grade=A&mql=true&product=analytics&stage=late"), so that the cells
@@ -83,13 +88,23 @@ const filterCell = "cell"
 // cells' boards are, together, a second index of every filter value:
 // small cells hold every contact they have, and a combination of values
 // reads only the cells that have them all (see Filtered).
-func CellOf(c *scoring.Contact) Filter {
-	q := url.Values{}
-	for _, f := range ContactFilters(c) {
-		q.Add(f.Field, f.Value)
+func CellOf(c *scoring.Contact) Filter { return cellOf(ContactFilters(c)) }
+
+// cellOf is the cell of a contact with the filters fs, its name as
+// url.Values.Encode writes it, built without the map.
+func cellOf(fs []Filter) Filter {
+	fs = slices.Clone(fs)
+	slices.SortFunc(fs, func(a, b Filter) int { return cmp.Or(cmp.Compare(a.Field, b.Field), cmp.Compare(a.Value, b.Value)) })
+	var b strings.Builder
+	for i, f := range fs {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(f.Field)
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(f.Value))
 	}
-	slices.Sort(q[FilterProduct])
-	return Filter{Field: filterCell, Value: q.Encode()}
+	return Filter{Field: filterCell, Value: b.String()}
 }
 
 // contactBoards are the boards c belongs on: its filters' and its cell's.
@@ -97,7 +112,8 @@ func contactBoards(c *scoring.Contact) []Filter {
 	if c == nil {
 		return nil
 	}
-	return append(ContactFilters(c), CellOf(c))
+	fs := ContactFilters(c)
+	return append(fs, cellOf(fs))
 }
 
 // ContactBoards compares a contact as it was (nil: new) with as it is.

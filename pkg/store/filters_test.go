@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -110,4 +111,36 @@ func TestALeaderboardMarksTheHighestEntryItLost(t *testing.T) {
 	write("c5", 45)
 	c3 := &store.Ranked{ID: "c3", Score: 30}
 	assert.Equal(t, [2]*store.Ranked{c3, c3}, marks(), "trimmed")
+}
+
+// TestACellOf64StaysAListpack: 300 contacts of one cell written at once
+// are trimmed as they are added, so the cell never passes 128 entries,
+// past which Redis keeps a sorted set as a skiplist for good (several
+// times the memory); it keeps its top 64.
+func TestACellOf64StaysAListpack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testutil.RedisClient(t)
+	st := store.New(rdb, testutil.Prefix(t))
+	require.Equal(t, 64, st.CellSize)
+	d := store.Derived{Boards: map[string]store.Boards{}}
+	var cell store.Filter
+	for i := range 300 {
+		c := &scoring.Contact{ID: fmt.Sprintf("c-%03d", i), Behavior: int32(i), Grade: "B"}
+		d.Boards[c.ID], cell = store.ContactBoards(nil, c), store.CellOf(c)
+	}
+	require.NoError(t, st.WriteDerived(ctx, d))
+	key := st.LeaderboardKey(cell.Board())
+	enc, err := rdb.ObjectEncoding(ctx, key).Result()
+	require.NoError(t, err)
+	assert.Equal(t, "listpack", enc)
+	top, err := st.Leaderboard(ctx, cell.Board(), 100)
+	require.NoError(t, err)
+	require.Len(t, top, 64)
+	assert.Equal(t, store.Ranked{ID: "c-299", Score: 299}, top[0])
+	assert.Equal(t, store.Ranked{ID: "c-236", Score: 236}, top[63])
+	mark, lost, err := st.Lost(ctx, cell.Board())
+	require.NoError(t, err)
+	assert.True(t, lost)
+	assert.Equal(t, store.Ranked{ID: "c-235", Score: 235}, mark)
 }

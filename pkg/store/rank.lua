@@ -61,11 +61,18 @@ local function zadd(flag, from, count)
   end
 end
 
-local i = 2
-local adds = tonumber(ARGV[i])
-zadd(nil, i + 1, adds)
-i = i + 1 + 2 * adds
+local function trim()
+  local n = redis.call('ZCARD', board)
+  if n > size then
+    local gone = redis.call('ZRANGE', board, n - size - 1, n - size - 1, 'WITHSCORES')
+    raise(gone[2], gone[1])
+    redis.call('ZREMRANGEBYRANK', board, 0, n - size - 1)
+  end
+end
 
+-- Updates first, so that the trims below see every score as written.
+local adds = tonumber(ARGV[2])
+local i = 3 + 2 * adds
 local updates = tonumber(ARGV[i])
 local from = i + 1
 local done = 0
@@ -86,16 +93,22 @@ end
 zadd('XX', from, updates)
 i = from + 2 * updates
 
+-- Adds, trimmed as they go: a board of up to 64 entries then never holds
+-- more than 128, and stays a listpack, which Redis does not go back to
+-- once a sorted set has passed 128 entries.
+local added = 0
+while added < adds do
+  local n = math.min(adds - added, 500, math.max(size, 128 - redis.call('ZCARD', board)))
+  zadd(nil, 3 + 2 * added, n)
+  added = added + n
+  trim()
+end
+
 if ARGV[i] ~= '' then
   raise(ARGV[i], ARGV[i + 1])
 end
 
-local n = redis.call('ZCARD', board)
-if n > size then
-  local gone = redis.call('ZRANGE', board, n - size - 1, n - size - 1, 'WITHSCORES')
-  raise(gone[2], gone[1])
-  redis.call('ZREMRANGEBYRANK', board, 0, n - size - 1)
-end
+trim()
 if raised then
   redis.call('DEL', lost)
   redis.call('ZADD', lost, ms, mm)

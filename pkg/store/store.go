@@ -94,10 +94,12 @@ type Store struct {
 	LedgerMax    int
 	LedgerMaxAge time.Duration
 	labels       labels
-	// LeaderboardSize bounds each leaderboard to the top N, and
-	// FilteredBoardSize each filtered one (see Filter).
+	// LeaderboardSize bounds each leaderboard to the top N,
+	// FilteredBoardSize each filtered one (see Filter) and CellSize each
+	// cell (see CellOf).
 	LeaderboardSize   int
 	FilteredBoardSize int
+	CellSize          int
 	boards            struct {
 		sync.Mutex
 		floor map[string]float64
@@ -118,12 +120,17 @@ type Store struct {
 const (
 	DefaultLeaderboardSize   = 10000
 	DefaultFilteredBoardSize = 1000
+	// DefaultCellSize keeps cells small enough for Redis's compact
+	// encoding of sorted sets (a listpack, up to 128 entries: a cell is
+	// trimmed as it is written, so it never holds more than twice its
+	// size); a read that needs more of a cell goes on with boards.
+	DefaultCellSize = 64
 )
 
 // New returns a store for the namespace (a key prefix; "leads" for live).
 func New(rdb redis.UniversalClient, namespace string) *Store {
 	return &Store{rdb: rdb, ns: namespace, LedgerMax: DefaultLedgerMax, LeaderboardSize: DefaultLeaderboardSize,
-		FilteredBoardSize: DefaultFilteredBoardSize}
+		FilteredBoardSize: DefaultFilteredBoardSize, CellSize: DefaultCellSize}
 }
 
 // KeepLedgersAs sets the ledgers' retention to the model's (its ledger
@@ -784,11 +791,11 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 			if r, ok := skipped[board]; ok {
 				lost = &r
 			}
-			after = append(after, s.rank(ctx, pipe, board, scores, lost, s.FilteredBoardSize))
+			after = append(after, s.rank(ctx, pipe, board, scores, lost, s.filteredSize(board)))
 		}
 		for board, r := range skipped {
 			if _, ranked := filtered[board]; !ranked {
-				after = append(after, s.rank(ctx, pipe, board, nil, &r, s.FilteredBoardSize))
+				after = append(after, s.rank(ctx, pipe, board, nil, &r, s.filteredSize(board)))
 			}
 		}
 		for c, at := range d.Due {
@@ -813,6 +820,14 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 		}
 	}
 	return nil
+}
+
+// filteredSize is how many entries a filtered board or a cell keeps.
+func (s *Store) filteredSize(board string) int {
+	if strings.HasPrefix(board, cellBoards) {
+		return s.CellSize
+	}
+	return s.FilteredBoardSize
 }
 
 // rank adds scores to a leaderboard and trims it to the top size, with
