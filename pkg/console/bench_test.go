@@ -24,11 +24,13 @@ import (
 )
 
 // BenchmarkPages1M measures the server time and the HTML weight of the
-// leaderboard and contact pages over a store of 1,000,000 contacts
-// (250,000 accounts of 4), written through the store's own commit as the
-// scorer writes them: the pages read the leaderboard's sorted set, the
-// contact index and the contact's home, never a scan, so the number of
-// contacts should not show. LEADS_BENCH_CONTACTS sets another size.
+// leaderboard and contact pages, and the server time of the read API's
+// filtered leaderboard (with the entries it read and whether it was
+// complete), over a store of 1,000,000 contacts (250,000 accounts of 4),
+// written through the store's own commit as the scorer writes them, with
+// their boards and cells: the pages read the leaderboard's sorted set,
+// the contact index and the contact's home, never a scan, so the number
+// of contacts should not show. LEADS_BENCH_CONTACTS sets another size.
 func BenchmarkPages1M(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("LEADS_BENCH_CONTACTS"); s != "" {
@@ -83,6 +85,7 @@ func BenchmarkPages1M(b *testing.B) {
 		{"api-A-late-1000", "grade=A&stage=late&limit=1000"},
 		{"api-A-early-10", "grade=A&stage=early&limit=10"},
 		{"api-B-mid-clevel-mql-10", "grade=B&stage=mid&nurture=c_level&mql=true&limit=10"},
+		{"api-B-mid-clevel-mql-1000", "grade=B&stage=mid&nurture=c_level&mql=true&limit=1000"},
 		{"api-D-clevel-none-10", "grade=D&nurture=c_level&limit=10"},
 	} {
 		b.Run(q.name, func(b *testing.B) {
