@@ -18,7 +18,7 @@ import (
 var (
 	//go:embed walk.lua
 	walkLua    string
-	walkScript = redis.NewScript(walkLua)
+	walkScript = redis.NewScript(beforeLua + walkLua)
 )
 
 // Matching is a page of the contacts that pass every filter of a Filtered

@@ -10,7 +10,8 @@
 -- those not on the board stay off it, lost; then a score and id lost
 -- without being written, or "" and "".
 -- Returns the board's entry at rank size from the top (when it is full)
--- as score, id or "", "", then the mark as score, id or "", "".
+-- as score, id or "", "", then the mark as score, id or "", "". (before.lua
+-- comes first.)
 local board, lost = KEYS[1], KEYS[2]
 local size = tonumber(ARGV[1])
 
@@ -20,19 +21,6 @@ if #mark == 2 then
   mm, ms = mark[1], tonumber(mark[2])
 end
 local raised = false
-
--- Members compare as Redis orders them, byte by byte (Lua's < follows
--- the locale).
-local function before(a, b)
-  local n = math.min(#a, #b)
-  for k = 1, n do
-    local x, y = a:byte(k), b:byte(k)
-    if x ~= y then
-      return x < y
-    end
-  end
-  return #a < #b
-end
 
 local function raise(s, m)
   s = tonumber(s)

@@ -26,9 +26,11 @@ var (
 	commitLua string
 	//go:embed rank.lua
 	rankLua string
+	//go:embed before.lua
+	beforeLua string
 
 	commitScript = redis.NewScript(commitLua)
-	rankScript   = redis.NewScript(rankLua)
+	rankScript   = redis.NewScript(beforeLua + rankLua)
 )
 
 // Hash fields of a home.

@@ -4,24 +4,11 @@
 -- ""), in the board's order: score, then id, descending. Reading by rank
 -- in one call keeps the reads of a walk apart from concurrent writes, and
 -- finds its place among thousands of equal scores without reading them.
--- Returns id, score, id, score, ...
+-- Returns id, score, id, score, ... (before.lua comes first.)
 local board = KEYS[1]
 local ps, pid, incl = ARGV[1], ARGV[2], ARGV[3] == '1'
 local es, eid = ARGV[4], ARGV[5]
 local count = tonumber(ARGV[6])
-
--- Members compare as Redis orders them, byte by byte (Lua's < follows
--- the locale).
-local function before(a, b)
-  local n = math.min(#a, #b)
-  for k = 1, n do
-    local x, y = a:byte(k), b:byte(k)
-    if x ~= y then
-      return x < y
-    end
-  end
-  return #a < #b
-end
 
 -- The first rank after the place: past every higher score, then a binary
 -- search among the entries of the place's score (ids descending).
