@@ -27,6 +27,7 @@ type Reader interface {
 	Account(ctx context.Context, id string) (*scoring.Account, error)
 	History(ctx context.Context, contactID string, limit int) ([]scoring.Entry, error)
 	Leaderboard(ctx context.Context, by string, limit int) ([]store.Ranked, error)
+	Filtered(ctx context.Context, filters []store.Filter, limit int, after *store.Ranked, scan int) (*store.Matching, error)
 	Report(ctx context.Context, version string) (map[string]string, error)
 }
 
@@ -378,6 +379,27 @@ func compareStrings(a, b string) int {
 	return 0
 }
 
+// FilterScan is how many board entries a filtered leaderboard reads at
+// most for one answer (see store.Filtered): as many as the contact
+// leaderboard holds.
+const FilterScan = store.DefaultLeaderboardSize
+
+// Filtered is the answer of a filtered contact leaderboard.
+type Filtered struct {
+	By    string         `json:"by"`
+	Items []store.Ranked `json:"items"`
+	// Filter is the filter of an answer with one, as before filters
+	// combined.
+	Filter  *store.Filter  `json:"filter,omitempty"`
+	Filters []store.Filter `json:"filters"`
+	// Complete, Scanned, Next and IndexedTo are store.Matching's; Next
+	// as a cursor for ?after=.
+	Complete  bool          `json:"complete"`
+	Scanned   int           `json:"scanned"`
+	Next      string        `json:"next,omitempty"`
+	IndexedTo *store.Ranked `json:"indexed_to,omitempty"`
+}
+
 func (a *API) leaderboard(w http.ResponseWriter, r *http.Request) {
 	by := r.URL.Query().Get("by")
 	if by == "" {
@@ -391,54 +413,112 @@ func (a *API) leaderboard(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, ok := filterOf(w, r, by)
-	if !ok {
+	filters, after, err := FiltersOf(r.URL.Query(), by)
+	var fe *FilterError
+	if errors.As(err, &fe) {
+		httperr.WriteField(w, http.StatusBadRequest, fe.Field, fe.Reason)
 		return
 	}
-	board := by
-	if f != nil {
-		board = f.Board()
+	if len(filters) == 0 {
+		items, err := a.r.Leaderboard(r.Context(), by, limit)
+		if err != nil {
+			a.fail(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"by": by, "items": items})
+		return
 	}
-	items, err := a.r.Leaderboard(r.Context(), board, limit)
+	m, err := a.r.Filtered(r.Context(), filters, limit, after, FilterScan)
 	if err != nil {
 		a.fail(w, err)
 		return
 	}
-	out := map[string]any{"by": by, "items": items}
-	if f != nil {
-		out["filter"] = map[string]string{"field": f.Field, "value": f.Value}
+	out := Filtered{By: by, Items: m.Items, Filters: filters, Complete: m.Complete, Scanned: m.Scanned, IndexedTo: m.IndexedTo}
+	if len(filters) == 1 {
+		out.Filter = &filters[0]
+	}
+	if m.Next != nil {
+		out.Next = Cursor(*m.Next)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// filterOf is the filter of a leaderboard request, or nil: the contacts
-// with one value (?grade=, ?stage=, ?nurture=, ?product=, ?mql=true,
-// ?aql=true; one at a time).
-func filterOf(w http.ResponseWriter, r *http.Request, by string) (*store.Filter, bool) {
-	q := r.URL.Query()
-	var f *store.Filter
+// FilterError is a leaderboard query that cannot be read: the parameter
+// and why.
+type FilterError struct{ Field, Reason string }
+
+func (e *FilterError) Error() string { return e.Field + ": " + e.Reason }
+
+// leaderboardParams are the parameters of GET /v1/leaderboard besides the
+// filters: any other is refused, so that a misspelt filter does not pass
+// for the whole board.
+var leaderboardParams = []string{"by", "limit", "after"}
+
+// FiltersOf reads the filters of a leaderboard query (?grade=, ?stage=,
+// ?nurture=, ?product=, ?mql=true, ?aql=true; different fields combine:
+// a contact passes every one) and where to go on from (?after=, a cursor
+// of an earlier answer). A field given twice is refused: a contact has
+// one grade, stage and nurture category, and "analytics or crm" and
+// "analytics and crm" would read alike. The error is a *FilterError.
+func FiltersOf(q url.Values, by string) ([]store.Filter, *store.Ranked, error) {
+	var fs []store.Filter
+	for name := range q {
+		if !slices.Contains(store.FilterFields, name) && !slices.Contains(leaderboardParams, name) {
+			return nil, nil, &FilterError{name, "unknown parameter: the leaderboard takes " + strings.Join(leaderboardParams, ", ") +
+				" and the filters " + strings.Join(store.FilterFields, ", ")}
+		}
+	}
 	for _, field := range store.FilterFields {
-		v, ok := q[field]
+		vs, ok := q[field]
 		if !ok {
 			continue
 		}
+		v := vs[0]
 		switch {
-		case f != nil:
-			httperr.WriteField(w, http.StatusBadRequest, field, "filter by one of grade, stage, nurture, product, mql and aql at a time")
-			return nil, false
 		case by != "contact":
-			httperr.WriteField(w, http.StatusBadRequest, field, "only the contact leaderboard is filtered")
-			return nil, false
-		case len(v[0]) == 0 || len(v[0]) > 128:
-			httperr.WriteField(w, http.StatusBadRequest, field, "must be 1 to 128 characters")
-			return nil, false
-		case (field == store.FilterMQL || field == store.FilterAQL) && v[0] != "true":
-			httperr.WriteField(w, http.StatusBadRequest, field, "must be true")
-			return nil, false
+			return nil, nil, &FilterError{field, "only the contact leaderboard is filtered"}
+		case len(vs) > 1:
+			return nil, nil, &FilterError{field, "give one " + field + ": different fields combine (a contact passes every one), one field's values do not"}
+		case len(v) == 0 || len(v) > 128:
+			return nil, nil, &FilterError{field, "must be 1 to 128 characters"}
+		case (field == store.FilterMQL || field == store.FilterAQL) && v != "true":
+			return nil, nil, &FilterError{field, "must be true"}
+		case field == store.FilterStage && !slices.Contains(stages, v):
+			return nil, nil, &FilterError{field, "must be one of " + strings.Join(stages, ", ")}
+		case field == store.FilterNurture && !slices.Contains(model.NurtureCategories, v):
+			return nil, nil, &FilterError{field, "must be one of " + strings.Join(model.NurtureCategories, ", ")}
 		}
-		f = &store.Filter{Field: field, Value: v[0]}
+		fs = append(fs, store.Filter{Field: field, Value: v})
 	}
-	return f, true
+	s, ok := q["after"]
+	if !ok {
+		return fs, nil, nil
+	}
+	if len(fs) == 0 {
+		return nil, nil, &FilterError{"after", "continues a filtered leaderboard: give its filters too"}
+	}
+	after, err := ParseCursor(s[0])
+	if err != nil {
+		return nil, nil, &FilterError{"after", err.Error()}
+	}
+	return fs, &after, nil
+}
+
+// stages are the stages a contact can be at.
+var stages = []string{model.Early.String(), model.Mid.String(), model.Late.String()}
+
+// Cursor is where a filtered leaderboard goes on from: a score and an id,
+// as "score:id".
+func Cursor(r store.Ranked) string { return strconv.FormatInt(r.Score, 10) + ":" + r.ID }
+
+// ParseCursor reads a Cursor.
+func ParseCursor(s string) (store.Ranked, error) {
+	score, id, ok := strings.Cut(s, ":")
+	n, err := strconv.ParseInt(score, 10, 64)
+	if !ok || err != nil || id == "" {
+		return store.Ranked{}, errors.New("must be the next of an earlier answer (score:id)")
+	}
+	return store.Ranked{ID: id, Score: n}, nil
 }
 
 func intParam(w http.ResponseWriter, r *http.Request, name string, def, lo, hi int) (int, bool) {

@@ -44,7 +44,10 @@ func (r memReader) Account(_ context.Context, id string) (*scoring.Account, erro
 
 func (memReader) History(context.Context, string, int) ([]scoring.Entry, error)    { return nil, nil }
 func (memReader) Leaderboard(context.Context, string, int) ([]store.Ranked, error) { return nil, nil }
-func (memReader) Report(context.Context, string) (map[string]string, error)        { return nil, nil }
+func (memReader) Filtered(context.Context, []store.Filter, int, *store.Ranked, int) (*store.Matching, error) {
+	return &store.Matching{Complete: true}, nil
+}
+func (memReader) Report(context.Context, string) (map[string]string, error) { return nil, nil }
 
 // TestContactGatesShowTheAccountsFit: the contact resource's account gate
 // is the account's fit against thresholds.aql.account. A complete VP at a

@@ -40,6 +40,9 @@ func (downReader) History(_ context.Context, id string, _ int) ([]scoring.Entry,
 func (downReader) Leaderboard(context.Context, string, int) ([]store.Ranked, error) {
 	return nil, fmt.Errorf("leaderboard contact: %w", errDown)
 }
+func (downReader) Filtered(context.Context, []store.Filter, int, *store.Ranked, int) (*store.Matching, error) {
+	return nil, fmt.Errorf("leaderboard contact: %w", errDown)
+}
 func (downReader) Report(_ context.Context, version string) (map[string]string, error) {
 	return nil, fmt.Errorf("report %q: %w", version, errDown)
 }

@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -23,11 +24,13 @@ import (
 )
 
 // BenchmarkPages1M measures the server time and the HTML weight of the
-// leaderboard and contact pages over a store of 1,000,000 contacts
-// (250,000 accounts of 4), written through the store's own commit as the
-// scorer writes them: the pages read the leaderboard's sorted set, the
-// contact index and the contact's home, never a scan, so the number of
-// contacts should not show. LEADS_BENCH_CONTACTS sets another size.
+// leaderboard and contact pages, and the server time of the read API's
+// filtered leaderboard (with the entries it read and whether it was
+// complete), over a store of 1,000,000 contacts (250,000 accounts of 4),
+// written through the store's own commit as the scorer writes them, with
+// their boards and cells: the pages read the leaderboard's sorted set,
+// the contact index and the contact's home, never a scan, so the number
+// of contacts should not show. LEADS_BENCH_CONTACTS sets another size.
 func BenchmarkPages1M(b *testing.B) {
 	n := 1_000_000
 	if s := os.Getenv("LEADS_BENCH_CONTACTS"); s != "" {
@@ -57,6 +60,7 @@ func BenchmarkPages1M(b *testing.B) {
 		{"accounts-50", "/ui/leaderboard?by=account&limit=50"},
 		{"contact", "/ui/contacts/" + url.PathEscape(contactID(n/2))},
 		{"account", "/ui/accounts/" + url.PathEscape(accountID(n/8))},
+		{"filtered-50", "/ui/leaderboard?by=contact&limit=50&grade=A&stage=late&mql=true"},
 	} {
 		b.Run(p.name, func(b *testing.B) {
 			var size int
@@ -69,6 +73,41 @@ func BenchmarkPages1M(b *testing.B) {
 				size = w.Body.Len()
 			}
 			b.ReportMetric(float64(size), "html-bytes")
+		})
+	}
+	// The read API's filtered leaderboard, from common combinations to
+	// one no contact has (the walk reads until every board's mark).
+	read := api.New(st, engine, zap.NewNop()).Handler()
+	for _, q := range []struct{ name, query string }{
+		{"api-grade-A-50", "grade=A&limit=50"},
+		{"api-A-late-10", "grade=A&stage=late&limit=10"},
+		{"api-A-late-mql-100", "grade=A&stage=late&mql=true&limit=100"},
+		{"api-A-late-1000", "grade=A&stage=late&limit=1000"},
+		{"api-A-early-10", "grade=A&stage=early&limit=10"},
+		{"api-B-mid-clevel-mql-10", "grade=B&stage=mid&nurture=c_level&mql=true&limit=10"},
+		{"api-B-mid-clevel-mql-1000", "grade=B&stage=mid&nurture=c_level&mql=true&limit=1000"},
+		{"api-D-clevel-none-10", "grade=D&nurture=c_level&limit=10"},
+	} {
+		b.Run(q.name, func(b *testing.B) {
+			var got api.Filtered
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				read.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/leaderboard?"+q.query, nil))
+				if w.Code != http.StatusOK {
+					b.Fatalf("%s: %d %s", q.query, w.Code, w.Body.String())
+				}
+				got = api.Filtered{}
+				if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
+					b.Fatal(err)
+				}
+			}
+			complete := 0.0
+			if got.Complete {
+				complete = 1
+			}
+			b.ReportMetric(float64(len(got.Items)), "items")
+			b.ReportMetric(float64(got.Scanned), "scanned")
+			b.ReportMetric(complete, "complete")
 		})
 	}
 }
@@ -86,7 +125,7 @@ func fill(b *testing.B, ctx context.Context, st *store.Store, engine *scoring.En
 	types := []string{"email.opened", "email.clicked", "webinar.attended", "content.downloaded", "meeting.booked"}
 	for first := 0; first < n/perHome; first += batch {
 		var commits []store.Commit
-		d := store.Derived{Where: map[string]string{}, Contacts: map[string]int32{}, Accounts: map[string]int32{}}
+		d := store.Derived{Where: map[string]string{}, Contacts: map[string]int32{}, Accounts: map[string]int32{}, Boards: map[string]store.Boards{}}
 		for a := first; a < min(first+batch, n/perHome); a++ {
 			h := scoring.NewHome(scoring.HomeID(accountID(a), ""))
 			var res scoring.Result
@@ -111,7 +150,7 @@ func fill(b *testing.B, ctx context.Context, st *store.Store, engine *scoring.En
 					}
 				}
 				h.Contacts[c.ID] = c
-				d.Where[c.ID], d.Contacts[c.ID] = h.ID, c.Score()
+				d.Where[c.ID], d.Contacts[c.ID], d.Boards[c.ID] = h.ID, c.Score(), store.ContactBoards(nil, c)
 			}
 			h.Ledger = res.Ledger
 			d.Accounts[h.Account.ID] = h.Account.Score()

@@ -1,12 +1,14 @@
 package console
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -69,6 +71,20 @@ func (f *fakeStore) Leaderboard(_ context.Context, by string, _ int) ([]store.Ra
 		}
 	}
 	return out, nil
+}
+
+// Filtered is every contact that passes, by score then id.
+func (f *fakeStore) Filtered(_ context.Context, filters []store.Filter, limit int, _ *store.Ranked, _ int) (*store.Matching, error) {
+	m := &store.Matching{Items: []store.Ranked{}, Complete: true}
+	for id, c := range f.contacts {
+		has := store.ContactFilters(c)
+		if !slices.ContainsFunc(filters, func(f store.Filter) bool { return !slices.Contains(has, f) }) {
+			m.Items = append(m.Items, store.Ranked{ID: id, Score: int64(c.Score())})
+		}
+	}
+	slices.SortFunc(m.Items, func(a, b store.Ranked) int { return cmp.Or(cmp.Compare(b.Score, a.Score), cmp.Compare(b.ID, a.ID)) })
+	m.Items = m.Items[:min(limit, len(m.Items))]
+	return m, nil
 }
 
 func (f *fakeStore) Report(context.Context, string) (map[string]string, error) {
@@ -268,23 +284,37 @@ func TestTheReviewBannerSaysASuggestionIsWaiting(t *testing.T) {
 	}
 }
 
-// TestTheLeaderboardFiltersThroughTheReadAPI: a filter picked on the page
-// reads the filtered board (the fake store records which), the caption
-// says it, and a field that is no filter is a page saying so.
+// TestTheLeaderboardFiltersThroughTheReadAPI: the filters picked on the
+// page, one control a field, go to the read API together (the fake store
+// records the boards of each read); the caption says them, the next
+// page's link keeps them, and a value with markup shows as text. Links of
+// the one field= and value= pair still work; a field that is no filter,
+// or a value the API refuses, is a page saying so.
 func TestTheLeaderboardFiltersThroughTheReadAPI(t *testing.T) {
 	t.Parallel()
 	fs := &boardsRead{fakeStore: &fakeStore{}}
 	m := model.Default()
 	_, mux := consoleOver(t, fs, m, auth.Open())
-	resp, body := get(t, mux, "/ui/leaderboard?field=grade&value=A")
+	resp, body := get(t, mux, "/ui/leaderboard?grade=A&stage=late&nurture=&mql=on&limit=25")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Contains(t, body, "contacts whose grade is A by score")
+	assert.Contains(t, body, "contacts whose grade is A, stage is late, MQL by score")
+	assert.Contains(t, body, "<option selected>A</option>")
+	assert.Contains(t, body, `name="mql" value="true" checked`)
+	assert.Contains(t, body, `href="/ui/leaderboard?after=3%3Ac-1&amp;by=contact&amp;grade=A&amp;limit=25&amp;mql=true&amp;stage=late"`, "the next page keeps the filters")
+	assert.Contains(t, body, "(4 board entries read)")
 	resp, _ = get(t, mux, "/ui/leaderboard?field=mql")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
-	assert.Equal(t, []string{"contact:grade:A", "contact:mql:true"}, fs.boards)
+	resp, body = get(t, mux, "/ui/leaderboard?product="+url.QueryEscape("<b>x</b>"))
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.NotContains(t, body, "<b>x</b>")
+	assert.Contains(t, body, "product is &lt;b&gt;x&lt;/b&gt;")
+	assert.Equal(t, []string{"contact:grade:A contact:stage:late contact:mql:true", "contact:mql:true", "contact:product:<b>x</b>"}, fs.boards)
 	resp, body = get(t, mux, "/ui/leaderboard?field=planet&value=mars")
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	assert.Contains(t, body, "field must be one of")
+	resp, body = get(t, mux, "/ui/leaderboard?stage=hot")
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.Contains(t, body, "stage must be one of early, mid, late.")
 }
 
 // boardsRead records the leaderboards read.
@@ -296,6 +326,15 @@ type boardsRead struct {
 func (b *boardsRead) Leaderboard(_ context.Context, by string, _ int) ([]store.Ranked, error) {
 	b.boards = append(b.boards, by)
 	return nil, nil
+}
+
+func (b *boardsRead) Filtered(_ context.Context, filters []store.Filter, _ int, _ *store.Ranked, _ int) (*store.Matching, error) {
+	var boards []string
+	for _, f := range filters {
+		boards = append(boards, f.Board())
+	}
+	b.boards = append(b.boards, strings.Join(boards, " "))
+	return &store.Matching{Items: []store.Ranked{}, Complete: true, Scanned: 4, Next: &store.Ranked{ID: "c-1", Score: 3}}, nil
 }
 
 // TestTheAccountPageBreaksItsFitDownByRule: each account-fit rule of the

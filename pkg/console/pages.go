@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -119,13 +120,29 @@ type leaderboardData struct {
 	By    string
 	Limit int
 	Q     string
-	// Field and Value filter the contacts (store.Filter); Fields are
-	// those offered.
-	Field, Value string
-	Fields       []string
-	Rows         []leaderboardRow
+	// Filters are the contact filters asked for, one control each: a
+	// contact is listed when it passes every one.
+	Filters []filterControl
+	// Filtered describes the filters in words ("grade is A, stage is
+	// late"); empty when there are none.
+	Filtered string
+	// Complete, Scanned and IndexedTo are the read API's answer to a
+	// filtered board; Next links to the following page.
+	Complete  bool
+	Scanned   int
+	IndexedTo *store.Ranked
+	Next      string
+	Rows      []leaderboardRow
 	// Limits offered in the form.
 	Limits []int
+}
+
+// filterControl is one filter field's control on the leaderboard page: a
+// select of the values a contact can have, or a checkbox for MQL and AQL.
+type filterControl struct {
+	Field, Label, Value string
+	Options             []string
+	Check               bool
 }
 
 // leaderboardLimits are the page sizes offered; any from 1 to
@@ -137,10 +154,66 @@ const maxLeaderboard = 200
 // rowFetchers is how many rows of a page are read at once.
 const rowFetchers = 16
 
+// filterControls are the filter controls of the leaderboard page with the
+// values of q (and of the single field=, value= pair of older links).
+func (c *Console) filterControls(q url.Values) ([]filterControl, *pageError) {
+	products := []string{}
+	for _, r := range c.m.Rules {
+		if r.Product != "" && !slices.Contains(products, r.Product) {
+			products = append(products, r.Product)
+		}
+	}
+	slices.Sort(products)
+	fs := []filterControl{
+		{Field: store.FilterGrade, Label: "Grade", Options: grades},
+		{Field: store.FilterStage, Label: "Stage", Options: stages},
+		{Field: store.FilterNurture, Label: "Nurture", Options: model.NurtureCategories},
+		{Field: store.FilterProduct, Label: "Product", Options: products},
+		{Field: store.FilterMQL, Label: "MQL", Check: true},
+		{Field: store.FilterAQL, Label: "AQL", Check: true},
+	}
+	if field := q.Get("field"); field != "" {
+		if !slices.Contains(store.FilterFields, field) {
+			return nil, &pageError{Status: http.StatusBadRequest, Field: "field",
+				Message: "field must be one of " + strings.Join(store.FilterFields, ", ") + ", not " + strconv.Quote(field) + "."}
+		}
+		q = maps.Clone(q)
+		q.Set(field, cmp.Or(strings.TrimSpace(q.Get("value")), "true"))
+	}
+	for i := range fs {
+		f := &fs[i]
+		f.Value = strings.TrimSpace(q.Get(f.Field))
+		if f.Check && f.Value != "" {
+			f.Value = "true"
+		}
+		// A value that is no option (a product of another model version)
+		// is offered too, so that the form shows what is asked.
+		if !f.Check && f.Value != "" && !slices.Contains(f.Options, f.Value) {
+			f.Options = append(slices.Clip(f.Options), f.Value)
+		}
+	}
+	return fs, nil
+}
+
+// filterQuery puts the filters that have a value into q.
+func filterQuery(q url.Values, fs []filterControl) (words []string) {
+	for _, f := range fs {
+		if f.Value == "" {
+			continue
+		}
+		q.Set(f.Field, f.Value)
+		if f.Check {
+			words = append(words, f.Label)
+		} else {
+			words = append(words, f.Field+" is "+f.Value)
+		}
+	}
+	return words
+}
+
 func (c *Console) leaderboard(w http.ResponseWriter, r *http.Request) *pageError {
 	q := r.URL.Query()
-	d := leaderboardData{By: cmp.Or(q.Get("by"), "contact"), Limit: 50, Q: strings.TrimSpace(q.Get("q")), Limits: leaderboardLimits,
-		Field: q.Get("field"), Value: strings.TrimSpace(q.Get("value")), Fields: store.FilterFields}
+	d := leaderboardData{By: cmp.Or(q.Get("by"), "contact"), Limit: 50, Q: strings.TrimSpace(q.Get("q")), Limits: leaderboardLimits}
 	if d.By != "contact" && d.By != "account" {
 		return &pageError{Status: http.StatusBadRequest, Field: "by", Message: "by must be contact or account, not " + strconv.Quote(d.By) + "."}
 	}
@@ -151,26 +224,42 @@ func (c *Console) leaderboard(w http.ResponseWriter, r *http.Request) *pageError
 				Message: "limit must be a whole number from 1 to " + strconv.Itoa(maxLeaderboard) + ", not " + strconv.Quote(s) + "."}
 		}
 		d.Limit = n
+		// A size asked for in the address stays in the form.
+		if !slices.Contains(d.Limits, n) {
+			d.Limits = slices.Sorted(slices.Values(append(slices.Clip(d.Limits), n)))
+		}
 	}
 	if d.Q != "" {
 		return c.search(w, r, d.By, d.Q)
 	}
+	var perr *pageError
+	if d.Filters, perr = c.filterControls(q); perr != nil {
+		return perr
+	}
 	var board struct {
-		Items []store.Ranked `json:"items"`
+		Items     []store.Ranked `json:"items"`
+		Complete  bool           `json:"complete"`
+		Scanned   int            `json:"scanned"`
+		Next      string         `json:"next"`
+		IndexedTo *store.Ranked  `json:"indexed_to"`
 	}
 	query := url.Values{"by": {d.By}, "limit": {strconv.Itoa(d.Limit)}}
-	if d.Field != "" {
-		if !slices.Contains(store.FilterFields, d.Field) {
-			return &pageError{Status: http.StatusBadRequest, Field: "field",
-				Message: "field must be one of " + strings.Join(store.FilterFields, ", ") + ", not " + strconv.Quote(d.Field) + "."}
-		}
-		if d.Field == store.FilterMQL || d.Field == store.FilterAQL {
-			d.Value = "true"
-		}
-		query.Set(d.Field, d.Value)
+	if d.By == "contact" {
+		d.Filtered = strings.Join(filterQuery(query, d.Filters), ", ")
+	}
+	if after := q.Get("after"); after != "" && d.Filtered != "" {
+		query.Set("after", after)
 	}
 	if err := c.get(r.Context(), "/v1/leaderboard", query, &board); err != nil {
+		if err.Field != "" && err.Status == http.StatusBadRequest {
+			err.Message = err.Field + " " + err.Message + "."
+		}
 		return err
+	}
+	d.Complete, d.Scanned, d.IndexedTo = board.Complete, board.Scanned, board.IndexedTo
+	if board.Next != "" {
+		query.Set("after", board.Next)
+		d.Next = "/ui/leaderboard?" + query.Encode()
 	}
 	rows := make([]leaderboardRow, len(board.Items))
 	errs := make([]*pageError, len(board.Items))

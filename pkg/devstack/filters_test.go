@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 // grade, stage, nurture category, MQL and AQL lists exactly the contacts
 // whose resource has that value, by score. Then some contacts change
 // title (and so fit and grade): they leave the boards of their old values.
+// Every two filters of different fields list the contacts with both.
 func TestFilteredLeaderboardsHoldExactlyTheContactsWithTheValue(t *testing.T) {
 	t.Parallel()
 	s := startStack(t)
@@ -93,6 +95,33 @@ func TestFilteredLeaderboardsHoldExactlyTheContactsWithTheValue(t *testing.T) {
 			slices.Sort(got)
 			slices.Sort(members)
 			assert.Equal(t, members, got, filter)
+		}
+		// Two filters of different fields: the contacts with both values.
+		for f1, m1 := range want {
+			for f2, m2 := range want {
+				if strings.Split(f1, "=")[0] >= strings.Split(f2, "=")[0] {
+					continue
+				}
+				var both []string
+				for _, id := range m1 {
+					if slices.Contains(m2, id) {
+						both = append(both, id)
+					}
+				}
+				var board struct {
+					Items    []client.Ranked `json:"items"`
+					Complete bool            `json:"complete"`
+				}
+				require.Equal(t, 200, getJSON(t, s.IngestorURL+"/v1/leaderboard?limit=1000&"+f1+"&"+f2, &board), f1+"&"+f2)
+				assert.True(t, board.Complete, "%s&%s: boards that are not full lose nothing", f1, f2)
+				got := []string{}
+				for _, it := range board.Items {
+					got = append(got, it.ID)
+				}
+				slices.Sort(got)
+				slices.Sort(both)
+				assert.Equal(t, append([]string{}, both...), got, f1+"&"+f2)
+			}
 		}
 	}
 	check()

@@ -24,6 +24,9 @@ const (
 	NurtureOther        = "other"
 )
 
+// NurtureCategories are the nurture categories a contact can be in.
+var NurtureCategories = []string{NurtureReactivation, NurtureCLevel, NurtureKeyVertical, NurtureOther}
+
 // ContentTiers is the content that suits each stage: early-stage contacts
 // get light reads, late-stage ones proof and a meeting.
 var ContentTiers = map[Stage][]string{

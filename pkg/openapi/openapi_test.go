@@ -63,7 +63,7 @@ func TestTheCheckerCatchesAnAnswerThatDrifted(t *testing.T) {
 		bad        bool
 	}{
 		"as described":     {"/v1/leaderboard?by=account", `{"by":"account","items":[{"id":"a","score":3}]}`, false},
-		"a field too many": {"/v1/leaderboard", `{"by":"contact","items":[],"next":"x"}`, true},
+		"a field too many": {"/v1/leaderboard", `{"by":"contact","items":[],"cursor":"x"}`, true},
 		"a wrong type":     {"/v1/leaderboard", `{"by":"contact","items":[{"id":"a","score":"3"}]}`, true},
 		"not described":    {"/v1/nowhere", `{}`, true},
 	} {

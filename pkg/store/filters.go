@@ -1,7 +1,10 @@
 package store
 
 import (
+	"cmp"
+	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/leadscore/leads/pkg/scoring"
 )
@@ -11,7 +14,10 @@ import (
 // status. Each is kept like the contact leaderboard (its top
 // FilteredBoardSize by score), with the scores, by the same pipeline that
 // writes them: a filtered board is read, never computed by scanning.
-type Filter struct{ Field, Value string }
+type Filter struct {
+	Field string `json:"field"`
+	Value string `json:"value"`
+}
 
 // Fields a contact leaderboard can be filtered by.
 const (
@@ -69,13 +75,56 @@ type Boards struct {
 	Prev   int32
 }
 
+// filterCell is the field of a cell's Filter: a board of the contacts
+// that have exactly the same values (see CellOf).
+const filterCell = "cell"
+
+// cellBoards begins the name of every cell's board.
+var cellBoards = Filter{Field: filterCell}.Board()
+
+// CellOf is the cell c is in: every contact has one, named by all the
+// filters it passes, as a query string in a fixed order
+// ("grade=A&mql=true&product=analytics&stage=late"), so that the cells
+// of a set of filters are those whose name has every one of them. The
+// cells' boards are, together, a second index of every filter value:
+// small cells hold every contact they have, and a combination of values
+// reads only the cells that have them all (see Filtered).
+func CellOf(c *scoring.Contact) Filter { return cellOf(ContactFilters(c)) }
+
+// cellOf is the cell of a contact with the filters fs, its name as
+// url.Values.Encode writes it, built without the map.
+func cellOf(fs []Filter) Filter {
+	fs = slices.Clone(fs)
+	slices.SortFunc(fs, func(a, b Filter) int { return cmp.Or(cmp.Compare(a.Field, b.Field), cmp.Compare(a.Value, b.Value)) })
+	var b strings.Builder
+	for i, f := range fs {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(f.Field)
+		b.WriteByte('=')
+		b.WriteString(url.QueryEscape(f.Value))
+	}
+	return Filter{Field: filterCell, Value: b.String()}
+}
+
+// contactBoards are the boards c belongs on: its filters' and its cell's
+// (none for nil, or for a contact merged into another).
+func contactBoards(c *scoring.Contact) []Filter {
+	if c == nil || c.MergedInto != "" {
+		return nil
+	}
+	fs := ContactFilters(c)
+	return append(fs, cellOf(fs))
+}
+
 // ContactBoards compares a contact as it was (nil: new) with as it is.
 func ContactBoards(before, now *scoring.Contact) Boards {
-	b := Boards{Score: now.Score(), In: ContactFilters(now)}
+	b := Boards{Score: now.Score(), In: contactBoards(now)}
 	if before != nil {
 		b.Prev = before.Score()
 	}
-	for _, f := range ContactFilters(before) {
+	for _, f := range contactBoards(before) {
 		if slices.Contains(b.In, f) {
 			b.Stayed = append(b.Stayed, f)
 		} else {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -69,4 +70,89 @@ func TestAFullFilteredBoardKeepsItsTopAndSkipsWhatCannotBeOnIt(t *testing.T) {
 		"c6": {nil, contact("c6", 60, "A")},
 	})
 	assert.Equal(t, map[string]int64{"c6": 60, "c1": 50, "c4": 22}, board(gradeA), "c3 updated, then trimmed")
+}
+
+// TestALeaderboardMarksTheHighestEntryItLost: boards of 3 filled to 3 have
+// lost nothing; a contact below them is not written (the filtered board
+// skips it, the contact board updates only its members) and is marked
+// lost; a trim marks what it removed when that is higher.
+func TestALeaderboardMarksTheHighestEntryItLost(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.New(testutil.RedisClient(t), testutil.Prefix(t))
+	st.FilteredBoardSize, st.LeaderboardSize = 3, 3
+	gradeA := store.Filter{Field: store.FilterGrade, Value: "A"}
+	write := func(id string, score int32) {
+		t.Helper()
+		c := &scoring.Contact{ID: id, Behavior: score, Grade: "A"}
+		require.NoError(t, st.WriteDerived(ctx, store.Derived{Contacts: map[string]int32{id: score},
+			Boards: map[string]store.Boards{id: store.ContactBoards(nil, c)}}))
+	}
+	marks := func() (out [2]*store.Ranked) {
+		t.Helper()
+		for i, by := range []string{"contact", gradeA.Board()} {
+			m, ok, err := st.Lost(ctx, by)
+			require.NoError(t, err)
+			if ok {
+				out[i] = &m
+			}
+		}
+		return out
+	}
+	write("c1", 50)
+	write("c2", 40)
+	write("c3", 30)
+	assert.Equal(t, [2]*store.Ranked{}, marks(), "full, nothing lost")
+	write("c4", 20)
+	c4 := &store.Ranked{ID: "c4", Score: 20}
+	assert.Equal(t, [2]*store.Ranked{c4, c4}, marks(), "left out")
+	write("c0", 10)
+	assert.Equal(t, [2]*store.Ranked{c4, c4}, marks(), "lower: the mark stays")
+	write("c5", 45)
+	c3 := &store.Ranked{ID: "c3", Score: 30}
+	assert.Equal(t, [2]*store.Ranked{c3, c3}, marks(), "trimmed")
+}
+
+// TestACellOf64StaysAListpack: 300 contacts of one cell written at once
+// are trimmed as they are added, so the cell never passes 128 entries,
+// past which Redis keeps a sorted set as a skiplist for good (several
+// times the memory); it keeps its top 64.
+func TestACellOf64StaysAListpack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rdb := testutil.RedisClient(t)
+	st := store.New(rdb, testutil.Prefix(t))
+	require.Equal(t, 64, st.CellSize)
+	d := store.Derived{Boards: map[string]store.Boards{}}
+	var cell store.Filter
+	for i := range 300 {
+		c := &scoring.Contact{ID: fmt.Sprintf("c-%03d", i), Behavior: int32(i), Grade: "B"}
+		d.Boards[c.ID], cell = store.ContactBoards(nil, c), store.CellOf(c)
+	}
+	require.NoError(t, st.WriteDerived(ctx, d))
+	key := st.LeaderboardKey(cell.Board())
+	enc, err := rdb.ObjectEncoding(ctx, key).Result()
+	require.NoError(t, err)
+	assert.Equal(t, "listpack", enc)
+	top, err := st.Leaderboard(ctx, cell.Board(), 100)
+	require.NoError(t, err)
+	require.Len(t, top, 64)
+	assert.Equal(t, store.Ranked{ID: "c-299", Score: 299}, top[0])
+	assert.Equal(t, store.Ranked{ID: "c-236", Score: 236}, top[63])
+	mark, lost, err := st.Lost(ctx, cell.Board())
+	require.NoError(t, err)
+	assert.True(t, lost)
+	assert.Equal(t, store.Ranked{ID: "c-235", Score: 235}, mark)
+}
+
+// TestAMergedContactLeavesEveryBoard: a contact merged into another is on
+// no board, its cell's included, and leaves all those it was on.
+func TestAMergedContactLeavesEveryBoard(t *testing.T) {
+	t.Parallel()
+	live := &scoring.Contact{ID: "anon:v", Grade: "B", Stage: 1, MQL: true, Behavior: 90}
+	tomb := &scoring.Contact{ID: "anon:v", MergedInto: "u-1"}
+	b := store.ContactBoards(live, tomb)
+	assert.Empty(t, b.In)
+	assert.Len(t, b.Out, len(store.ContactFilters(live))+1)
+	assert.Contains(t, b.Out, store.CellOf(live))
 }

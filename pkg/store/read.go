@@ -154,5 +154,36 @@ func (s *Store) Leaderboard(ctx context.Context, by string, limit int) ([]Ranked
 	return out, nil
 }
 
+// A leaderboard holds the top of what belongs on it, trimmed, and a
+// contact that is left out (trimmed, or not written because it was below
+// the board's lowest score) keeps its place outside it; a member whose
+// score falls can then sink below contacts that are not on the board, and
+// a board that a member left has room that nothing fills until those
+// contacts are written again. So no board says by its size or its lowest
+// score where it stops being exact: each keeps a lost mark (see rank.lua),
+// the highest place, in the board's order, of anything that belongs on it
+// and may not be on it. Above its mark a board holds everything that
+// belongs on it, at the scores last written; a board without a mark has
+// lost nothing.
+
+// Lost is a leaderboard's lost mark, and whether it has one (see above).
+func (s *Store) Lost(ctx context.Context, by string) (Ranked, bool, error) {
+	zs, err := s.rdb.ZRangeWithScores(ctx, s.lostKey(by), 0, 0).Result()
+	if err != nil {
+		return Ranked{}, false, fmt.Errorf("lost mark of %s: %w", by, err)
+	}
+	if len(zs) == 0 {
+		return Ranked{}, false, nil
+	}
+	return Ranked{ID: zs[0].Member.(string), Score: int64(zs[0].Score)}, true, nil
+}
+
+// above reports whether r comes before o on a leaderboard: a higher score,
+// or the same score and a greater id (Redis orders equal scores by id, and
+// a board is read from its top).
+func (r Ranked) above(o Ranked) bool {
+	return r.Score > o.Score || r.Score == o.Score && r.ID > o.ID
+}
+
 // Ping reports whether Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }

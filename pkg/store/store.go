@@ -6,6 +6,7 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,8 +24,13 @@ import (
 var (
 	//go:embed commit.lua
 	commitLua string
+	//go:embed rank.lua
+	rankLua string
+	//go:embed before.lua
+	beforeLua string
 
 	commitScript = redis.NewScript(commitLua)
+	rankScript   = redis.NewScript(beforeLua + rankLua)
 )
 
 // Hash fields of a home.
@@ -90,13 +96,16 @@ type Store struct {
 	LedgerMax    int
 	LedgerMaxAge time.Duration
 	labels       labels
-	// LeaderboardSize bounds each leaderboard to the top N, and
-	// FilteredBoardSize each filtered one (see Filter).
+	// LeaderboardSize bounds each leaderboard to the top N,
+	// FilteredBoardSize each filtered one (see Filter) and CellSize each
+	// cell (see CellOf).
 	LeaderboardSize   int
 	FilteredBoardSize int
+	CellSize          int
 	boards            struct {
 		sync.Mutex
 		floor map[string]float64
+		lost  map[string]Ranked
 	}
 	expiring expiring
 	tallies  struct {
@@ -113,12 +122,17 @@ type Store struct {
 const (
 	DefaultLeaderboardSize   = 10000
 	DefaultFilteredBoardSize = 1000
+	// DefaultCellSize keeps cells small enough for Redis's compact
+	// encoding of sorted sets (a listpack, up to 128 entries: a cell is
+	// trimmed as it is written, so it never holds more than twice its
+	// size); a read that needs more of a cell goes on with boards.
+	DefaultCellSize = 64
 )
 
 // New returns a store for the namespace (a key prefix; "leads" for live).
 func New(rdb redis.UniversalClient, namespace string) *Store {
 	return &Store{rdb: rdb, ns: namespace, LedgerMax: DefaultLedgerMax, LeaderboardSize: DefaultLeaderboardSize,
-		FilteredBoardSize: DefaultFilteredBoardSize}
+		FilteredBoardSize: DefaultFilteredBoardSize, CellSize: DefaultCellSize}
 }
 
 // KeepLedgersAs sets the ledgers' retention to the model's (its ledger
@@ -198,6 +212,15 @@ func (s *Store) MQACount(ctx context.Context) (int64, error) {
 
 // LeaderboardKey is the sorted set of contacts or accounts by score.
 func (s *Store) LeaderboardKey(by string) string { return s.ns + ":lb:" + by }
+
+// cellsKey is the set of every cell a contact has been written to (see
+// CellOf), which a read of several filters picks its cells from. A cell
+// stays when it empties: few ever do, and an empty one reads as nothing.
+func (s *Store) cellsKey() string { return s.ns + ":lb:cells" }
+
+// lostKey holds a leaderboard's lost mark (see Lost): a sorted set of one
+// entry, in the board's hash slot (its tag is the board's whole key).
+func (s *Store) lostKey(by string) string { return "{" + s.LeaderboardKey(by) + "}:lost" }
 
 // Meta is what the store knows of a loaded home beyond its states.
 type Meta struct {
@@ -709,31 +732,27 @@ type Derived struct {
 
 // WriteDerived writes the index and leaderboards in one pipeline.
 func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
-	pipe := s.rdb.Pipeline()
-	for c, home := range d.Where {
-		pipe.HSet(ctx, s.indexKey(c), c, home)
-	}
-	for h, c := range d.Emails {
-		pipe.HSet(ctx, s.emailKey(h), h, c)
-	}
-	for a, mqa := range d.MQA {
-		if mqa {
-			pipe.SAdd(ctx, s.mqaKey(), a)
-		} else {
-			pipe.SRem(ctx, s.mqaKey(), a)
-		}
-	}
-	for _, c := range d.Retired {
-		pipe.ZRem(ctx, s.LeaderboardKey("contact"), c)
-	}
-	contacts := s.rank(ctx, pipe, "contact", d.Contacts, s.LeaderboardSize)
-	accounts := s.rank(ctx, pipe, "account", d.Accounts, s.LeaderboardSize)
 	filtered := map[string]map[string]int32{}
+	skipped := map[string]Ranked{}
 	var left []string
+	cells := map[string]bool{}
 	for c, b := range d.Boards {
 		for _, f := range b.In {
+			if f.Field == filterCell {
+				cells[f.Value] = true
+			}
 			board := f.Board()
 			if floor, full := s.boardFloor(board); full && !b.mayHold(f, floor) {
+				// Not written: lost at this score, unless the board
+				// already says it may have lost as much.
+				r := Ranked{ID: c, Score: int64(b.Score)}
+				m, ok := skipped[board]
+				if !ok {
+					m, ok = s.lostMark(board)
+				}
+				if !ok || r.above(m) {
+					skipped[board] = r
+				}
 				continue
 			}
 			if filtered[board] == nil {
@@ -742,74 +761,127 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 			filtered[board][c] = b.Score
 		}
 		for _, f := range b.Out {
-			pipe.ZRem(ctx, s.LeaderboardKey(f.Board()), c)
 			left = append(left, f.Board())
 		}
 	}
-	var floors []func()
-	for board, scores := range filtered {
-		floors = append(floors, s.rank(ctx, pipe, board, scores, s.FilteredBoardSize))
+	var after []func()
+	err := s.runScript(ctx, rankScript, "write index and leaderboards", func(pipe redis.Pipeliner) {
+		after = after[:0]
+		for c, home := range d.Where {
+			pipe.HSet(ctx, s.indexKey(c), c, home)
+		}
+		for h, c := range d.Emails {
+			pipe.HSet(ctx, s.emailKey(h), h, c)
+		}
+		if len(cells) > 0 {
+			pipe.SAdd(ctx, s.cellsKey(), slices.Collect(maps.Keys(cells)))
+		}
+		for a, mqa := range d.MQA {
+			if mqa {
+				pipe.SAdd(ctx, s.mqaKey(), a)
+			} else {
+				pipe.SRem(ctx, s.mqaKey(), a)
+			}
+		}
+		for _, c := range d.Retired {
+			pipe.ZRem(ctx, s.LeaderboardKey("contact"), c)
+		}
+		after = append(after, s.rank(ctx, pipe, "contact", d.Contacts, nil, s.LeaderboardSize),
+			s.rank(ctx, pipe, "account", d.Accounts, nil, s.LeaderboardSize))
+		for c, b := range d.Boards {
+			for _, f := range b.Out {
+				pipe.ZRem(ctx, s.LeaderboardKey(f.Board()), c)
+			}
+		}
+		for board, scores := range filtered {
+			var lost *Ranked
+			if r, ok := skipped[board]; ok {
+				lost = &r
+			}
+			after = append(after, s.rank(ctx, pipe, board, scores, lost, s.filteredSize(board)))
+		}
+		for board, r := range skipped {
+			if _, ranked := filtered[board]; !ranked {
+				after = append(after, s.rank(ctx, pipe, board, nil, &r, s.filteredSize(board)))
+			}
+		}
+		for c, at := range d.Due {
+			if at == 0 {
+				pipe.ZRem(ctx, s.DueKey(DueShard(c)), c)
+			} else {
+				pipe.ZAdd(ctx, s.DueKey(DueShard(c)), redis.Z{Score: float64(at), Member: c})
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	for _, f := range after {
+		f()
 	}
 	// A board a contact left may have room now: its floor is unknown
-	// until a write reads it again (rank, queued after the removals).
+	// until a write reads it again.
 	for _, board := range left {
 		if _, ranked := filtered[board]; !ranked {
-			floors = append(floors, func() { s.setBoardFloor(board, 0, false) })
+			s.setBoardFloor(board, 0, false)
 		}
-	}
-	for c, at := range d.Due {
-		if at == 0 {
-			pipe.ZRem(ctx, s.DueKey(DueShard(c)), c)
-		} else {
-			pipe.ZAdd(ctx, s.DueKey(DueShard(c)), redis.Z{Score: float64(at), Member: c})
-		}
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("write index and leaderboards: %w", err)
-	}
-	contacts()
-	accounts()
-	for _, f := range floors {
-		f()
 	}
 	return nil
 }
 
-// rank adds scores to a leaderboard and trims it to the top size. Once
-// the board is full, a score below its lowest (as last seen) can only
-// update an entry already there (ZADD XX): inserting it would be trimmed
-// at once, and most scores written are such. The returned func
-// records the board's lowest score after the pipeline ran.
-func (s *Store) rank(ctx context.Context, pipe redis.Pipeliner, by string, scores map[string]int32, size int) func() {
-	if len(scores) == 0 {
+// filteredSize is how many entries a filtered board or a cell keeps.
+func (s *Store) filteredSize(board string) int {
+	if strings.HasPrefix(board, cellBoards) {
+		return s.CellSize
+	}
+	return s.FilteredBoardSize
+}
+
+// rank adds scores to a leaderboard and trims it to the top size, with
+// the rank script (see rank.lua), which also keeps the board's lost mark
+// (see Lost); lost is a contact left out of the board without being
+// written, or nil. Once the board is full, a score below its lowest (as
+// last seen) can only update an entry already there (ZADD XX): inserting
+// it would be trimmed at once, and most scores written are such. The
+// returned func records the board's lowest score and lost mark after the
+// pipeline ran.
+func (s *Store) rank(ctx context.Context, pipe redis.Pipeliner, by string, scores map[string]int32, lost *Ranked, size int) func() {
+	if len(scores) == 0 && lost == nil {
 		return func() {}
 	}
-	key := s.LeaderboardKey(by)
 	floor, full := s.boardFloor(by)
-	add := make([]redis.Z, 0, len(scores))
-	var update []redis.Z
+	var add, update []any
 	for id, score := range scores {
 		if full && float64(score) < floor {
-			update = append(update, redis.Z{Score: float64(score), Member: id})
+			update = append(update, score, id)
 		} else {
-			add = append(add, redis.Z{Score: float64(score), Member: id})
+			add = append(add, score, id)
 		}
 	}
-	if len(update) > 0 {
-		pipe.ZAddXX(ctx, key, update...)
+	args := make([]any, 0, 5+len(add)+len(update))
+	args = append(args, size, len(add)/2)
+	args = append(args, add...)
+	args = append(args, len(update)/2)
+	args = append(args, update...)
+	if lost != nil {
+		args = append(args, lost.Score, lost.ID)
+	} else {
+		args = append(args, "", "")
 	}
-	if len(add) > 0 {
-		pipe.ZAdd(ctx, key, add...)
-		pipe.ZRemRangeByRank(ctx, key, 0, -int64(size)-1)
-	}
-	// The entry at rank LeaderboardSize from the top exists only when the
-	// board is full.
-	lowest := pipe.ZRangeWithScores(ctx, key, -int64(size), -int64(size))
+	cmd := rankScript.EvalSha(ctx, pipe, []string{s.LeaderboardKey(by), s.lostKey(by)}, args...)
 	return func() {
-		if zs := lowest.Val(); len(zs) == 1 {
-			s.setBoardFloor(by, zs[0].Score, true)
+		out, err := cmd.StringSlice()
+		if err != nil || len(out) != 4 {
+			s.setBoardFloor(by, 0, false)
+			return
+		}
+		if low, err := strconv.ParseFloat(out[0], 64); err == nil {
+			s.setBoardFloor(by, low, true)
 		} else {
 			s.setBoardFloor(by, 0, false)
+		}
+		if score, err := strconv.ParseInt(out[2], 10, 64); err == nil {
+			s.setLostMark(by, Ranked{ID: out[3], Score: score})
 		}
 	}
 }
@@ -821,6 +893,24 @@ func (s *Store) boardFloor(by string) (float64, bool) {
 	defer s.boards.Unlock()
 	f, ok := s.boards.floor[by]
 	return f, ok
+}
+
+// lostMark is a leaderboard's lost mark as last seen (see Lost): it only
+// rises, so the mark in Redis is at or above it.
+func (s *Store) lostMark(by string) (Ranked, bool) {
+	s.boards.Lock()
+	defer s.boards.Unlock()
+	m, ok := s.boards.lost[by]
+	return m, ok
+}
+
+func (s *Store) setLostMark(by string, m Ranked) {
+	s.boards.Lock()
+	defer s.boards.Unlock()
+	if s.boards.lost == nil {
+		s.boards.lost = map[string]Ranked{}
+	}
+	s.boards.lost[by] = m
 }
 
 func (s *Store) setBoardFloor(by string, floor float64, full bool) {
