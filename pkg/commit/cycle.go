@@ -125,13 +125,13 @@ func (e *MissingError) Error() string {
 	return strings.Join(parts, "; ")
 }
 
-// Cycle runs a batch's write cycle: try loads the homes (Load, with whole),
+// Cycle runs a batch's write cycle: try loads the homes (Load, with need),
 // applies the batch and commits it (Commit). A try that committed part of
 // the batch before failing has its post delivered at once, since the
 // homes it committed hold this committer's entries, which it leaves to
 // that post. After a conflict the batch is loaded and applied again (its
 // committed part is skipped by the watermarks), and after a MissingError
-// with those homes whole, up to MaxRedos times. The post of the try that
+// with those homes whole and those contacts located, up to MaxRedos times. The post of the try that
 // committed everything is returned, not delivered: the caller delivers it
 // (Deliver) when it likes.
 func (c *Committer) Cycle(ctx context.Context, try func(need *Needs) (*Post, error),

@@ -173,6 +173,7 @@ func (w *Workspace) resolve(id string) (string, error) {
 	}
 	return id, nil
 }
+
 func (w *Workspace) home(id string, all bool) (*Home, error) {
 	h, ok := w.Homes[id]
 	if ok && (!all || h.AllMembers) {
