@@ -279,19 +279,37 @@ func (d *decoder) array(body []byte) ([]Event, error) {
 	return d.result()
 }
 
-// item decodes one event object.
+// item decodes one event object. An item that is not UTF-8, or nests
+// deeper than MaxDepth, is refused for that whatever else is wrong with
+// it; both are checked only once parsing failed or succeeded (a parse that
+// succeeds never went deeper), so that an item is read once.
 func (d *decoder) item(raw []byte, ev *Event) *ItemError {
 	if len(raw) == 0 || raw[0] != '{' {
 		return &ItemError{Message: "each event must be a JSON object"}
 	}
-	if !utf8.Valid(raw) {
+	ie := d.parse(raw, ev)
+	switch {
+	case !utf8.Valid(raw):
 		return &ItemError{Message: "not valid UTF-8"}
-	}
-	if depth(raw) > d.lim.MaxDepth {
+	case ie != nil && depth(raw) > d.lim.MaxDepth:
 		return &ItemError{Message: fmt.Sprintf("nested deeper than %d", d.lim.MaxDepth)}
 	}
+	return ie
+}
+
+// maxCopied is the largest item whose strings are substrings of one copy
+// of it. A larger one, or one after an item was refused, gets a string
+// for each string it holds, so that a body refused for a huge item (or
+// for many) is not copied whole once more.
+const maxCopied = 64 << 10
+
+func (d *decoder) parse(raw []byte, ev *Event) *ItemError {
 	p := &d.p
 	p.reset(raw, d.lim.MaxDepth)
+	if n := allocSize(len(raw)); len(raw) <= maxCopied && len(d.errs) == 0 && p.held+n <= p.budget {
+		p.held += n
+		p.s = string(raw)
+	}
 	if ie := p.event(ev); ie != nil {
 		return ie
 	}

@@ -23,23 +23,31 @@ import (
 // hostile body's shape would make a plain decoder build (1.75 million {}
 // in a 5 MiB body cost 170 MB as maps before Validate saw them).
 //
-// The body is valid UTF-8 and nests at most maxDepth deep (decoder.item
-// checks both first), so strings are copied as they are and recursion is
-// bounded; skip, used to find the items of an array, checks the depth
-// itself.
+// Recursion is bounded: every array and object is entered through open,
+// which refuses one nested deeper than maxDepth. Strings are copied as
+// they are: decoder.item refuses an item that is not UTF-8.
 type parser struct {
-	b        []byte
+	b []byte
+	// s is b as a string when the item was copied whole (decoder.item):
+	// strings without escapes are then substrings of it, one allocation
+	// for the item instead of one a string. "" otherwise.
+	s        string
 	i        int
 	maxDepth int
+	// plain is where the string str returned last starts in b when it had
+	// no escapes (it is b's own bytes), else -1 (it is in buf).
+	plain int
 	// wrongType is the first field with a value of the wrong type. The
 	// rest of the item is still read (a syntax error or a limit takes
 	// precedence, as with encoding/json), then it is reported.
 	wrongType *ItemError
 	// buf holds a string being unescaped.
 	buf []byte
-	// stack holds the values of the arrays being read, and the keys and
-	// values of the objects, until they end and are built at their size.
+	// stack holds the values of the arrays and objects being read, and
+	// keys the keys of the objects, until they end and are built at their
+	// size.
 	stack []any
+	keys  []string
 	// held is what the values built so far hold in memory, as estimated
 	// below (allocSize, mapSize); past budget the parser stops with
 	// errOverBudget before building more.
@@ -96,8 +104,24 @@ func mapSize(n int) int {
 }
 
 func (p *parser) reset(b []byte, maxDepth int) {
-	p.b, p.i, p.maxDepth, p.wrongType = b, 0, maxDepth, nil
-	p.pop(0)
+	p.b, p.s, p.i, p.maxDepth, p.wrongType = b, "", 0, maxDepth, nil
+	p.pop(0, 0)
+}
+
+// keep returns the string str returned last as one an event may hold,
+// counting what it holds and extra bytes more: a substring of the item's
+// copy when there is one and the string had no escapes, else a copy.
+func (p *parser) keep(s []byte, extra int) (string, *ItemError) {
+	if p.plain >= 0 && p.s != "" {
+		if !p.hold(extra) {
+			return "", errOverBudget
+		}
+		return p.s[p.plain : p.plain+len(s)], nil
+	}
+	if !p.hold(extra + allocSize(len(s))) {
+		return "", errOverBudget
+	}
+	return string(s), nil
 }
 
 func (p *parser) more() bool { return p.i < len(p.b) }
@@ -158,20 +182,20 @@ func (p *parser) event(ev *Event) *ItemError {
 		if err != nil {
 			return err
 		}
-		switch {
-		case fieldIs(key, "id"):
+		switch fieldOf(key) {
+		case fieldID:
 			err = p.text(&ev.ID, "id", MaxIDLen)
-		case fieldIs(key, "type"):
+		case fieldType:
 			err = p.text(&ev.Type, "type", MaxTypeLen)
-		case fieldIs(key, "contact_id"):
+		case fieldContactID:
 			err = p.text(&ev.ContactID, "contact_id", MaxIDLen)
-		case fieldIs(key, "account_id"):
+		case fieldAccountID:
 			err = p.text(&ev.AccountID, "account_id", MaxIDLen)
-		case fieldIs(key, "source"):
-			err = p.text(&ev.Source, "source", MaxSourceLen)
-		case fieldIs(key, "time"):
+		case fieldTime:
 			err = p.time(&ev.Time)
-		case fieldIs(key, "properties"):
+		case fieldSource:
+			err = p.text(&ev.Source, "source", MaxSourceLen)
+		case fieldProperties:
 			err = p.properties(&ev.Properties)
 		default:
 			err = p.skip(2)
@@ -185,12 +209,51 @@ func (p *parser) event(ev *Event) *ItemError {
 	}
 }
 
-// fieldIs matches a key to a field's name as encoding/json does: exactly,
-// or else ignoring case by Unicode simple folding (so "propertieſ" is
-// properties too; a rune folding to an ASCII letter takes at most three
-// bytes). No two names of Event fold to each other.
-func fieldIs(key []byte, name string) bool {
-	return key != nil && len(key) <= 3*len(name) && strings.EqualFold(string(key), name)
+// The fields of Event.
+const (
+	fieldNone = iota
+	fieldID
+	fieldType
+	fieldContactID
+	fieldAccountID
+	fieldTime
+	fieldSource
+	fieldProperties
+)
+
+var fieldNames = [...]string{fieldID: "id", fieldType: "type", fieldContactID: "contact_id", fieldAccountID: "account_id",
+	fieldTime: "time", fieldSource: "source", fieldProperties: "properties"}
+
+// fieldOf matches a key to a field as encoding/json does: exactly, or else
+// ignoring case by Unicode simple folding (so "propertieſ" is properties
+// too; a rune folding to an ASCII letter takes at most three bytes). No
+// two names of Event fold to each other.
+func fieldOf(key []byte) int {
+	switch string(key) {
+	case "id":
+		return fieldID
+	case "type":
+		return fieldType
+	case "contact_id":
+		return fieldContactID
+	case "account_id":
+		return fieldAccountID
+	case "time":
+		return fieldTime
+	case "source":
+		return fieldSource
+	case "properties":
+		return fieldProperties
+	}
+	if key == nil {
+		return fieldNone
+	}
+	for f, name := range fieldNames {
+		if name != "" && len(key) <= 3*len(name) && strings.EqualFold(string(key), name) {
+			return f
+		}
+	}
+	return fieldNone
 }
 
 // open enters the array or object at p.i at nesting level, and reports
@@ -269,11 +332,8 @@ func (p *parser) text(dst *string, field string, max int) *ItemError {
 		case long:
 			return &ItemError{Field: field, Message: longerThan(max)}
 		}
-		if !p.hold(allocSize(len(s))) {
-			return errOverBudget
-		}
-		*dst = string(s)
-		return nil
+		*dst, err = p.keep(s, 0)
+		return err
 	case p.at('n'):
 		return p.literal("null")
 	}
@@ -329,13 +389,13 @@ func (p *parser) object(depth, level int, top bool, prop string) (map[string]any
 	if err != nil {
 		return nil, err
 	}
-	base := len(p.stack)
+	base, keysBase := len(p.stack), len(p.keys)
 	keyMax := -1
 	if top {
 		keyMax = MaxPropertyKey
 	}
 	for more := !empty; more; {
-		if len(p.stack)-base == 2*MaxProperties {
+		if len(p.stack)-base == MaxProperties {
 			if top {
 				return nil, &ItemError{Field: "properties", Message: msgTooManyProperties}
 			}
@@ -348,10 +408,10 @@ func (p *parser) object(depth, level int, top bool, prop string) (map[string]any
 		if key == nil {
 			return nil, &ItemError{Field: "properties", Message: msgKeyTooLong}
 		}
-		if !p.hold(allocSize(len(key))) {
-			return nil, errOverBudget
+		k, err := p.keep(key, 0)
+		if err != nil {
+			return nil, err
 		}
-		k := string(key)
 		if top {
 			prop = k
 		}
@@ -359,20 +419,21 @@ func (p *parser) object(depth, level int, top bool, prop string) (map[string]any
 		if err != nil {
 			return nil, err
 		}
-		p.stack = append(p.stack, k, v)
+		p.keys = append(p.keys, k)
+		p.stack = append(p.stack, v)
 		if more, err = p.next('}'); err != nil {
 			return nil, err
 		}
 	}
-	kv := p.stack[base:]
-	if !p.hold(mapSize(len(kv) / 2)) {
+	keys, values := p.keys[keysBase:], p.stack[base:]
+	if !p.hold(mapSize(len(keys))) {
 		return nil, errOverBudget
 	}
-	m := make(map[string]any, len(kv)/2)
-	for i := 0; i < len(kv); i += 2 {
-		m[kv[i].(string)] = kv[i+1]
+	m := make(map[string]any, len(keys))
+	for i, k := range keys {
+		m[k] = values[i]
 	}
-	p.pop(base)
+	p.pop(base, keysBase)
 	return m, nil
 }
 
@@ -402,13 +463,16 @@ func (p *parser) array(depth, level int, prop string) ([]any, *ItemError) {
 	}
 	items := make([]any, len(p.stack)-base)
 	copy(items, p.stack[base:])
-	p.pop(base)
+	p.pop(base, len(p.keys))
 	return items, nil
 }
 
-func (p *parser) pop(base int) {
+// pop drops the values and keys from base and keysBase on.
+func (p *parser) pop(base, keysBase int) {
 	clear(p.stack[base:])
 	p.stack = p.stack[:base]
+	clear(p.keys[keysBase:])
+	p.keys = p.keys[:keysBase]
 }
 
 // value reads a value at depth in the property prop (depth 0 is the
@@ -429,10 +493,7 @@ func (p *parser) value(depth, level int, prop string) (any, *ItemError) {
 		case long:
 			return nil, over(prop, msgValueTooLong)
 		}
-		if !p.hold(headerSize + allocSize(len(s))) {
-			return nil, errOverBudget
-		}
-		return string(s), nil
+		return p.keep(s, headerSize)
 	case c == '{':
 		return p.object(depth+1, level, false, prop)
 	case c == '[':
@@ -448,10 +509,9 @@ func (p *parser) value(depth, level int, prop string) (any, *ItemError) {
 		if err := p.number(); err != nil {
 			return nil, err
 		}
-		if !p.hold(headerSize + allocSize(p.i-start)) {
-			return nil, errOverBudget
-		}
-		return stdjson.Number(p.b[start:p.i]), nil
+		p.plain = start
+		s, err := p.keep(p.b[start:p.i], headerSize)
+		return stdjson.Number(s), err
 	}
 	return nil, p.syntax("looking for beginning of value")
 }
@@ -544,29 +604,45 @@ func (p *parser) str(max int) (s []byte, long bool, err *ItemError) {
 	p.i++ // "
 	start := p.i
 	// Most strings have no escapes: they are their own bytes.
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			p.i++
-			return p.b[start : p.i-1], false, nil
-		case c == '\\':
-			return p.unescape(start, max)
-		case c < 0x20:
-			return nil, false, p.syntax("in string literal")
-		}
-		p.i++
-		if max >= 0 && p.i-start > max {
-			return nil, true, nil
-		}
+	p.plain = start
+	end := len(p.b)
+	if max >= 0 && max < end-start {
+		end = start + max
 	}
-	return nil, false, p.syntax("")
+	i := start
+	for i < end && plainByte[p.b[i]] {
+		i++
+	}
+	p.i = i
+	if i == len(p.b) {
+		return nil, false, p.syntax("")
+	}
+	switch c := p.b[i]; {
+	case c == '"':
+		p.i++
+		return p.b[start:i], false, nil
+	case c == '\\':
+		return p.unescape(start, max)
+	case c < 0x20:
+		return nil, false, p.syntax("in string literal")
+	}
+	p.i++ // the byte past max
+	return nil, true, nil
 }
+
+// plainByte is a byte that stands for itself in a JSON string.
+var plainByte = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // unescape goes on reading a string that has an escape at p.i, decoding it
 // as encoding/json does: a \u escape of half a surrogate pair without the
 // other half is U+FFFD.
 func (p *parser) unescape(start, max int) ([]byte, bool, *ItemError) {
+	p.plain = -1
 	p.buf = append(p.buf[:0], p.b[start:p.i]...)
 	for p.i < len(p.b) {
 		switch c := p.b[p.i]; {
