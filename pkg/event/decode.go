@@ -76,17 +76,35 @@ func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 // DecodeBytes is Decode of a body already read. The events do not share
 // memory with it.
 func DecodeBytes(body []byte, contentType string, lim Limits) ([]Event, error) {
+	b, err := DecodeBatch(body, contentType, lim)
+	return b.Events, err
+}
+
+// Batch is the events of a body, in order, and the encodings of those
+// that were posted already encoded.
+type Batch struct {
+	Events []Event
+	// Encoded[i], when not nil, is Encode(&Events[i]): the item as it was
+	// in the body, which was exactly that, so that publishing need not
+	// encode it again. It is a slice of the body, which must not change.
+	Encoded [][]byte
+}
+
+// DecodeBatch is DecodeBytes that also keeps the items that were exactly
+// what Encode makes of their events (Batch.Encoded). The events do not
+// share memory with the body; their encodings do.
+func DecodeBatch(body []byte, contentType string, lim Limits) (Batch, error) {
 	if lim.MaxBytes <= 0 {
 		lim = DefaultLimits
 	}
 	if int64(len(body)) > lim.MaxBytes {
-		return nil, &TooLargeError{What: "body", Limit: lim.MaxBytes}
+		return Batch{}, &TooLargeError{What: "body", Limit: lim.MaxBytes}
 	}
 	// RFC 8259 lets a parser ignore a byte order mark; some Windows tools
 	// write one.
 	trimmed := bytes.TrimSpace(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))
 	if len(trimmed) == 0 {
-		return nil, ItemErrors{{Index: 0, Message: "empty body"}}
+		return Batch{}, ItemErrors{{Index: 0, Message: "empty body"}}
 	}
 	d := decoder{lim: lim}
 	d.p.budget = HeldPerByte*len(body) + heldSlack
@@ -102,7 +120,7 @@ func DecodeBytes(body []byte, contentType string, lim Limits) ([]Event, error) {
 		d.add(0, trimmed)
 		return d.result()
 	}
-	return nil, ItemErrors{{Index: 0, Message: "body must be a JSON object, a JSON array or NDJSON"}}
+	return Batch{}, ItemErrors{{Index: 0, Message: "body must be a JSON object, a JSON array or NDJSON"}}
 }
 
 // HeldPerByte bounds what the events decoded from a body may hold in
@@ -124,9 +142,12 @@ type decoder struct {
 	// out collects the events until an item fails; after that, each item
 	// is decoded into spare only to report its problems, so a refused
 	// batch holds one event at a time.
-	out   []Event
-	spare Event
-	errs  ItemErrors
+	out []Event
+	// encoded collects the items that were exactly their events' Encode,
+	// nil for the others (Batch.Encoded).
+	encoded [][]byte
+	spare   Event
+	errs    ItemErrors
 	// overBudget is set once the events would hold more than the budget.
 	overBudget bool
 }
@@ -140,6 +161,7 @@ func (d *decoder) reserve(n int) {
 		return
 	}
 	d.out = make([]Event, 0, n)
+	d.encoded = make([][]byte, 0, n)
 }
 
 // add decodes the item at index into the next event, and reports whether
@@ -164,20 +186,26 @@ func (d *decoder) add(index int, raw []byte) bool {
 	case ie != nil:
 		ie.Index = index
 		d.errs = append(d.errs, *ie)
-		d.out = nil
+		d.out, d.encoded = nil, nil
+	case len(d.errs) == 0:
+		var enc []byte
+		if d.p.canonical {
+			enc = raw
+		}
+		d.encoded = append(d.encoded, enc)
 	}
 	return true
 }
 
-func (d *decoder) result() ([]Event, error) {
+func (d *decoder) result() (Batch, error) {
 	switch {
 	case d.overBudget:
-		return nil, &TooLargeError{What: fmt.Sprintf("memory to hold the decoded events (%d bytes per byte of body, and %d)", HeldPerByte, heldSlack),
+		return Batch{}, &TooLargeError{What: fmt.Sprintf("memory to hold the decoded events (%d bytes per byte of body, and %d)", HeldPerByte, heldSlack),
 			Limit: int64(d.p.budget)}
 	case len(d.errs) > 0:
-		return nil, d.errs
+		return Batch{}, d.errs
 	}
-	return d.out, nil
+	return Batch{Events: d.out, Encoded: d.encoded}, nil
 }
 
 // sniffLines reports whether a body that is not declared NDJSON is NDJSON
@@ -192,7 +220,7 @@ func (d *decoder) sniffLines(body []byte) bool {
 	return d.p.skip(1) == nil && !d.p.more()
 }
 
-func (d *decoder) lines(body []byte) ([]Event, error) {
+func (d *decoder) lines(body []byte) (Batch, error) {
 	n := bytes.Count(body, []byte{'\n'}) + 1
 	if n > d.lim.MaxEvents {
 		// Blank lines are skipped below; count exactly before refusing.
@@ -203,7 +231,7 @@ func (d *decoder) lines(body []byte) ([]Event, error) {
 			}
 		}
 		if n > d.lim.MaxEvents {
-			return nil, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
+			return Batch{}, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
 		}
 	}
 	d.reserve(n)
@@ -224,9 +252,9 @@ func (d *decoder) lines(body []byte) ([]Event, error) {
 // array finds the items of a JSON array, refusing more than MaxEvents at
 // the first one over and naming a broken item by its index, then decodes
 // them.
-func (d *decoder) array(body []byte) ([]Event, error) {
-	arrayError := func(msg string) ([]Event, error) {
-		return nil, ItemErrors{{Index: 0, Message: "invalid JSON array: " + msg}}
+func (d *decoder) array(body []byte) (Batch, error) {
+	arrayError := func(msg string) (Batch, error) {
+		return Batch{}, ItemErrors{{Index: 0, Message: "invalid JSON array: " + msg}}
 	}
 	var s parser // finds the items; d.p decodes each
 	s.reset(body, d.lim.MaxDepth)
@@ -238,18 +266,18 @@ func (d *decoder) array(body []byte) ([]Event, error) {
 		if s.more() {
 			return arrayError("data after the closing ]")
 		}
-		return nil, ItemErrors{{Index: 0, Message: "empty array"}}
+		return Batch{}, ItemErrors{{Index: 0, Message: "empty array"}}
 	}
 	var items [][2]int
 	for more := true; more; {
 		if len(items) == d.lim.MaxEvents {
-			return nil, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
+			return Batch{}, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
 		}
 		// An item's nesting is counted from the item, as a whole event's.
 		start := s.i
 		if ie := s.skip(1); ie != nil {
 			ie.Index = len(items)
-			return nil, ItemErrors{*ie}
+			return Batch{}, ItemErrors{*ie}
 		}
 		items = append(items, [2]int{start, s.i})
 		s.ws()
@@ -267,7 +295,7 @@ func (d *decoder) array(body []byte) ([]Event, error) {
 		case !s.more():
 			return arrayError("unexpected end of JSON input")
 		default:
-			return nil, ItemErrors{{Index: len(items), Message: s.syntax("after array element").Message}}
+			return Batch{}, ItemErrors{{Index: len(items), Message: s.syntax("after array element").Message}}
 		}
 	}
 	d.reserve(len(items))

@@ -37,6 +37,11 @@ type parser struct {
 	// plain is where the string str returned last starts in b when it had
 	// no escapes (it is b's own bytes), else -1 (it is in buf).
 	plain int
+	// canonical stays true while the item is exactly what Encode makes of
+	// the event read so far: the fields in Event's order, each once and
+	// named exactly, none empty that Encode leaves out, properties' keys
+	// in order, no space, no escape, and no byte Encode would escape.
+	canonical bool
 	// wrongType is the first field with a value of the wrong type. The
 	// rest of the item is still read (a syntax error or a limit takes
 	// precedence, as with encoding/json), then it is reported.
@@ -104,7 +109,7 @@ func mapSize(n int) int {
 }
 
 func (p *parser) reset(b []byte, maxDepth int) {
-	p.b, p.s, p.i, p.maxDepth, p.wrongType = b, "", 0, maxDepth, nil
+	p.b, p.s, p.i, p.maxDepth, p.wrongType, p.canonical = b, "", 0, maxDepth, nil, true
 	p.pop(0, 0)
 }
 
@@ -133,6 +138,7 @@ func (p *parser) ws() {
 		switch p.b[p.i] {
 		case ' ', '\t', '\n', '\r':
 			p.i++
+			p.canonical = false
 		default:
 			return
 		}
@@ -173,8 +179,12 @@ func over(prop, message string) *ItemError {
 func (p *parser) event(ev *Event) *ItemError {
 	empty, err := p.open(1)
 	if err != nil || empty {
+		p.canonical = false
 		return err
 	}
+	// Encode writes these fields always; the others only when not empty.
+	const always = 1<<fieldID | 1<<fieldType | 1<<fieldTime
+	last, seen := fieldNone, 0
 	for {
 		// No field's name folds from more than 30 bytes: a longer key is
 		// not decoded.
@@ -182,7 +192,12 @@ func (p *parser) event(ev *Event) *ItemError {
 		if err != nil {
 			return err
 		}
-		switch fieldOf(key) {
+		f := fieldOf(key)
+		if f <= last || string(key) != fieldNames[f] {
+			p.canonical = false
+		}
+		last, seen = max(last, f), seen|1<<f
+		switch f {
 		case fieldID:
 			err = p.text(&ev.ID, "id", MaxIDLen)
 		case fieldType:
@@ -204,12 +219,15 @@ func (p *parser) event(ev *Event) *ItemError {
 			return err
 		}
 		if more, err := p.next('}'); err != nil || !more {
+			if seen&always != always {
+				p.canonical = false
+			}
 			return err
 		}
 	}
 }
 
-// The fields of Event.
+// The fields of Event, in the order json.Marshal writes them.
 const (
 	fieldNone = iota
 	fieldID
@@ -332,9 +350,13 @@ func (p *parser) text(dst *string, field string, max int) *ItemError {
 		case long:
 			return &ItemError{Field: field, Message: longerThan(max)}
 		}
+		if len(s) == 0 && field != "id" && field != "type" {
+			p.canonical = false // Encode leaves it out
+		}
 		*dst, err = p.keep(s, 0)
 		return err
 	case p.at('n'):
+		p.canonical = false
 		return p.literal("null")
 	}
 	p.wrong(field, "wrong type: expected a string")
@@ -355,8 +377,13 @@ func (p *parser) time(dst *time.Time) *ItemError {
 			return nil
 		}
 		*dst = t
+		if p.canonical {
+			p.buf = t.AppendFormat(p.buf[:0], time.RFC3339Nano)
+			p.canonical = string(p.buf) == string(p.b[start+1:p.i-1])
+		}
 		return nil
 	case p.at('n'):
+		p.canonical = false
 		return p.literal("null")
 	}
 	p.wrong("time", msg)
@@ -372,9 +399,13 @@ func (p *parser) properties(dst *map[string]any) *ItemError {
 		if err == nil {
 			*dst = m
 		}
+		if len(m) == 0 {
+			p.canonical = false
+		}
 		return err
 	case p.at('n'):
 		*dst = nil
+		p.canonical = false
 		return p.literal("null")
 	}
 	p.wrong("properties", "wrong type: expected an object")
@@ -411,6 +442,9 @@ func (p *parser) object(depth, level int, top bool, prop string) (map[string]any
 		k, err := p.keep(key, 0)
 		if err != nil {
 			return nil, err
+		}
+		if len(p.keys) > keysBase && k <= p.keys[len(p.keys)-1] {
+			p.canonical = false // Encode sorts the keys
 		}
 		if top {
 			prop = k
@@ -610,7 +644,18 @@ func (p *parser) str(max int) (s []byte, long bool, err *ItemError) {
 		end = start + max
 	}
 	i := start
-	for i < end && plainByte[p.b[i]] {
+	for {
+		for i < end && asIs[p.b[i]] {
+			i++
+		}
+		if i == end || !plainByte[p.b[i]] {
+			break
+		}
+		// A byte Encode escapes: <, > and &, and the first of U+2028 and
+		// U+2029 (E2 80 A8 and E2 80 A9), and of other runes.
+		if p.b[i] != 0xe2 || i+2 < len(p.b) && p.b[i+1] == 0x80 && p.b[i+2]&^1 == 0xa8 {
+			p.canonical = false
+		}
 		i++
 	}
 	p.i = i
@@ -630,19 +675,21 @@ func (p *parser) str(max int) (s []byte, long bool, err *ItemError) {
 	return nil, true, nil
 }
 
-// plainByte is a byte that stands for itself in a JSON string.
-var plainByte = func() (t [256]bool) {
+// plainByte is a byte that stands for itself in a JSON string, and asIs
+// one that Encode writes as it is too.
+var plainByte, asIs = func() (plain, asIs [256]bool) {
 	for c := 0x20; c < 256; c++ {
-		t[c] = c != '"' && c != '\\'
+		plain[c] = c != '"' && c != '\\'
+		asIs[c] = plain[c] && c != '<' && c != '>' && c != '&' && c != 0xe2
 	}
-	return t
+	return plain, asIs
 }()
 
 // unescape goes on reading a string that has an escape at p.i, decoding it
 // as encoding/json does: a \u escape of half a surrogate pair without the
 // other half is U+FFFD.
 func (p *parser) unescape(start, max int) ([]byte, bool, *ItemError) {
-	p.plain = -1
+	p.plain, p.canonical = -1, false
 	p.buf = append(p.buf[:0], p.b[start:p.i]...)
 	for p.i < len(p.b) {
 		switch c := p.b[p.i]; {

@@ -1,0 +1,185 @@
+package event
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestAnItemIsKeptOnlyWhenItIsItsEncoding: the decoder keeps an item as
+// its event's encoding exactly when it is what Encode makes of the event,
+// and a kept item is always byte for byte what Encode makes of it; every
+// other item is encoded again.
+func TestAnItemIsKeptOnlyWhenItIsItsEncoding(t *testing.T) {
+	t.Parallel()
+	const head = `{"id":"e1","type":"web.page_viewed","contact_id":"c-1","account_id":"acme.com","time":"2026-11-20T10:00:00Z"`
+	for _, tt := range []struct {
+		name, item string
+		kept       bool
+	}{
+		{"the fewest fields", `{"id":"e1","type":"email.opened","contact_id":"c-1","time":"2026-11-20T10:00:00Z"}`, true},
+		{"every field", head + `,"source":"zoom","properties":{"url":"https://acme.com/pricing?a=1"}}`, true},
+		{"numbers as written", head + `,"properties":{"a":-0,"b":1E5,"c":1e+05,"d":0.10,"e":123456789012345678901234567890,"f":-0.0e-7}}`, true},
+		{"nested values, keys in byte order", head + `,"properties":{"":null,"B":true,"a":[[],{},[1,"x",{"k":false}]],"b":{"y":{},"z":[]},"é":"ü"}}`, true},
+		{"runes beside U+2028", head + `,"properties":{"a":"` + "\u2027 \u202a 😀 \ufeff" + `"}}`, true},
+		{"a time with a fraction and an offset", `{"id":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00.123456789+05:30"}`, true},
+		{"values of the largest length", `{"id":"` + strings.Repeat("i", MaxIDLen) + `","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z","properties":{"v":"` +
+			strings.Repeat("x", MaxPropertyValue) + `"}}`, true},
+
+		{"a unicode escape", `{"id":"e1","type":"a.b","contact_id":"c-\u00e9","time":"2026-11-20T10:00:00Z"}`, false},
+		{"an escaped letter in a key", `{"\u0069d":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`, false},
+		{"an escaped quote", head + `,"properties":{"q":"a\"b"}}`, false},
+		{"a surrogate pair", head + `,"properties":{"q":"\ud83d\ude00"}}`, false},
+		{"<, > and & written as they are", head + `,"properties":{"h":"<b>&"}}`, false},
+		{"U+2028 written as it is", head + `,"properties":{"h":"a` + "\u2028" + `b"}}`, false},
+		{"U+2029 in a key", head + `,"properties":{"` + "\u2029" + `":1}}`, false},
+		{"an id given twice", `{"id":"e0","id":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`, false},
+		{"a property given twice", head + `,"properties":{"a":1,"a":1}}`, false},
+		{"properties out of order", head + `,"properties":{"b":1,"a":2}}`, false},
+		{"nested keys out of order", head + `,"properties":{"a":{"z":1,"y":2}}}`, false},
+		{"fields out of order", `{"id":"e1","type":"a.b","time":"2026-11-20T10:00:00Z","contact_id":"c"}`, false},
+		{"an unknown field", head + `,"extra":1}`, false},
+		{"an unknown field first", `{"a":1,"id":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`, false},
+		{"a field named in capitals", `{"ID":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`, false},
+		{"a space", `{"id": "e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`, false},
+		{"an empty id, which Encode writes", `{"id":"","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`, true},
+		{"a null id", `{"id":null,"type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`, false},
+		{"an empty source", head + `,"source":""}`, false},
+		{"a null account_id", `{"id":"e1","type":"a.b","contact_id":"c","account_id":null,"time":"2026-11-20T10:00:00Z"}`, false},
+		{"empty properties", head + `,"properties":{}}`, false},
+		{"null properties", head + `,"properties":null}`, false},
+		{"no time", `{"id":"e1","type":"a.b","contact_id":"c"}`, false},
+		{"a time with zeros after the point", `{"id":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00.500Z"}`, false},
+		{"a time at +00:00", `{"id":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00+00:00"}`, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b, err := DecodeBatch([]byte(tt.item), "application/json", DefaultLimits)
+			require.NoError(t, err)
+			require.Len(t, b.Encoded, 1)
+			want, err := Encode(&b.Events[0])
+			require.NoError(t, err)
+			if tt.kept {
+				assert.Equal(t, tt.item, string(b.Encoded[0]), "kept as posted")
+			} else {
+				assert.Nil(t, b.Encoded[0], "encoded again")
+			}
+			got, err := b.Encoding(0)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), string(got))
+		})
+	}
+}
+
+// TestItemsOfEveryFormAreKept: an item is kept in NDJSON, in an array and
+// alone; the items around one that is encoded again are still kept.
+func TestItemsOfEveryFormAreKept(t *testing.T) {
+	t.Parallel()
+	const a, b = `{"id":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`, `{"id":"e2", "type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`
+	for _, tt := range []struct{ ct, body string }{
+		{"application/x-ndjson", a + "\n" + b + "\r\n\n" + a + "\n"},
+		{"", a + "\n" + b + "\n" + a},
+		{"application/json", "[ " + a + ",\n" + b + " ," + a + "]"},
+	} {
+		batch, err := DecodeBatch([]byte(tt.body), tt.ct, DefaultLimits)
+		require.NoError(t, err)
+		assert.Equal(t, [][]byte{[]byte(a), nil, []byte(a)}, batch.Encoded, tt.body)
+	}
+	batch, err := DecodeBatch([]byte("\xef\xbb\xbf "+a+"\n"), "application/json", DefaultLimits)
+	require.NoError(t, err)
+	assert.Equal(t, [][]byte{[]byte(a)}, batch.Encoded)
+}
+
+// TestFillSourceKeepsTheEncoding: a kept item given a source is what
+// Encode makes of the event with it, whatever the source's characters.
+func TestFillSourceKeepsTheEncoding(t *testing.T) {
+	t.Parallel()
+	body := strings.Join([]string{
+		`{"id":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`,
+		`{"id":"e2","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00.5+01:00","properties":{"time":"\"time\":\"x"}}`,
+		`{"id":"e3","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z","source":"crm"}`,
+		`{"id":"e4","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z","properties":{"b":1,"a":2}}`,
+		`{"id":"e5","type":"a.b","account_id":"time","time":"2026-11-20T10:00:00Z","properties":{"k":"v"}}`,
+	}, "\n")
+	for _, name := range []string{"zoom", `a "source" <of> & ` + "\u2028é"} {
+		b, err := DecodeBatch([]byte(body), "application/x-ndjson", DefaultLimits)
+		require.NoError(t, err)
+		b.FillSource(name)
+		for i := range b.Events {
+			want := name
+			if i == 2 {
+				want = "crm"
+			}
+			assert.Equal(t, want, b.Events[i].Source)
+			enc, err := Encode(&b.Events[i])
+			require.NoError(t, err)
+			got, err := b.Encoding(i)
+			require.NoError(t, err)
+			assert.Equal(t, string(enc), string(got), "event %d", i)
+		}
+		assert.NotNil(t, b.Encoded[0], "a kept item stays kept")
+		assert.NotNil(t, b.Encoded[4])
+	}
+}
+
+// TestKeptItemsAreRefusedAlike: a kept item's event is whole, so it is
+// refused for what the same item, encoded again, is refused for.
+func TestKeptItemsAreRefusedAlike(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	for _, item := range []string{
+		`{"id":"e1","type":"Bad","contact_id":"c","time":"2026-11-20T10:00:00Z"}`,
+		`{"id":"e1","type":"a.b","time":"2026-11-20T10:00:00Z"}`,
+		`{"id":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z","properties":{"n":1e999}}`,
+	} {
+		kept, err := DecodeBatch([]byte(item), "", DefaultLimits)
+		require.NoError(t, err)
+		require.NotNil(t, kept.Encoded[0], item)
+		spaced, err := DecodeBatch([]byte(strings.Replace(item, ",", ", ", 1)), "", DefaultLimits)
+		require.NoError(t, err)
+		require.Nil(t, spaced.Encoded[0], item)
+		assert.NotEmpty(t, kept.Events[0].Validate(at), item)
+		assert.Equal(t, spaced.Events[0].Validate(at), kept.Events[0].Validate(at), item)
+	}
+}
+
+// encodingProperty is what FuzzDecodeRoundTrip checks of the encodings the
+// decoder keeps: each is Encode's, also once a source is filled in, and an
+// encoding without escapes, decoded again, is kept whole.
+func encodingProperty(t *testing.T, body []byte, ct string, lim Limits) {
+	b, err := DecodeBatch(body, ct, lim)
+	if err != nil {
+		return
+	}
+	if len(b.Encoded) != len(b.Events) {
+		t.Fatalf("%d encodings for %d events", len(b.Encoded), len(b.Events))
+	}
+	check := func(what string) {
+		for i := range b.Events {
+			want, err := Encode(&b.Events[i])
+			if err != nil {
+				if b.Encoded[i] != nil {
+					t.Fatalf("%s: kept %s, which does not encode: %v", what, b.Encoded[i], err)
+				}
+				continue
+			}
+			if b.Encoded[i] != nil && !bytes.Equal(b.Encoded[i], want) {
+				t.Fatalf("%s: kept\n%s\nEncode\n%s", what, b.Encoded[i], want)
+			}
+			if bytes.IndexByte(want, '\\') >= 0 || len(want) > int(lim.MaxBytes) {
+				continue
+			}
+			again, err := DecodeBatch(want, "application/json", lim)
+			if err == nil && again.Encoded[0] == nil {
+				t.Fatalf("%s: not kept when decoded again: %s", what, want)
+			}
+		}
+	}
+	check("as posted")
+	b.FillSource(`s<"`)
+	check("with a source")
+}
