@@ -76,24 +76,35 @@ func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 // DecodeBytes is Decode of a body already read. The events do not share
 // memory with it.
 func DecodeBytes(body []byte, contentType string, lim Limits) ([]Event, error) {
-	b, err := DecodeBatch(body, contentType, lim)
+	b, err := decodeBody(body, contentType, lim, false)
 	return b.Events, err
 }
 
 // Batch is the events of a body, in order, and the encodings of those
 // that were posted already encoded.
 type Batch struct {
+	// Events are the events, those of kept items (Encoded[i] set) without
+	// their properties: they stay in the encoding (Event(i) has them),
+	// checked as Validate checks properties, so that Validate finds the
+	// same of the event with them or without.
 	Events []Event
-	// Encoded[i], when not nil, is Encode(&Events[i]): the item as it was
+	// Encoded[i], when not nil, is Encode of Event(i): the item as it was
 	// in the body, which was exactly that, so that publishing need not
 	// encode it again. It is a slice of the body, which must not change.
 	Encoded [][]byte
 }
 
-// DecodeBatch is DecodeBytes that also keeps the items that were exactly
-// what Encode makes of their events (Batch.Encoded). The events do not
-// share memory with the body; their encodings do.
+// DecodeBatch is DecodeBytes that keeps the items that were exactly what
+// Encode makes of their events (Batch.Encoded), without building their
+// properties. The events do not share memory with the body; the
+// encodings do.
 func DecodeBatch(body []byte, contentType string, lim Limits) (Batch, error) {
+	return decodeBody(body, contentType, lim, true)
+}
+
+// decodeBody decodes a body, leaving the properties of kept items
+// unbuilt when lazy.
+func decodeBody(body []byte, contentType string, lim Limits, lazy bool) (Batch, error) {
 	if lim.MaxBytes <= 0 {
 		lim = DefaultLimits
 	}
@@ -107,7 +118,7 @@ func DecodeBatch(body []byte, contentType string, lim Limits) (Batch, error) {
 		return Batch{}, ItemErrors{{Index: 0, Message: "empty body"}}
 	}
 	d := decoder{lim: lim}
-	d.p.budget = HeldPerByte*len(body) + heldSlack
+	d.p.budget, d.p.lazy = HeldPerByte*len(body)+heldSlack, lazy
 	switch {
 	case strings.HasPrefix(contentType, "application/x-ndjson"):
 		return d.lines(trimmed)
@@ -348,7 +359,7 @@ func (d *decoder) parse(raw []byte, ev *Event) *ItemError {
 	if p.more() {
 		return &ItemError{Message: "more than one JSON value in one item (send NDJSON: one object per line)"}
 	}
-	return nil
+	return p.settle(ev)
 }
 
 // depth is the deepest nesting of objects and arrays, ignoring strings.

@@ -2,6 +2,7 @@ package event
 
 import (
 	"bytes"
+	"fmt"
 
 	json "github.com/goccy/go-json"
 )
@@ -12,14 +13,31 @@ import (
 // keys sorted, and <, >, &, U+2028 and U+2029 escaped.
 func Encode(ev *Event) ([]byte, error) { return json.Marshal(ev) }
 
-// Encoding returns Encode(&b.Events[i]): the item as it was posted when it
+// Encoding returns Encode of event i: the item as it was posted when it
 // was exactly that.
 func (b *Batch) Encoding(i int) ([]byte, error) {
-	if i < len(b.Encoded) && b.Encoded[i] != nil {
+	if b.kept(i) {
 		return b.Encoded[i], nil
 	}
 	return Encode(&b.Events[i])
 }
+
+// Event returns event i with its properties.
+func (b *Batch) Event(i int) (Event, error) {
+	ev := b.Events[i]
+	if !b.kept(i) || ev.Properties != nil {
+		return ev, nil
+	}
+	whole, err := DecodeBytes(b.Encoded[i], "application/json", Limits{MaxBytes: int64(len(b.Encoded[i])), MaxEvents: 1,
+		MaxDepth: DefaultLimits.MaxDepth})
+	if err != nil {
+		return Event{}, fmt.Errorf("decode kept event %d: %w", i, err)
+	}
+	ev.Properties = whole[0].Properties
+	return ev, nil
+}
+
+func (b *Batch) kept(i int) bool { return i < len(b.Encoded) && b.Encoded[i] != nil }
 
 // FillSource sets the source of the events that have none to name. An
 // encoding kept from the body gets the source where Encode writes it,
@@ -34,7 +52,7 @@ func (b *Batch) FillSource(name string) {
 			continue
 		}
 		b.Events[i].Source = name
-		if i >= len(b.Encoded) || b.Encoded[i] == nil {
+		if !b.kept(i) {
 			continue
 		}
 		if quoted == nil {
@@ -44,17 +62,13 @@ func (b *Batch) FillSource(name string) {
 	}
 }
 
-// withSource is enc, an encoding without a source, with the source
+// withSource is enc, a kept encoding without a source, with the source
 // quoted (a JSON string) where Encode writes it. The only `,"time":"` in
-// an encoding is the key, since its strings have no quote unescaped, and
-// the time has no escape.
+// a kept encoding is the key, since its strings have no quote, escaped or
+// not, and the time is the string after it.
 func withSource(enc, quoted []byte) []byte {
 	const key = `,"time":"`
-	at := bytes.Index(enc, []byte(key))
-	if at < 0 {
-		return nil // not an encoding: Encoding encodes the event
-	}
-	at += len(key)
+	at := bytes.Index(enc, []byte(key)) + len(key)
 	at += bytes.IndexByte(enc[at:], '"') + 1
 	out := make([]byte, 0, len(enc)+len(`,"source":`)+len(quoted))
 	out = append(out, enc[:at]...)

@@ -3,6 +3,7 @@ package event
 import (
 	stdjson "encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,11 @@ type parser struct {
 	// named exactly, none empty that Encode leaves out, properties' keys
 	// in order, no space, no escape, and no byte Encode would escape.
 	canonical bool
+	// lazy leaves the properties of an item kept as its encoding unbuilt
+	// (settle): deferred is set while they wait on the stack, from
+	// deferredAt.
+	lazy, deferred bool
+	deferredAt     [2]int
 	// wrongType is the first field with a value of the wrong type. The
 	// rest of the item is still read (a syntax error or a limit takes
 	// precedence, as with encoding/json), then it is reported.
@@ -109,7 +115,7 @@ func mapSize(n int) int {
 }
 
 func (p *parser) reset(b []byte, maxDepth int) {
-	p.b, p.s, p.i, p.maxDepth, p.wrongType, p.canonical = b, "", 0, maxDepth, nil, true
+	p.b, p.s, p.i, p.maxDepth, p.wrongType, p.canonical, p.deferred = b, "", 0, maxDepth, nil, true, false
 	p.pop(0, 0)
 }
 
@@ -393,14 +399,18 @@ func (p *parser) time(dst *time.Time) *ItemError {
 // properties reads the properties object, replacing what dst held; null
 // empties it.
 func (p *parser) properties(dst *map[string]any) *ItemError {
+	if p.deferred { // properties given twice: the last count
+		p.deferred = false
+		p.pop(p.deferredAt[0], p.deferredAt[1])
+	}
 	switch {
 	case p.at('{'):
 		m, err := p.object(0, 2, true, "")
-		if err == nil {
+		if err == nil && !p.deferred {
 			*dst = m
-		}
-		if len(m) == 0 {
-			p.canonical = false
+			if len(m) == 0 {
+				p.canonical = false
+			}
 		}
 		return err
 	case p.at('n'):
@@ -459,6 +469,17 @@ func (p *parser) object(depth, level int, top bool, prop string) (map[string]any
 			return nil, err
 		}
 	}
+	if top && p.lazy && p.canonical && len(p.keys) > keysBase {
+		// Built only if the item turns out not to be kept (settle).
+		p.deferred, p.deferredAt = true, [2]int{base, keysBase}
+		return nil, nil
+	}
+	return p.build(base, keysBase)
+}
+
+// build makes the map of the keys and values on the stack from base and
+// keysBase.
+func (p *parser) build(base, keysBase int) (map[string]any, *ItemError) {
 	keys, values := p.keys[keysBase:], p.stack[base:]
 	if !p.hold(mapSize(len(keys))) {
 		return nil, errOverBudget
@@ -469,6 +490,26 @@ func (p *parser) object(depth, level int, top bool, prop string) (map[string]any
 	}
 	p.pop(base, keysBase)
 	return m, nil
+}
+
+// settle ends an item whose properties were left unbuilt: they stay so
+// when the item is kept as its encoding and they pass what Validate checks
+// of properties (the parser checked the rest: their number, the lengths
+// of keys and strings, the nesting), so that Validate finds the same of
+// the event without them; else they are built.
+func (p *parser) settle(ev *Event) *ItemError {
+	if !p.deferred {
+		return nil
+	}
+	p.deferred = false
+	base, keysBase := p.deferredAt[0], p.deferredAt[1]
+	if p.canonical && !slices.ContainsFunc(p.stack[base:], func(v any) bool { return checkValue(v, 0) != "" }) {
+		p.pop(base, keysBase)
+		return nil
+	}
+	m, err := p.build(base, keysBase)
+	ev.Properties = m
+	return err
 }
 
 // array reads an array at nesting level whose items are at depth in the
