@@ -114,10 +114,10 @@ func (e *Event) Validate(now time.Time) []FieldError {
 			}
 		case len(v) > MaxIDLen:
 			add(field, "%s", longerThan(MaxIDLen))
-		case !utf8.ValidString(v):
-			add(field, "is not valid UTF-8")
-		case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-			add(field, "contains control characters")
+		default:
+			if msg := idProblem(v); msg != "" {
+				add(field, "%s", msg)
+			}
 		}
 	}
 	checkID("id", e.ID, true)
@@ -160,6 +160,24 @@ func (e *Event) Validate(now time.Time) []FieldError {
 		}
 	}
 	return errs
+}
+
+// idProblem says what is wrong with the bytes of an id, or "": not UTF-8,
+// or else control characters. Most ids are printable ASCII, which one
+// pass over the bytes tells; the others have their runes checked.
+func idProblem(v string) string {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x7f {
+			switch {
+			case !utf8.ValidString(v):
+				return "is not valid UTF-8"
+			case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+				return "contains control characters"
+			}
+			return ""
+		}
+	}
+	return ""
 }
 
 // checkValue bounds a property value: JSON never yields NaN or Inf, but a
