@@ -117,7 +117,7 @@ func decodeBody(body []byte, contentType string, lim Limits, lazy bool) (Batch, 
 	if len(trimmed) == 0 {
 		return Batch{}, ItemErrors{{Index: 0, Message: "empty body"}}
 	}
-	d := decoder{lim: lim}
+	d := decoder{lim: lim, body: trimmed}
 	d.p.budget, d.p.lazy = HeldPerByte*len(body)+heldSlack, lazy
 	switch {
 	case strings.HasPrefix(contentType, "application/x-ndjson"):
@@ -150,6 +150,11 @@ const heldSlack = 4 << 10
 type decoder struct {
 	lim Limits
 	p   parser
+	// body holds the items; chunk is a copy of body from chunkAt on, whose
+	// substrings the strings of the items in it are (text).
+	body    []byte
+	chunk   string
+	chunkAt int
 	// out collects the events until an item fails; after that, each item
 	// is decoded into spare only to report its problems, so a refused
 	// batch holds one event at a time.
@@ -247,7 +252,15 @@ func (d *decoder) lines(body []byte) (Batch, error) {
 	}
 	d.reserve(n)
 	i := 0
-	for line := range bytes.Lines(body) {
+	// Lines are cut by hand, not with bytes.Lines, so that each is a slice
+	// of body to its end, as text wants them.
+	for rest := body; len(rest) > 0; {
+		line := rest
+		if n := bytes.IndexByte(rest, '\n'); n >= 0 {
+			line, rest = rest[:n+1], rest[n+1:]
+		} else {
+			rest = nil
+		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
@@ -336,18 +349,18 @@ func (d *decoder) item(raw []byte, ev *Event) *ItemError {
 	return ie
 }
 
-// maxCopied is the largest item whose strings are substrings of one copy
-// of it. A larger one, or one after an item was refused, gets a string
-// for each string it holds, so that a body refused for a huge item (or
-// for many) is not copied whole once more.
-const maxCopied = 64 << 10
+// chunkSize is how much of a body is copied at once for the strings of
+// its items, and the largest item whose strings are substrings of a copy.
+// A larger item, or one after an item was refused, gets a string for each
+// string it holds, so that a body refused for a huge item (or for many) is
+// not copied whole once more.
+const chunkSize = 64 << 10
 
 func (d *decoder) parse(raw []byte, ev *Event) *ItemError {
 	p := &d.p
 	p.reset(raw, d.lim.MaxDepth)
-	if n := allocSize(len(raw)); len(raw) <= maxCopied && len(d.errs) == 0 && p.held+n <= p.budget {
-		p.held += n
-		p.s = string(raw)
+	if len(raw) <= chunkSize && len(d.errs) == 0 {
+		p.s = d.text(raw)
 	}
 	if ie := p.event(ev); ie != nil {
 		return ie
@@ -360,6 +373,28 @@ func (d *decoder) parse(raw []byte, ev *Event) *ItemError {
 		return &ItemError{Message: "more than one JSON value in one item (send NDJSON: one object per line)"}
 	}
 	return p.settle(ev)
+}
+
+// text returns an item, a slice of the body, as a string: a slice of the
+// chunk of the body copied last, or of a new chunk of up to chunkSize
+// bytes from the item on, whose size counts as held from now; "" when
+// that would be over the budget.
+func (d *decoder) text(raw []byte) string {
+	// An item is a slice of body to its end, so its room left tells where
+	// it is.
+	at := cap(d.body) - cap(raw)
+	if len(raw) == 0 || at < 0 || at+len(raw) > len(d.body) || &d.body[at] != &raw[0] {
+		return "" // not of the body: each string is copied
+	}
+	if at < d.chunkAt || at+len(raw) > d.chunkAt+len(d.chunk) {
+		n := max(len(raw), min(chunkSize, len(d.body)-at))
+		if d.p.held+allocSize(n) > d.p.budget {
+			return ""
+		}
+		d.p.held += allocSize(n)
+		d.chunk, d.chunkAt = string(d.body[at:at+n]), at
+	}
+	return d.chunk[at-d.chunkAt : at-d.chunkAt+len(raw)]
 }
 
 // depth is the deepest nesting of objects and arrays, ignoring strings.
