@@ -2,6 +2,8 @@ package event
 
 import (
 	"bytes"
+	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +44,13 @@ func TestAnItemIsKeptOnlyWhenItIsItsEncoding(t *testing.T) {
 		{"properties out of order", head + `,"properties":{"b":1,"a":2}}`, false},
 		{"nested keys out of order", head + `,"properties":{"a":{"z":1,"y":2}}}`, false},
 		{"fields out of order", `{"id":"e1","type":"a.b","time":"2026-11-20T10:00:00Z","contact_id":"c"}`, false},
+		{"a field after the properties", head + `,"properties":{"a":"x","b":[1,"y"],"n":-1.5e3,"t":true},"source":"s"}`, false},
+		{"an unknown field after the properties", head + `,"properties":{"a":"x","n":2},"x":{"n":3}}`, false},
+		{"properties given twice", head + `,"properties":{"a":"x","n":2},"properties":{"b":"y"}}`, false},
+		{"properties, then null", head + `,"properties":{"a":"x","n":2},"properties":null}`, false},
+		{"a key out of order after strings and numbers", head + `,"properties":{"a":"x","b":2,"a0":"z","c":3}}`, false},
+		{"an escape after strings and numbers", head + `,"properties":{"a":"x","b":2,"c":"\u0041","d":4}}`, false},
+		{"properties without an id", `{"type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z","properties":{"a":"x","n":2}}`, false},
 		{"an unknown field", head + `,"extra":1}`, false},
 		{"an unknown field first", `{"a":1,"id":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`, false},
 		{"a field named in capitals", `{"ID":"e1","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z"}`, false},
@@ -72,6 +81,7 @@ func TestAnItemIsKeptOnlyWhenItIsItsEncoding(t *testing.T) {
 				assert.Equal(t, tt.item, string(b.Encoded[0]), "kept as posted")
 			} else {
 				assert.Nil(t, b.Encoded[0], "encoded again")
+				assert.Equal(t, whole[0], b.Events[0], "whole")
 			}
 			got, err := b.Encoding(0)
 			require.NoError(t, err)
@@ -170,6 +180,28 @@ func encodingProperty(t *testing.T, body []byte, ct string, lim Limits) {
 	}
 	if len(b.Encoded) != len(b.Events) {
 		t.Fatalf("%d encodings for %d events", len(b.Encoded), len(b.Events))
+	}
+	whole, err := DecodeBytes(body, ct, lim)
+	var tl *TooLargeError
+	switch {
+	case errors.As(err, &tl):
+		return // whole events may hold more than the budget; kept ones hold less
+	case err != nil:
+		t.Fatalf("DecodeBatch decodes what DecodeBytes refuses: %v", err)
+	}
+	for i := range whole {
+		got, err := b.Event(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := whole[i]
+		if !got.Time.Equal(want.Time) {
+			t.Fatalf("time %v, whole %v", got.Time, want.Time)
+		}
+		got.Time, want.Time = time.Time{}, time.Time{}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("event %d\n%#v\nwhole\n%#v", i, got, want)
+		}
 	}
 	check := func(what string) {
 		for i := range b.Events {

@@ -180,6 +180,15 @@ func idProblem(v string) string {
 	return ""
 }
 
+// numberProblem is checkValue of a number.
+func numberProblem(x json.Number) string {
+	f, err := x.Float64()
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return "is not a finite number"
+	}
+	return ""
+}
+
 // checkValue bounds a property value: JSON never yields NaN or Inf, but a
 // value may be nested deeply or be huge.
 func checkValue(v any, depth int) string {
@@ -196,10 +205,7 @@ func checkValue(v any, depth int) string {
 			return "is not a finite number"
 		}
 	case json.Number:
-		f, err := x.Float64()
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return "is not a finite number"
-		}
+		return numberProblem(x)
 	case []any:
 		if len(x) > MaxProperties {
 			return msgTooManyItems

@@ -48,6 +48,9 @@ type parser struct {
 	// deferredAt.
 	lazy, deferred bool
 	deferredAt     [2]int
+	// scalars are the strings and numbers of lazy properties, not yet
+	// boxed: their places on the stack are nil until build fills them.
+	scalars []scalar
 	// wrongType is the first field with a value of the wrong type. The
 	// rest of the item is still read (a syntax error or a limit takes
 	// precedence, as with encoding/json), then it is reported.
@@ -456,10 +459,13 @@ func (p *parser) object(depth, level int, top bool, prop string) (map[string]any
 		if len(p.keys) > keysBase && k <= p.keys[len(p.keys)-1] {
 			p.canonical = false // Encode sorts the keys
 		}
+		var v any
 		if top {
 			prop = k
+			v, err = p.property(level+1, prop)
+		} else {
+			v, err = p.value(depth, level+1, prop)
 		}
-		v, err := p.value(depth, level+1, prop)
 		if err != nil {
 			return nil, err
 		}
@@ -477,10 +483,69 @@ func (p *parser) object(depth, level int, top bool, prop string) (map[string]any
 	return p.build(base, keysBase)
 }
 
+// scalar is a string or a number at b[from:to] whose value goes on the
+// stack at at.
+type scalar struct {
+	at, from, to int
+	number       bool
+}
+
+// property reads the value of a property as value does, but leaves a
+// string or a number unboxed while the item may be kept (lazy): build
+// boxes it if the properties are built after all.
+func (p *parser) property(level int, prop string) (any, *ItemError) {
+	if !p.lazy || !p.canonical || !p.more() {
+		return p.value(0, level, prop)
+	}
+	switch c, start := p.b[p.i], p.i; {
+	case c == '"':
+		s, long, err := p.str(MaxPropertyValue)
+		switch {
+		case err != nil:
+			return nil, err
+		case long:
+			return nil, over(prop, msgValueTooLong)
+		case !p.canonical: // an escape: the item is not kept
+			return p.keep(s, headerSize)
+		}
+		p.scalars = append(p.scalars, scalar{at: len(p.stack), from: p.plain, to: p.plain + len(s)})
+		return nil, nil
+	case c == '-' || '0' <= c && c <= '9':
+		if err := p.number(); err != nil {
+			return nil, err
+		}
+		p.scalars = append(p.scalars, scalar{at: len(p.stack), from: start, to: p.i, number: true})
+		return nil, nil
+	}
+	return p.value(0, level, prop)
+}
+
+func (p *parser) scalarText(sc scalar) string {
+	if p.s != "" {
+		return p.s[sc.from:sc.to]
+	}
+	return string(p.b[sc.from:sc.to])
+}
+
 // build makes the map of the keys and values on the stack from base and
-// keysBase.
+// keysBase, boxing the scalars among them.
 func (p *parser) build(base, keysBase int) (map[string]any, *ItemError) {
 	keys, values := p.keys[keysBase:], p.stack[base:]
+	for _, sc := range p.scalars {
+		if sc.at < base {
+			continue
+		}
+		p.plain = sc.from
+		s, err := p.keep(p.b[sc.from:sc.to], headerSize)
+		if err != nil {
+			return nil, err
+		}
+		if sc.number {
+			p.stack[sc.at] = stdjson.Number(s)
+		} else {
+			p.stack[sc.at] = s
+		}
+	}
 	if !p.hold(mapSize(len(keys))) {
 		return nil, errOverBudget
 	}
@@ -503,7 +568,10 @@ func (p *parser) settle(ev *Event) *ItemError {
 	}
 	p.deferred = false
 	base, keysBase := p.deferredAt[0], p.deferredAt[1]
-	if p.canonical && !slices.ContainsFunc(p.stack[base:], func(v any) bool { return checkValue(v, 0) != "" }) {
+	if p.canonical && !slices.ContainsFunc(p.stack[base:], func(v any) bool { return checkValue(v, 0) != "" }) &&
+		!slices.ContainsFunc(p.scalars, func(sc scalar) bool {
+			return sc.number && numberProblem(stdjson.Number(p.scalarText(sc))) != ""
+		}) {
 		p.pop(base, keysBase)
 		return nil
 	}
@@ -548,6 +616,9 @@ func (p *parser) pop(base, keysBase int) {
 	p.stack = p.stack[:base]
 	clear(p.keys[keysBase:])
 	p.keys = p.keys[:keysBase]
+	for len(p.scalars) > 0 && p.scalars[len(p.scalars)-1].at >= base {
+		p.scalars = p.scalars[:len(p.scalars)-1]
+	}
 }
 
 // value reads a value at depth in the property prop (depth 0 is the
