@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
 )
 
 // TestAnItemIsKeptOnlyWhenItIsItsEncoding: the decoder keeps an item as
@@ -234,4 +236,36 @@ func encodingProperty(t *testing.T, body []byte, ct string, lim Limits) {
 	check("as posted")
 	b.FillSource(`s<"`)
 	check("with a source")
+}
+
+// TestCanonicalTimeIsEncodesTime: a time that parses is taken as Encode
+// writes it exactly when Encode writes it so.
+func TestCanonicalTimeIsEncodesTime(t *testing.T) {
+	t.Parallel()
+	check := func(t interface{ Fatalf(string, ...any) }, text string) {
+		var tm time.Time
+		if tm.UnmarshalJSON([]byte(`"`+text+`"`)) != nil {
+			return
+		}
+		if want := tm.Format(time.RFC3339Nano) == text; canonicalTime([]byte(text)) != want {
+			t.Fatalf("%q: canonicalTime %v, Encode writes %q", text, !want, tm.Format(time.RFC3339Nano))
+		}
+	}
+	for _, s := range []string{"2026-11-20T10:00:00Z", "2026-11-20T10:00:00.5Z", "2026-11-20T10:00:00.50Z", "2026-11-20T10:00:00.000000001Z",
+		"2026-11-20T10:00:00.0000000001Z", "2026-11-20T10:00:00+05:30", "2026-11-20T10:00:00-00:00", "2026-11-20T10:00:00+00:00",
+		"2026-11-20t10:00:00z", "2026-11-20T10:00:00,5Z", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999-23:59"} {
+		check(t, s)
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		digits := func(label string, min, max int) string {
+			return fmt.Sprintf("%0*d", len(fmt.Sprint(max)), rapid.IntRange(min, max).Draw(t, label))
+		}
+		s := digits("year", 0, 9999) + "-" + digits("month", 1, 12) + "-" + digits("day", 1, 28) +
+			rapid.SampledFrom([]string{"T", "t", " "}).Draw(t, "T") + digits("hour", 0, 23) + ":" + digits("minute", 0, 59) + ":" + digits("second", 0, 59)
+		if n := rapid.IntRange(0, 11).Draw(t, "fraction"); n > 0 {
+			s += rapid.SampledFrom([]string{".", ","}).Draw(t, "point") + rapid.StringOfN(rapid.RuneFrom([]rune("0123456789")), n, n, -1).Draw(t, "digits")
+		}
+		s += rapid.SampledFrom([]string{"Z", "z", "+00:00", "-00:00", "+05:30", "-01:00", "+23:59", "+24:00", "+1:00", ""}).Draw(t, "zone")
+		check(t, s)
+	})
 }

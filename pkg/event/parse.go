@@ -386,10 +386,7 @@ func (p *parser) time(dst *time.Time) *ItemError {
 			return nil
 		}
 		*dst = t
-		if p.canonical {
-			p.buf = t.AppendFormat(p.buf[:0], time.RFC3339Nano)
-			p.canonical = string(p.buf) == string(p.b[start+1:p.i-1])
-		}
+		p.canonical = p.canonical && canonicalTime(p.b[start+1:p.i-1])
 		return nil
 	case p.at('n'):
 		p.canonical = false
@@ -398,6 +395,44 @@ func (p *parser) time(dst *time.Time) *ItemError {
 	p.wrong("time", msg)
 	return p.skip(2)
 }
+
+// canonicalTime reports whether a time that parsed is as Encode writes it
+// (time.RFC3339Nano): 2006-01-02T15:04:05, a fraction of one to nine
+// digits not ending in 0, then Z or an offset other than ±00:00 (which
+// Encode writes Z). Go's parser gives a time of this form the date, time
+// and offset written, so the digits are Encode's too.
+func canonicalTime(b []byte) bool {
+	const layout = "0000-00-00T00:00:00"
+	if len(b) < len(layout) {
+		return false
+	}
+	for i := range len(layout) {
+		if layout[i] == '0' && !isDigit(b[i]) || layout[i] != '0' && b[i] != layout[i] {
+			return false
+		}
+	}
+	b = b[len(layout):]
+	if len(b) > 0 && b[0] == '.' {
+		n := 1
+		for n < len(b) && isDigit(b[n]) {
+			n++
+		}
+		if n == 1 || n > 10 || b[n-1] == '0' {
+			return false
+		}
+		b = b[n:]
+	}
+	switch {
+	case len(b) == 1:
+		return b[0] == 'Z'
+	case len(b) == len("+07:00"):
+		return (b[0] == '+' || b[0] == '-') && isDigit(b[1]) && isDigit(b[2]) && b[3] == ':' && isDigit(b[4]) && isDigit(b[5]) &&
+			string(b[1:]) != "00:00"
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 // properties reads the properties object, replacing what dst held; null
 // empties it.
