@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	stdjson "encoding/json"
 	"fmt"
 	"slices"
@@ -195,15 +196,18 @@ func (p *parser) event(ev *Event) *ItemError {
 	const always = 1<<fieldID | 1<<fieldType | 1<<fieldTime
 	last, seen := fieldNone, 0
 	for {
-		// No field's name folds from more than 30 bytes: a longer key is
-		// not decoded.
-		key, err := p.key(30)
-		if err != nil {
-			return err
-		}
-		f := fieldOf(key)
-		if f <= last || string(key) != fieldNames[f] {
-			p.canonical = false
+		f := p.nextField(last)
+		if f == fieldNone {
+			// No field's name folds from more than 30 bytes: a longer key
+			// is not decoded.
+			key, err := p.key(30)
+			if err != nil {
+				return err
+			}
+			f = fieldOf(key)
+			if f <= last || string(key) != fieldNames[f] {
+				p.canonical = false
+			}
 		}
 		last, seen = max(last, f), seen|1<<f
 		switch f {
@@ -250,6 +254,31 @@ const (
 
 var fieldNames = [...]string{fieldID: "id", fieldType: "type", fieldContactID: "contact_id", fieldAccountID: "account_id",
 	fieldTime: "time", fieldSource: "source", fieldProperties: "properties"}
+
+// fieldKeys are the fields' keys as Encode writes them, with the colon.
+var fieldKeys = func() (keys [len(fieldNames)][]byte) {
+	for f, name := range fieldNames {
+		keys[f] = []byte(`"` + name + `":`)
+	}
+	return keys
+}()
+
+// nextField reads the key of a field after last in Event's order, written
+// as Encode writes it, and returns the field; fieldNone, having read
+// nothing, when the item is not read as kept or the key is another.
+func (p *parser) nextField(last int) int {
+	if !p.canonical {
+		return fieldNone
+	}
+	for f := last + 1; f < len(fieldKeys); f++ {
+		if bytes.HasPrefix(p.b[p.i:], fieldKeys[f]) {
+			p.i += len(fieldKeys[f])
+			p.ws()
+			return f
+		}
+	}
+	return fieldNone
+}
 
 // fieldOf matches a key to a field as encoding/json does: exactly, or else
 // ignoring case by Unicode simple folding (so "propertieſ" is properties
