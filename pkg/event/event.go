@@ -168,14 +168,19 @@ func (e *Event) Validate(now time.Time) []FieldError {
 func idProblem(v string) string {
 	for i := 0; i < len(v); i++ {
 		if c := v[i]; c < 0x20 || c >= 0x7f {
-			switch {
-			case !utf8.ValidString(v):
-				return "is not valid UTF-8"
-			case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-				return "contains control characters"
-			}
-			return ""
+			return runeProblem(v)
 		}
+	}
+	return ""
+}
+
+// runeProblem is idProblem, rune by rune.
+func runeProblem(v string) string {
+	switch {
+	case !utf8.ValidString(v):
+		return "is not valid UTF-8"
+	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "contains control characters"
 	}
 	return ""
 }

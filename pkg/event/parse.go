@@ -563,12 +563,10 @@ func (p *parser) property(level int, prop string) (any, *ItemError) {
 	}
 	switch c, start := p.b[p.i], p.i; {
 	case c == '"':
-		s, long, err := p.str(MaxPropertyValue)
+		s, err := p.valueString(prop)
 		switch {
 		case err != nil:
 			return nil, err
-		case long:
-			return nil, over(prop, msgValueTooLong)
 		case !p.canonical: // an escape: the item is not kept
 			return p.keep(s, headerSize)
 		}
@@ -696,12 +694,9 @@ func (p *parser) value(depth, level int, prop string) (any, *ItemError) {
 	}
 	switch c := p.b[p.i]; {
 	case c == '"':
-		s, long, err := p.str(MaxPropertyValue)
-		switch {
-		case err != nil:
+		s, err := p.valueString(prop)
+		if err != nil {
 			return nil, err
-		case long:
-			return nil, over(prop, msgValueTooLong)
 		}
 		return p.keep(s, headerSize)
 	case c == '{':
@@ -724,6 +719,16 @@ func (p *parser) value(depth, level int, prop string) (any, *ItemError) {
 		return stdjson.Number(s), err
 	}
 	return nil, p.syntax("looking for beginning of value")
+}
+
+// valueString reads a string value of the property prop, refusing one
+// longer than MaxPropertyValue; its bytes are str's.
+func (p *parser) valueString(prop string) ([]byte, *ItemError) {
+	s, long, err := p.str(MaxPropertyValue)
+	if long {
+		return nil, over(prop, msgValueTooLong)
+	}
+	return s, err
 }
 
 // skip reads any value, whose arrays and objects would be at nesting level,
