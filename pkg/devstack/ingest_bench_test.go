@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +25,8 @@ import (
 // 1,000-event batches from 4 clients; the ingestor runs alone (no scorer).
 // The phases run in the order franz-go, kafka-go, ingestor, ingestor,
 // kafka-go, franz-go, so that the machine's drift weighs on each alike.
+// Each phase's CPU per event is the test process's (clients, ingestor,
+// and the broker when it is the embedded one).
 func BenchmarkIngestVsProducer(b *testing.B) {
 	const clients, batches, rounds, perBatch = 4, 100, 4, 1000
 	topic := testutil.Prefix(b) + ".events"
@@ -95,21 +98,27 @@ func BenchmarkIngestVsProducer(b *testing.B) {
 			return nil
 		},
 	}
-	run := func(name string) time.Duration { return sendAll(b, name, clients, rounds, batches, send[name]) }
+	took, cpu := map[string]time.Duration{}, map[string]time.Duration{}
+	run := func(name string) {
+		cpu0 := processCPU(b)
+		took[name] += sendAll(b, name, clients, rounds, batches, send[name])
+		cpu[name] += processCPU(b) - cpu0
+	}
 	run("franz-go") // warm-up: connections, metadata, the broker's JIT
 	run("ingestor")
-	took := map[string]time.Duration{}
+	clear(took)
+	clear(cpu)
 	for b.Loop() {
 		for _, name := range []string{"franz-go", "kafka-go", "ingestor", "ingestor", "kafka-go", "franz-go"} {
-			took[name] += run(name)
+			run(name)
 		}
 	}
-	rate := func(name string) float64 {
-		return float64(2*b.N*rounds*batches*perBatch) / took[name].Seconds()
+	events := float64(2 * b.N * rounds * batches * perBatch)
+	rate := func(name string) float64 { return events / took[name].Seconds() }
+	for _, name := range []string{"ingestor", "franz-go", "kafka-go"} {
+		b.ReportMetric(rate(name), name+"-events/s")
+		b.ReportMetric(float64(cpu[name].Nanoseconds())/events/1e3, name+"-cpu-µs/event")
 	}
-	b.ReportMetric(rate("ingestor"), "ingestor-events/s")
-	b.ReportMetric(rate("franz-go"), "franz-go-events/s")
-	b.ReportMetric(rate("kafka-go"), "kafka-go-events/s")
 	b.ReportMetric(rate("ingestor")/rate("franz-go"), "ingestor/franz-go")
 	b.ReportMetric(rate("ingestor")/rate("kafka-go"), "ingestor/kafka-go")
 }
@@ -134,6 +143,15 @@ func sendAll(b *testing.B, name string, clients, rounds, batches int, send func(
 	}
 	wg.Wait()
 	return time.Since(start)
+}
+
+// processCPU is the CPU time the test process has used.
+func processCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatalf("getrusage: %v", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // startIngestor runs an ingestor alone (no scorer) on the events topic

@@ -41,16 +41,22 @@ func BenchmarkDecode(b *testing.B) {
 
 // FuzzDecodeRoundTrip checks what the pipeline relies on: an event the
 // ingestor decodes and finds valid is still valid, and the same event, after
-// the ingestor encodes it for Kafka and the scorer decodes it back; and
-// Decode fails only with the typed errors the HTTP layer maps to 400 and 413.
+// the ingestor encodes it for Kafka and the scorer decodes it back; an item
+// the decoder keeps as the event's encoding is Encode's (encodingProperty);
+// and Decode fails only with the typed errors the HTTP layer maps to 400
+// and 413.
 func FuzzDecodeRoundTrip(f *testing.F) {
 	f.Add([]byte(`{"id":"e1","type":"email.opened","contact_id":"c-1","time":"2026-11-20T10:00:00Z"}`), "application/json")
 	f.Add([]byte(`[{"id":"e1","type":"account.updated","account_id":"acme.com","time":"2026-11-20T10:00:00.123456789+05:30",`+
 		`"properties":{"employees":1200,"technologies":["go","kafka"],"tier":"named"}}]`), "")
 	f.Add([]byte(`{"id":"e","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00-01:00","properties":`+
 		`{"n":123456789012345678901234567890,"x":[[{"y":1e308}]],"s":"\ud800","z":-0.0e-7,"u":"\u00e9\u2028"}}`), "application/x-ndjson")
+	f.Add([]byte(`{"id":"e","type":"a.b","contact_id":"c","account_id":"a","time":"2026-11-20T10:00:00.5+01:00","source":"s",`+
+		`"properties":{"":null,"a":[1,-0.5e3,true,{"b":{},"c":[]}],"é":"<x>"}}`+"\n"+
+		`{"id":"f","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z","properties":{"k":"v"}}`), "")
 	f.Fuzz(func(t *testing.T, body []byte, ct string) {
 		lim := Limits{MaxBytes: 1 << 16, MaxEvents: 100, MaxDepth: 8}
+		encodingProperty(t, body, ct, lim)
 		evs, err := Decode(bytes.NewReader(body), ct, lim)
 		if err != nil {
 			var tl *TooLargeError

@@ -76,20 +76,49 @@ func Decode(r io.Reader, contentType string, lim Limits) ([]Event, error) {
 // DecodeBytes is Decode of a body already read. The events do not share
 // memory with it.
 func DecodeBytes(body []byte, contentType string, lim Limits) ([]Event, error) {
+	b, err := decodeBody(body, contentType, lim, false)
+	return b.Events, err
+}
+
+// Batch is the events of a body, in order, and the encodings of those
+// that were posted already encoded.
+type Batch struct {
+	// Events are the events, those of kept items (Encoded[i] set) without
+	// their properties: they stay in the encoding (Event(i) has them),
+	// checked as Validate checks properties, so that Validate finds the
+	// same of the event with them or without.
+	Events []Event
+	// Encoded[i], when not nil, is Encode of Event(i): the item as it was
+	// in the body, which was exactly that, so that publishing need not
+	// encode it again. It is a slice of the body, which must not change.
+	Encoded [][]byte
+}
+
+// DecodeBatch is DecodeBytes that keeps the items that were exactly what
+// Encode makes of their events (Batch.Encoded), without building their
+// properties. The events do not share memory with the body; the
+// encodings do.
+func DecodeBatch(body []byte, contentType string, lim Limits) (Batch, error) {
+	return decodeBody(body, contentType, lim, true)
+}
+
+// decodeBody decodes a body, leaving the properties of kept items
+// unbuilt when lazy.
+func decodeBody(body []byte, contentType string, lim Limits, lazy bool) (Batch, error) {
 	if lim.MaxBytes <= 0 {
 		lim = DefaultLimits
 	}
 	if int64(len(body)) > lim.MaxBytes {
-		return nil, &TooLargeError{What: "body", Limit: lim.MaxBytes}
+		return Batch{}, &TooLargeError{What: "body", Limit: lim.MaxBytes}
 	}
 	// RFC 8259 lets a parser ignore a byte order mark; some Windows tools
 	// write one.
 	trimmed := bytes.TrimSpace(bytes.TrimPrefix(body, []byte("\xef\xbb\xbf")))
 	if len(trimmed) == 0 {
-		return nil, ItemErrors{{Index: 0, Message: "empty body"}}
+		return Batch{}, ItemErrors{{Index: 0, Message: "empty body"}}
 	}
-	d := decoder{lim: lim}
-	d.p.budget = HeldPerByte*len(body) + heldSlack
+	d := decoder{lim: lim, body: trimmed}
+	d.p.budget, d.p.lazy = HeldPerByte*len(body)+heldSlack, lazy
 	switch {
 	case strings.HasPrefix(contentType, "application/x-ndjson"):
 		return d.lines(trimmed)
@@ -102,7 +131,7 @@ func DecodeBytes(body []byte, contentType string, lim Limits) ([]Event, error) {
 		d.add(0, trimmed)
 		return d.result()
 	}
-	return nil, ItemErrors{{Index: 0, Message: "body must be a JSON object, a JSON array or NDJSON"}}
+	return Batch{}, ItemErrors{{Index: 0, Message: "body must be a JSON object, a JSON array or NDJSON"}}
 }
 
 // HeldPerByte bounds what the events decoded from a body may hold in
@@ -121,12 +150,20 @@ const heldSlack = 4 << 10
 type decoder struct {
 	lim Limits
 	p   parser
+	// body holds the items; chunk is a copy of body from chunkAt on, whose
+	// substrings the strings of the items in it are (text).
+	body    []byte
+	chunk   string
+	chunkAt int
 	// out collects the events until an item fails; after that, each item
 	// is decoded into spare only to report its problems, so a refused
 	// batch holds one event at a time.
-	out   []Event
-	spare Event
-	errs  ItemErrors
+	out []Event
+	// encoded collects the items that were exactly their events' Encode,
+	// nil for the others (Batch.Encoded).
+	encoded [][]byte
+	spare   Event
+	errs    ItemErrors
 	// overBudget is set once the events would hold more than the budget.
 	overBudget bool
 }
@@ -140,6 +177,7 @@ func (d *decoder) reserve(n int) {
 		return
 	}
 	d.out = make([]Event, 0, n)
+	d.encoded = make([][]byte, 0, n)
 }
 
 // add decodes the item at index into the next event, and reports whether
@@ -164,20 +202,26 @@ func (d *decoder) add(index int, raw []byte) bool {
 	case ie != nil:
 		ie.Index = index
 		d.errs = append(d.errs, *ie)
-		d.out = nil
+		d.out, d.encoded = nil, nil
+	case len(d.errs) == 0:
+		var enc []byte
+		if d.p.canonical {
+			enc = raw
+		}
+		d.encoded = append(d.encoded, enc)
 	}
 	return true
 }
 
-func (d *decoder) result() ([]Event, error) {
+func (d *decoder) result() (Batch, error) {
 	switch {
 	case d.overBudget:
-		return nil, &TooLargeError{What: fmt.Sprintf("memory to hold the decoded events (%d bytes per byte of body, and %d)", HeldPerByte, heldSlack),
+		return Batch{}, &TooLargeError{What: fmt.Sprintf("memory to hold the decoded events (%d bytes per byte of body, and %d)", HeldPerByte, heldSlack),
 			Limit: int64(d.p.budget)}
 	case len(d.errs) > 0:
-		return nil, d.errs
+		return Batch{}, d.errs
 	}
-	return d.out, nil
+	return Batch{Events: d.out, Encoded: d.encoded}, nil
 }
 
 // sniffLines reports whether a body that is not declared NDJSON is NDJSON
@@ -192,7 +236,7 @@ func (d *decoder) sniffLines(body []byte) bool {
 	return d.p.skip(1) == nil && !d.p.more()
 }
 
-func (d *decoder) lines(body []byte) ([]Event, error) {
+func (d *decoder) lines(body []byte) (Batch, error) {
 	n := bytes.Count(body, []byte{'\n'}) + 1
 	if n > d.lim.MaxEvents {
 		// Blank lines are skipped below; count exactly before refusing.
@@ -203,12 +247,20 @@ func (d *decoder) lines(body []byte) ([]Event, error) {
 			}
 		}
 		if n > d.lim.MaxEvents {
-			return nil, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
+			return Batch{}, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
 		}
 	}
 	d.reserve(n)
 	i := 0
-	for line := range bytes.Lines(body) {
+	// Lines are cut by hand, not with bytes.Lines, so that each is a slice
+	// of body to its end, as text wants them.
+	for rest := body; len(rest) > 0; {
+		line := rest
+		if n := bytes.IndexByte(rest, '\n'); n >= 0 {
+			line, rest = rest[:n+1], rest[n+1:]
+		} else {
+			rest = nil
+		}
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
@@ -224,9 +276,9 @@ func (d *decoder) lines(body []byte) ([]Event, error) {
 // array finds the items of a JSON array, refusing more than MaxEvents at
 // the first one over and naming a broken item by its index, then decodes
 // them.
-func (d *decoder) array(body []byte) ([]Event, error) {
-	arrayError := func(msg string) ([]Event, error) {
-		return nil, ItemErrors{{Index: 0, Message: "invalid JSON array: " + msg}}
+func (d *decoder) array(body []byte) (Batch, error) {
+	arrayError := func(msg string) (Batch, error) {
+		return Batch{}, ItemErrors{{Index: 0, Message: "invalid JSON array: " + msg}}
 	}
 	var s parser // finds the items; d.p decodes each
 	s.reset(body, d.lim.MaxDepth)
@@ -238,18 +290,18 @@ func (d *decoder) array(body []byte) ([]Event, error) {
 		if s.more() {
 			return arrayError("data after the closing ]")
 		}
-		return nil, ItemErrors{{Index: 0, Message: "empty array"}}
+		return Batch{}, ItemErrors{{Index: 0, Message: "empty array"}}
 	}
 	var items [][2]int
 	for more := true; more; {
 		if len(items) == d.lim.MaxEvents {
-			return nil, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
+			return Batch{}, &TooLargeError{What: "event count", Limit: int64(d.lim.MaxEvents)}
 		}
 		// An item's nesting is counted from the item, as a whole event's.
 		start := s.i
 		if ie := s.skip(1); ie != nil {
 			ie.Index = len(items)
-			return nil, ItemErrors{*ie}
+			return Batch{}, ItemErrors{*ie}
 		}
 		items = append(items, [2]int{start, s.i})
 		s.ws()
@@ -267,7 +319,7 @@ func (d *decoder) array(body []byte) ([]Event, error) {
 		case !s.more():
 			return arrayError("unexpected end of JSON input")
 		default:
-			return nil, ItemErrors{{Index: len(items), Message: s.syntax("after array element").Message}}
+			return Batch{}, ItemErrors{{Index: len(items), Message: s.syntax("after array element").Message}}
 		}
 	}
 	d.reserve(len(items))
@@ -279,19 +331,37 @@ func (d *decoder) array(body []byte) ([]Event, error) {
 	return d.result()
 }
 
-// item decodes one event object.
+// item decodes one event object. An item that is not UTF-8, or nests
+// deeper than MaxDepth, is refused for that whatever else is wrong with
+// it; both are checked only once parsing failed or succeeded (a parse that
+// succeeds never went deeper), so that an item is read once.
 func (d *decoder) item(raw []byte, ev *Event) *ItemError {
 	if len(raw) == 0 || raw[0] != '{' {
 		return &ItemError{Message: "each event must be a JSON object"}
 	}
-	if !utf8.Valid(raw) {
+	ie := d.parse(raw, ev)
+	switch {
+	case !utf8.Valid(raw):
 		return &ItemError{Message: "not valid UTF-8"}
-	}
-	if depth(raw) > d.lim.MaxDepth {
+	case ie != nil && depth(raw) > d.lim.MaxDepth:
 		return &ItemError{Message: fmt.Sprintf("nested deeper than %d", d.lim.MaxDepth)}
 	}
+	return ie
+}
+
+// chunkSize is how much of a body is copied at once for the strings of
+// its items, and the largest item whose strings are substrings of a copy.
+// A larger item, or one after an item was refused, gets a string for each
+// string it holds, so that a body refused for a huge item (or for many) is
+// not copied whole once more.
+const chunkSize = 64 << 10
+
+func (d *decoder) parse(raw []byte, ev *Event) *ItemError {
 	p := &d.p
 	p.reset(raw, d.lim.MaxDepth)
+	if len(raw) <= chunkSize && len(d.errs) == 0 {
+		p.s = d.text(raw)
+	}
 	if ie := p.event(ev); ie != nil {
 		return ie
 	}
@@ -302,7 +372,29 @@ func (d *decoder) item(raw []byte, ev *Event) *ItemError {
 	if p.more() {
 		return &ItemError{Message: "more than one JSON value in one item (send NDJSON: one object per line)"}
 	}
-	return nil
+	return p.settle(ev)
+}
+
+// text returns an item, a slice of the body, as a string: a slice of the
+// chunk of the body copied last, or of a new chunk of up to chunkSize
+// bytes from the item on, whose size counts as held from now; "" when
+// that would be over the budget.
+func (d *decoder) text(raw []byte) string {
+	// An item is a slice of body to its end, so its room left tells where
+	// it is.
+	at := cap(d.body) - cap(raw)
+	if len(raw) == 0 || at < 0 || at+len(raw) > len(d.body) || &d.body[at] != &raw[0] {
+		return "" // not of the body: each string is copied
+	}
+	if at < d.chunkAt || at+len(raw) > d.chunkAt+len(d.chunk) {
+		n := max(len(raw), min(chunkSize, len(d.body)-at))
+		if d.p.held+allocSize(n) > d.p.budget {
+			return ""
+		}
+		d.p.held += allocSize(n)
+		d.chunk, d.chunkAt = string(d.body[at:at+n]), at
+	}
+	return d.chunk[at-d.chunkAt : at-d.chunkAt+len(raw)]
 }
 
 // depth is the deepest nesting of objects and arrays, ignoring strings.

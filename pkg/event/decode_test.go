@@ -160,3 +160,55 @@ func TestValidTypeProperty(t *testing.T) {
 		}
 	})
 }
+
+// TestAnItemIsRefusedForItsBytesThenItsDepth: an item that is not UTF-8,
+// or else nests deeper than allowed, is refused for that, whatever else is
+// wrong with it and wherever the problem is, even when what comes before
+// would hold more than the budget.
+func TestAnItemIsRefusedForItsBytesThenItsDepth(t *testing.T) {
+	t.Parallel()
+	deep := strings.Repeat("[", 20) + strings.Repeat("]", 20)
+	heavy := `"p":[` + strings.TrimSuffix(strings.Repeat(`{"":0},`, 64), ",") + `]`
+	var props []string
+	for i := range 64 {
+		props = append(props, `"k`+strings.Repeat("x", i)+`":[`+strings.TrimSuffix(strings.Repeat(`{"":0},`, 64), ",")+`]`)
+	}
+	over := `"properties":{` + strings.Join(props, ",") + `}`
+	const utf8Msg, deepMsg = "not valid UTF-8", "nested deeper than 16"
+	for _, tt := range []struct{ name, item, msg string }{
+		{"bad bytes after a syntax error", `{"id":"e" "x":"` + "\xff" + `"}`, utf8Msg},
+		{"bad bytes after a wrong type", `{"id":5,"x":"` + "\xff" + `"}`, utf8Msg},
+		{"bad bytes in a valid event", `{"id":"e","type":"a.b","contact_id":"c","time":"2026-11-20T10:00:00Z","x":"` + "\xff" + `"}`, utf8Msg},
+		{"bad bytes after nesting too deep", `{"x":` + deep + `,"y":"` + "\xff" + `"}`, utf8Msg},
+		{"too deep after a syntax error", `{"id":"e" "x":` + deep + `}`, deepMsg},
+		{"too deep after a wrong type", `{"id":5,"x":` + deep + `}`, deepMsg},
+		{"too deep after an id too long", `{"id":"` + strings.Repeat("x", 200) + `","x":` + deep + `}`, deepMsg},
+		{"too deep after a value too long", `{"properties":{"v":"` + strings.Repeat("x", 3000) + `"},"x":` + deep + `}`, deepMsg},
+		{"too deep after properties over the budget", `{` + over + `,"x":` + deep + `}`, deepMsg},
+		{"too deep in a string is not deep", `{"id":"e","x":"` + deep + `",}`, "invalid JSON"},
+		{"a property too long", `{` + heavy + `,"properties":{"v":"` + strings.Repeat("x", 3000) + `"}}`, "longer than 2048 bytes"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Decode(strings.NewReader(tt.item), "application/json", DefaultLimits)
+			var ie ItemErrors
+			require.True(t, errors.As(err, &ie), "got %v", err)
+			assert.Contains(t, ie[0].Message, tt.msg)
+		})
+	}
+}
+
+// TestIDProblemIsTheRuneCheck: the byte scan of ids finds what checking
+// the runes finds, first UTF-8, then control characters.
+func TestIDProblemIsTheRuneCheck(t *testing.T) {
+	t.Parallel()
+	for _, v := range []string{"c-1", "é", "a\x00", "a\x7f", "\xff", "\xff\n", "\xe2\x80", "\u2028", "\u0080", "\t"} {
+		assert.Equal(t, runeProblem(v), idProblem(v), "%q", v)
+	}
+	rapid.Check(t, func(t *rapid.T) {
+		v := string(rapid.SliceOfN(rapid.SampledFrom([]byte{'a', 0, 0x1f, 0x20, 0x7e, 0x7f, 0x80, 0xbf, 0xc3, 0xa9, 0xe2, 0xff}), 0, 8).Draw(t, "id"))
+		if got, want := idProblem(v), runeProblem(v); got != want {
+			t.Fatalf("%q: %q, runes say %q", v, got, want)
+		}
+	})
+}

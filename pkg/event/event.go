@@ -122,10 +122,10 @@ func (e *Event) Validate(now time.Time) []FieldError {
 			}
 		case len(v) > MaxIDLen:
 			add(field, "%s", longerThan(MaxIDLen))
-		case !utf8.ValidString(v):
-			add(field, "is not valid UTF-8")
-		case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-			add(field, "contains control characters")
+		default:
+			if msg := idProblem(v); msg != "" {
+				add(field, "%s", msg)
+			}
 		}
 	}
 	checkID("id", e.ID, true)
@@ -182,6 +182,38 @@ func (e *Event) Validate(now time.Time) []FieldError {
 	return errs
 }
 
+// idProblem says what is wrong with the bytes of an id, or "": not UTF-8,
+// or else control characters. Most ids are printable ASCII, which one
+// pass over the bytes tells; the others have their runes checked.
+func idProblem(v string) string {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x7f {
+			return runeProblem(v)
+		}
+	}
+	return ""
+}
+
+// runeProblem is idProblem, rune by rune.
+func runeProblem(v string) string {
+	switch {
+	case !utf8.ValidString(v):
+		return "is not valid UTF-8"
+	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "contains control characters"
+	}
+	return ""
+}
+
+// numberProblem is checkValue of a number.
+func numberProblem(x json.Number) string {
+	f, err := x.Float64()
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return "is not a finite number"
+	}
+	return ""
+}
+
 // checkValue bounds a property value: JSON never yields NaN or Inf, but a
 // value may be nested deeply or be huge.
 func checkValue(v any, depth int) string {
@@ -198,10 +230,7 @@ func checkValue(v any, depth int) string {
 			return "is not a finite number"
 		}
 	case json.Number:
-		f, err := x.Float64()
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return "is not a finite number"
-		}
+		return numberProblem(x)
 	case []any:
 		if len(x) > MaxProperties {
 			return msgTooManyItems

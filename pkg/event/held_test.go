@@ -46,9 +46,9 @@ func TestHeldMatchesTheHeap(t *testing.T) {
 		{"string of 100 bytes", `"` + strings.Repeat("x", 100) + `"`},
 		{"true", `true`},
 	} {
-		d := decoder{lim: DefaultLimits}
-		d.p.budget = 1 << 62
 		b := body(tt.value)
+		d := decoder{lim: DefaultLimits, body: b}
+		d.p.budget = 1 << 62
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)

@@ -1,8 +1,10 @@
 package event
 
 import (
+	"bytes"
 	stdjson "encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,23 +25,44 @@ import (
 // hostile body's shape would make a plain decoder build (1.75 million {}
 // in a 5 MiB body cost 170 MB as maps before Validate saw them).
 //
-// The body is valid UTF-8 and nests at most maxDepth deep (decoder.item
-// checks both first), so strings are copied as they are and recursion is
-// bounded; skip, used to find the items of an array, checks the depth
-// itself.
+// Recursion is bounded: every array and object is entered through open,
+// which refuses one nested deeper than maxDepth. Strings are copied as
+// they are: decoder.item refuses an item that is not UTF-8.
 type parser struct {
-	b        []byte
+	b []byte
+	// s is b as a string when the item was copied whole (decoder.item):
+	// strings without escapes are then substrings of it, one allocation
+	// for the item instead of one a string. "" otherwise.
+	s        string
 	i        int
 	maxDepth int
+	// plain is where the string str returned last starts in b when it had
+	// no escapes (it is b's own bytes), else -1 (it is in buf).
+	plain int
+	// canonical stays true while the item is exactly what Encode makes of
+	// the event read so far: the fields in Event's order, each once and
+	// named exactly, none empty that Encode leaves out, properties' keys
+	// in order, no space, no escape, and no byte Encode would escape.
+	canonical bool
+	// lazy leaves the properties of an item kept as its encoding unbuilt
+	// (settle): deferred is set while they wait on the stack, from
+	// deferredAt.
+	lazy, deferred bool
+	deferredAt     [2]int
+	// scalars are the strings and numbers of lazy properties, not yet
+	// boxed: their places on the stack are nil until build fills them.
+	scalars []scalar
 	// wrongType is the first field with a value of the wrong type. The
 	// rest of the item is still read (a syntax error or a limit takes
 	// precedence, as with encoding/json), then it is reported.
 	wrongType *ItemError
 	// buf holds a string being unescaped.
 	buf []byte
-	// stack holds the values of the arrays being read, and the keys and
-	// values of the objects, until they end and are built at their size.
+	// stack holds the values of the arrays and objects being read, and
+	// keys the keys of the objects, until they end and are built at their
+	// size.
 	stack []any
+	keys  []string
 	// held is what the values built so far hold in memory, as estimated
 	// below (allocSize, mapSize); past budget the parser stops with
 	// errOverBudget before building more.
@@ -96,8 +119,24 @@ func mapSize(n int) int {
 }
 
 func (p *parser) reset(b []byte, maxDepth int) {
-	p.b, p.i, p.maxDepth, p.wrongType = b, 0, maxDepth, nil
-	p.pop(0)
+	p.b, p.s, p.i, p.maxDepth, p.wrongType, p.canonical, p.deferred = b, "", 0, maxDepth, nil, true, false
+	p.pop(0, 0)
+}
+
+// keep returns the string str returned last as one an event may hold,
+// counting what it holds and extra bytes more: a substring of the item's
+// copy when there is one and the string had no escapes, else a copy.
+func (p *parser) keep(s []byte, extra int) (string, *ItemError) {
+	if p.plain >= 0 && p.s != "" {
+		if !p.hold(extra) {
+			return "", errOverBudget
+		}
+		return p.s[p.plain : p.plain+len(s)], nil
+	}
+	if !p.hold(extra + allocSize(len(s))) {
+		return "", errOverBudget
+	}
+	return string(s), nil
 }
 
 func (p *parser) more() bool { return p.i < len(p.b) }
@@ -109,6 +148,7 @@ func (p *parser) ws() {
 		switch p.b[p.i] {
 		case ' ', '\t', '\n', '\r':
 			p.i++
+			p.canonical = false
 		default:
 			return
 		}
@@ -149,29 +189,41 @@ func over(prop, message string) *ItemError {
 func (p *parser) event(ev *Event) *ItemError {
 	empty, err := p.open(1)
 	if err != nil || empty {
+		p.canonical = false
 		return err
 	}
+	// Encode writes these fields always; the others only when not empty.
+	const always = 1<<fieldID | 1<<fieldType | 1<<fieldTime
+	last, seen := fieldNone, 0
 	for {
-		// No field's name folds from more than 30 bytes: a longer key is
-		// not decoded.
-		key, err := p.key(30)
-		if err != nil {
-			return err
+		f := p.nextField(last)
+		if f == fieldNone {
+			// No field's name folds from more than 30 bytes: a longer key
+			// is not decoded.
+			key, err := p.key(30)
+			if err != nil {
+				return err
+			}
+			f = fieldOf(key)
+			if f <= last || string(key) != fieldNames[f] {
+				p.canonical = false
+			}
 		}
-		switch {
-		case fieldIs(key, "id"):
+		last, seen = max(last, f), seen|1<<f
+		switch f {
+		case fieldID:
 			err = p.text(&ev.ID, "id", MaxIDLen)
-		case fieldIs(key, "type"):
+		case fieldType:
 			err = p.text(&ev.Type, "type", MaxTypeLen)
-		case fieldIs(key, "contact_id"):
+		case fieldContactID:
 			err = p.text(&ev.ContactID, "contact_id", MaxIDLen)
-		case fieldIs(key, "account_id"):
+		case fieldAccountID:
 			err = p.text(&ev.AccountID, "account_id", MaxIDLen)
-		case fieldIs(key, "source"):
-			err = p.text(&ev.Source, "source", MaxSourceLen)
-		case fieldIs(key, "time"):
+		case fieldTime:
 			err = p.time(&ev.Time)
-		case fieldIs(key, "properties"):
+		case fieldSource:
+			err = p.text(&ev.Source, "source", MaxSourceLen)
+		case fieldProperties:
 			err = p.properties(&ev.Properties)
 		default:
 			err = p.skip(2)
@@ -180,17 +232,84 @@ func (p *parser) event(ev *Event) *ItemError {
 			return err
 		}
 		if more, err := p.next('}'); err != nil || !more {
+			if seen&always != always {
+				p.canonical = false
+			}
 			return err
 		}
 	}
 }
 
-// fieldIs matches a key to a field's name as encoding/json does: exactly,
-// or else ignoring case by Unicode simple folding (so "propertieſ" is
-// properties too; a rune folding to an ASCII letter takes at most three
-// bytes). No two names of Event fold to each other.
-func fieldIs(key []byte, name string) bool {
-	return key != nil && len(key) <= 3*len(name) && strings.EqualFold(string(key), name)
+// The fields of Event, in the order json.Marshal writes them.
+const (
+	fieldNone = iota
+	fieldID
+	fieldType
+	fieldContactID
+	fieldAccountID
+	fieldTime
+	fieldSource
+	fieldProperties
+)
+
+var fieldNames = [...]string{fieldID: "id", fieldType: "type", fieldContactID: "contact_id", fieldAccountID: "account_id",
+	fieldTime: "time", fieldSource: "source", fieldProperties: "properties"}
+
+// fieldKeys are the fields' keys as Encode writes them, with the colon.
+var fieldKeys = func() (keys [len(fieldNames)][]byte) {
+	for f, name := range fieldNames {
+		keys[f] = []byte(`"` + name + `":`)
+	}
+	return keys
+}()
+
+// nextField reads the key of a field after last in Event's order, written
+// as Encode writes it, and returns the field; fieldNone, having read
+// nothing, when the item is not read as kept or the key is another.
+func (p *parser) nextField(last int) int {
+	if !p.canonical {
+		return fieldNone
+	}
+	for f := last + 1; f < len(fieldKeys); f++ {
+		if bytes.HasPrefix(p.b[p.i:], fieldKeys[f]) {
+			p.i += len(fieldKeys[f])
+			p.ws()
+			return f
+		}
+	}
+	return fieldNone
+}
+
+// fieldOf matches a key to a field as encoding/json does: exactly, or else
+// ignoring case by Unicode simple folding (so "propertieſ" is properties
+// too; a rune folding to an ASCII letter takes at most three bytes). No
+// two names of Event fold to each other.
+func fieldOf(key []byte) int {
+	switch string(key) {
+	case "id":
+		return fieldID
+	case "type":
+		return fieldType
+	case "contact_id":
+		return fieldContactID
+	case "account_id":
+		return fieldAccountID
+	case "time":
+		return fieldTime
+	case "source":
+		return fieldSource
+	case "properties":
+		return fieldProperties
+	}
+	if key == nil {
+		return fieldNone
+	}
+	for f, name := range fieldNames {
+		if name != "" && len(key) <= 3*len(name) && strings.EqualFold(string(key), name) {
+			return f
+		}
+	}
+	return fieldNone
 }
 
 // open enters the array or object at p.i at nesting level, and reports
@@ -269,12 +388,13 @@ func (p *parser) text(dst *string, field string, max int) *ItemError {
 		case long:
 			return &ItemError{Field: field, Message: longerThan(max)}
 		}
-		if !p.hold(allocSize(len(s))) {
-			return errOverBudget
+		if len(s) == 0 && field != "id" && field != "type" {
+			p.canonical = false // Encode leaves it out
 		}
-		*dst = string(s)
-		return nil
+		*dst, err = p.keep(s, 0)
+		return err
 	case p.at('n'):
+		p.canonical = false
 		return p.literal("null")
 	}
 	p.wrong(field, "wrong type: expected a string")
@@ -295,26 +415,74 @@ func (p *parser) time(dst *time.Time) *ItemError {
 			return nil
 		}
 		*dst = t
+		p.canonical = p.canonical && canonicalTime(p.b[start+1:p.i-1])
 		return nil
 	case p.at('n'):
+		p.canonical = false
 		return p.literal("null")
 	}
 	p.wrong("time", msg)
 	return p.skip(2)
 }
 
+// canonicalTime reports whether a time that parsed is as Encode writes it
+// (time.RFC3339Nano): 2006-01-02T15:04:05, a fraction of one to nine
+// digits not ending in 0, then Z or an offset other than ±00:00 (which
+// Encode writes Z). Go's parser gives a time of this form the date, time
+// and offset written, so the digits are Encode's too.
+func canonicalTime(b []byte) bool {
+	const layout = "0000-00-00T00:00:00"
+	if len(b) < len(layout) {
+		return false
+	}
+	for i := range len(layout) {
+		if layout[i] == '0' && !isDigit(b[i]) || layout[i] != '0' && b[i] != layout[i] {
+			return false
+		}
+	}
+	b = b[len(layout):]
+	if len(b) > 0 && b[0] == '.' {
+		n := 1
+		for n < len(b) && isDigit(b[n]) {
+			n++
+		}
+		if n == 1 || n > 10 || b[n-1] == '0' {
+			return false
+		}
+		b = b[n:]
+	}
+	switch {
+	case len(b) == 1:
+		return b[0] == 'Z'
+	case len(b) == len("+07:00"):
+		return (b[0] == '+' || b[0] == '-') && isDigit(b[1]) && isDigit(b[2]) && b[3] == ':' && isDigit(b[4]) && isDigit(b[5]) &&
+			string(b[1:]) != "00:00"
+	}
+	return false
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
 // properties reads the properties object, replacing what dst held; null
 // empties it.
 func (p *parser) properties(dst *map[string]any) *ItemError {
+	if p.deferred { // properties given twice: the last count
+		p.deferred = false
+		p.pop(p.deferredAt[0], p.deferredAt[1])
+	}
 	switch {
 	case p.at('{'):
 		m, err := p.object(0, 2, true, "")
-		if err == nil {
+		if err == nil && !p.deferred {
 			*dst = m
+			if len(m) == 0 {
+				p.canonical = false
+			}
 		}
 		return err
 	case p.at('n'):
 		*dst = nil
+		p.canonical = false
 		return p.literal("null")
 	}
 	p.wrong("properties", "wrong type: expected an object")
@@ -329,13 +497,13 @@ func (p *parser) object(depth, level int, top bool, prop string) (map[string]any
 	if err != nil {
 		return nil, err
 	}
-	base := len(p.stack)
+	base, keysBase := len(p.stack), len(p.keys)
 	keyMax := -1
 	if top {
 		keyMax = MaxPropertyKey
 	}
 	for more := !empty; more; {
-		if len(p.stack)-base == 2*MaxProperties {
+		if len(p.stack)-base == MaxProperties {
 			if top {
 				return nil, &ItemError{Field: "properties", Message: msgTooManyProperties}
 			}
@@ -348,32 +516,130 @@ func (p *parser) object(depth, level int, top bool, prop string) (map[string]any
 		if key == nil {
 			return nil, &ItemError{Field: "properties", Message: msgKeyTooLong}
 		}
-		if !p.hold(allocSize(len(key))) {
-			return nil, errOverBudget
-		}
-		k := string(key)
-		if top {
-			prop = k
-		}
-		v, err := p.value(depth, level+1, prop)
+		k, err := p.keep(key, 0)
 		if err != nil {
 			return nil, err
 		}
-		p.stack = append(p.stack, k, v)
+		if len(p.keys) > keysBase && k <= p.keys[len(p.keys)-1] {
+			p.canonical = false // Encode sorts the keys
+		}
+		var v any
+		if top {
+			prop = k
+			v, err = p.property(level+1, prop)
+		} else {
+			v, err = p.value(depth, level+1, prop)
+		}
+		if err != nil {
+			return nil, err
+		}
+		p.keys = append(p.keys, k)
+		p.stack = append(p.stack, v)
 		if more, err = p.next('}'); err != nil {
 			return nil, err
 		}
 	}
-	kv := p.stack[base:]
-	if !p.hold(mapSize(len(kv) / 2)) {
+	if top && p.lazy && p.canonical && len(p.keys) > keysBase {
+		// Built only if the item turns out not to be kept (settle).
+		p.deferred, p.deferredAt = true, [2]int{base, keysBase}
+		return nil, nil
+	}
+	return p.build(base, keysBase)
+}
+
+// scalar is a string or a number at b[from:to] whose value goes on the
+// stack at at.
+type scalar struct {
+	at, from, to int
+	number       bool
+}
+
+// property reads the value of a property as value does, but leaves a
+// string or a number unboxed while the item may be kept (lazy): build
+// boxes it if the properties are built after all.
+func (p *parser) property(level int, prop string) (any, *ItemError) {
+	if !p.lazy || !p.canonical || !p.more() {
+		return p.value(0, level, prop)
+	}
+	switch c, start := p.b[p.i], p.i; {
+	case c == '"':
+		s, err := p.valueString(prop)
+		switch {
+		case err != nil:
+			return nil, err
+		case !p.canonical: // an escape: the item is not kept
+			return p.keep(s, headerSize)
+		}
+		p.scalars = append(p.scalars, scalar{at: len(p.stack), from: p.plain, to: p.plain + len(s)})
+		return nil, nil
+	case c == '-' || '0' <= c && c <= '9':
+		if err := p.number(); err != nil {
+			return nil, err
+		}
+		p.scalars = append(p.scalars, scalar{at: len(p.stack), from: start, to: p.i, number: true})
+		return nil, nil
+	}
+	return p.value(0, level, prop)
+}
+
+func (p *parser) scalarText(sc scalar) string {
+	if p.s != "" {
+		return p.s[sc.from:sc.to]
+	}
+	return string(p.b[sc.from:sc.to])
+}
+
+// build makes the map of the keys and values on the stack from base and
+// keysBase, boxing the scalars among them.
+func (p *parser) build(base, keysBase int) (map[string]any, *ItemError) {
+	keys, values := p.keys[keysBase:], p.stack[base:]
+	for _, sc := range p.scalars {
+		if sc.at < base {
+			continue
+		}
+		p.plain = sc.from
+		s, err := p.keep(p.b[sc.from:sc.to], headerSize)
+		if err != nil {
+			return nil, err
+		}
+		if sc.number {
+			p.stack[sc.at] = stdjson.Number(s)
+		} else {
+			p.stack[sc.at] = s
+		}
+	}
+	if !p.hold(mapSize(len(keys))) {
 		return nil, errOverBudget
 	}
-	m := make(map[string]any, len(kv)/2)
-	for i := 0; i < len(kv); i += 2 {
-		m[kv[i].(string)] = kv[i+1]
+	m := make(map[string]any, len(keys))
+	for i, k := range keys {
+		m[k] = values[i]
 	}
-	p.pop(base)
+	p.pop(base, keysBase)
 	return m, nil
+}
+
+// settle ends an item whose properties were left unbuilt: they stay so
+// when the item is kept as its encoding and they pass what Validate checks
+// of properties (the parser checked the rest: their number, the lengths
+// of keys and strings, the nesting), so that Validate finds the same of
+// the event without them; else they are built.
+func (p *parser) settle(ev *Event) *ItemError {
+	if !p.deferred {
+		return nil
+	}
+	p.deferred = false
+	base, keysBase := p.deferredAt[0], p.deferredAt[1]
+	if p.canonical && !slices.ContainsFunc(p.stack[base:], func(v any) bool { return checkValue(v, 0) != "" }) &&
+		!slices.ContainsFunc(p.scalars, func(sc scalar) bool {
+			return sc.number && numberProblem(stdjson.Number(p.scalarText(sc))) != ""
+		}) {
+		p.pop(base, keysBase)
+		return nil
+	}
+	m, err := p.build(base, keysBase)
+	ev.Properties = m
+	return err
 }
 
 // array reads an array at nesting level whose items are at depth in the
@@ -402,13 +668,19 @@ func (p *parser) array(depth, level int, prop string) ([]any, *ItemError) {
 	}
 	items := make([]any, len(p.stack)-base)
 	copy(items, p.stack[base:])
-	p.pop(base)
+	p.pop(base, len(p.keys))
 	return items, nil
 }
 
-func (p *parser) pop(base int) {
+// pop drops the values and keys from base and keysBase on.
+func (p *parser) pop(base, keysBase int) {
 	clear(p.stack[base:])
 	p.stack = p.stack[:base]
+	clear(p.keys[keysBase:])
+	p.keys = p.keys[:keysBase]
+	for len(p.scalars) > 0 && p.scalars[len(p.scalars)-1].at >= base {
+		p.scalars = p.scalars[:len(p.scalars)-1]
+	}
 }
 
 // value reads a value at depth in the property prop (depth 0 is the
@@ -422,17 +694,11 @@ func (p *parser) value(depth, level int, prop string) (any, *ItemError) {
 	}
 	switch c := p.b[p.i]; {
 	case c == '"':
-		s, long, err := p.str(MaxPropertyValue)
-		switch {
-		case err != nil:
+		s, err := p.valueString(prop)
+		if err != nil {
 			return nil, err
-		case long:
-			return nil, over(prop, msgValueTooLong)
 		}
-		if !p.hold(headerSize + allocSize(len(s))) {
-			return nil, errOverBudget
-		}
-		return string(s), nil
+		return p.keep(s, headerSize)
 	case c == '{':
 		return p.object(depth+1, level, false, prop)
 	case c == '[':
@@ -448,12 +714,21 @@ func (p *parser) value(depth, level int, prop string) (any, *ItemError) {
 		if err := p.number(); err != nil {
 			return nil, err
 		}
-		if !p.hold(headerSize + allocSize(p.i-start)) {
-			return nil, errOverBudget
-		}
-		return stdjson.Number(p.b[start:p.i]), nil
+		p.plain = start
+		s, err := p.keep(p.b[start:p.i], headerSize)
+		return stdjson.Number(s), err
 	}
 	return nil, p.syntax("looking for beginning of value")
+}
+
+// valueString reads a string value of the property prop, refusing one
+// longer than MaxPropertyValue; its bytes are str's.
+func (p *parser) valueString(prop string) ([]byte, *ItemError) {
+	s, long, err := p.str(MaxPropertyValue)
+	if long {
+		return nil, over(prop, msgValueTooLong)
+	}
+	return s, err
 }
 
 // skip reads any value, whose arrays and objects would be at nesting level,
@@ -544,29 +819,58 @@ func (p *parser) str(max int) (s []byte, long bool, err *ItemError) {
 	p.i++ // "
 	start := p.i
 	// Most strings have no escapes: they are their own bytes.
-	for p.i < len(p.b) {
-		c := p.b[p.i]
-		switch {
-		case c == '"':
-			p.i++
-			return p.b[start : p.i-1], false, nil
-		case c == '\\':
-			return p.unescape(start, max)
-		case c < 0x20:
-			return nil, false, p.syntax("in string literal")
-		}
-		p.i++
-		if max >= 0 && p.i-start > max {
-			return nil, true, nil
-		}
+	p.plain = start
+	end := len(p.b)
+	if max >= 0 && max < end-start {
+		end = start + max
 	}
-	return nil, false, p.syntax("")
+	i := start
+	for {
+		for i < end && asIs[p.b[i]] {
+			i++
+		}
+		if i == end || !plainByte[p.b[i]] {
+			break
+		}
+		// A byte Encode escapes: <, > and &, and the first of U+2028 and
+		// U+2029 (E2 80 A8 and E2 80 A9), and of other runes.
+		if p.b[i] != 0xe2 || i+2 < len(p.b) && p.b[i+1] == 0x80 && p.b[i+2]&^1 == 0xa8 {
+			p.canonical = false
+		}
+		i++
+	}
+	p.i = i
+	if i == len(p.b) {
+		return nil, false, p.syntax("")
+	}
+	switch c := p.b[i]; {
+	case c == '"':
+		p.i++
+		return p.b[start:i], false, nil
+	case c == '\\':
+		return p.unescape(start, max)
+	case c < 0x20:
+		return nil, false, p.syntax("in string literal")
+	}
+	p.i++ // the byte past max
+	return nil, true, nil
 }
+
+// plainByte is a byte that stands for itself in a JSON string, and asIs
+// one that Encode writes as it is too.
+var plainByte, asIs = func() (plain, asIs [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		plain[c] = c != '"' && c != '\\'
+		asIs[c] = plain[c] && c != '<' && c != '>' && c != '&' && c != 0xe2
+	}
+	return plain, asIs
+}()
 
 // unescape goes on reading a string that has an escape at p.i, decoding it
 // as encoding/json does: a \u escape of half a surrogate pair without the
 // other half is U+FFFD.
 func (p *parser) unescape(start, max int) ([]byte, bool, *ItemError) {
+	p.plain, p.canonical = -1, false
 	p.buf = append(p.buf[:0], p.b[start:p.i]...)
 	for p.i < len(p.b) {
 		switch c := p.b[p.i]; {

@@ -217,7 +217,7 @@ func FuzzItemDecodesAsEncodingJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		body = bytes.TrimSpace(body)
 		lim := Limits{MaxBytes: 1 << 16, MaxEvents: 100, MaxDepth: 8}
-		d := decoder{lim: lim}
+		d := decoder{lim: lim, body: body}
 		d.p.budget = 1 << 40
 		var got Event
 		ie := d.item(body, &got)

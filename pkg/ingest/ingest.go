@@ -96,7 +96,7 @@ func (c *Config) Validate() error {
 // calls it once per request, with every event of the request, and answers
 // 202 only when it returned nil.
 type Publisher interface {
-	Publish(ctx context.Context, events []event.Event) error
+	Publish(ctx context.Context, b event.Batch) error
 }
 
 // Option changes a default of New. A nil Option is ignored.
@@ -311,17 +311,18 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request, in *Intake) (st
 	}
 	lim := event.Limits{MaxBytes: s.cfg.MaxBodyBytes, MaxEvents: s.cfg.MaxEvents, MaxDepth: event.DefaultLimits.MaxDepth}
 	now := s.now()
-	var events []event.Event
+	var batch event.Batch
 	// item maps an event to the request's item it came from (nil: the same).
 	var item []int
 	if in == nil {
-		events, err = event.DecodeBytes(body, ct, lim)
+		batch, err = event.DecodeBatch(body, ct, lim)
 	} else {
-		events, item, err = in.Decode(body, now, lim)
+		batch.Events, item, err = in.Decode(body, now, lim)
 	}
 	if err != nil {
 		return s.decodeFailed(w, err), 0
 	}
+	events := batch.Events
 	index := func(i int) int {
 		if item == nil {
 			return i
@@ -368,18 +369,14 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request, in *Intake) (st
 				undo()
 			}
 		}()
-		for i := range events {
-			if events[i].Source == "" {
-				events[i].Source = src.Name
-			}
-		}
+		batch.FillSource(src.Name)
 	}
 	ctx := r.Context()
 	if src != nil {
 		ctx = auth.WithSource(ctx, src.Name)
 	}
 	start := time.Now()
-	err = s.pub.Publish(ctx, events)
+	err = s.pub.Publish(ctx, batch)
 	result := "ok"
 	if err != nil {
 		result = "error"
@@ -504,7 +501,7 @@ type StreamPublisher struct {
 }
 
 // Publish encodes and publishes the whole batch at once.
-func (p *StreamPublisher) Publish(ctx context.Context, events []event.Event) error {
+func (p *StreamPublisher) Publish(ctx context.Context, b event.Batch) error {
 	now := time.Now
 	if p.Now != nil {
 		now = p.Now
@@ -514,13 +511,21 @@ func (p *StreamPublisher) Publish(ctx context.Context, events []event.Event) err
 	if name := auth.SourceFrom(ctx); name != "" {
 		headers = []stream.Header{{Key: SourceHeader, Value: name}}
 	}
+	events := b.Events
 	recs := make([]stream.Record, len(events))
+	n := 0
 	for i := range events {
-		b, err := json.Marshal(&events[i])
+		n += len(events[i].Key())
+	}
+	keys := make([]byte, 0, n) // one allocation for every key
+	for i := range events {
+		v, err := b.Encoding(i)
 		if err != nil {
 			return fmt.Errorf("encode event %d: %w", i, err)
 		}
-		recs[i] = stream.Record{Topic: p.Topic, Key: []byte(events[i].Key()), Value: b, Time: at, Headers: headers}
+		k := len(keys)
+		keys = append(keys, events[i].Key()...)
+		recs[i] = stream.Record{Topic: p.Topic, Key: keys[k:len(keys):len(keys)], Value: v, Time: at, Headers: headers}
 	}
 	return p.Sink.Publish(ctx, recs...)
 }

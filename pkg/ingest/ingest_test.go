@@ -35,10 +35,10 @@ type fakePublisher struct {
 	err   error
 }
 
-func (f *fakePublisher) Publish(_ context.Context, evs []event.Event) error {
+func (f *fakePublisher) Publish(_ context.Context, b event.Batch) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, evs)
+	f.calls = append(f.calls, b.Events)
 	return f.err
 }
 
@@ -232,7 +232,7 @@ func TestPublishFailureIs503WithRetryAfter(t *testing.T) {
 
 func TestPublishGetsTheRequestContext(t *testing.T) {
 	t.Parallel()
-	svc, _ := newService(t, publisherFunc(func(ctx context.Context, _ []event.Event) error { return ctx.Err() }))
+	svc, _ := newService(t, publisherFunc(func(ctx context.Context, _ event.Batch) error { return ctx.Err() }))
 	req := httptest.NewRequest(http.MethodPost, "/v1/events", strings.NewReader(ev("e1")))
 	ctx, cancel := context.WithCancel(req.Context())
 	cancel()
@@ -241,9 +241,9 @@ func TestPublishGetsTheRequestContext(t *testing.T) {
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code, "a client gone before Kafka acknowledged never sees 202")
 }
 
-type publisherFunc func(context.Context, []event.Event) error
+type publisherFunc func(context.Context, event.Batch) error
 
-func (f publisherFunc) Publish(ctx context.Context, evs []event.Event) error { return f(ctx, evs) }
+func (f publisherFunc) Publish(ctx context.Context, b event.Batch) error { return f(ctx, b) }
 
 func TestMetricsCountRequestsAndEvents(t *testing.T) {
 	t.Parallel()
@@ -395,7 +395,7 @@ func TestStreamPublisherKeysByAccountElseContact(t *testing.T) {
 		{ID: "e1", Type: "email.opened", ContactID: "c-1", AccountID: "acme.io", Time: now},
 		{ID: "e2", Type: "email.opened", ContactID: "c-2", Time: now},
 	}
-	require.NoError(t, p.Publish(context.Background(), evs))
+	require.NoError(t, p.Publish(context.Background(), event.Batch{Events: evs}))
 	require.Len(t, sink.recs, 2)
 	assert.Equal(t, "acme.io", string(sink.recs[0].Key))
 	assert.Equal(t, "c-2", string(sink.recs[1].Key))
@@ -406,9 +406,54 @@ func TestStreamPublisherKeysByAccountElseContact(t *testing.T) {
 	assert.Equal(t, "e1", back.ID)
 }
 
+// TestRecordsAreTheEventsEncoded: each record the ingestor writes is
+// event.Encode of the event as accepted (with the source its token gives
+// when it has none), byte for byte, whether the item was posted already
+// so encoded, and is written as posted, or not, and is encoded again.
+func TestRecordsAreTheEventsEncoded(t *testing.T) {
+	t.Parallel()
+	const at = `"time":"2026-11-20T10:00:00Z"`
+	items := []string{
+		`{"id":"e1","type":"webinar.attended","contact_id":"c-1","account_id":"acme.com",` + at + `,"properties":{"webinar_id":"w-9"}}`,
+		`{"id":"e2","type":"webinar.attended","contact_id":"c-1",` + at + `,"source":"zoom"}`,
+		`{"id":"e3","type":"webinar.attended","contact_id":"c-\u00e9",` + at + `}`,
+		`{"id":"e4","type":"web.page_viewed","contact_id":"c-1",` + at + `,"properties":{"url":"https://acme.com/?a=1&b=<2>"}}`,
+		`{"id":"e5","type":"web.page_viewed","contact_id":"c-1",` + at + `,"properties":{"url":"/"},"extra":{"a":[1,2]}}`,
+		`{"id":"e6","type":"web.page_viewed","contact_id":"c-1","contact_id":"c-2",` + at + `}`,
+		`{"id":"e7","type":"video.watched","contact_id":"c-1",` + at + `,"properties":{"percent":75.50,"n":-0,"e":1E+2}}`,
+		`{"id":"e8","type":"web.page_viewed","contact_id":"c-1",` + at + `,"properties":{"url":"` + strings.Repeat("x", event.MaxPropertyValue) + `"}}`,
+		`{"type":"web.page_viewed","id":"e9", "contact_id":"c-1",` + at + `}`,
+		`{"id":"e10","type":"account.updated","account_id":"acme.com","time":"2026-11-20T11:00:00.120+01:00","properties":{"b":1,"a":2}}`,
+	}
+	body := strings.Join(items, "\n")
+	for _, token := range []string{"", webToken} {
+		sink := &recordingSink{}
+		opts := []Option{WithClock(func() time.Time { return now })}
+		if token != "" {
+			opts = append(opts, WithTokens(testTokens(t)))
+		}
+		svc, err := New(DefaultConfig(), zaptest.NewLogger(t), &StreamPublisher{Sink: sink, Topic: "leads.events"}, nil, opts...)
+		require.NoError(t, err)
+		rec := post(svc.Handler(), token, "application/x-ndjson", body)
+		require.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+		evs, err := event.DecodeBytes([]byte(body), "application/x-ndjson", event.DefaultLimits)
+		require.NoError(t, err)
+		require.Len(t, sink.recs, len(evs))
+		for i := range evs {
+			if token != "" && evs[i].Source == "" {
+				evs[i].Source = "website"
+			}
+			want, err := event.Encode(&evs[i])
+			require.NoError(t, err)
+			assert.Equal(t, string(want), string(sink.recs[i].Value), "event %d, token %q", i, token)
+			assert.Equal(t, evs[i].Key(), string(sink.recs[i].Key))
+		}
+	}
+}
+
 type nopPublisher struct{}
 
-func (nopPublisher) Publish(context.Context, []event.Event) error { return nil }
+func (nopPublisher) Publish(context.Context, event.Batch) error { return nil }
 
 // BenchmarkPost posts 1,000-event NDJSON batches of ~250-byte events through
 // the handler, with a publisher that does nothing.

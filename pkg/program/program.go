@@ -334,8 +334,8 @@ func Ingestor(ctx context.Context, args []string, opts Options) error {
 // the 202, for crash tests (see package failpoint).
 type failpointPublisher struct{ ingest.Publisher }
 
-func (p failpointPublisher) Publish(ctx context.Context, events []event.Event) error {
-	err := p.Publisher.Publish(ctx, events)
+func (p failpointPublisher) Publish(ctx context.Context, b event.Batch) error {
+	err := p.Publisher.Publish(ctx, b)
 	if err == nil {
 		failpoint.Hit(failpoint.IngestAfterPublish)
 	}
@@ -348,10 +348,10 @@ type tallyPublisher struct {
 	tally *store.Tally
 }
 
-func (p tallyPublisher) Publish(ctx context.Context, events []event.Event) error {
-	err := p.Publisher.Publish(ctx, events)
+func (p tallyPublisher) Publish(ctx context.Context, b event.Batch) error {
+	err := p.Publisher.Publish(ctx, b)
 	if err == nil {
-		p.tally.Add(time.Now(), len(events))
+		p.tally.Add(time.Now(), len(b.Events))
 	}
 	return err
 }

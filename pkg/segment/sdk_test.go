@@ -25,10 +25,10 @@ type recorder struct {
 	events []event.Event
 }
 
-func (r *recorder) Publish(_ context.Context, events []event.Event) error {
+func (r *recorder) Publish(_ context.Context, b event.Batch) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, events...)
+	r.events = append(r.events, b.Events...)
 	return nil
 }
 

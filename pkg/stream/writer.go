@@ -47,7 +47,7 @@ func NewWriter(cfg Config, log *zap.Logger) *Writer {
 		AllowAutoTopicCreation: false,
 		Logger:                 info,
 		ErrorLogger:            errs,
-		Transport:              t,
+		Transport:              &topicMetadata{RoundTripper: t, now: time.Now},
 	}}
 }
 
