@@ -85,6 +85,11 @@ const (
 	MergeInto     = "into"
 )
 
+// ChecksProperties reports whether Validate reads the properties of an
+// event of type typ beyond their limits (contact.merged's "into"): a
+// Batch's event kept as posted needs them built (Batch.Event) first.
+func ChecksProperties(typ string) bool { return typ == ContactMerged }
+
 // IsAccountEvent reports whether the event is about an account rather than a
 // contact (`account.*` types), which changes which ids it needs.
 func (e *Event) IsAccountEvent() bool { return strings.HasPrefix(e.Type, "account.") }

@@ -483,3 +483,32 @@ func BenchmarkPost(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)*n/b.Elapsed().Seconds(), "events/s")
 }
+
+// TestAMergePostedAsEncodedIsCheckedWithItsProperties: a contact.merged
+// event posted exactly as Encode writes it (kept as posted, its
+// properties not built) is still checked for its "into": taken when it
+// names another contact, refused when it is missing or names itself.
+func TestAMergePostedAsEncodedIsCheckedWithItsProperties(t *testing.T) {
+	t.Parallel()
+	encoded := func(into any) string {
+		ev := event.Event{ID: "m1", Type: event.ContactMerged, ContactID: "anon:x", Time: now.Add(-time.Hour)}
+		if into != nil {
+			ev.Properties = map[string]any{event.MergeInto: into}
+		}
+		b, err := event.Encode(&ev)
+		require.NoError(t, err)
+		return string(b)
+	}
+	pub := &fakePublisher{}
+	svc, _ := newService(t, pub)
+	rec := do(svc.Handler(), http.MethodPost, "/v1/events", "application/json", encoded("u-1"))
+	assert.Equal(t, http.StatusAccepted, rec.Code, rec.Body.String())
+	for into, want := range map[any]string{"anon:x": "cannot merge into itself", 7.0: "must be a string", "": "is required"} {
+		rec := do(svc.Handler(), http.MethodPost, "/v1/events", "application/json", encoded(into))
+		assert.Equal(t, http.StatusBadRequest, rec.Code, "%v: %s", into, rec.Body.String())
+		assert.Contains(t, rec.Body.String(), `"field":"properties.into"`, into)
+		assert.Contains(t, rec.Body.String(), want, into)
+	}
+	rec = do(svc.Handler(), http.MethodPost, "/v1/events", "application/json", encoded(nil))
+	assert.Equal(t, http.StatusBadRequest, rec.Code, rec.Body.String())
+}
