@@ -380,8 +380,25 @@ func Listen(addr string, h http.Handler) (*Server, error) {
 	}
 	// ReadTimeout bounds a whole request, body included, so a client that
 	// trickles a body cannot hold a connection and its buffer for long.
-	return &Server{ln: ln, srv: &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: ReadTimeout,
-		IdleTimeout: 2 * time.Minute}}, nil
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: ReadTimeout, IdleTimeout: 2 * time.Minute}
+	stopping := make(chan struct{})
+	base := context.WithValue(context.Background(), stoppingKey{}, (<-chan struct{})(stopping))
+	srv.BaseContext = func(net.Listener) context.Context { return base }
+	var once sync.Once
+	srv.RegisterOnShutdown(func() { once.Do(func() { close(stopping) }) })
+	return &Server{ln: ln, srv: srv}, nil
+}
+
+type stoppingKey struct{}
+
+// Stopping returns a channel closed when the server serving a request
+// begins to shut down (nil, never closed, outside one). Shutdown waits for
+// every handler to return and cancels none: a response that streams until
+// the client leaves (server-sent events) ends when this closes, so that it
+// does not hold a graceful shutdown until its deadline.
+func Stopping(ctx context.Context) <-chan struct{} {
+	ch, _ := ctx.Value(stoppingKey{}).(<-chan struct{})
+	return ch
 }
 
 // Addr is the bound address.

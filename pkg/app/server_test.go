@@ -85,3 +85,41 @@ func TestReadinessAnswersJSON(t *testing.T) {
 		assert.JSONEq(t, tt.body, rec.Body.String(), tt.path)
 	}
 }
+
+// TestShutdownEndsAStreamThatWatchesStopping: a response that streams
+// until its client leaves holds a graceful shutdown until its deadline,
+// unless it watches Stopping, which closes when the shutdown begins.
+func TestShutdownEndsAStreamThatWatchesStopping(t *testing.T) {
+	t.Parallel()
+	for _, watch := range []bool{true, false} {
+		started := make(chan struct{})
+		srv, err := Listen("127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			close(started)
+			stopping := Stopping(r.Context())
+			if !watch {
+				stopping = nil
+			}
+			select {
+			case <-r.Context().Done():
+			case <-stopping:
+			}
+		}))
+		require.NoError(t, err)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- srv.Serve(ctx, 500*time.Millisecond) }()
+		resp, err := http.Get("http://" + srv.Addr() + "/events")
+		require.NoError(t, err)
+		<-started
+		cancel()
+		if watch {
+			assert.NoError(t, <-done, "the stream ended when the shutdown began")
+		} else {
+			assert.ErrorIs(t, <-done, context.DeadlineExceeded, "the stream held the shutdown")
+		}
+		resp.Body.Close()
+	}
+	assert.Nil(t, Stopping(context.Background()))
+}

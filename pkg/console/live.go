@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/leadscore/leads/pkg/app"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/stream"
 	"github.com/leadscore/leads/pkg/transition"
@@ -285,6 +286,8 @@ func (c *Console) liveEvents(w http.ResponseWriter, r *http.Request) *pageError 
 		select {
 		case <-r.Context().Done():
 			return nil
+		case <-app.Stopping(r.Context()):
+			return nil // the server is shutting down
 		case <-ping.C:
 			if _, err := w.Write([]byte(": ping\n\n")); err != nil {
 				return nil
