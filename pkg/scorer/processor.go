@@ -209,11 +209,19 @@ func (p *Processor) apply(ctx context.Context, all []item, need *commit.Needs) (
 	if err != nil {
 		return nil, nil, err
 	}
-	dup, err := p.dedupe(ctx, items)
-	if err != nil {
-		return nil, nil, err
-	}
+	// The dedupe check and the load are round trips to Redis that need
+	// nothing of each other: they are made at once.
+	var dup []bool
+	deduped := make(chan error, 1)
+	go func() {
+		var err error
+		dup, err = p.dedupe(ctx, items)
+		deduped <- err
+	}()
 	b, targets, err := p.load(ctx, items, need)
+	if derr := <-deduped; derr != nil {
+		return nil, nil, derr
+	}
 	if err != nil {
 		p.blame(items, targets, err)
 		return nil, nil, err
