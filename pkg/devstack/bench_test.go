@@ -192,6 +192,17 @@ func benchScorer(b *testing.B, replicas int) {
 	}
 	b.ReportMetric(float64(ledger)/float64(lines), "ledger-bytes/line")
 	b.ReportMetric(float64(dedupe)/benchEvents, "dedupe-bytes/event")
+	// Where the state's bytes are, by kind of key (MEMORY USAGE, every
+	// element counted): homes, the contact index, the email lookup, the
+	// due index, the leaderboards (filtered boards, cells and their lost
+	// marks included). The rest of state-bytes is Redis's key table and
+	// buffers.
+	for _, k := range []struct{ pattern, name string }{
+		{"leads:{[ac]:*}", "homes"}, {"leads:ci:*", "index"}, {"leads:em:*", "email"}, {"leads:due:{*}", "due"},
+		{"leads:lb:*", "boards"}, {"{leads:lb:*}:lost", "lost-marks"},
+	} {
+		b.ReportMetric(float64(keysMemory(b, rdb, k.pattern, 0))/benchContacts, k.name+"-bytes/contact")
+	}
 }
 
 func slicesChunk[T any](s []T, n int) func(func([]T) bool) {
@@ -204,8 +215,9 @@ func slicesChunk[T any](s []T, n int) func(func([]T) bool) {
 	}
 }
 
-// keysMemory sums MEMORY USAGE over the keys matching pattern.
-func keysMemory(b *testing.B, rdb *redis.Client, pattern string) int64 {
+// keysMemory sums MEMORY USAGE over the keys matching pattern, with
+// samples (Redis's SAMPLES; 0 counts every element) when given.
+func keysMemory(b *testing.B, rdb *redis.Client, pattern string, samples ...int) int64 {
 	ctx := context.Background()
 	var total int64
 	iter := rdb.Scan(ctx, 0, pattern, 10000).Iterator()
@@ -214,7 +226,7 @@ func keysMemory(b *testing.B, rdb *redis.Client, pattern string) int64 {
 		pipe := rdb.Pipeline()
 		cmds := make([]*redis.IntCmd, len(keys))
 		for i, k := range keys {
-			cmds[i] = pipe.MemoryUsage(ctx, k)
+			cmds[i] = pipe.MemoryUsage(ctx, k, samples...)
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			b.Fatal(err)
