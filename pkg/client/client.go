@@ -263,6 +263,25 @@ func (c *Client) Leaderboard(ctx context.Context, by string, limit int) ([]store
 	return out.Items, c.get(ctx, "/v1/leaderboard", q, &out)
 }
 
+// Filtered reads the top contacts that pass every filter (at most one a
+// field: grade, stage, nurture, product, mql, aql), after the cursor of an
+// earlier answer's Next ("" from the top). The answer says whether it is
+// complete, or up to where it is exact (IndexedTo).
+func (c *Client) Filtered(ctx context.Context, filters []store.Filter, limit int, after string) (*api.Filtered, error) {
+	q := url.Values{"by": {"contact"}}
+	for _, f := range filters {
+		q.Add(f.Field, f.Value)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	if after != "" {
+		q.Set("after", after)
+	}
+	var out api.Filtered
+	return &out, c.get(ctx, "/v1/leaderboard", q, &out)
+}
+
 // Model reads which model scores and when it is due for review.
 func (c *Client) Model(ctx context.Context) (*api.Model, error) {
 	var out api.Model

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/client"
 	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/store"
 )
 
 // server answers POST /v1/events with the given answers in turn, and
@@ -117,4 +119,23 @@ func TestReadsEscapeIDs(t *testing.T) {
 	_, err := client.New(srv.URL).Contact(context.Background(), "a/b?c#d%e")
 	assert.True(t, client.NotFound(err), "%v", err)
 	assert.Equal(t, []string{"/v1/contacts/a%2Fb%3Fc%23d%25e"}, got)
+}
+
+// TestFilteredAsksForEveryFilterAndTheCursor: the filters go as one
+// parameter a field, with the limit and the cursor, and the answer decodes.
+func TestFilteredAsksForEveryFilterAndTheCursor(t *testing.T) {
+	t.Parallel()
+	var got url.Values
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.Query()
+		status(200, `{"by":"contact","items":[{"id":"c-1","score":90}],"filters":[],"complete":false,"scanned":12,"next":"abc"}`)(w)
+	}))
+	defer srv.Close()
+	out, err := client.New(srv.URL).Filtered(context.Background(),
+		[]store.Filter{{Field: "grade", Value: "A"}, {Field: "stage", Value: "late & more"}}, 10, "xyz")
+	require.NoError(t, err)
+	assert.Equal(t, url.Values{"by": {"contact"}, "grade": {"A"}, "stage": {"late & more"}, "limit": {"10"}, "after": {"xyz"}}, got)
+	assert.Equal(t, []client.Ranked{{ID: "c-1", Score: 90}}, out.Items)
+	assert.False(t, out.Complete)
+	assert.Equal(t, "abc", out.Next)
 }
