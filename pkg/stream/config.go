@@ -17,8 +17,12 @@ const (
 	// room for BatchSize messages, ~150 bytes each, for every batch of
 	// every partition: at 10000, publishing 100 records to 8 partitions
 	// cost 6 ms; at 500, 2.4 ms, and big publishes got faster too.
-	DefaultBatchSize      = 500
-	DefaultBatchTimeout   = time.Millisecond
+	DefaultBatchSize = 500
+	// DefaultBatchTimeout is short because a publish waits for it when its
+	// records do not fill a batch, as a small batch's transitions and a
+	// single POST's events do: 100 µs took 2.5 ms off the median POST →
+	// transition against 1 ms, at the same ingest rate.
+	DefaultBatchTimeout   = 100 * time.Microsecond
 	DefaultCompression    = "lz4"
 	DefaultSessionTimeout = 10 * time.Second
 )
