@@ -269,3 +269,27 @@ func TestCanonicalTimeIsEncodesTime(t *testing.T) {
 		check(t, s)
 	})
 }
+
+// TestAKeptMergeHasItsPropertiesBuilt: a contact.merged posted as its
+// encoding is kept as posted, and its properties are built anyway, since
+// Validate reads its "into"; another type's stay in the encoding.
+func TestAKeptMergeHasItsPropertiesBuilt(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+	merge := Event{ID: "m1", Type: ContactMerged, ContactID: "anon:x", Time: at, Properties: map[string]any{MergeInto: "u-1"}}
+	open := Event{ID: "e1", Type: "email.opened", ContactID: "c-1", Time: at, Properties: map[string]any{"subject": "hi"}}
+	for _, ev := range []Event{merge, open} {
+		b, err := Encode(&ev)
+		require.NoError(t, err)
+		batch, err := DecodeBatch(b, "application/json", DefaultLimits)
+		require.NoError(t, err)
+		require.Len(t, batch.Encoded, 1)
+		assert.Equal(t, b, batch.Encoded[0], "%s: kept as posted", ev.Type)
+		if ev.Type == ContactMerged {
+			assert.Equal(t, map[string]any{MergeInto: "u-1"}, batch.Events[0].Properties)
+			assert.Empty(t, batch.Events[0].Validate(at))
+		} else {
+			assert.Nil(t, batch.Events[0].Properties, "left in the encoding")
+		}
+	}
+}

@@ -85,10 +85,10 @@ const (
 	MergeInto     = "into"
 )
 
-// ChecksProperties reports whether Validate reads the properties of an
-// event of type typ beyond their limits (contact.merged's "into"): a
-// Batch's event kept as posted needs them built (Batch.Event) first.
-func ChecksProperties(typ string) bool { return typ == ContactMerged }
+// checksProperties reports whether Validate reads the properties of an
+// event of type typ beyond their limits (contact.merged's "into"): the
+// decoder builds them even for an item it keeps as posted.
+func checksProperties(typ string) bool { return typ == ContactMerged }
 
 // IsAccountEvent reports whether the event is about an account rather than a
 // contact (`account.*` types), which changes which ids it needs.

@@ -620,9 +620,10 @@ func (p *parser) build(base, keysBase int) (map[string]any, *ItemError) {
 }
 
 // settle ends an item whose properties were left unbuilt: they stay so
-// when the item is kept as its encoding and they pass what Validate checks
+// when the item is kept as its encoding, they pass what Validate checks
 // of properties (the parser checked the rest: their number, the lengths
-// of keys and strings, the nesting), so that Validate finds the same of
+// of keys and strings, the nesting), and Validate reads none of them for
+// the event's type (checksProperties), so that Validate finds the same of
 // the event without them; else they are built.
 func (p *parser) settle(ev *Event) *ItemError {
 	if !p.deferred {
@@ -630,7 +631,7 @@ func (p *parser) settle(ev *Event) *ItemError {
 	}
 	p.deferred = false
 	base, keysBase := p.deferredAt[0], p.deferredAt[1]
-	if p.canonical && !slices.ContainsFunc(p.stack[base:], func(v any) bool { return checkValue(v, 0) != "" }) &&
+	if p.canonical && !checksProperties(ev.Type) && !slices.ContainsFunc(p.stack[base:], func(v any) bool { return checkValue(v, 0) != "" }) &&
 		!slices.ContainsFunc(p.scalars, func(sc scalar) bool {
 			return sc.number && numberProblem(stdjson.Number(p.scalarText(sc))) != ""
 		}) {

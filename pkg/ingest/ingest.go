@@ -332,14 +332,6 @@ func (s *Service) handle(w http.ResponseWriter, r *http.Request, in *Intake) (st
 	var invalid []httperr.Item
 	bad := 0
 	for i := range events {
-		if events[i].Properties == nil && event.ChecksProperties(events[i].Type) {
-			// Kept as posted, its properties not built: Validate needs them.
-			whole, err := batch.Event(i)
-			if err != nil {
-				return s.decodeFailed(w, err), 0
-			}
-			events[i].Properties = whole.Properties
-		}
 		errs := events[i].Validate(now)
 		if len(errs) > 0 {
 			bad++
