@@ -143,7 +143,7 @@ func earliest(x, y int64) int64 {
 func (w *Workspace) merge(ev *event.Event) error {
 	w.res.Reset()
 	into, _ := ev.Properties[event.MergeInto].(string)
-	heir, err := w.resolve(into)
+	heir, err := w.heir(into, true)
 	if err != nil {
 		return err
 	}

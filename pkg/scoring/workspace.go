@@ -129,29 +129,21 @@ func (w *Workspace) Asked(contactIDs ...string) {
 	}
 }
 
-// follow returns the contact that holds id's score now: id, or the
-// contact a merge retired it into, as far as the loaded homes tell.
-func (w *Workspace) follow(id string) string {
+// heir returns the contact that holds id's score now: id, or the contact
+// a merge retired it into, following chains. Without load it goes as far
+// as the loaded homes tell; with load it loads the homes it needs, or,
+// without a Loader, notes them (Missing, Unlocated) and fails with
+// ErrNotLoaded.
+func (w *Workspace) heir(id string, load bool) (string, error) {
 	for range maxMergeHops {
-		h := w.Homes[w.Where[id]]
-		if h == nil {
-			return id
-		}
-		c := h.Contacts[id]
-		if c == nil || c.MergedInto == "" {
-			return id
-		}
-		id = c.MergedInto
-	}
-	return id
-}
-
-// resolve is follow that loads the homes it needs, or, without a Loader,
-// notes them (Missing, Unlocated) and fails with ErrNotLoaded.
-func (w *Workspace) resolve(id string) (string, error) {
-	for range maxMergeHops {
-		home, ok := w.Where[id]
-		if !ok {
+		home, located := w.Where[id]
+		var h *Home
+		switch {
+		case !load:
+			if h = w.Homes[home]; h == nil {
+				return id, nil
+			}
+		case !located:
 			if w.load != nil || w.asked[id] {
 				return id, nil // new
 			}
@@ -160,10 +152,11 @@ func (w *Workspace) resolve(id string) (string, error) {
 			}
 			w.Unlocated[id] = true
 			return "", fmt.Errorf("%w: where contact %s lives", ErrNotLoaded, id)
-		}
-		h, err := w.home(home, false)
-		if err != nil {
-			return "", err
+		default:
+			var err error
+			if h, err = w.home(home, false); err != nil {
+				return "", err
+			}
 		}
 		c := h.Contacts[id]
 		if c == nil || c.MergedInto == "" {
@@ -221,7 +214,7 @@ func containsStr(xs []string, s string) bool {
 // account; a known contact's current home, unless a contact.updated names
 // another account (a move) or the contact had none yet; a new contact's
 // account, or its own home. A merged contact's event is applied to the
-// contact it merged into (as far as the loaded homes tell: see follow).
+// contact it merged into (as far as the loaded homes tell: see heir).
 func (w *Workspace) Target(ev *event.Event) (from, to string) {
 	if ev.IsAccountEvent() {
 		h := HomeID(ev.AccountID, "")
@@ -229,7 +222,7 @@ func (w *Workspace) Target(ev *event.Event) (from, to string) {
 	}
 	id := ev.ContactID
 	if ev.Type != event.ContactMerged {
-		id = w.follow(id)
+		id, _ = w.heir(id, false) // without load, never fails
 	}
 	cur, known := w.Where[id]
 	if !known || cur == "" {
@@ -258,7 +251,7 @@ func (w *Workspace) Apply(ev *event.Event) error {
 	if ev.Type == event.ContactMerged {
 		return w.merge(ev)
 	}
-	heir, err := w.resolve(ev.ContactID)
+	heir, err := w.heir(ev.ContactID, true)
 	if err != nil {
 		return err
 	}
