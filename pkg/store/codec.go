@@ -448,14 +448,21 @@ func decodeOutcomes2(d *dec, c *scoring.Contact, format byte) {
 		if r := d.str(); r != "" {
 			c.OppRules = []byte(r)
 		}
-		if code := d.byte(); code == nurtureOther {
-			c.Nurture = d.str()
-		} else if name, ok := nurtureNames[code]; ok {
-			c.Nurture = name
-		} else {
-			d.fail()
-		}
+		c.Nurture = decodeNurture(d)
 	}
+}
+
+// decodeNurture reads a nurture category as EncodeContact writes it.
+func decodeNurture(d *dec) string {
+	code := d.byte()
+	if code == nurtureOther {
+		return d.str()
+	}
+	name, ok := nurtureNames[code]
+	if !ok {
+		d.fail()
+	}
+	return name
 }
 
 // decodeOptional reads the mask of format 3 and the fields it says follow.
@@ -477,13 +484,7 @@ func decodeOptional(d *dec, c *scoring.Contact) {
 		c.Rules = []byte(d.str())
 	}
 	if mask&optNurture != 0 {
-		if code := d.byte(); code == nurtureOther {
-			c.Nurture = d.str()
-		} else if name, ok := nurtureNames[code]; ok {
-			c.Nurture = name
-		} else {
-			d.fail()
-		}
+		c.Nurture = decodeNurture(d)
 	}
 	if mask&optMQLAt != 0 {
 		c.MQLAt = d.rel(c.DecayFrom)
