@@ -327,10 +327,14 @@ func (p Problem) String() string {
 // ValidationError lists every problem found in a model file.
 type ValidationError struct{ Problems []Problem }
 
-func (e *ValidationError) Error() string {
+func (e *ValidationError) Error() string { return ProblemList("model", e.Problems) }
+
+// ProblemList says how many problems a file of the kind what has, then
+// each on a line of its own: the message of a ValidationError.
+func ProblemList(what string, problems []Problem) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "model has %d problem(s):", len(e.Problems))
-	for _, p := range e.Problems {
+	fmt.Fprintf(&b, "%s has %d problem(s):", what, len(problems))
+	for _, p := range problems {
 		b.WriteString("\n  ")
 		b.WriteString(p.String())
 	}
@@ -348,7 +352,7 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 func Parse(data []byte) (*Model, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, &ValidationError{Problems: yamlProblems(err)}
+		return nil, &ValidationError{Problems: YAMLProblems(err)}
 	}
 	if len(root.Content) == 0 {
 		return nil, &ValidationError{Problems: []Problem{{Message: "empty model file"}}}
@@ -357,7 +361,7 @@ func Parse(data []byte) (*Model, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
-		return nil, &ValidationError{Problems: yamlProblems(err)}
+		return nil, &ValidationError{Problems: YAMLProblems(err)}
 	}
 	c := compiler{root: root.Content[0]}
 	m := c.compile(&f)
@@ -371,7 +375,9 @@ func Parse(data []byte) (*Model, error) {
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
 
-func yamlProblems(err error) []Problem {
+// YAMLProblems are the problems a YAML decoder's error reports, each with
+// its line when the decoder gave one.
+func YAMLProblems(err error) []Problem {
 	var msgs []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {

@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/model"
 )
 
 //go:embed default.yaml
@@ -82,24 +83,9 @@ type path struct {
 	parts []string
 }
 
-// Problem is one thing wrong with a mapping file, with where it is.
-type Problem struct {
-	Line    int
-	Path    string
-	Message string
-}
-
-func (p Problem) String() string {
-	switch {
-	case p.Line > 0 && p.Path != "":
-		return fmt.Sprintf("line %d: %s: %s", p.Line, p.Path, p.Message)
-	case p.Line > 0:
-		return fmt.Sprintf("line %d: %s", p.Line, p.Message)
-	case p.Path != "":
-		return p.Path + ": " + p.Message
-	}
-	return p.Message
-}
+// Problem is one thing wrong with a mapping file, with where it is: a
+// model file's kind of problem.
+type Problem = model.Problem
 
 // ErrInvalid is matched by errors.Is for every invalid mapping.
 var ErrInvalid = errors.New("invalid Segment mapping")
@@ -107,35 +93,19 @@ var ErrInvalid = errors.New("invalid Segment mapping")
 // ValidationError lists every problem of a mapping file.
 type ValidationError struct{ Problems []Problem }
 
-func (e *ValidationError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "mapping has %d problem(s):", len(e.Problems))
-	for _, p := range e.Problems {
-		b.WriteString("\n  ")
-		b.WriteString(p.String())
-	}
-	return b.String()
-}
+func (e *ValidationError) Error() string { return model.ProblemList("mapping", e.Problems) }
 
 // Is makes errors.Is(err, ErrInvalid) true.
 func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 
-var (
-	eventType = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
-	yamlLine  = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-)
+var eventType = regexp.MustCompile(`^[a-z0-9_]+(\.[a-z0-9_]+)+$`)
 
 // Parse reads and validates a mapping file. On failure the error is a
 // *ValidationError listing every problem with its line.
 func Parse(data []byte) (*Mapping, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		p := Problem{Message: strings.TrimPrefix(err.Error(), "yaml: ")}
-		if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-			fmt.Sscanf(m[1], "%d", &p.Line)
-			p.Message = m[2]
-		}
-		return nil, &ValidationError{Problems: []Problem{p}}
+		return nil, &ValidationError{Problems: model.YAMLProblems(err)}
 	}
 	if len(root.Content) == 0 {
 		return nil, &ValidationError{Problems: []Problem{{Message: "empty mapping file"}}}
