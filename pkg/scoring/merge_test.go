@@ -1,7 +1,6 @@
 package scoring
 
 import (
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -19,19 +18,25 @@ func mergeEvent(from, into string, at time.Time) event.Event {
 		Properties: map[string]any{event.MergeInto: into}}
 }
 
-// applyAll applies events in one workspace each, committing after each.
-func applyAll(t *testing.T, e *Engine, mem *Memory, evs ...event.Event) []Crossing {
+// applyAll applies events in one workspace each, committing after each,
+// and returns the crossings and ledger lines they made.
+func applyAll(t interface {
+	require.TestingT
+	Helper()
+}, e *Engine, mem *Memory, evs ...event.Event) ([]Crossing, []Entry) {
 	t.Helper()
 	var crossings []Crossing
+	var lines []Entry
 	for i := range evs {
 		w := mem.Workspace(e)
 		require.NoError(t, w.Apply(&evs[i]))
 		for _, h := range w.Homes {
 			crossings = append(crossings, h.Crossings...)
+			lines = append(lines, h.Ledger...)
 		}
 		mem.Commit(w)
 	}
-	return crossings
+	return crossings, lines
 }
 
 func visit(id, contact, url string, at time.Time) event.Event {
@@ -61,7 +66,7 @@ func TestMergeCountsTheVisitorForTheContact(t *testing.T) {
 	require.GreaterOrEqual(t, known.Score()+anon.Behavior, int32(model.Default().MQL.Enter), "the merge must cross MQL")
 
 	merge := mergeEvent("anon:x", "u-1", t0.Add(4*time.Hour))
-	crossings := applyAll(t, e, mem, merge)
+	crossings, _ := applyAll(t, e, mem, merge)
 	got := mem.Contact("u-1")
 	assert.Equal(t, known.Behavior+anon.Behavior, got.Behavior)
 	assert.Equal(t, known.Fit, got.Fit, "the contact keeps its own fit")
@@ -189,7 +194,7 @@ func TestMergesAreTheSameInAnyBatching(t *testing.T) {
 			evs = append(evs, genHistory(t, id, false)...)
 		}
 		evs = rapid.Permutation(evs).Draw(t, "order")
-		for i := range rapid.IntRange(1, 3).Draw(t, "merges") {
+		for range rapid.IntRange(1, 3).Draw(t, "merges") {
 			at := rapid.IntRange(0, len(evs)).Draw(t, "at")
 			from := rapid.SampledFrom(ids).Draw(t, "from")
 			into := rapid.SampledFrom(ids).Draw(t, "into")
@@ -200,23 +205,13 @@ func TestMergesAreTheSameInAnyBatching(t *testing.T) {
 			if at > 0 {
 				when = evs[at-1].Time
 			}
-			m := event.Event{ID: fmt.Sprintf("merge-%d", i), Type: event.ContactMerged, ContactID: from, Time: when,
-				Properties: map[string]any{event.MergeInto: into}}
-			evs = slices.Insert(evs, at, m)
+			evs = slices.Insert(evs, at, mergeEvent(from, into, when))
 		}
-		each, ledger := NewMemory(), map[string]int32{}
-		for i := range evs {
-			w := each.Workspace(e)
-			require.NoError(t, w.Apply(&evs[i]))
-			for _, h := range w.Homes {
-				for _, l := range h.Ledger {
-					ledger[l.ContactID] += l.Points
-				}
-			}
-			each.Commit(w)
-			for _, h := range each.Homes {
-				h.Ledger = nil
-			}
+		each := NewMemory()
+		_, lines := applyAll(t, e, each, evs...)
+		ledger := map[string]int32{}
+		for _, l := range lines {
+			ledger[l.ContactID] += l.Points
 		}
 		one := NewMemory()
 		w := one.Workspace(e)
