@@ -162,6 +162,9 @@ type pageError struct {
 	Status  int
 	Field   string
 	Message string
+	// Location is where the read API sent the request instead (a 308:
+	// a merged contact's heir).
+	Location string
 }
 
 func (e *pageError) Error() string { return e.Message }
@@ -316,7 +319,7 @@ func (c *Console) get(ctx context.Context, path string, q url.Values, v any) *pa
 	if rec.status != http.StatusOK {
 		var e apiError
 		_ = json.Unmarshal(rec.body.Bytes(), &e)
-		pe := &pageError{Status: rec.status, Message: http.StatusText(rec.status)}
+		pe := &pageError{Status: rec.status, Message: http.StatusText(rec.status), Location: rec.header.Get("Location")}
 		if len(e.Errors) > 0 {
 			pe.Field, pe.Message = e.Errors[0].Field, e.Errors[0].Message
 		}

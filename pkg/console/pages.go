@@ -344,13 +344,14 @@ type gate struct {
 
 func (c *Console) contact(w http.ResponseWriter, r *http.Request) *pageError {
 	id := r.PathValue("id")
-	if sc, _, err := c.r.Contact(r.Context(), id); err == nil && sc.MergedInto != "" {
-		// A contact merged into another: the page of the one it became.
-		http.Redirect(w, r, "/ui/contacts/"+url.PathEscape(sc.MergedInto), http.StatusSeeOther)
-		return nil
-	}
 	var d contactData
 	if err := c.get(r.Context(), "/v1/contacts/"+url.PathEscape(id), nil, &d.C); err != nil {
+		if heir, ok := strings.CutPrefix(err.Location, "/v1/contacts/"); ok && err.Status == http.StatusPermanentRedirect {
+			// A contact merged into another: the page of the one it
+			// became (the API's location keeps the id escaped).
+			http.Redirect(w, r, "/ui/contacts/"+heir, http.StatusSeeOther)
+			return nil
+		}
 		if err.Status == http.StatusNotFound {
 			err.Message = "There is no contact with the id " + strconv.Quote(id) + "."
 		}
