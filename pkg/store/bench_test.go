@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leadscore/leads/pkg/demo"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
@@ -163,4 +164,68 @@ func BenchmarkCommitAll(b *testing.B) {
 			return err
 		})
 	})
+}
+
+// BenchmarkWriteDerived writes the derived keys (index, due index, the
+// contact and account leaderboards, filtered boards and cells) of a batch
+// of 40 demo contacts, as the scorer does after each commit at a few
+// thousand events a second, over boards already full from 20,000 contacts,
+// and reports the wall time of a call and redis-server's CPU per call.
+func BenchmarkWriteDerived(b *testing.B) {
+	const contacts, batch = 20_000, 40
+	ctx := context.Background()
+	rdb := testutil.RedisClient(b)
+	s := New(rdb, "bench")
+	s.LeaderboardSize, s.FilteredBoardSize = 1000, 1000
+	engine := scoring.New(model.Default())
+	mem := scoring.NewMemory()
+	ws := mem.Workspace(engine)
+	gen := demo.New(7, contacts, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), "")
+	for _, ev := range append(gen.Accounts(), gen.Next(8*contacts, 20*time.Second)...) {
+		if err := ws.Apply(&ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+	mem.Commit(ws)
+	var all []*scoring.Contact
+	derived := func(cs []*scoring.Contact, bump int32) Derived {
+		d := Derived{Where: map[string]string{}, Contacts: map[string]int32{}, Due: map[string]int64{}, Boards: map[string]Boards{}}
+		for _, c := range cs {
+			d.Where[c.ID] = "a:" + c.AccountID
+			d.Contacts[c.ID] = c.Score() + bump
+			d.Due[c.ID] = c.DecayFrom + 86400
+			bs := ContactBoards(c, c)
+			bs.Score += bump
+			d.Boards[c.ID] = bs
+		}
+		return d
+	}
+	for _, h := range mem.Homes {
+		for _, c := range h.Contacts {
+			all = append(all, c)
+		}
+	}
+	for from := 0; from < len(all); from += 1000 {
+		if err := s.WriteDerived(ctx, derived(all[from:min(from+1000, len(all))], 0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		b.Fatal(err)
+	}
+	cpu := func() float64 { return testutil.RedisInfo(b, rdb, "cpu", "used_cpu_sys", "used_cpu_user") }
+	cpu0 := cpu()
+	n := 0
+	for b.Loop() {
+		from := (n * batch) % (len(all) - batch)
+		if err := s.WriteDerived(ctx, derived(all[from:from+batch], int32(n%7))); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	b.ReportMetric((cpu()-cpu0)*1e6/float64(b.N), "redis-µs/call")
+	if testing.Verbose() {
+		stats, _ := rdb.Info(ctx, "commandstats").Result()
+		b.Log(stats)
+	}
 }

@@ -764,9 +764,23 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 			left = append(left, f.Board())
 		}
 	}
-	var after []func()
+	var ranks boardWrites
+	s.rank(&ranks, "contact", d.Contacts, nil, s.LeaderboardSize)
+	s.rank(&ranks, "account", d.Accounts, nil, s.LeaderboardSize)
+	for board, scores := range filtered {
+		var lost *Ranked
+		if r, ok := skipped[board]; ok {
+			lost = &r
+		}
+		s.rank(&ranks, board, scores, lost, s.filteredSize(board))
+	}
+	for board, r := range skipped {
+		if _, ranked := filtered[board]; !ranked {
+			s.rank(&ranks, board, nil, &r, s.filteredSize(board))
+		}
+	}
+	var after func()
 	err := s.runScript(ctx, rankScript, "write index and leaderboards", func(pipe redis.Pipeliner) {
-		after = after[:0]
 		for c, home := range d.Where {
 			pipe.HSet(ctx, s.indexKey(c), c, home)
 		}
@@ -786,25 +800,12 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 		for _, c := range d.Retired {
 			pipe.ZRem(ctx, s.LeaderboardKey("contact"), c)
 		}
-		after = append(after, s.rank(ctx, pipe, "contact", d.Contacts, nil, s.LeaderboardSize),
-			s.rank(ctx, pipe, "account", d.Accounts, nil, s.LeaderboardSize))
 		for c, b := range d.Boards {
 			for _, f := range b.Out {
 				pipe.ZRem(ctx, s.LeaderboardKey(f.Board()), c)
 			}
 		}
-		for board, scores := range filtered {
-			var lost *Ranked
-			if r, ok := skipped[board]; ok {
-				lost = &r
-			}
-			after = append(after, s.rank(ctx, pipe, board, scores, lost, s.filteredSize(board)))
-		}
-		for board, r := range skipped {
-			if _, ranked := filtered[board]; !ranked {
-				after = append(after, s.rank(ctx, pipe, board, nil, &r, s.filteredSize(board)))
-			}
-		}
+		after = s.queueRanks(ctx, pipe, &ranks)
 		for c, at := range d.Due {
 			if at == 0 {
 				pipe.ZRem(ctx, s.DueKey(DueShard(c)), c)
@@ -816,9 +817,7 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	if err != nil {
 		return err
 	}
-	for _, f := range after {
-		f()
-	}
+	after()
 	// A board a contact left may have room now: its floor is unknown
 	// until a write reads it again.
 	for _, board := range left {
@@ -837,51 +836,95 @@ func (s *Store) filteredSize(board string) int {
 	return s.FilteredBoardSize
 }
 
+// boardWrites are the rank script's keys and arguments for the
+// leaderboards one WriteDerived writes (see rank.lua): per board, its two
+// keys and a run of arguments.
+type boardWrites struct {
+	boards []string
+	keys   []string
+	args   []any
+	ends   []int // where each board's arguments end in args
+}
+
 // rank adds scores to a leaderboard and trims it to the top size, with
 // the rank script (see rank.lua), which also keeps the board's lost mark
 // (see Lost); lost is a contact left out of the board without being
 // written, or nil. Once the board is full, a score below its lowest (as
 // last seen) can only update an entry already there (ZADD XX): inserting
-// it would be trimmed at once, and most scores written are such. The
-// returned func records the board's lowest score and lost mark after the
-// pipeline ran.
-func (s *Store) rank(ctx context.Context, pipe redis.Pipeliner, by string, scores map[string]int32, lost *Ranked, size int) func() {
+// it would be trimmed at once, and most scores written are such.
+func (s *Store) rank(w *boardWrites, by string, scores map[string]int32, lost *Ranked, size int) {
 	if len(scores) == 0 && lost == nil {
-		return func() {}
+		return
 	}
 	floor, full := s.boardFloor(by)
-	var add, update []any
+	adds := 0
+	for _, score := range scores {
+		if !full || float64(score) >= floor {
+			adds++
+		}
+	}
+	w.args = append(w.args, size, adds)
+	for id, score := range scores {
+		if !full || float64(score) >= floor {
+			w.args = append(w.args, score, id)
+		}
+	}
+	w.args = append(w.args, len(scores)-adds)
 	for id, score := range scores {
 		if full && float64(score) < floor {
-			update = append(update, score, id)
-		} else {
-			add = append(add, score, id)
+			w.args = append(w.args, score, id)
 		}
 	}
-	args := make([]any, 0, 5+len(add)+len(update))
-	args = append(args, size, len(add)/2)
-	args = append(args, add...)
-	args = append(args, len(update)/2)
-	args = append(args, update...)
 	if lost != nil {
-		args = append(args, lost.Score, lost.ID)
+		w.args = append(w.args, lost.Score, lost.ID)
 	} else {
-		args = append(args, "", "")
+		w.args = append(w.args, "", "")
 	}
-	cmd := rankScript.EvalSha(ctx, pipe, []string{s.LeaderboardKey(by), s.lostKey(by)}, args...)
+	w.boards = append(w.boards, by)
+	w.keys = append(w.keys, s.LeaderboardKey(by), s.lostKey(by))
+	w.ends = append(w.ends, len(w.args))
+}
+
+// queueRanks queues the rank script for every board of w: one call,
+// except on Redis Cluster, where a call's keys must share a slot and each
+// board has a call of its own. The returned func records each board's
+// lowest score and lost mark once the pipeline ran.
+func (s *Store) queueRanks(ctx context.Context, pipe redis.Pipeliner, w *boardWrites) func() {
+	if len(w.boards) == 0 {
+		return func() {}
+	}
+	type call struct {
+		from, to int // boards
+		cmd      *redis.Cmd
+	}
+	var calls []call
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+		start := 0
+		for b, end := range w.ends {
+			calls = append(calls, call{b, b + 1, rankScript.EvalSha(ctx, pipe, w.keys[2*b:2*b+2], w.args[start:end]...)})
+			start = end
+		}
+	} else {
+		calls = append(calls, call{0, len(w.boards), rankScript.EvalSha(ctx, pipe, w.keys, w.args...)})
+	}
 	return func() {
-		out, err := cmd.StringSlice()
-		if err != nil || len(out) != 4 {
-			s.setBoardFloor(by, 0, false)
-			return
-		}
-		if low, err := strconv.ParseFloat(out[0], 64); err == nil {
-			s.setBoardFloor(by, low, true)
-		} else {
-			s.setBoardFloor(by, 0, false)
-		}
-		if score, err := strconv.ParseInt(out[2], 10, 64); err == nil {
-			s.setLostMark(by, Ranked{ID: out[3], Score: score})
+		for _, c := range calls {
+			out, err := c.cmd.StringSlice()
+			for b := c.from; b < c.to; b++ {
+				if err != nil || len(out) != 4*(c.to-c.from) {
+					s.setBoardFloor(w.boards[b], 0, false)
+					continue
+				}
+				r := out[4*(b-c.from):]
+				if low, err := strconv.ParseFloat(r[0], 64); err == nil {
+					s.setBoardFloor(w.boards[b], low, true)
+				} else {
+					s.setBoardFloor(w.boards[b], 0, false)
+				}
+				if score, err := strconv.ParseInt(r[2], 10, 64); err == nil {
+					s.setLostMark(w.boards[b], Ranked{ID: r[3], Score: score})
+				}
+			}
 		}
 	}
 }
