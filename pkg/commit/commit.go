@@ -9,6 +9,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -110,6 +111,22 @@ type Post struct {
 	clear    map[string]store.Clear
 	reports  map[string][]store.ReportDelta
 	tracked  map[string]string
+	// handed is closed once a post handed on early (Batch.Committed) is
+	// delivered or given up; nil for a post that was not handed on.
+	handed  chan struct{}
+	settled sync.Once
+}
+
+// Handed reports whether the post was handed on as soon as its homes were
+// committed (Batch.Committed): whoever it was handed to delivers it.
+func (p *Post) Handed() bool { return p != nil && p.handed != nil }
+
+// Settled says that a post handed on early is delivered, or given up
+// (only when the context ends): a Cycle redoing its batch waits for it.
+func (p *Post) Settled() {
+	if p.Handed() {
+		p.settled.Do(func() { close(p.handed) })
+	}
 }
 
 func newPost() *Post {
@@ -187,6 +204,12 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 		if err := c.add(p, cm.Home.ID, versions[i], append(again[i], cm.Outbox...), cm.Reports, false); err != nil {
 			return nil, err
 		}
+	}
+	// The crossings can be published from now on, while the derived keys
+	// are written.
+	if b.Committed != nil {
+		p.handed = make(chan struct{})
+		b.Committed(p)
 	}
 	// Derived keys first, so scores are readable as soon as committed. A
 	// crash after the commit leaves watermarks that make redelivered events

@@ -37,6 +37,12 @@ type Batch struct {
 	// Emails are the addresses the batch's events gave contacts, as
 	// store.EmailHash → contact, for the email lookup.
 	Emails map[string]string
+	// Committed, when set, is given the post as soon as Commit has
+	// committed the homes, before it writes the derived keys, so that the
+	// transitions are published while those are written. Whoever it is
+	// given to delivers it and then calls Post.Settled; Cycle does not
+	// deliver it, and waits for it before redoing the batch.
+	Committed func(*Post)
 }
 
 // Plan says which homes a batch needs, given a workspace that knows where
@@ -142,7 +148,14 @@ func (c *Committer) Cycle(ctx context.Context, try func(need *Needs) (*Post, err
 		if err == nil {
 			return p, nil
 		}
-		if p != nil {
+		switch {
+		case p.Handed():
+			select {
+			case <-p.handed:
+			case <-ctx.Done():
+				return nil, errors.Join(err, ctx.Err())
+			}
+		case p != nil:
 			if derr := deliver(ctx, p); derr != nil {
 				c.newWriter()
 				return nil, errors.Join(err, derr)

@@ -153,6 +153,9 @@ func benchScorer(b *testing.B, replicas int) {
 	b.ReportMetric(float64(goCPU.Microseconds())/benchEvents, "process-cpu-µs/event")
 	b.ReportMetric(float64(redisCPU.Microseconds())/benchEvents, "redis-cpu-µs/event")
 	b.ReportMetric(total("leads_scorer_transitions_total"), "transitions")
+	// Batches redone because another member committed one of their homes
+	// between their load and their commit.
+	b.ReportMetric(total("leads_scorer_version_conflicts_total"), "conflicts")
 	// A crossing is published once on a run without faults; a rebalance
 	// (several replicas) may publish one again, with its id: count both.
 	ids := map[string]bool{}

@@ -234,3 +234,43 @@ func TestTheCycleCommitsPublishesClearsThenCommitsOffsets(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int32(len(evs)-1), c.Events, "every contact event applied once")
 }
+
+// TestTransitionsArePublishedWhileTheBatchFinishes: a batch's transitions
+// are published as soon as its homes are committed, not after its derived
+// keys and dedupe ids are written, and still once each, with the offsets
+// committed after both.
+func TestTransitionsArePublishedWhileTheBatchFinishes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.New(testutil.RedisClient(t), testutil.Prefix(t))
+	evs := history("w-")
+	home := scoring.HomeID(evs[0].AccountID, "")
+	sink := &orderSink{t: t, st: st, home: home}
+	src := &orderSource{t: t, st: st, sink: sink, home: home, recs: recordsOf(t, 0, evs...)}
+	s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100, MaxBackoff: 20 * time.Millisecond},
+		testutil.Logger(t), src, sink, st, scoring.New(model.Default()), nil)
+	require.NoError(t, err)
+	var seenBefore map[string]int
+	s.proc.beforeMarkSeen = func() {
+		// The batch waits here for its own transitions: published only
+		// once the batch is done, they would never come.
+		deadline := time.Now().Add(5 * time.Second)
+		for len(sink.count()) == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		seenBefore = sink.count()
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	require.Eventually(t, func() bool { return src.done() == len(evs) }, 20*time.Second, 5*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+
+	published := sink.count()
+	require.NotEmpty(t, published, "the history crosses thresholds")
+	assert.Equal(t, published, seenBefore, "every transition was published before the batch marked its ids seen")
+	for id, n := range published {
+		assert.Equal(t, 1, n, "%s published once", id)
+	}
+}

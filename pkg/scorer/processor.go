@@ -77,6 +77,13 @@ type Processor struct {
 	applyEvent func(ws *scoring.Workspace, ev *event.Event) error
 	// afterLoad lets tests finish a post between a load and what follows.
 	afterLoad func()
+	// beforeMarkSeen lets tests look between a commit (derived keys
+	// included) and the marking of the batch's ids.
+	beforeMarkSeen func()
+	// early, when set, is given each post as soon as its homes are
+	// committed (commit.Batch.Committed): Scorer.Run publishes it while
+	// the derived keys and the ids seen are written.
+	early func(*Processed)
 }
 
 // NewProcessor returns a processor committing through committer (whose
@@ -234,6 +241,9 @@ func (p *Processor) apply(ctx context.Context, all []item, need *commit.Needs) (
 		return nil, nil, err
 	}
 	failpoint.Hit(failpoint.ScorerBeforeCommit)
+	if p.early != nil {
+		b.Committed = func(post *commit.Post) { p.early(&Processed{Post: post, ingested: a.ingested}) }
+	}
 	post, err := p.committer.Commit(ctx, b)
 	if errors.Is(err, store.ErrConflict) {
 		p.metrics.Conflicts.Inc()
@@ -242,6 +252,9 @@ func (p *Processor) apply(ctx context.Context, all []item, need *commit.Needs) (
 	if err != nil {
 		p.blame(items, targets, err)
 		return post, a.ingested, err
+	}
+	if p.beforeMarkSeen != nil {
+		p.beforeMarkSeen()
 	}
 	if err := p.st.MarkSeen(ctx, p.dedupeWindow(), a.done); err != nil {
 		return post, a.ingested, err

@@ -148,6 +148,11 @@ func (s *Scorer) Run(ctx context.Context) error {
 	// published before are committed. Posts run in batch order, so
 	// transitions stay in order, and offsets are committed in that order,
 	// each after its batch's transitions are published.
+	//
+	// A batch's transitions are published as soon as its homes are
+	// committed, while its derived keys and the ids it saw are written:
+	// its post is handed on early (without records), and the batch comes
+	// again once processed, with its records, for the offset commit.
 	posts := make(chan *Processed, 1)
 	delivered := make(chan *Processed, commitQueue)
 	done, committed := make(chan struct{}), make(chan struct{})
@@ -155,12 +160,23 @@ func (s *Scorer) Run(ctx context.Context) error {
 		defer close(done)
 		defer close(delivered)
 		for p := range posts {
-			if s.retry(ctx, "publish transitions", func() error { return s.proc.Deliver(ctx, p) }) != nil {
+			if p.Post.Handed() && p.Records != nil {
+				delivered <- p // published when handed on
+				continue
+			}
+			err := s.retry(ctx, "publish transitions", func() error { return s.proc.Deliver(ctx, p) })
+			if p.Post.Handed() {
+				p.Post.Settled()
+				continue
+			}
+			if err != nil {
 				continue // only ctx ends retries; drain
 			}
 			delivered <- p
 		}
 	}()
+	s.proc.early = func(p *Processed) { posts <- p }
+	defer func() { s.proc.early = nil }()
 	go func() {
 		defer close(committed)
 		s.commitOffsets(ctx, delivered)
