@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -123,14 +124,46 @@ func (r *Redis) startMini(lookErr error) error {
 	return nil
 }
 
-// FreePort returns a loopback TCP port that was free a moment ago.
+// FreePort returns a loopback TCP port that was free a moment ago, for a
+// server that binds it later (a child process). It is picked at random
+// below the kernel's range of ephemeral ports when it can be, not by
+// binding port 0: a port from that range can be taken, before the server
+// binds it, as the local port of any outgoing connection of any program
+// on the machine, while one below it only by another program that picks
+// the same port at random.
 func FreePort() (int, error) {
+	if low := ephemeralLow(); low > freePortsFrom+1000 {
+		for range 50 {
+			port := freePortsFrom + rand.IntN(low-freePortsFrom)
+			if ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+				ln.Close()
+				return port, nil
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// freePortsFrom is the lowest port FreePort picks.
+const freePortsFrom = 10000
+
+// ephemeralLow is the first port of the kernel's ephemeral range, or 0
+// when it cannot be read (not Linux).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	low, err := strconv.Atoi(strings.Fields(string(b) + " 0")[0])
+	if err != nil {
+		return 0
+	}
+	return low
 }
 
 // Addr is host:port.

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/leadscore/leads/pkg/embedded"
 )
 
 // RedisCluster starts a Redis Cluster of n masters (redis-server children
@@ -106,12 +108,10 @@ func startCluster(ctx context.Context, t testing.TB, bin string, n int) ([]strin
 // is free too.
 func clusterPort() (int, error) {
 	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		port, err := embedded.FreePort()
 		if err != nil {
 			return 0, err
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
 		if port+10000 > 65535 {
 			continue
 		}
