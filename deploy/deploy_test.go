@@ -18,6 +18,7 @@ import (
 
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/program"
+	"github.com/leadscore/leads/pkg/store"
 )
 
 var programs = map[string]func(context.Context, []string, program.Options) error{
@@ -101,6 +102,7 @@ func TestDockerCompose(t *testing.T) {
 
 	redis := fmt.Sprint(f.Services["redis"].Command)
 	assert.Contains(t, redis, "--appendonly yes")
+	assert.Contains(t, redis, fmt.Sprint("--hash-max-listpack-value ", store.HashMaxListpackValue), "homes stay listpacks")
 	assert.NotNil(t, f.Services["redis"].Healthcheck)
 
 	for name := range programs {

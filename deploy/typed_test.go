@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -19,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"sigs.k8s.io/yaml"
+
+	"github.com/leadscore/leads/pkg/store"
 )
 
 // TestComposeLoadsWithComposeGo loads docker-compose.yml as Docker Compose
@@ -41,6 +44,7 @@ func TestComposeLoadsWithComposeGo(t *testing.T) {
 	redis := p.Services["redis"]
 	assert.True(t, strings.HasPrefix(redis.Image, "redis:7"), redis.Image)
 	assert.Contains(t, strings.Join(redis.Command, " "), "--appendonly yes")
+	assert.Contains(t, strings.Join(redis.Command, " "), "--hash-max-listpack-value "+strconv.Itoa(store.HashMaxListpackValue))
 	require.NotNil(t, redis.HealthCheck)
 
 	topics := p.Services["topics"]

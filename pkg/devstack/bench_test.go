@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -42,17 +43,25 @@ const (
 // docs/kafka.md) into one scorer with a real redis-server, and reports
 // events/s, as such and as a multiple of a naive consumer's in the same run
 // (x-naive, see naiveRate), and Redis bytes per contact.
-func BenchmarkScorer1M(b *testing.B) { benchScorer(b, 1) }
+func BenchmarkScorer1M(b *testing.B) { benchScorer(b, 1, 0) }
+
+// BenchmarkScorer1MOnRedisDefaults is the same on a redis-server with
+// Redis's default hash-max-listpack-value (64) rather than the one shipped
+// (store.HashMaxListpackValue): what a deployment that has not set it
+// stores.
+func BenchmarkScorer1MOnRedisDefaults(b *testing.B) { benchScorer(b, 1, 64) }
 
 // BenchmarkScorer1MTwoReplicas is the same with two scorers in one
 // consumer group, splitting the partitions.
-func BenchmarkScorer1MTwoReplicas(b *testing.B) { benchScorer(b, 2) }
+func BenchmarkScorer1MTwoReplicas(b *testing.B) { benchScorer(b, 2, 0) }
 
 // BenchmarkScorer1MFourReplicas: four members, as `scorer --consumers 4`
 // runs them in one process.
-func BenchmarkScorer1MFourReplicas(b *testing.B) { benchScorer(b, 4) }
+func BenchmarkScorer1MFourReplicas(b *testing.B) { benchScorer(b, 4, 0) }
 
-func benchScorer(b *testing.B, replicas int) {
+// benchScorer runs the benchmark with replicas scorers, on a redis-server
+// set to listpackValue (hash-max-listpack-value) unless it is 0.
+func benchScorer(b *testing.B, replicas, listpackValue int) {
 	ctx := context.Background()
 	p := testutil.Prefix(b) + "."
 	events, transitions, dlq := p+EventsTopic, p+TransitionsTopic, p+DLQTopic
@@ -82,6 +91,11 @@ func benchScorer(b *testing.B, replicas int) {
 	// own) are left out of the memory figures, its commands out of the
 	// scorer's statistics.
 	naive := naiveRate(b, brokers, p+"naive", events, naiveDB(b, rdb), "")
+	if listpackValue > 0 {
+		if err := rdb.ConfigSet(ctx, "hash-max-listpack-value", strconv.Itoa(listpackValue)).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	base := int64(testutil.RedisInfo(b, rdb, "memory", "used_memory"))
 	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
 		b.Fatal(err)

@@ -32,6 +32,11 @@ const (
 
 var errPortInUse = errors.New("port already in use")
 
+// HashMaxListpackValue is the hash-max-listpack-value redis-server runs
+// with here, as store.HashMaxListpackValue asks (this package cannot
+// import store, whose tests start Redis through it).
+const HashMaxListpackValue = 2048
+
 // Bounds on waiting for redis-server.
 const (
 	redisReadyTimeout = 10 * time.Second
@@ -213,7 +218,10 @@ func (r *Redis) Start(ctx context.Context) error {
 		"--dir", r.dir, "--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning",
 		// redis-server acts on SIGTERM at its next cron tick: 10 ms apart
 		// rather than 100 ms, so stopping it is quick.
-		"--hz", "100")
+		"--hz", "100",
+		// Homes stay listpacks (the setting production runs with; the
+		// scorer warns when it is lower: see store.HashMaxListpackValue).
+		"--hash-max-listpack-value", strconv.Itoa(HashMaxListpackValue))
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	// The child dies with us even if we are killed before Close.
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

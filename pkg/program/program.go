@@ -420,6 +420,7 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	if err := store.RegisterModel(ctx, st.Client(), b.common.Namespace, m.Version, m.Source); err != nil {
 		return b.started(ctx, err)
 	}
+	checkListpackValue(ctx, b.log, st)
 	// Each consumer is a member of the group with a scorer of its own, as
 	// separate replicas would be: more of them use more cores.
 	metrics := scorer.NewMetrics(b.reg)
@@ -461,6 +462,21 @@ func Scorer(ctx context.Context, args []string, opts Options) error {
 	b.log.Info("scorer starting", zap.Strings("brokers", b.kafka.Brokers), zap.String("group", group),
 		zap.String("model_version", m.Version))
 	return serve(ctx, b, mux, health, opts, run)
+}
+
+// checkListpackValue warns when Redis keeps homes as hash tables, which
+// costs memory but works: a Redis whose configuration cannot be read (CONFIG
+// disabled, as on managed services) is only mentioned.
+func checkListpackValue(ctx context.Context, log *zap.Logger, st *store.Store) {
+	v, err := st.ListpackValue(ctx)
+	switch {
+	case err != nil:
+		log.Info("cannot check Redis's hash-max-listpack-value: below want, homes are kept as hash tables, about 60 bytes more a contact",
+			zap.Int("want", store.HashMaxListpackValue), zap.Error(err))
+	case v < store.HashMaxListpackValue:
+		log.Warn("Redis's hash-max-listpack-value is below want: homes holding a larger state are kept as hash tables, about 60 bytes more a contact; set hash-max-listpack-value to want in Redis's configuration",
+			zap.Int("hash_max_listpack_value", v), zap.Int("want", store.HashMaxListpackValue))
+	}
 }
 
 // Main runs a program as a process: it stops on SIGINT or SIGTERM, prints

@@ -2,13 +2,16 @@
 -- call on Redis Cluster (a home's keys share one slot), several elsewhere,
 -- which saves the cost of a script call per home.
 -- ARGV[1]   number of homes; then per home:
---   number of its keys (its hash, its outbox set, then one ledger per
---     contact whose ledger is written: the next KEYS), expected version,
+--   number of its keys (its hash, its outbox set, its report deltas,
+--     then one ledger per contact whose ledger is written: the next
+--     KEYS), expected version,
 --   number of fields to set, then (field, value) pairs: states, offset
---     watermarks, report deltas; the new version is added here,
---   number of fields to delete, then fields (moved-out contacts, the
---     report deltas when none are left, an outbox of the earlier form),
+--     watermarks; the new version is added here,
+--   number of fields to delete, then fields (moved-out contacts, report
+--     deltas or an outbox of the earlier forms),
 --   number of entries to add to the outbox, then the entries,
+--   the report deltas: 's' and the deltas to set, 'd' to delete them, or
+--     'k' to keep them as they are,
 --   then for each ledger key (a packed string, see packed.go): 'a', its
 --     expected length and lines to append; 'r' and the whole ledger; or
 --     'd' to delete it (the ledger of a contact that left, or emptied).
@@ -47,9 +50,10 @@ for h = 1, tonumber(ARGV[1]) do
   j = j + 1 + 2 * tonumber(ARGV[j])
   j = j + 1 + tonumber(ARGV[j])
   j = j + 1 + tonumber(ARGV[j])
+  if ARGV[j] == 's' then j = j + 2 else j = j + 1 end
   local astray = false
   local old = {}
-  for l = k + 2, k + nkeys - 1 do
+  for l = k + 3, k + nkeys - 1 do
     local op = ARGV[j]
     if op == 'a' then
       old[l] = redis.call('GET', KEYS[l])
@@ -94,7 +98,16 @@ for h = 1, tonumber(ARGV[1]) do
     n = tonumber(ARGV[i]); i = i + 1
     push('SADD', KEYS[k + 1], i, n)
     i = i + n
-    for l = k + 2, k + nkeys - 1 do
+    if ARGV[i] == 's' then
+      redis.call('SET', KEYS[k + 2], ARGV[i + 1])
+      i = i + 2
+    else
+      if ARGV[i] == 'd' then
+        redis.call('DEL', KEYS[k + 2])
+      end
+      i = i + 1
+    end
+    for l = k + 3, k + nkeys - 1 do
       local op = ARGV[i]
       if op == 'a' then
         if old[l] then

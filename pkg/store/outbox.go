@@ -117,7 +117,7 @@ func (s *Store) ClearOutboxes(ctx context.Context, clears map[string]Clear) erro
 			pipe.SRem(ctx, s.outboxKey(home), members...)
 		}
 		if c.AtVersion {
-			keys, versions = append(keys, s.HomeKey(home)), append(versions, c.Version)
+			keys, versions = append(keys, s.HomeKey(home), s.reportsKey(home)), append(versions, c.Version)
 		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
@@ -126,10 +126,10 @@ func (s *Store) ClearOutboxes(ctx context.Context, clears map[string]Clear) erro
 	if len(keys) == 0 {
 		return nil
 	}
-	calls := s.scriptCalls(len(keys), func(int) int { return 1 })
+	calls := s.scriptCalls(len(versions), func(int) int { return 1 })
 	return s.runScript(ctx, clearOutboxScript, "clear report deltas", func(pipe redis.Pipeliner) {
 		for _, c := range calls {
-			clearOutboxScript.EvalSha(ctx, pipe, keys[c[0]:c[1]], versions[c[0]:c[1]]...)
+			clearOutboxScript.EvalSha(ctx, pipe, keys[2*c[0]:2*c[1]], versions[c[0]:c[1]]...)
 		}
 	})
 }

@@ -38,7 +38,7 @@ const (
 	fieldVersion  = "_v"
 	fieldAccount  = "_a"
 	fieldOutbox   = "_x"
-	fieldReports  = "_r"
+	fieldReports  = "_r" // report deltas as written before reportsKey
 	prefixContact = "c:"
 	prefixOffset  = "o:"
 )
@@ -153,6 +153,14 @@ func (s *Store) Namespace() string { return s.ns }
 // one Redis Cluster hash slot. Ids are escaped (see keys.go).
 func (s *Store) HomeKey(home string) string { return s.ns + ":{" + homeTag(home) + "}" }
 
+// reportsKey holds a home's report deltas committed and not yet known
+// applied (see Meta.Reports), in the home's slot. They are a string of
+// their own rather than a field of the home's hash, as they were once
+// (fieldReports, still read): their size has no bound, and one value
+// larger than hash-max-listpack-value turns the hash into a hash table,
+// for good, at about 60 bytes more a contact.
+func (s *Store) reportsKey(home string) string { return s.ns + ":{" + homeTag(home) + "}:r" }
+
 // ledgerKey is the ledger list of a contact in its home.
 func (s *Store) ledgerKey(home, contact string) string {
 	return s.ns + ":{" + homeTag(home) + "}:l:" + keyPart(contact)
@@ -235,6 +243,10 @@ type Meta struct {
 	// Reports holds report counter deltas committed but maybe not yet
 	// applied to the report counters (see ApplyReports).
 	Reports []ReportDelta
+	// LegacyReports says some of them are in the home's hash, where they
+	// were written before they had a key of their own: the next commit
+	// moves them.
+	LegacyReports bool
 	// tails are where the loaded contacts' ledgers end, for contacts
 	// known to have a packed ledger or none; a ledger of another contact
 	// is read before it is written.
@@ -286,11 +298,12 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 		return homes, metas, nil
 	}
 	type pending struct {
-		id     string
-		fields []string
-		get    *redis.SliceCmd
-		all    *redis.MapStringStringCmd
-		outbox *redis.StringSliceCmd
+		id      string
+		fields  []string
+		get     *redis.SliceCmd
+		all     *redis.MapStringStringCmd
+		outbox  *redis.StringSliceCmd
+		reports *redis.StringCmd
 	}
 	pipe := s.rdb.Pipeline()
 	var ps []pending
@@ -310,6 +323,7 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 			p.get = pipe.HMGet(ctx, s.HomeKey(id), p.fields...)
 		}
 		p.outbox = pipe.SMembers(ctx, s.outboxKey(id))
+		p.reports = pipe.Get(ctx, s.reportsKey(id))
 		ps = append(ps, p)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
@@ -323,6 +337,9 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 			}
 			if cerr == nil {
 				cerr = p.outbox.Err()
+			}
+			if cerr == nil {
+				cerr = p.reports.Err()
 			}
 			switch {
 			case cerr == nil || errors.Is(cerr, redis.Nil):
@@ -365,6 +382,13 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 			}
 			m.Outbox = append(m.Outbox, e)
 		}
+		if raw, err := p.reports.Bytes(); err == nil {
+			var rs []ReportDelta
+			if err := json.Unmarshal(raw, &rs); err != nil {
+				return nil, nil, &HomeError{Home: p.id, Err: fmt.Errorf("report deltas: %w", err)}
+			}
+			m.Reports = append(m.Reports, rs...)
+		}
 		homes[p.id], metas[p.id] = h, m
 	}
 	return homes, metas, nil
@@ -390,6 +414,7 @@ func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *
 			}
 		case k == fieldReports:
 			err = json.Unmarshal([]byte(v), &m.Reports)
+			m.LegacyReports = true
 		case strings.HasPrefix(k, prefixContact):
 			cid := k[len(prefixContact):]
 			var c *scoring.Contact
@@ -638,7 +663,7 @@ func isNoScript(err error) bool {
 
 func (s *Store) commitArgs(c *Commit, plan *ledgerPlan) ([]string, []any, error) {
 	h := c.Home
-	keys := []string{s.HomeKey(h.ID), s.outboxKey(h.ID)}
+	keys := []string{s.HomeKey(h.ID), s.outboxKey(h.ID), s.reportsKey(h.ID)}
 	args := make([]any, 0, 8+2*len(h.Contacts)+2*len(c.Offsets)+3*len(plan.writes))
 	args = append(args, c.Meta.Version, 0)
 	sets := 0
@@ -659,20 +684,13 @@ func (s *Store) commitArgs(c *Commit, plan *ledgerPlan) ([]string, []any, error)
 		}
 		set(prefixContact+c.ID, b)
 	}
-	if len(c.Reports) > 0 {
-		b, err := json.Marshal(c.Reports)
-		if err != nil {
-			return nil, nil, err
-		}
-		set(fieldReports, b)
-	}
 	args[1] = sets
 	var dels []any
 	for _, id := range h.Removed {
 		dels = append(dels, prefixContact+id)
 	}
-	if len(c.Reports) == 0 && len(c.Meta.Reports) > 0 {
-		dels = append(dels, fieldReports)
+	if c.Meta.LegacyReports {
+		dels = append(dels, fieldReports) // moved to reportsKey
 	}
 	outbox := slices.Clip(c.Outbox)
 	if c.Meta.LegacyOutbox {
@@ -693,6 +711,18 @@ func (s *Store) commitArgs(c *Commit, plan *ledgerPlan) ([]string, []any, error)
 			return nil, nil, err
 		}
 		args = append(args, m)
+	}
+	switch {
+	case len(c.Reports) > 0:
+		b, err := json.Marshal(c.Reports)
+		if err != nil {
+			return nil, nil, err
+		}
+		args = append(args, "s", b)
+	case len(c.Meta.Reports) > 0:
+		args = append(args, "d")
+	default:
+		args = append(args, "k")
 	}
 	for _, w := range plan.writes {
 		keys = append(keys, s.ledgerKey(h.ID, w.contact))

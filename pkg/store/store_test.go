@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/redis/go-redis/v9"
@@ -169,6 +170,53 @@ func TestLegacyOutboxIsReadAndMoved(t *testing.T) {
 	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}})
 	require.NoError(t, err)
 	assert.Equal(t, outboxOf(fresh), outboxOf(metas["c:c-1"].Outbox))
+}
+
+// TestReportDeltasInTheHomesHashAreReadAndMoved: report deltas written in
+// the home's hash, as before they had a key of their own, are loaded, moved
+// out of the hash by the home's next commit with that commit's own, and
+// cleared at its version. However large the deltas, the home's hash keeps
+// only small values, so Redis keeps it as a listpack.
+func TestReportDeltasInTheHomesHashAreReadAndMoved(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	old := []ReportDelta{{Version: 3, Counts: map[string]map[string]int64{"m": {"contacts": 1}}}}
+	raw, err := json.Marshal(old)
+	require.NoError(t, err)
+	state := EncodeContact(&scoring.Contact{ID: "c-1", Behavior: 5})
+	require.NoError(t, s.Client().HSet(ctx, s.HomeKey("c:c-1"), "_v", 3, "_r", raw, "c:c-1", state).Err())
+	homes, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {Contacts: []string{"c-1"}}})
+	require.NoError(t, err)
+	assert.True(t, metas["c:c-1"].LegacyReports)
+	assert.Equal(t, old, metas["c:c-1"].Reports)
+
+	large := ReportDelta{Version: 4, Counts: map[string]map[string]int64{"m": {}}}
+	for d := range 60 {
+		large.Counts["m"][fmt.Sprintf("2026-01-%02d|became_mql", d%28+1)+strings.Repeat("x", d)] = 1
+	}
+	pending := append(slices.Clone(old), large)
+	_, errs, err := s.CommitAll(ctx, []Commit{{Home: homes["c:c-1"], Meta: metas["c:c-1"], Reports: pending}})
+	require.NoError(t, err)
+	require.NoError(t, errs[0])
+	fields, err := s.Client().HGetAll(ctx, s.HomeKey("c:c-1")).Result()
+	require.NoError(t, err)
+	assert.NotContains(t, fields, "_r", "moved out of the hash")
+	if enc, err := s.Client().ObjectEncoding(ctx, s.HomeKey("c:c-1")).Result(); err == nil { // not on miniredis
+		assert.Equal(t, "listpack", enc)
+	}
+	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}})
+	require.NoError(t, err)
+	assert.False(t, metas["c:c-1"].LegacyReports)
+	assert.Equal(t, pending, metas["c:c-1"].Reports)
+
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Version: 4, AtVersion: true}}))
+	_, metas, err = s.Load(ctx, map[string]*Request{"c:c-1": {}})
+	require.NoError(t, err)
+	assert.Empty(t, metas["c:c-1"].Reports)
+	n, err := s.Client().Exists(ctx, s.reportsKey("c:c-1")).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "cleared")
 }
 
 func TestModelRegistryRefusesAChangedFileUnderTheSameVersion(t *testing.T) {

@@ -52,7 +52,8 @@ func startCluster(ctx context.Context, t testing.TB, bin string, n int) ([]strin
 		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
 			"--cluster-config-file", fmt.Sprintf("nodes-%d.conf", i), "--cluster-node-timeout", "2000",
 			"--dir", dir, "--dbfilename", fmt.Sprintf("dump-%d.rdb", i), "--save", "", "--appendonly", "no",
-			"--logfile", fmt.Sprintf("node-%d.log", i))
+			"--logfile", fmt.Sprintf("node-%d.log", i),
+			"--hash-max-listpack-value", strconv.Itoa(embedded.HashMaxListpackValue))
 		if err := cmd.Start(); err != nil {
 			return nil, err
 		}
