@@ -42,39 +42,50 @@ const (
 	DefaultTextBound = 4096
 )
 
-// textsOf adds the texts of contacts' states that the dictionary may number
-// (as its keys: class byte and text) to texts.
-func textsOf(texts map[string]uint32, contacts map[string]*scoring.Contact) {
+// eachText calls fn with each text of c's state that the dictionary may
+// number.
+func eachText(c *scoring.Contact, fn func(class byte, text string)) {
 	add := func(class byte, t string) {
 		if t != "" && len(t) <= maxTextBytes {
-			texts[string(class)+t] = 0
+			fn(class, t)
 		}
 	}
-	for _, c := range contacts {
-		add(textTitle, c.Title)
-		add(textRule, c.TitleRule)
-		for _, cc := range c.Caps {
-			id, _ := splitCapKey(cc.Rule)
-			add(textRule, id)
-		}
-		for _, p := range c.Products {
-			add(textProduct, p.Name)
-		}
+	add(textTitle, c.Title)
+	add(textRule, c.TitleRule)
+	for _, cc := range c.Caps {
+		id, _ := splitCapKey(cc.Rule)
+		add(textRule, id)
+	}
+	for _, p := range c.Products {
+		add(textProduct, p.Name)
 	}
 }
 
 // internTexts numbers the texts of the commits' contacts that the process
 // has not numbered yet (one script call when there are any).
 func (s *Store) internTexts(ctx context.Context, commits []Commit) error {
-	texts := map[string]uint32{}
+	missing := map[string]uint32{}
+	key := make([]byte, 0, 1+maxTextBytes)
+	s.texts.mu.RLock()
 	for i := range commits {
-		textsOf(texts, commits[i].Home.Contacts)
+		for _, c := range commits[i].Home.Contacts {
+			eachText(c, func(class byte, t string) {
+				key = append(append(key[:0], class), t...)
+				if _, ok := s.texts.ids[string(key)]; !ok && !s.texts.full[class] {
+					missing[string(key)] = 0
+				}
+			})
+		}
+	}
+	s.texts.mu.RUnlock()
+	if len(missing) == 0 {
+		return nil
 	}
 	bound := s.TextBound
 	if bound <= 0 {
 		bound = DefaultTextBound
 	}
-	if err := s.texts.intern(ctx, s.rdb, s.textsKey(), bound, texts); err != nil {
+	if err := s.texts.intern(ctx, s.rdb, s.textsKey(), bound, missing); err != nil {
 		return fmt.Errorf("number state texts: %w", err)
 	}
 	return nil
@@ -85,6 +96,9 @@ func (s *Store) internTexts(ctx context.Context, commits []Commit) error {
 // bytes. (The caller holds e.texts' read lock.)
 func (e *enc) text(class byte, t string) {
 	if e.texts != nil && t != "" && len(t) <= maxTextBytes {
+		if e.key == nil {
+			e.key = make([]byte, 0, 1+maxTextBytes)
+		}
 		e.key = append(append(e.key[:0], class), t...)
 		if id, ok := e.texts.ids[string(e.key)]; ok && uvarLen(uint64(id)<<1|1) <= 1+len(t) {
 			e.uvar(uint64(id)<<1 | 1)
