@@ -294,10 +294,15 @@ func sum(b *testing.B, g prometheus.Gatherer, name string) float64 {
 // where that time goes, of the POST itself and, from the scorer's
 // histograms, of ingest (the record's time) to the score in Redis, to the
 // transition published, and of the scorer's batches.
-func BenchmarkLatency5k(b *testing.B) {
+func BenchmarkLatency5k(b *testing.B) { benchLatency(b, 100, 50, 10) } // 100 posts a second of 50 events
+
+// BenchmarkLatencyTrickle is the same at 50 events/s, one event a POST, for
+// 8 s: the programs mostly idle between events, as at a quiet hour.
+func BenchmarkLatencyTrickle(b *testing.B) { benchLatency(b, 50, 1, 8) }
+
+func benchLatency(b *testing.B, posts, perPost, seconds int) {
 	s, stop := benchStack(b)
 	defer stop()
-	const rate, seconds, batches = 5000, 10, 100 // 100 posts a second of 50 events
 	gen := demo.New(7, 20000, time.Now().UTC(), "lat-")
 	w := watchTransitions(b, s.Brokers, s.TransitionsTopic)
 	if err := postBench(s.IngestorURL, gen.Accounts()); err != nil {
@@ -307,18 +312,18 @@ func BenchmarkLatency5k(b *testing.B) {
 	// quantiles are of the difference between two scrapes.
 	time.Sleep(2 * time.Second)
 	before := scrape(b, s.ScorerURL+"/metrics")
-	var posts []float64
+	var took []float64
 	for b.Loop() {
-		tick := time.NewTicker(time.Second / batches)
-		for i := 0; i < seconds*batches; i++ {
+		tick := time.NewTicker(time.Second / time.Duration(posts))
+		for i := 0; i < seconds*posts; i++ {
 			<-tick.C
 			gen.SetTime(time.Now().UTC())
-			evs := gen.Next(rate/batches, time.Millisecond)
+			evs := gen.Next(perPost, time.Millisecond)
 			start := w.posting(evs)
 			if err := postBench(s.IngestorURL, evs); err != nil {
 				b.Fatal(err)
 			}
-			posts = append(posts, time.Since(start).Seconds())
+			took = append(took, time.Since(start).Seconds())
 		}
 		tick.Stop()
 	}
@@ -331,8 +336,8 @@ func BenchmarkLatency5k(b *testing.B) {
 	b.ReportMetric(exactQuantile(e2e, 0.50)*1000, "post-to-transition-p50-ms")
 	b.ReportMetric(exactQuantile(e2e, 0.99)*1000, "post-to-transition-p99-ms")
 	b.ReportMetric(float64(len(e2e)), "transitions")
-	b.ReportMetric(exactQuantile(posts, 0.50)*1000, "post-p50-ms")
-	b.ReportMetric(exactQuantile(posts, 0.99)*1000, "post-p99-ms")
+	b.ReportMetric(exactQuantile(took, 0.50)*1000, "post-p50-ms")
+	b.ReportMetric(exactQuantile(took, 0.99)*1000, "post-p99-ms")
 	for _, h := range []struct{ name, label string }{
 		{"leads_scorer_event_latency_seconds", "score"},
 		{"leads_scorer_transition_latency_seconds", "transition"},

@@ -187,27 +187,38 @@ func (s *Store) emailKey(hash string) string {
 	return s.ns + ":em:{" + strconv.FormatUint(xxhash.Sum64String(hash)%indexBuckets, 10) + "}"
 }
 
-// EmailHash is what the email lookup keeps of an address: 16 bytes of
+// EmailHash is what the email lookup knows of an address: 16 bytes of
 // SHA-256 of the address trimmed and in lower case, so that Redis holds
 // no address (a hash, not a secret: whoever has a list of addresses can
-// test them).
+// test them). All 16 choose the bucket (emailKey); the entry's field is
+// the first 8 (emailField).
 func EmailHash(email string) string {
 	sum := sha256.Sum256([]byte("leads-email\x00" + strings.ToLower(strings.TrimSpace(email))))
 	return string(sum[:16])
 }
 
+// emailField is the field of an address's entry in its bucket: 8 bytes of
+// its hash. Two addresses share an entry when they also share the bucket,
+// which all 16 bytes choose: by chance once in about 2^78 pairs, and on
+// purpose only with a second preimage of those 78 bits. Entries
+// written with the whole 16-byte hash as their field (before) are still
+// read, and replaced when the address is written again.
+func emailField(hash string) string { return hash[:8] }
+
 // ContactByEmail returns the contact the address was last seen on, or
 // ErrNotFound.
 func (s *Store) ContactByEmail(ctx context.Context, email string) (string, error) {
 	h := EmailHash(email)
-	id, err := s.rdb.HGet(ctx, s.emailKey(h), h).Result()
-	if errors.Is(err, redis.Nil) {
-		return "", fmt.Errorf("email: %w", ErrNotFound)
-	}
+	got, err := s.rdb.HMGet(ctx, s.emailKey(h), emailField(h), h).Result()
 	if err != nil {
 		return "", fmt.Errorf("read the email lookup: %w", err)
 	}
-	return id, nil
+	for _, v := range got {
+		if id, ok := v.(string); ok {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("email: %w", ErrNotFound)
 }
 
 // mqaKey is the set of the accounts that are MQA now.
@@ -830,7 +841,8 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 			pipe.HSet(ctx, s.indexKey(c), c, home)
 		}
 		for h, c := range d.Emails {
-			pipe.HSet(ctx, s.emailKey(h), h, c)
+			pipe.HSet(ctx, s.emailKey(h), emailField(h), c)
+			pipe.HDel(ctx, s.emailKey(h), h) // an entry of before, if any
 		}
 		if len(cells) > 0 {
 			pipe.SAdd(ctx, s.cellsKey(), slices.Collect(maps.Keys(cells)))

@@ -416,3 +416,39 @@ func TestCommitAllNamesTheHomeRedisRefuses(t *testing.T) {
 	_, _, err = s.Load(ctx, map[string]*Request{"c:bad": {}})
 	assert.Equal(t, []string{"c:bad"}, FailedHomes(err), "a home that cannot be read is named too")
 }
+
+// TestTheEmailLookupKeepsEightBytesAndReadsEntriesOfBefore: an address's
+// entry is 8 bytes of its hash; an entry written before with the whole
+// hash as its field is still found, and replaced when the address is
+// written again.
+func TestTheEmailLookupKeepsEightBytesAndReadsEntriesOfBefore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	rdb := s.rdb.(*redis.Client)
+
+	require.NoError(t, s.WriteDerived(ctx, Derived{Emails: map[string]string{EmailHash("Ada@Example.com "): "c-1"}}))
+	id, err := s.ContactByEmail(ctx, "ada@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, "c-1", id)
+	h := EmailHash("ada@example.com")
+	fields, err := rdb.HKeys(ctx, s.emailKey(h)).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []string{h[:8]}, fields, "the entry's field is 8 bytes of the hash")
+
+	old := EmailHash("grace@example.com")
+	require.NoError(t, rdb.HSet(ctx, s.emailKey(old), old, "c-2").Err())
+	id, err = s.ContactByEmail(ctx, "grace@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, "c-2", id, "an entry of before is read")
+	require.NoError(t, s.WriteDerived(ctx, Derived{Emails: map[string]string{old: "c-3"}}))
+	id, err = s.ContactByEmail(ctx, "grace@example.com")
+	require.NoError(t, err)
+	assert.Equal(t, "c-3", id, "the address written again points to its new contact")
+	exists, err := rdb.HExists(ctx, s.emailKey(old), old).Result()
+	require.NoError(t, err)
+	assert.False(t, exists, "the entry of before is replaced")
+
+	_, err = s.ContactByEmail(ctx, "nobody@example.com")
+	assert.ErrorIs(t, err, ErrNotFound)
+}
