@@ -119,8 +119,10 @@ func (d *dec) svar() int64 {
 
 func (d *dec) i32() int32 { return int32(d.svar()) }
 
-func (d *dec) str() string {
-	n := d.uvar()
+func (d *dec) str() string { return d.strN(d.uvar()) }
+
+// strN reads n bytes as a string.
+func (d *dec) strN(n uint64) string {
 	if n > uint64(len(d.b)) {
 		d.fail()
 		return ""

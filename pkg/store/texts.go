@@ -123,14 +123,7 @@ type textReader struct {
 func (d *dec) text(class byte) string {
 	x := d.uvar()
 	if x&1 == 0 {
-		n := x >> 1
-		if n > uint64(len(d.b)) {
-			d.fail()
-			return ""
-		}
-		s := string(d.b[:n])
-		d.b = d.b[n:]
-		return s
+		return d.strN(x >> 1)
 	}
 	id := x >> 1
 	if id == 0 || id > math.MaxUint32 || d.texts == nil {

@@ -175,6 +175,13 @@ func TestStateTextsAreBounded(t *testing.T) {
 	assert.Equal(t, "1", dict["#R"], "the rule is numbered: classes are bounded apart")
 	assert.True(t, s.texts.full[textTitle])
 	assert.Len(t, s.texts.ids, 9)
+	// No round trip for a new title now (a cancelled context would fail one).
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	h.Contacts["c-0"].Title = "A title never seen"
+	require.NoError(t, s.internTexts(cancelled, []Commit{{Home: h}}))
+	h.Contacts["c-0"].TitleRule = "a rule never seen"
+	require.Error(t, s.internTexts(cancelled, []Commit{{Home: h}}), "another class is asked for")
 }
 
 // TestStateTextsBoundHoldsAgainstManyTitles: one call with far more
