@@ -28,7 +28,7 @@ import (
 // Redis's allocation sizes. Format 4 writes the texts that many contacts
 // share (the job title, the title rule, the caps' rule ids and the
 // products' names) as their numbers in the namespace's dictionary of state
-// texts (texts.go) where it has them, else inline: about 40 bytes less for a
+// texts (texts.go) where it has them, else inline: about 47 bytes less for a
 // demo contact. Formats 1 to 3 are still read.
 const (
 	contactFormat1 byte = 1
