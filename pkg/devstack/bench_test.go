@@ -198,6 +198,12 @@ func benchScorer(b *testing.B, replicas, listpackValue int) {
 	b.ReportMetric(float64(used-ledger-labels-dedupe)/benchContacts, "state-bytes/contact")
 	b.ReportMetric(float64(ledger)/benchEvents, "ledger-bytes/event")
 	b.ReportMetric(float64(labels)/benchContacts, "ledger-labels-bytes/contact")
+	// The dictionary of state texts (store/texts.go) is part of the
+	// state; shown apart too.
+	texts := keysMemory(b, rdb, "leads:state:texts")
+	b.ReportMetric(float64(texts)/benchContacts, "state-texts-bytes/contact")
+	numbered, _ := rdb.HGet(ctx, "leads:state:texts", "#").Float64()
+	b.ReportMetric(numbered, "state-texts")
 	// Lines, as the history endpoint reads them (demo contacts are c-0…).
 	var lines int
 	for n := range benchContacts {

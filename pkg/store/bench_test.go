@@ -229,3 +229,45 @@ func BenchmarkWriteDerived(b *testing.B) {
 		b.Log(stats)
 	}
 }
+
+// BenchmarkContactCodec encodes and decodes a demo contact (the format 2
+// fixture's: a title, a title rule, two caps, a product) with every text
+// inline (as format 3 wrote them) and with its texts numbered (format 4),
+// and reports the state's bytes.
+func BenchmarkContactCodec(b *testing.B) {
+	c := &scoring.Contact{ID: "c-68900", AccountID: "acme-326.io", Title: "Product Manager", Fields: 63, TargetTitle: true,
+		TitleRule: "manager", TitleFit: 5, Fit: 60, Anchor: 45, Behavior: 45, DecayFrom: 1814441360, DecayedTo: 1814441360,
+		LastEngaged: 1814441360, Caps: []scoring.CapCount{{Rule: "blog@86400", Period: 20999, Count: 1},
+			{Rule: "pricing-repeat@2592000", Period: 700, Count: 2}}, Grade: "A", Stage: model.Stage(2), MQL: true, AQL: true,
+		Events: 23, Model: "3", MQLAt: 1769169560, AQLAt: 1771021120, Rules: []byte{51, 226}, Nurture: "key_vertical",
+		Products: []scoring.Product{{Name: "analytics", Anchor: 10, Score: 12}}}
+	dict := &labels{}
+	dict.init()
+	for i, t := range []string{"TProduct Manager", "Rmanager", "Rblog", "Rpricing-repeat", "Nanalytics"} {
+		dict.ids[t], dict.text[uint32(i+1)] = uint32(i+1), t
+	}
+	for _, v := range []struct {
+		name string
+		dict *labels
+	}{{"inline", nil}, {"numbered", dict}} {
+		b.Run(v.name+"/encode", func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				n = len(encodeContact(c, v.dict))
+			}
+			b.ReportMetric(float64(n), "bytes")
+		})
+		b.Run(v.name+"/decode", func(b *testing.B) {
+			raw := encodeContact(c, v.dict)
+			r := &textReader{l: v.dict}
+			if v.dict == nil {
+				r = nil
+			}
+			for b.Loop() {
+				if _, _, err := decodeContactWith(raw, c.ID, c.AccountID, r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

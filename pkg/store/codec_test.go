@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/hex"
 	"reflect"
 	"slices"
@@ -84,7 +85,19 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add(EncodeAccount(&scoring.Account{ID: "a", Members: map[string]int32{"c": 5}, Technologies: []string{"aws"}}))
 	f.Add([]byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Add(appendEntry(nil, &scoring.Entry{Cause: "e", Kind: scoring.KindOutcome, Reason: "r", Grade: "A", MQL: true}))
+	// Format 4 with numbered texts (fuzzDict's), some inline.
+	fuzzDict := dictOf("TVP Sales", "Rvp", "Rblog", "Nanalytics")
+	f.Add(encodeContact(&scoring.Contact{ID: "c", Title: "VP Sales", TitleRule: "vp", Caps: []scoring.CapCount{{Rule: "blog@86400", Count: 1},
+		{Rule: "pricing", Count: 2}}, Products: []scoring.Product{{Name: "analytics"}, {Name: "platform"}}}, fuzzDict))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if c, _, err := decodeContactWith(b, "c", "a", &textReader{l: fuzzDict}); err == nil {
+			// (Empty and absent lists decode apart, and encode alike.)
+			enc := encodeContact(c, fuzzDict)
+			again, _, err := decodeContactWith(enc, "c", "a", &textReader{l: fuzzDict})
+			if err != nil || !bytes.Equal(enc, encodeContact(again, fuzzDict)) {
+				t.Fatalf("re-encoded contact differs: %v %+v %+v", err, c, again)
+			}
+		}
 		var e scoring.Entry
 		if err := decodeEntry(b, &e); err == nil && len(b) > 0 && b[0] == ledgerFormat {
 			var again scoring.Entry
@@ -238,4 +251,28 @@ func TestFormat3IsSmaller(t *testing.T) {
 	require.NoError(t, err)
 	now := appendTailNear(EncodeContact(c), tail, c)
 	assert.LessOrEqual(t, len(now), len(raw)-12, "%d bytes, %d in format 2", len(now), len(raw))
+}
+
+// TestContactFormat3StillReads: the contact of the format 2 fixture as
+// format 3 wrote it with its tail (2026-12-07, before texts were numbered)
+// reads the same.
+func TestContactFormat3StillReads(t *testing.T) {
+	t.Parallel()
+	f2, err := hex.DecodeString("02163f0201410f50726f64756374204d616e61676572076d616e616765720a785a5aa0b6b1c20d01012e0133000109616e616c797469637314180204626c6f6780a3058ec802020e70726963696e672d726570656174809a9e01f80a0400f0ab962ba0a9b4290000000233e200035417b503a0b6b1c20da085ab2b5a7803a49a04")
+	require.NoError(t, err)
+	want, rest, err := decodeContact(f2, "c-68900", "acme-326.io")
+	require.NoError(t, err)
+	wantTail, err := decodeTail(rest)
+	require.NoError(t, err)
+	f3, err := hex.DecodeString("03163f0201410f50726f64756374204d616e61676572076d616e616765720a785a5aa0b6b1c20d01012e01333f0204626c6f670301020e70726963696e672d7265706561743d00040233e203f0ab962ba0a9b4290109616e616c797469637314185517b50300a085ab2b000003a49a04")
+	require.NoError(t, err)
+	got, rest, err := decodeContact(f3, "c-68900", "acme-326.io")
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	tail, err := decodeTailNear(rest, got)
+	require.NoError(t, err)
+	require.Equal(t, wantTail, tail)
+	got, err = DecodeContact(f3, "c-68900", "acme-326.io")
+	require.NoError(t, err)
+	require.Equal(t, want, got)
 }

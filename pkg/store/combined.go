@@ -421,7 +421,11 @@ func (s *Store) passing(ctx context.Context, got []Ranked, filters []Filter) ([]
 		if raw[i] == nil || raw[i].Err() != nil {
 			continue
 		}
-		c, err := DecodeContact([]byte(raw[i].Val()), id, scoring.AccountOfHome(homes[id]))
+		var c *scoring.Contact
+		err := s.withTexts(ctx, func(texts *textReader) (err error) {
+			c, err = decodeStored([]byte(raw[i].Val()), id, scoring.AccountOfHome(homes[id]), texts)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}

@@ -38,6 +38,7 @@ type labels struct {
 	mu   sync.RWMutex
 	ids  map[string]uint32
 	text map[uint32]string
+	full map[byte]bool
 }
 
 // Kinds of dictionary text: a line's label, or an id prefix.
@@ -196,67 +197,98 @@ func causeString(c cause, contact, prefix string) string {
 // intern returns the numbers of texts, numbering those the dictionary does
 // not have yet.
 func (s *Store) intern(ctx context.Context, texts map[string]uint32) error {
-	var missing []any
-	s.labels.mu.RLock()
-	for t := range texts {
-		if id, ok := s.labels.ids[t]; ok {
-			texts[t] = id
-		} else {
-			missing = append(missing, t)
-		}
-	}
-	s.labels.mu.RUnlock()
-	if len(missing) == 0 {
-		return nil
-	}
-	ids, err := internScript.Run(ctx, s.rdb, []string{s.labelsKey()}, missing...).Int64Slice()
-	if err != nil {
+	if err := s.labels.intern(ctx, s.rdb, s.labelsKey(), 0, texts); err != nil {
 		return fmt.Errorf("number ledger labels: %w", err)
-	}
-	s.labels.mu.Lock()
-	defer s.labels.mu.Unlock()
-	if s.labels.ids == nil {
-		s.labels.ids, s.labels.text = map[string]uint32{}, map[uint32]string{}
-	}
-	for i, t := range missing {
-		id := uint32(ids[i])
-		s.labels.ids[t.(string)], s.labels.text[id] = id, t.(string)
-		texts[t.(string)] = id
 	}
 	return nil
 }
 
+// intern numbers texts in the dictionary at key, those this copy does not
+// know in one script call. With a bound (per class of text: its first
+// byte), a text past it keeps number 0, and the class is remembered full,
+// not asked for again.
+func (l *labels) intern(ctx context.Context, rdb redis.UniversalClient, key string, bound int, texts map[string]uint32) error {
+	var missing []any
+	l.mu.RLock()
+	for t := range texts {
+		if id, ok := l.ids[t]; ok {
+			texts[t] = id
+		} else if !l.full[t[0]] {
+			missing = append(missing, t)
+		}
+	}
+	l.mu.RUnlock()
+	if len(missing) == 0 {
+		return nil
+	}
+	ids, err := internScript.Run(ctx, rdb, []string{key}, append([]any{bound}, missing...)...).Int64Slice()
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.init()
+	for i, t := range missing {
+		text := t.(string)
+		id := uint32(ids[i])
+		if id == 0 {
+			l.full[text[0]] = true
+			continue
+		}
+		l.ids[text], l.text[id] = id, text
+		texts[text] = id
+	}
+	return nil
+}
+
+func (l *labels) init() {
+	if l.ids == nil {
+		l.ids, l.text, l.full = map[string]uint32{}, map[uint32]string{}, map[byte]bool{}
+	}
+}
+
 // lookup returns the texts of numbers.
 func (s *Store) lookup(ctx context.Context, ids map[uint32]string) error {
+	if err := s.labels.lookup(ctx, s.rdb, s.labelsKey(), ids, true); err != nil {
+		return fmt.Errorf("read ledger labels: %w", err)
+	}
+	return nil
+}
+
+// lookup fills in the texts of numbers from the dictionary at key, those
+// this copy does not know in one HMGET. A number the dictionary does not
+// have is an error if strict, else left out.
+func (l *labels) lookup(ctx context.Context, rdb redis.UniversalClient, key string, ids map[uint32]string, strict bool) error {
 	var missing []string
-	s.labels.mu.RLock()
+	l.mu.RLock()
 	for id := range ids {
-		if t, ok := s.labels.text[id]; ok {
+		if t, ok := l.text[id]; ok {
 			ids[id] = t
 		} else {
 			missing = append(missing, strconv.FormatUint(uint64(id), 10))
 		}
 	}
-	s.labels.mu.RUnlock()
+	l.mu.RUnlock()
 	if len(missing) == 0 {
 		return nil
 	}
-	got, err := s.rdb.HMGet(ctx, s.labelsKey(), missing...).Result()
+	got, err := rdb.HMGet(ctx, key, missing...).Result()
 	if err != nil {
-		return fmt.Errorf("read ledger labels: %w", err)
+		return err
 	}
-	s.labels.mu.Lock()
-	defer s.labels.mu.Unlock()
-	if s.labels.ids == nil {
-		s.labels.ids, s.labels.text = map[string]uint32{}, map[uint32]string{}
-	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.init()
 	for i, v := range got {
 		t, ok := v.(string)
-		if !ok {
-			return fmt.Errorf("ledger label %s: %w", missing[i], errCorrupt)
+		if !ok || t == "" {
+			if strict {
+				return fmt.Errorf("%s: %w", missing[i], errCorrupt)
+			}
+			continue
 		}
 		id, _ := strconv.ParseUint(missing[i], 10, 32)
-		s.labels.ids[t], s.labels.text[uint32(id)] = uint32(id), t
+		l.ids[t], l.text[uint32(id)] = uint32(id), t
 		ids[uint32(id)] = t
 	}
 	return nil

@@ -26,7 +26,11 @@ func (s *Store) Contact(ctx context.Context, id string) (*scoring.Contact, strin
 	if err != nil {
 		return nil, "", fmt.Errorf("contact %q: %w", id, err)
 	}
-	c, err := DecodeContact([]byte(raw), id, scoring.AccountOfHome(home))
+	var c *scoring.Contact
+	err = s.withTexts(ctx, func(texts *textReader) (err error) {
+		c, err = decodeStored([]byte(raw), id, scoring.AccountOfHome(home), texts)
+		return err
+	})
 	if err != nil {
 		return nil, "", err
 	}

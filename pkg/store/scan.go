@@ -43,7 +43,11 @@ func (s *Store) ScanHomes(ctx context.Context, fn func(*scoring.Home) error) err
 				if len(fields) == 0 {
 					continue // removed since scanned
 				}
-				h, _, err := decodeHome(id, fields, true)
+				var h *scoring.Home
+				err := s.withTexts(ctx, func(texts *textReader) (err error) {
+					h, _, err = decodeHome(id, fields, true, texts)
+					return err
+				})
 				if err != nil {
 					return err
 				}

@@ -96,6 +96,10 @@ type Store struct {
 	LedgerMax    int
 	LedgerMaxAge time.Duration
 	labels       labels
+	// TextBound is how many texts of each class the dictionary of state
+	// texts numbers (0: DefaultTextBound).
+	TextBound int
+	texts     labels
 	// LeaderboardSize bounds each leaderboard to the top N,
 	// FilteredBoardSize each filtered one (see Filter) and CellSize each
 	// cell (see CellOf).
@@ -365,49 +369,57 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 		}
 		return nil, nil, errors.Join(refused...)
 	}
-	for _, p := range ps {
-		fields := map[string]string{}
-		if p.all != nil {
-			fields = p.all.Val()
-		} else {
-			for i, v := range p.get.Val() {
-				if str, ok := v.(string); ok {
-					fields[p.fields[i]] = str
+	// Decoded again when a state has texts numbered since this process
+	// last read the dictionary (withTexts).
+	err := s.withTexts(ctx, func(texts *textReader) error {
+		for _, p := range ps {
+			fields := map[string]string{}
+			if p.all != nil {
+				fields = p.all.Val()
+			} else {
+				for i, v := range p.get.Val() {
+					if str, ok := v.(string); ok {
+						fields[p.fields[i]] = str
+					}
 				}
 			}
-		}
-		h, m, err := decodeHome(p.id, fields, p.all != nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		// A contact asked for and not there has no ledger here.
-		for _, f := range p.fields {
-			if c, ok := strings.CutPrefix(f, prefixContact); ok && h.Contacts[c] == nil {
-				m.tails[c] = ledgerTail{}
-			}
-		}
-		for _, member := range p.outbox.Val() {
-			e, err := decodeOutboxMember(member)
+			h, m, err := decodeHome(p.id, fields, p.all != nil, texts)
 			if err != nil {
-				return nil, nil, &HomeError{Home: p.id, Err: err}
+				return err
 			}
-			m.Outbox = append(m.Outbox, e)
-		}
-		if raw, err := p.reports.Bytes(); err == nil {
-			var rs []ReportDelta
-			if err := json.Unmarshal(raw, &rs); err != nil {
-				return nil, nil, &HomeError{Home: p.id, Err: fmt.Errorf("report deltas: %w", err)}
+			// A contact asked for and not there has no ledger here.
+			for _, f := range p.fields {
+				if c, ok := strings.CutPrefix(f, prefixContact); ok && h.Contacts[c] == nil {
+					m.tails[c] = ledgerTail{}
+				}
 			}
-			m.Reports = append(m.Reports, rs...)
+			for _, member := range p.outbox.Val() {
+				e, err := decodeOutboxMember(member)
+				if err != nil {
+					return &HomeError{Home: p.id, Err: err}
+				}
+				m.Outbox = append(m.Outbox, e)
+			}
+			if raw, err := p.reports.Bytes(); err == nil {
+				var rs []ReportDelta
+				if err := json.Unmarshal(raw, &rs); err != nil {
+					return &HomeError{Home: p.id, Err: fmt.Errorf("report deltas: %w", err)}
+				}
+				m.Reports = append(m.Reports, rs...)
+			}
+			homes[p.id], metas[p.id] = h, m
 		}
-		homes[p.id], metas[p.id] = h, m
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return homes, metas, nil
 }
 
 func offsetField(partition int32) string { return prefixOffset + strconv.Itoa(int(partition)) }
 
-func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *Meta, error) {
+func decodeHome(id string, fields map[string]string, all bool, texts *textReader) (*scoring.Home, *Meta, error) {
 	h := scoring.NewHome(id)
 	h.AllMembers = all
 	m := &Meta{Offsets: map[int32]int64{}, tails: map[string]ledgerTail{}}
@@ -430,7 +442,7 @@ func decodeHome(id string, fields map[string]string, all bool) (*scoring.Home, *
 			cid := k[len(prefixContact):]
 			var c *scoring.Contact
 			var rest []byte
-			if c, rest, err = decodeContact([]byte(v), cid, scoring.AccountOfHome(id)); err == nil {
+			if c, rest, err = decodeContactWith([]byte(v), cid, scoring.AccountOfHome(id), texts); err == nil {
 				h.Contacts[cid] = c
 				if len(rest) > 0 {
 					m.tails[cid], err = decodeTailNear(rest, c)
@@ -507,6 +519,9 @@ var ErrConflict = errors.New("home changed since it was loaded")
 func (s *Store) CommitAll(ctx context.Context, commits []Commit) (versions []int64, errs []error, err error) {
 	plans, err := s.planLedgers(ctx, commits)
 	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.internTexts(ctx, commits); err != nil {
 		return nil, nil, err
 	}
 	calls, err := s.commitCalls(commits, plans)
@@ -689,7 +704,7 @@ func (s *Store) commitArgs(c *Commit, plan *ledgerPlan) ([]string, []any, error)
 		set(fieldAccount, EncodeAccount(h.Account))
 	}
 	for _, c := range h.Contacts {
-		b := EncodeContact(c)
+		b := encodeContact(c, &s.texts)
 		if t, ok := plan.tails[c.ID]; ok {
 			b = appendTailNear(b, t, c)
 		}
