@@ -409,8 +409,8 @@ func (p *parser) time(dst *time.Time) *ItemError {
 		if err := p.skipString(); err != nil {
 			return err
 		}
-		var t time.Time
-		if t.UnmarshalJSON(p.b[start:p.i]) != nil {
+		t, ok := utcTime(p.b[start+1 : p.i-1])
+		if !ok && t.UnmarshalJSON(p.b[start:p.i]) != nil {
 			p.wrong("time", msg)
 			return nil
 		}
@@ -462,6 +462,63 @@ func canonicalTime(b []byte) bool {
 }
 
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// utcTime reads the commonest form of a time, the one Encode writes for
+// UTC (2006-01-02T15:04:05, a fraction of one to nine digits or none,
+// then Z), and gives what time.Time's own RFC 3339 parser gives for it; it
+// reports false for any other text, which that parser then reads. The
+// time parser took a fifth of the ingestor's decoding in a profile.
+func utcTime(b []byte) (time.Time, bool) {
+	const layout = "0000-00-00T00:00:00"
+	if len(b) < len(layout)+1 || b[len(b)-1] != 'Z' {
+		return time.Time{}, false
+	}
+	var f [6]int // year, month, day, hour, minute, second
+	for i, k := 0, 0; i < len(layout); i++ {
+		switch c := b[i]; {
+		case layout[i] != '0':
+			if c != layout[i] {
+				return time.Time{}, false
+			}
+			k++
+		case isDigit(c):
+			f[k] = f[k]*10 + int(c-'0')
+		default:
+			return time.Time{}, false
+		}
+	}
+	year, month, day := f[0], f[1], f[2]
+	if month < 1 || month > 12 || day < 1 || day > daysIn(month, year) || f[3] > 23 || f[4] > 59 || f[5] > 59 {
+		return time.Time{}, false
+	}
+	ns := 0
+	if frac := b[len(layout) : len(b)-1]; len(frac) > 0 {
+		if frac[0] != '.' || len(frac) < 2 || len(frac) > 10 {
+			return time.Time{}, false
+		}
+		for _, c := range frac[1:] {
+			if !isDigit(c) {
+				return time.Time{}, false
+			}
+			ns = ns*10 + int(c-'0')
+		}
+		for range 10 - len(frac) {
+			ns *= 10
+		}
+	}
+	return time.Date(year, time.Month(month), day, f[3], f[4], f[5], ns, time.UTC), true
+}
+
+// daysIn is the number of days of a month (1-12) of a year.
+func daysIn(month, year int) int {
+	if month == 2 {
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 30 + (month+month/8)%2
+}
 
 // properties reads the properties object, replacing what dst held; null
 // empties it.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"pgregory.net/rapid"
 )
 
 // TestLimitsAreEnforcedWhileDecoding: a field over a limit is refused by
@@ -250,3 +253,45 @@ func FuzzItemDecodesAsEncodingJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestUTCTimeIsTheTimeParsers: where utcTime reads a time, it is the time
+// time.Time.UnmarshalJSON reads, location included; where that parser
+// refuses a text, utcTime does too. Texts are drawn near the form utcTime
+// reads: every field at and past its limits, fractions of 0 to 11 digits,
+// separators and the zone sometimes wrong.
+func TestUTCTimeIsTheTimeParsers(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		digits := func(label string, n, max int) string {
+			return fmt.Sprintf("%0*d", n, rapid.IntRange(0, max).Draw(t, label))
+		}
+		sep := func(label string, want byte) string {
+			return string(rapid.SampledFrom([]byte{want, want, want, want, '/', ' ', 'x'}).Draw(t, label))
+		}
+		text := digits("year", 4, 9999) + sep("dash1", '-') + digits("month", 2, 13) + sep("dash2", '-') +
+			digits("day", 2, 32) + sep("t", 'T') + digits("hour", 2, 24) + sep("colon1", ':') +
+			digits("minute", 2, 60) + sep("colon2", ':') + digits("second", 2, 61)
+		if n := rapid.IntRange(0, 11).Draw(t, "fraction"); n > 0 {
+			text += "." + digits("digits", n, 999999999)[:n]
+		} else if rapid.Bool().Draw(t, "dot") {
+			text += "."
+		}
+		text += rapid.SampledFrom([]string{"Z", "Z", "Z", "z", "+00:00", "-07:00", ""}).Draw(t, "zone")
+
+		fast, ok := utcTime([]byte(text))
+		var want time.Time
+		err := want.UnmarshalJSON([]byte(`"` + text + `"`))
+		if ok {
+			if err != nil {
+				t.Fatalf("%s: utcTime read %v, the time parser refused it: %v", text, fast, err)
+			}
+			if !fast.Equal(want) || fast.Location() != want.Location() || fast != want {
+				t.Fatalf("%s: utcTime read %#v, the time parser %#v", text, fast, want)
+			}
+		} else if err == nil && utcForm.MatchString(text) {
+			t.Fatalf("%s: the time parser read %v, utcTime did not", text, want)
+		}
+	})
+}
+
+// utcForm is the form utcTime reads.
+var utcForm = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$`)
