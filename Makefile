@@ -20,7 +20,7 @@ bench:
 	go test ./pkg/devstack -run '^$$' -bench . -benchtime 1x -timeout 30m
 	go test ./pkg/decay -run '^$$' -bench . -benchtime 1x -timeout 30m
 	go test ./pkg/rescore -run '^$$' -bench . -benchtime 1x -timeout 30m
-	go test ./pkg/store -run '^$$' -bench CommitAll -benchtime 20x
+	go test ./pkg/store -run '^$$' -bench 'CommitAll|WriteDerived' -benchtime 20x
 
 fuzz:
 	go test ./pkg/model -run '^$$' -fuzz FuzzParse -fuzztime 60s
