@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	_ "embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -35,10 +37,52 @@ func (s *Store) labelsKey() string { return s.ns + ":ledger:labels" }
 
 // labels is a process's copy of part of the dictionary.
 type labels struct {
-	mu   sync.RWMutex
-	ids  map[string]uint32
-	text map[uint32]string
-	full map[byte]bool
+	mu sync.RWMutex
+	// epoch is the dictionary's epoch (field '@', see intern.lua) the copy
+	// was read under, "" before one was seen.
+	epoch string
+	ids   map[string]uint32
+	text  map[uint32]string
+	full  map[byte]bool
+}
+
+// adopt makes the copy one of the dictionary of epoch ("" for a dictionary
+// without one, or none), and reports whether it was emptied: a copy read
+// under another epoch is, and so is one read without an epoch when the
+// dictionary has none, since a dictionary lost is one without an epoch
+// until it is numbered again. (The caller holds mu.)
+func (l *labels) adopt(epoch string) bool {
+	reset := epoch != l.epoch || epoch == "" && len(l.text)+len(l.full) > 0
+	if reset {
+		l.ids, l.text, l.full = nil, nil, nil
+		l.epoch = epoch
+	}
+	l.init()
+	return reset
+}
+
+// newEpoch is the epoch a process offers a dictionary that has none.
+func newEpoch() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// checkEpoch queues a read of the dictionary's epoch at key; the returned
+// func empties the copy when it was read under another (see adopt), so
+// that a process whose copy knows every text it writes still finds out
+// that the dictionary was lost.
+func (l *labels) checkEpoch(ctx context.Context, pipe redis.Pipeliner, key string) func() {
+	cmd := pipe.HGet(ctx, key, "@")
+	return func() {
+		epoch, err := cmd.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.adopt(epoch)
+	}
 }
 
 // Kinds of dictionary text: a line's label, or an id prefix.
@@ -208,37 +252,50 @@ func (s *Store) intern(ctx context.Context, texts map[string]uint32) error {
 // byte), a text past it keeps number 0, and the class is remembered full,
 // not asked for again.
 func (l *labels) intern(ctx context.Context, rdb redis.UniversalClient, key string, bound int, texts map[string]uint32) error {
-	var missing []any
-	l.mu.RLock()
-	for t := range texts {
-		if id, ok := l.ids[t]; ok {
-			texts[t] = id
-		} else if !l.full[t[0]] {
-			missing = append(missing, t)
+	for again := true; ; again = false {
+		var missing []any
+		l.mu.RLock()
+		for t := range texts {
+			if id, ok := l.ids[t]; ok {
+				texts[t] = id
+			} else if !l.full[t[0]] {
+				missing = append(missing, t)
+			}
+		}
+		l.mu.RUnlock()
+		if len(missing) == 0 {
+			return nil
+		}
+		res, err := internScript.Run(ctx, rdb, []string{key}, append([]any{bound, newEpoch()}, missing...)...).Slice()
+		if err != nil {
+			return err
+		}
+		if len(res) != 1+len(missing) {
+			return fmt.Errorf("dictionary %s: %d answers for %d texts", key, len(res)-1, len(missing))
+		}
+		epoch, _ := res[0].(string)
+		l.mu.Lock()
+		reset := l.adopt(epoch)
+		for i, t := range missing {
+			text := t.(string)
+			id64, _ := res[i+1].(int64)
+			id := uint32(id64)
+			if id == 0 {
+				l.full[text[0]] = true
+				continue
+			}
+			l.ids[text], l.text[id] = id, text
+			texts[text] = id
+		}
+		l.mu.Unlock()
+		if !reset || !again {
+			return nil
+		}
+		// The numbers taken from the copy were of another dictionary.
+		for t := range texts {
+			texts[t] = 0
 		}
 	}
-	l.mu.RUnlock()
-	if len(missing) == 0 {
-		return nil
-	}
-	ids, err := internScript.Run(ctx, rdb, []string{key}, append([]any{bound}, missing...)...).Int64Slice()
-	if err != nil {
-		return err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.init()
-	for i, t := range missing {
-		text := t.(string)
-		id := uint32(ids[i])
-		if id == 0 {
-			l.full[text[0]] = true
-			continue
-		}
-		l.ids[text], l.text[id] = id, text
-		texts[text] = id
-	}
-	return nil
 }
 
 func (l *labels) init() {
@@ -259,39 +316,50 @@ func (s *Store) lookup(ctx context.Context, ids map[uint32]string) error {
 // this copy does not know in one HMGET. A number the dictionary does not
 // have is an error if strict, else left out.
 func (l *labels) lookup(ctx context.Context, rdb redis.UniversalClient, key string, ids map[uint32]string, strict bool) error {
-	var missing []string
-	l.mu.RLock()
-	for id := range ids {
-		if t, ok := l.text[id]; ok {
-			ids[id] = t
-		} else {
-			missing = append(missing, strconv.FormatUint(uint64(id), 10))
+	for again := true; ; again = false {
+		missing := []string{"@"}
+		l.mu.RLock()
+		for id := range ids {
+			if t, ok := l.text[id]; ok {
+				ids[id] = t
+			} else {
+				missing = append(missing, strconv.FormatUint(uint64(id), 10))
+			}
 		}
-	}
-	l.mu.RUnlock()
-	if len(missing) == 0 {
-		return nil
-	}
-	got, err := rdb.HMGet(ctx, key, missing...).Result()
-	if err != nil {
-		return err
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.init()
-	for i, v := range got {
-		t, ok := v.(string)
-		if !ok || t == "" {
-			if strict {
-				return fmt.Errorf("%s: %w", missing[i], errCorrupt)
+		l.mu.RUnlock()
+		if len(missing) == 1 {
+			return nil
+		}
+		got, err := rdb.HMGet(ctx, key, missing...).Result()
+		if err != nil {
+			return err
+		}
+		epoch, _ := got[0].(string)
+		l.mu.Lock()
+		if l.adopt(epoch) && again {
+			// The texts taken from the copy were of another dictionary.
+			l.mu.Unlock()
+			for id := range ids {
+				ids[id] = ""
 			}
 			continue
 		}
-		id, _ := strconv.ParseUint(missing[i], 10, 32)
-		l.ids[t], l.text[uint32(id)] = uint32(id), t
-		ids[uint32(id)] = t
+		for i, v := range got[1:] {
+			t, ok := v.(string)
+			if !ok || t == "" {
+				if strict {
+					l.mu.Unlock()
+					return fmt.Errorf("%s: %w", missing[i+1], errCorrupt)
+				}
+				continue
+			}
+			id, _ := strconv.ParseUint(missing[i+1], 10, 32)
+			l.ids[t], l.text[uint32(id)] = uint32(id), t
+			ids[uint32(id)] = t
+		}
+		l.mu.Unlock()
+		return nil
 	}
-	return nil
 }
 
 // packEntries turns entries of one contact into lines, numbering their

@@ -19,7 +19,18 @@ func (s *Store) Contact(ctx context.Context, id string) (*scoring.Contact, strin
 	if err != nil {
 		return nil, "", fmt.Errorf("contact %q: %w", id, err)
 	}
-	raw, err := s.rdb.HGet(ctx, s.HomeKey(home), prefixContact+id).Result()
+	// With the state, the epochs of the dictionaries its texts and its
+	// ledger's lines (History) are numbers in (see Load).
+	pipe := s.rdb.Pipeline()
+	state := pipe.HGet(ctx, s.HomeKey(home), prefixContact+id)
+	textsChecked := s.texts.checkEpoch(ctx, pipe, s.textsKey())
+	labelsChecked := s.labels.checkEpoch(ctx, pipe, s.labelsKey())
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, "", fmt.Errorf("contact %q: %w", id, err)
+	}
+	textsChecked()
+	labelsChecked()
+	raw, err := state.Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, "", fmt.Errorf("contact %q: %w", id, ErrNotFound)
 	}

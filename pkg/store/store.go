@@ -341,6 +341,13 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 		p.reports = pipe.Get(ctx, s.reportsKey(id))
 		ps = append(ps, p)
 	}
+	// Whoever loads is about to write states and ledger lines with the
+	// dictionaries' numbers: the copies must be of the dictionaries there
+	// now (a Redis that lost its data numbers again under new epochs).
+	// Between this load and the commit, a loss makes every home loaded
+	// conflict (its version is gone), and the batch is loaded again.
+	labelsChecked := s.labels.checkEpoch(ctx, pipe, s.labelsKey())
+	textsChecked := s.texts.checkEpoch(ctx, pipe, s.textsKey())
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		var refused []error
 		for _, p := range ps {
@@ -369,6 +376,8 @@ func (s *Store) Load(ctx context.Context, reqs map[string]*Request) (map[string]
 		}
 		return nil, nil, errors.Join(refused...)
 	}
+	labelsChecked()
+	textsChecked()
 	// Decoded again when a state has texts numbered since this process
 	// last read the dictionary (withTexts).
 	err := s.withTexts(ctx, func(texts *textReader) error {

@@ -8,11 +8,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"pgregory.net/rapid"
 
+	"github.com/leadscore/leads/pkg/event"
+	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
 )
 
@@ -202,6 +205,69 @@ func TestStateTextsBoundHoldsAgainstManyTitles(t *testing.T) {
 	require.NoError(t, s.internTexts(ctx, commits))
 	n, err := s.rdb.HLen(ctx, s.textsKey()).Result()
 	require.NoError(t, err)
-	assert.Equal(t, int64(2*DefaultTextBound+2), n, "two fields a text, the last number and the class's count")
+	assert.Equal(t, int64(2*DefaultTextBound+3), n, "two fields a text, the last number, the class's count and the epoch")
 	assert.Len(t, s.texts.ids, DefaultTextBound)
+}
+
+// TestDictionariesLostWithRedisAreNotTrusted: a process keeps its copies
+// of the dictionaries (state texts, ledger labels) while Redis loses its
+// data and another process numbers other texts from 1. The first
+// process's next batch (a load, then a commit) writes a state and ledger
+// lines that read as written, by a new process as by itself, and a
+// reader that kept its copy reads the states as written.
+func TestDictionariesLostWithRedisAreNotTrusted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	engine := scoring.New(model.Default())
+	at := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	write := func(s *Store, account, id, kind, title, rule string) []scoring.Entry {
+		t.Helper()
+		home := "a:" + account
+		_, metas, err := s.Load(ctx, map[string]*Request{home: {Contacts: []string{id}}})
+		require.NoError(t, err)
+		h := scoring.NewHome(home)
+		c := &scoring.Contact{ID: id, AccountID: account}
+		var res scoring.Result
+		ev := event.Event{ID: "e-" + id, Type: kind, ContactID: id, AccountID: account, Time: at}
+		require.NoError(t, engine.Apply(h.Account, c, &ev, &res))
+		require.NotEmpty(t, res.Ledger)
+		c.Title, c.TitleRule = title, rule
+		h.Contacts[id], h.Ledger = c, res.Ledger
+		_, errs, err := s.CommitAll(ctx, []Commit{{Home: h, Meta: metas[home]}})
+		require.NoError(t, err)
+		require.NoError(t, errs[0])
+		require.NoError(t, s.WriteDerived(ctx, Derived{Where: map[string]string{id: home}}))
+		return res.Ledger
+	}
+	a := newStore(t)
+	write(a, "acme.io", "c-1", "email.clicked", "VP Sales", "vp")
+	reader := New(a.rdb, a.ns) // a read API's process, with its own copy
+	c, _, err := reader.Contact(ctx, "c-1")
+	require.NoError(t, err)
+	require.Equal(t, "VP Sales", c.Title)
+	_, err = reader.History(ctx, "c-1", 10)
+	require.NoError(t, err)
+	require.NoError(t, a.rdb.FlushAll(ctx).Err(), "Redis loses its data")
+	b := New(a.rdb, a.ns)
+	wantB := write(b, "other.io", "c-2", "webinar.registered", "Student", "")
+	wantA := write(a, "acme.io", "c-3", "email.clicked", "VP Sales", "vp")
+
+	for _, s := range []*Store{reader, New(a.rdb, a.ns), a} {
+		for id, want := range map[string]struct {
+			title, rule string
+			ledger      []scoring.Entry
+		}{"c-2": {"Student", "", wantB}, "c-3": {"VP Sales", "vp", wantA}} {
+			c, _, err := s.Contact(ctx, id)
+			require.NoError(t, err)
+			assert.Equal(t, want.title, c.Title, "%s's title", id)
+			assert.Equal(t, want.rule, c.TitleRule, "%s's title rule", id)
+			lines, err := s.History(ctx, id, 10)
+			require.NoError(t, err)
+			require.Len(t, lines, len(want.ledger))
+			for i := range lines {
+				assert.Equal(t, want.ledger[i].Rule, lines[i].Rule, "%s's ledger line %d", id, i)
+				assert.Equal(t, want.ledger[i].Reason, lines[i].Reason, "%s's ledger line %d", id, i)
+			}
+		}
+	}
 }
