@@ -414,9 +414,11 @@ func (s *Store) passing(ctx context.Context, got []Ranked, filters []Filter) ([]
 			raw[i] = pipe.HGet(ctx, s.HomeKey(h), prefixContact+id)
 		}
 	}
+	checked := s.texts.checkEpoch(ctx, pipe, s.textsKey()) // see Load
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("read contacts: %w", err)
 	}
+	checked()
 	for i, id := range ids {
 		if raw[i] == nil || raw[i].Err() != nil {
 			continue

@@ -20,6 +20,14 @@ const scanChunk = 500
 // for offline tools such as compare, not for the hot path; homes committed
 // while it runs may be seen in either state.
 func (s *Store) ScanHomes(ctx context.Context, fn func(*scoring.Home) error) error {
+	// The states' texts are numbers in a dictionary of one epoch (see
+	// Load): a copy of another is not used.
+	pipe := s.rdb.Pipeline()
+	checked := s.texts.checkEpoch(ctx, pipe, s.textsKey())
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("scan homes: %w", err)
+	}
+	checked()
 	match := globEscape(s.ns) + ":{*}"
 	prefix := s.ns + ":{"
 	var mu sync.Mutex // masters are scanned concurrently; fn sees one home at a time

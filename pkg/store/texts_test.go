@@ -214,7 +214,7 @@ func TestStateTextsBoundHoldsAgainstManyTitles(t *testing.T) {
 // data and another process numbers other texts from 1. The first
 // process's next batch (a load, then a commit) writes a state and ledger
 // lines that read as written, by a new process as by itself, and a
-// reader that kept its copy reads the states as written.
+// reader and a scan that kept their copies read the states as written.
 func TestDictionariesLostWithRedisAreNotTrusted(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -247,11 +247,24 @@ func TestDictionariesLostWithRedisAreNotTrusted(t *testing.T) {
 	require.Equal(t, "VP Sales", c.Title)
 	_, err = reader.History(ctx, "c-1", 10)
 	require.NoError(t, err)
+	titles := func(s *Store) map[string]string {
+		out := map[string]string{}
+		require.NoError(t, s.ScanHomes(ctx, func(h *scoring.Home) error {
+			for id, c := range h.Contacts {
+				out[id] = c.Title
+			}
+			return nil
+		}))
+		return out
+	}
+	scanner := New(a.rdb, a.ns) // compare's process, with its own copy
+	require.Equal(t, map[string]string{"c-1": "VP Sales"}, titles(scanner))
 	require.NoError(t, a.rdb.FlushAll(ctx).Err(), "Redis loses its data")
 	b := New(a.rdb, a.ns)
 	wantB := write(b, "other.io", "c-2", "webinar.registered", "Student", "")
 	wantA := write(a, "acme.io", "c-3", "email.clicked", "VP Sales", "vp")
 
+	assert.Equal(t, map[string]string{"c-2": "Student", "c-3": "VP Sales"}, titles(scanner))
 	for _, s := range []*Store{reader, New(a.rdb, a.ns), a} {
 		for id, want := range map[string]struct {
 			title, rule string
