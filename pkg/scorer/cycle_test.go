@@ -207,32 +207,12 @@ func (o *orderSource) done() int {
 // crossing is published once.
 func TestTheCycleCommitsPublishesClearsThenCommitsOffsets(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	st := store.New(testutil.RedisClient(t), testutil.Prefix(t))
-	evs := history("o-")
-	home := scoring.HomeID(evs[0].AccountID, "")
-	sink := &orderSink{t: t, st: st, home: home, failPublish: 2}
-	src := &orderSource{t: t, st: st, sink: sink, home: home, recs: recordsOf(t, 0, evs...), failCommit: 2}
-	s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100, MaxBackoff: 20 * time.Millisecond},
-		testutil.Logger(t), src, sink, st, scoring.New(model.Default()), nil)
+	r := runOrdered(t, "o-", 2, 2, nil)
+	assert.Zero(t, r.sink.failPublish, "both failed publishes were retried")
+	assert.Zero(t, r.src.failCommit, "both failed offset commits were retried")
+	c, _, err := r.st.Contact(context.Background(), r.evs[1].ContactID)
 	require.NoError(t, err)
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	require.Eventually(t, func() bool { return src.done() == len(evs) }, 20*time.Second, 5*time.Millisecond)
-	cancel()
-	require.NoError(t, <-done)
-
-	published := sink.count()
-	require.NotEmpty(t, published, "the history crosses thresholds")
-	for id, n := range published {
-		assert.Equal(t, 1, n, "%s published once", id)
-	}
-	assert.Zero(t, sink.failPublish, "both failed publishes were retried")
-	assert.Zero(t, src.failCommit, "both failed offset commits were retried")
-	c, _, err := st.Contact(ctx, evs[1].ContactID)
-	require.NoError(t, err)
-	assert.Equal(t, int32(len(evs)-1), c.Events, "every contact event applied once")
+	assert.Equal(t, int32(len(r.evs)-1), c.Events, "every contact event applied once")
 }
 
 // TestTransitionsArePublishedWhileTheBatchFinishes: a batch's transitions
@@ -241,26 +221,51 @@ func TestTheCycleCommitsPublishesClearsThenCommitsOffsets(t *testing.T) {
 // committed after both.
 func TestTransitionsArePublishedWhileTheBatchFinishes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
+	var sink *orderSink
+	var seenBefore map[string]int
+	r := runOrdered(t, "w-", 0, 0, func(s *Scorer, k *orderSink) {
+		sink = k
+		s.proc.beforeMarkSeen = func() {
+			// The batch waits here for its own transitions: published
+			// only once the batch is done, they would never come.
+			deadline := time.Now().Add(5 * time.Second)
+			for len(sink.count()) == 0 && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			seenBefore = sink.count()
+		}
+	})
+	assert.Equal(t, r.sink.count(), seenBefore, "every transition was published before the batch marked its ids seen")
+}
+
+// orderedRun is a scorer's run over one history with an orderSink and
+// an orderSource.
+type orderedRun struct {
+	st   *store.Store
+	evs  []event.Event
+	sink *orderSink
+	src  *orderSource
+}
+
+// runOrdered runs a scorer over a history (ids prefixed) until its
+// offsets are committed, its sink and source failing their first
+// failPublish publishes and failCommit commits, with setup given the
+// scorer before it runs; it checks that the history crossed thresholds
+// and that each crossing was published once.
+func runOrdered(t *testing.T, prefix string, failPublish, failCommit int, setup func(*Scorer, *orderSink)) orderedRun {
+	t.Helper()
 	st := store.New(testutil.RedisClient(t), testutil.Prefix(t))
-	evs := history("w-")
+	evs := history(prefix)
 	home := scoring.HomeID(evs[0].AccountID, "")
-	sink := &orderSink{t: t, st: st, home: home}
-	src := &orderSource{t: t, st: st, sink: sink, home: home, recs: recordsOf(t, 0, evs...)}
+	sink := &orderSink{t: t, st: st, home: home, failPublish: failPublish}
+	src := &orderSource{t: t, st: st, sink: sink, home: home, recs: recordsOf(t, 0, evs...), failCommit: failCommit}
 	s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100, MaxBackoff: 20 * time.Millisecond},
 		testutil.Logger(t), src, sink, st, scoring.New(model.Default()), nil)
 	require.NoError(t, err)
-	var seenBefore map[string]int
-	s.proc.beforeMarkSeen = func() {
-		// The batch waits here for its own transitions: published only
-		// once the batch is done, they would never come.
-		deadline := time.Now().Add(5 * time.Second)
-		for len(sink.count()) == 0 && time.Now().Before(deadline) {
-			time.Sleep(5 * time.Millisecond)
-		}
-		seenBefore = sink.count()
+	if setup != nil {
+		setup(s, sink)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(runCtx) }()
 	require.Eventually(t, func() bool { return src.done() == len(evs) }, 20*time.Second, 5*time.Millisecond)
@@ -269,8 +274,8 @@ func TestTransitionsArePublishedWhileTheBatchFinishes(t *testing.T) {
 
 	published := sink.count()
 	require.NotEmpty(t, published, "the history crosses thresholds")
-	assert.Equal(t, published, seenBefore, "every transition was published before the batch marked its ids seen")
 	for id, n := range published {
 		assert.Equal(t, 1, n, "%s published once", id)
 	}
+	return orderedRun{st: st, evs: evs, sink: sink, src: src}
 }
