@@ -13,20 +13,16 @@ import (
 // Defaults used for zero fields, so a Config literal with only Brokers works.
 const (
 	DefaultClientID = "leads"
-	// DefaultBatchSize is small because kafka-go allocates (and zeroes)
-	// room for BatchSize messages, ~150 bytes each, for every batch of
-	// every partition: at 10000, publishing 100 records to 8 partitions
-	// cost 6 ms; at 500, 2.4 ms, and big publishes got faster too.
+	// DefaultBatchSize bounds the records of one partition in one produce
+	// request; a publish of more sends the rest in the requests that
+	// follow. Requests are bounded to 1 MiB of records besides.
 	DefaultBatchSize = 500
-	// DefaultBatchTimeout is as short as kafka-go allows (0 means its
-	// default, 1 s) because a publish waits for it when its records do not
-	// fill a batch, as a small batch's transitions and a single POST's
-	// events do. A publish's records for a partition go into one batch
-	// whatever the timeout (kafka-go adds them under the partition's lock);
-	// only records of concurrent publishes could share it. And a timer of
-	// 100 µs waits about 1 ms in a process with nothing else to do (Go's
-	// scheduler then sleeps in whole milliseconds): a one-record publish to
-	// the embedded broker took 1.08 ms with it and 88 µs with 1 µs.
+	// DefaultBatchTimeout is the default of a setting the writer no longer
+	// reads: a publish sends its records at once, without waiting for
+	// others to fill its batches. It was the time kafka-go's Writer waited
+	// for a batch to fill, which each publish paid when its records did
+	// not fill one; --kafka-batch-timeout is still accepted so that
+	// command lines that set it keep working.
 	DefaultBatchTimeout   = time.Microsecond
 	DefaultCompression    = "lz4"
 	DefaultSessionTimeout = 10 * time.Second
@@ -48,10 +44,10 @@ type Config struct {
 	Brokers  []string
 	ClientID string
 
-	// Producer: a batch per partition is sent when it holds BatchSize
-	// records or its first record has waited BatchTimeout. Publish hands
-	// all its records over at once, so big publishes fill batches and
-	// small ones wait at most BatchTimeout.
+	// Producer: a publish sends one produce request to each broker leading
+	// a partition its records go to, with at most BatchSize records of a
+	// partition, compressed with Compression. BatchTimeout is not read
+	// (see DefaultBatchTimeout).
 	BatchSize    int
 	BatchTimeout time.Duration
 	Compression  string
@@ -91,7 +87,7 @@ func (c *Config) RegisterConnectionFlags(fs *flag.FlagSet) {
 // RegisterProducerFlags adds the flags of a command that publishes.
 func (c *Config) RegisterProducerFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSize, "kafka-batch-size", DefaultBatchSize, "most records per produce request per partition")
-	fs.DurationVar(&c.BatchTimeout, "kafka-batch-timeout", DefaultBatchTimeout, "longest a record waits for its produce batch to fill")
+	fs.DurationVar(&c.BatchTimeout, "kafka-batch-timeout", DefaultBatchTimeout, "not used: a publish is sent at once (accepted for existing command lines)")
 	fs.StringVar(&c.Compression, "kafka-compression", DefaultCompression, "produce compression: none, gzip, snappy, lz4 or zstd")
 }
 
@@ -143,13 +139,6 @@ func (c *Config) batchSize() int {
 		return DefaultBatchSize
 	}
 	return c.BatchSize
-}
-
-func (c *Config) batchTimeout() time.Duration {
-	if c.BatchTimeout <= 0 {
-		return DefaultBatchTimeout
-	}
-	return c.BatchTimeout
 }
 
 func (c *Config) sessionTimeout() time.Duration {

@@ -14,10 +14,11 @@ import (
 )
 
 // TestKafkaGoLogLinesNameTheirCaller: every line kafka-go logs, through the
-// writer and the consumer, at Debug (its chatter) and at Warn (its
-// errors), reports as its caller the kafka-go statement that logged it
-// (writer.go, consumergroup.go, ...), not the adapter routing it into zap,
-// which made every line read stream/writer.go.
+// consumer, at Debug (its chatter) and at Warn (its errors), reports as its
+// caller the kafka-go statement that logged it (consumergroup.go,
+// reader.go, ...), not the adapter routing it into zap, which made every
+// line read the adapter's file. The writer, which logs only its retries,
+// logs nothing here.
 func TestKafkaGoLogLinesNameTheirCaller(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, 1)

@@ -31,17 +31,6 @@ func (r *Record) HeaderValue(key string) string {
 	return ""
 }
 
-func toMessage(r *Record) kafka.Message {
-	m := kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value, Time: r.Time}
-	if len(r.Headers) > 0 {
-		m.Headers = make([]kafka.Header, len(r.Headers))
-		for i, h := range r.Headers {
-			m.Headers[i] = kafka.Header{Key: h.Key, Value: []byte(h.Value)}
-		}
-	}
-	return m
-}
-
 func fromMessage(m *kafka.Message) Record {
 	r := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Key: m.Key, Value: m.Value, Time: m.Time}
 	if len(m.Headers) > 0 {
