@@ -26,9 +26,10 @@ const (
 	// produceTimeout is how long a broker may wait for the in-sync replicas
 	// to acknowledge a request; the request itself is given a little more.
 	produceTimeout = 10 * time.Second
-	// retryFor bounds the retries of a publish: the ingestor answers 503 and
-	// the scorer redoes its cycle, rather than wait for a broker that is
-	// gone. A leader moving within the cluster takes well under it.
+	// retryFor bounds the retries of a publish, from its start: then the
+	// ingestor answers 503 and the scorer retries the delivery with its own
+	// backoff, rather than wait here for a broker that is gone. A leader
+	// moving within the cluster takes well under it.
 	retryFor = 5 * time.Second
 	// layoutTTL is how long a writer reuses the leaders of a topic's
 	// partitions before asking its transport again.
@@ -198,6 +199,7 @@ func (w *Writer) assign(ctx context.Context, recs []Record) ([]batch, error) {
 // records of every partition not done, and a round after a failure waits.
 func (w *Writer) send(ctx context.Context, recs []Record, batches []batch) error {
 	var wait *backoff.ExponentialBackOff
+	start := w.now()
 	for attempt := 1; ; attempt++ {
 		reqs, err := w.requests(ctx, recs, batches)
 		if err != nil {
@@ -232,11 +234,10 @@ func (w *Writer) send(ctx context.Context, recs []Record, batches []batch) error
 		}
 		if wait == nil {
 			wait = retry.Backoff(50*time.Millisecond, time.Second)
-			wait.MaxElapsedTime = retryFor
 		}
 		d := wait.NextBackOff()
-		if d == backoff.Stop {
-			return fmt.Errorf("still failing after %d attempts in %v: %w", attempt, retryFor, last)
+		if w.now().Sub(start)+d > retryFor {
+			return fmt.Errorf("still failing after %d attempts in %v: %w", attempt, w.now().Sub(start).Round(time.Millisecond), last)
 		}
 		w.log.Warn("produce failed; retrying the partitions that failed", zap.Int("partitions", failed),
 			zap.Int("attempt", attempt), zap.Duration("wait", d), zap.Error(last))
