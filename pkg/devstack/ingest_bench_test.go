@@ -21,7 +21,8 @@ import (
 // BenchmarkIngestVsProducer compares the ingestor with raw producers
 // writing the same records (the events as the ingestor encodes them, keyed
 // alike, lz4, acks=all) straight to the test broker: franz-go, and
-// kafka-go through stream.Writer (the ingestor's own client). Each sends
+// stream.Writer (the ingestor's own client, reported as kafka-go: its
+// produce requests go through kafka-go's protocol and transport). Each sends
 // 1,000-event batches from 4 clients; the ingestor runs alone (no scorer).
 // The phases run in the order franz-go, kafka-go, ingestor, ingestor,
 // kafka-go, franz-go, so that the machine's drift weighs on each alike.
