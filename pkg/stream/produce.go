@@ -40,17 +40,19 @@ var errNoAnswer = errors.New("the broker's answer does not name the partition")
 // leader unless their records pass maxRequestBytes together.
 func (w *Writer) requests(ctx context.Context, recs []Record, batches []batch) ([]request, error) {
 	var reqs []request
-	var l *layout
+	var l *layout // topic's
+	var topic string
 	for i := range batches {
 		b := &batches[i]
 		if b.sent == len(b.recs) {
 			continue
 		}
-		if l == nil || i == 0 || batches[i-1].topic != b.topic {
+		if l == nil || topic != b.topic {
 			var err error
 			if l, err = w.layout(ctx, b.topic); err != nil {
 				return nil, err
 			}
+			topic = b.topic
 		}
 		end, size := b.sent, 0
 		for end < len(b.recs) && end-b.sent < w.batchSize {

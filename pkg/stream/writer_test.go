@@ -18,6 +18,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/leadscore/leads/pkg/testutil"
 )
@@ -361,4 +364,58 @@ func TestPublishAfterCloseFails(t *testing.T) {
 	require.NoError(t, w.Publish(context.Background(), Record{Topic: topic, Value: []byte("a")}))
 	require.NoError(t, w.Close())
 	assert.ErrorIs(t, w.Publish(context.Background(), Record{Topic: topic, Value: []byte("b")}), ErrWriterClosed)
+}
+
+// TestPublishToSeveralTopics: one publish to two topics of different
+// partition counts, some partitions needing several requests, on three
+// brokers: each topic's records on their key's partition, in order.
+func TestPublishToSeveralTopics(t *testing.T) {
+	t.Parallel()
+	a, b := testutil.Prefix(t)+".a", testutil.Prefix(t)+".b"
+	c, err := kfake.NewCluster(kfake.NumBrokers(3), kfake.SeedTopics(1, a))
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.ListenAddrs()...))
+	require.NoError(t, err)
+	defer cl.Close()
+	create := kmsg.NewPtrCreateTopicsRequest()
+	create.Topics = []kmsg.CreateTopicsRequestTopic{{Topic: b, NumPartitions: 3, ReplicationFactor: 1}}
+	res, err := create.RequestWith(ctx, cl)
+	require.NoError(t, err)
+	require.Zero(t, res.Topics[0].ErrorCode)
+
+	core, logs := observer.New(zapcore.WarnLevel)
+	w := NewWriter(Config{Brokers: c.ListenAddrs(), BatchSize: 100}, zap.New(core))
+	t.Cleanup(func() { assert.NoError(t, w.Close()) })
+	// Topic a: 250 records of one partition. Topic b: 250 of a key of
+	// partition 2, after one record of a key of partition 0, which is
+	// done after one request: the rounds after it start on topic b with
+	// a partition done.
+	key := func(p int32) []byte {
+		for i := 0; ; i++ {
+			if k := fmt.Appendf(nil, "contact-%d", i); keyPartition(k, 3) == p {
+				return k
+			}
+		}
+	}
+	recs := keyed(a, 250, 1)
+	recs = append(recs, Record{Topic: b, Key: key(0), Value: []byte("b-first")})
+	for i := range 250 {
+		recs = append(recs, Record{Topic: b, Key: key(2), Value: fmt.Appendf(nil, "b-%d", i)})
+	}
+	require.NoError(t, w.Publish(ctx, recs...))
+	checkRead(t, readAll(t, ctx, c, a, 250), recs[:250], 1)
+	got := readAll(t, ctx, c, b, 251)
+	n := 0
+	for _, g := range got {
+		assert.Equal(t, keyPartition(g.Key, 3), g.Partition)
+		if string(g.Key) == string(key(2)) {
+			assert.Equal(t, fmt.Sprintf("b-%d", n), string(g.Value), "in order")
+			n++
+		}
+	}
+	assert.Equal(t, 250, n)
+	assert.Zero(t, logs.Len(), "no retry: each partition sent to its leader")
 }
