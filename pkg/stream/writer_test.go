@@ -91,15 +91,30 @@ func (p *produced) requests() []producedRequest {
 	return slices.Clone(p.reqs)
 }
 
-func newFakeWriter(t *testing.T, c *kfake.Cluster, edit func(*Config)) *Writer {
+// fakeRig is a writer of a topic on a fake cluster that records its
+// produce requests.
+type fakeRig struct {
+	ctx   context.Context
+	topic string
+	c     *kfake.Cluster
+	seen  *produced
+	w     *Writer
+}
+
+func newFakeRig(t *testing.T, brokers, parts int, edit func(*Config)) *fakeRig {
 	t.Helper()
-	cfg := Config{Brokers: c.ListenAddrs()}
+	r := &fakeRig{topic: testutil.Prefix(t)}
+	r.c, r.seen = fakeCluster(t, brokers, parts, r.topic)
+	cfg := Config{Brokers: r.c.ListenAddrs()}
 	if edit != nil {
 		edit(&cfg)
 	}
-	w := NewWriter(cfg, testutil.Logger(t))
-	t.Cleanup(func() { assert.NoError(t, w.Close()) })
-	return w
+	r.w = NewWriter(cfg, testutil.Logger(t))
+	t.Cleanup(func() { assert.NoError(t, r.w.Close()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	r.ctx = ctx
+	return r
 }
 
 // readAll reads the topic from its start until it holds n records, and
@@ -169,11 +184,8 @@ func checkRead(t *testing.T, got []*kgo.Record, recs []Record, parts int) {
 func TestPublishSendsOneRequestPerBroker(t *testing.T) {
 	t.Parallel()
 	const parts = 8
-	topic := testutil.Prefix(t)
-	c, seen := fakeCluster(t, 3, parts, topic)
-	w := newFakeWriter(t, c, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	r := newFakeRig(t, 3, parts, nil)
+	c, seen, w, ctx, topic := r.c, r.seen, r.w, r.ctx, r.topic
 	recs := keyed(topic, 1000, 200)
 	require.NoError(t, w.Publish(ctx, recs...))
 
@@ -200,11 +212,8 @@ func TestPublishSendsOneRequestPerBroker(t *testing.T) {
 func TestPublishRetriesOnlyThePartitionsThatFailed(t *testing.T) {
 	t.Parallel()
 	const parts = 4
-	topic := testutil.Prefix(t)
-	c, seen := fakeCluster(t, 1, parts, topic)
-	w := newFakeWriter(t, c, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	r := newFakeRig(t, 1, parts, nil)
+	c, seen, w, ctx, topic := r.c, r.seen, r.w, r.ctx, r.topic
 	fault := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Partitions: []int32{1, 3},
 		Err: kerr.NotLeaderForPartition})
 	recs := keyed(topic, 400, 40)
@@ -220,11 +229,8 @@ func TestPublishRetriesOnlyThePartitionsThatFailed(t *testing.T) {
 
 func TestPublishFailsOnANonRetriableError(t *testing.T) {
 	t.Parallel()
-	topic := testutil.Prefix(t)
-	c, seen := fakeCluster(t, 1, 2, topic)
-	w := newFakeWriter(t, c, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	r := newFakeRig(t, 1, 2, nil)
+	c, seen, w, ctx, topic := r.c, r.seen, r.w, r.ctx, r.topic
 	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Partitions: []int32{1}, Err: kerr.InvalidRecord})
 	err := w.Publish(ctx, keyed(topic, 100, 10)...)
 	require.ErrorIs(t, err, kafka.InvalidRecord)
@@ -234,10 +240,9 @@ func TestPublishFailsOnANonRetriableError(t *testing.T) {
 
 func TestPublishGivesUpWhenItsContextEnds(t *testing.T) {
 	t.Parallel()
-	topic := testutil.Prefix(t)
-	c, seen := fakeCluster(t, 1, 2, topic)
-	w := newFakeWriter(t, c, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	r := newFakeRig(t, 1, 2, nil)
+	c, seen, w, topic := r.c, r.seen, r.w, r.topic
+	ctx, cancel := context.WithTimeout(r.ctx, 500*time.Millisecond)
 	defer cancel()
 	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Err: kerr.NotEnoughReplicas, Count: -1})
 	err := w.Publish(ctx, keyed(topic, 100, 10)...)
@@ -249,11 +254,8 @@ func TestPublishGivesUpWhenItsContextEnds(t *testing.T) {
 func TestPublishFollowsALeaderMove(t *testing.T) {
 	t.Parallel()
 	const parts = 6
-	topic := testutil.Prefix(t)
-	c, seen := fakeCluster(t, 3, parts, topic)
-	w := newFakeWriter(t, c, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	r := newFakeRig(t, 3, parts, nil)
+	c, seen, w, ctx, topic := r.c, r.seen, r.w, r.ctx, r.topic
 	first := keyed(topic, 300, 30)
 	require.NoError(t, w.Publish(ctx, first...))
 
@@ -283,11 +285,8 @@ func TestPublishFollowsALeaderMove(t *testing.T) {
 
 func TestPublishRefusesAnUnknownTopic(t *testing.T) {
 	t.Parallel()
-	topic := testutil.Prefix(t)
-	c, seen := fakeCluster(t, 1, 2, topic)
-	w := newFakeWriter(t, c, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	r := newFakeRig(t, 1, 2, nil)
+	c, seen, w, ctx, topic := r.c, r.seen, r.w, r.ctx, r.topic
 	err := w.Publish(ctx, Record{Topic: topic, Value: []byte("a")}, Record{Topic: topic + ".typo", Value: []byte("b")})
 	require.ErrorIs(t, err, kafka.UnknownTopicOrPartition)
 	assert.Contains(t, err.Error(), topic+".typo")
@@ -310,11 +309,8 @@ func TestPublishRefusesAnUnknownTopic(t *testing.T) {
 func TestPublishSplitsBigPublishes(t *testing.T) {
 	t.Parallel()
 	const parts = 2
-	topic := testutil.Prefix(t)
-	c, seen := fakeCluster(t, 1, parts, topic)
-	w := newFakeWriter(t, c, func(cfg *Config) { cfg.BatchSize = 100 })
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	r := newFakeRig(t, 1, parts, func(cfg *Config) { cfg.BatchSize = 100 })
+	c, seen, w, ctx, topic := r.c, r.seen, r.w, r.ctx, r.topic
 
 	// 3.2 MB that lz4 cannot shrink, on two partitions.
 	recs := keyed(topic, 200, 2)
