@@ -72,7 +72,7 @@ func NewWriter(cfg Config, log *zap.Logger) *Writer {
 	t := cfg.transport()
 	t.MetadataTTL = time.Second
 	return &Writer{transport: t, addr: kafka.TCP(cfg.Brokers...), codec: protocol.Attributes(codec) & 7,
-		batchSize: cfg.batchSize(), log: log.Named("kafka.writer"), now: time.Now}
+		batchSize: cfg.batchSize(), log: log, now: time.Now}
 }
 
 // Publish writes the records and returns once every one is acknowledged by
