@@ -504,3 +504,36 @@ func TestADeadDecayersCrossingSurvivesAnotherDecayerCommittingItsHome(t *testing
 	assert.Empty(t, outbox(t, st, home))
 	assert.Empty(t, tracked(t, st))
 }
+
+// TestAWorkersCrossingSurvivesAnotherWorkerOfItsDecayerPublishingItsHome:
+// two workers of one decayer commit the same home (contacts of one account
+// fall in groups of shards the workers decay at once); one publishes its
+// crossing and untracks the home, then the process dies before the other
+// publishes. The other's crossing stays tracked, and the decayer restarted
+// under the same owner publishes it.
+func TestAWorkersCrossingSurvivesAnotherWorkerOfItsDecayerPublishingItsHome(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st, s := newStore(t), &sink{}
+	const home = "a:acme.io"
+
+	b := load(t, st, home)
+	lost := b.score(home, "c-1", "decay:1")
+	_, err := decayer(st, &sink{}, "d").Commit(ctx, b.batch()) // the first worker, not yet published
+	require.NoError(t, err)
+
+	b = load(t, st, home)
+	own := b.score(home, "c-2", "decay:2")
+	second := decayer(st, s, "d")
+	p, err := second.Commit(ctx, b.batch())
+	require.NoError(t, err)
+	require.NoError(t, second.Deliver(ctx, p))
+	assert.Equal(t, ids(own...), s.ids(t), "the second worker publishes its own crossing only")
+	require.Len(t, tracked(t, st), 1, "the first worker's commit is still tracked")
+
+	published, _, err := decayer(st, s, "d").PublishOrphans(ctx, 100, func(string) bool { return true })
+	require.NoError(t, err)
+	assert.Equal(t, ids(lost...), ids(published...), "the restarted decayer publishes the first worker's crossing")
+	assert.Empty(t, outbox(t, st, home))
+	assert.Empty(t, tracked(t, st))
+}

@@ -14,15 +14,21 @@ import (
 // The outbox index names the homes whose outbox a writer without
 // redelivery (the decayer) committed and has not yet seen published: a
 // writer that dies between its commit and its publish leaves the home here,
-// and a later pass publishes its entries of the outbox. An entry is the
-// home under its owner ("<owner>\x00<home>"), so that owners do not
-// replace each other's entries: another decayer that commits and publishes
-// the same home meanwhile leaves a dead owner's crossings tracked. It holds
-// the token of the writer that added it, "<owner>/<random>", so a writer
-// removes only its own entry and never one a later commit of its own added
-// for a newer outbox, and a reader can leave alone the entries of an owner
-// still at work. It is one small hash: homes stay in it only between a
-// commit and its publish.
+// and a later pass publishes its entries of the outbox. An entry is one
+// commit's: the home under its owner and a random tag
+// ("<owner>\x00<tag>\x00<home>"), so that no commit replaces another's
+// entry. Another decayer that commits and publishes the same home
+// meanwhile leaves a dead owner's crossings tracked, and so does another
+// worker of the same decayer (its workers decay groups of shards at once,
+// and contacts of one account fall in several): the process may die with
+// one worker's crossings committed and not published after the other
+// published and untracked its own. It holds the token of the writer that
+// added it, "<owner>/<tag>", so a reader can leave alone the entries of an
+// owner still at work. It is one small hash: homes stay in it only between
+// a commit and its publish.
+// tagBytes is the size of an entry's random tag.
+const tagBytes = 12
+
 func (s *Store) outboxIndexKey() string { return s.ns + ":outboxes" }
 
 var untrackOutbox = redis.NewScript(`
@@ -43,11 +49,12 @@ func (s *Store) TrackOutboxes(ctx context.Context, owner string, homes []string)
 	}
 	tokens := make(map[string]string, len(homes))
 	args := make([]any, 0, 2*len(homes))
-	var b [12]byte
+	var b [tagBytes]byte
 	for _, h := range homes {
 		_, _ = rand.Read(b[:])
-		entry := owner + "\x00" + h
-		tokens[entry] = owner + "/" + hex.EncodeToString(b[:])
+		tag := hex.EncodeToString(b[:])
+		entry := owner + "\x00" + tag + "\x00" + h
+		tokens[entry] = owner + "/" + tag
 		args = append(args, entry, tokens[entry])
 	}
 	if err := s.rdb.HSet(ctx, s.outboxIndexKey(), args...).Err(); err != nil {
@@ -93,13 +100,18 @@ func (s *Store) TrackedOutboxes(ctx context.Context, limit int) (map[string]stri
 	}
 }
 
-// TrackedHome is the home of an outbox index entry (an entry written
-// before entries named their owner is the home alone).
+// TrackedHome is the home of an outbox index entry. Entries written
+// before entries were a commit's are "<owner>\x00<home>", and before they
+// named their owner the home alone.
 func TrackedHome(entry string) string {
-	if _, home, ok := strings.Cut(entry, "\x00"); ok {
+	_, rest, ok := strings.Cut(entry, "\x00")
+	if !ok {
+		return entry
+	}
+	if tag, home, ok := strings.Cut(rest, "\x00"); ok && len(tag) == 2*tagBytes {
 		return home
 	}
-	return entry
+	return rest
 }
 
 // TokenOwner is the owner named in an outbox index token.
