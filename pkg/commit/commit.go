@@ -49,6 +49,10 @@ type Committer struct {
 	// gets no redelivery after a crash (the decayer): see PublishOrphans.
 	Track bool
 	Owner string
+	// Unindexed, when set, holds the index entries of batches whose
+	// derived keys their caller writes later (Batch.Derived): Load reads
+	// them over the index.
+	Unindexed *Unindexed
 }
 
 // Writers of outbox entries.
@@ -103,6 +107,7 @@ func (c *Committer) newWriter() {
 // Post is what is left of a commit once Redis has it: the transitions to
 // publish, then the outboxes to clear.
 type Post struct {
+	// recs are the crossings as records, encoded by the first Deliver.
 	recs []stream.Record
 	// Crossings are the crossings this post is to publish.
 	Crossings []scoring.Crossing
@@ -136,27 +141,21 @@ func newPost() *Post {
 // add puts entries of home to publish (or, withheld, to count), and report
 // deltas to apply, in the post; the entries, the deltas, and a legacy
 // outbox left in the home's hash, are to be cleared at version.
-func (c *Committer) add(p *Post, home string, version int64, entries []store.OutboxEntry, reports []store.ReportDelta, legacy bool) error {
+func (c *Committer) add(p *Post, home string, version int64, entries []store.OutboxEntry, reports []store.ReportDelta, legacy bool) {
 	if len(entries) == 0 && len(reports) == 0 {
-		return nil
+		return
 	}
 	for i := range entries {
 		if c.Withhold {
 			p.Withheld++
 			continue
 		}
-		rec, err := transition.Record(c.Topic, &entries[i].Crossing)
-		if err != nil {
-			return fmt.Errorf("encode transition: %w", err)
-		}
-		p.recs = append(p.recs, rec)
 		p.Crossings = append(p.Crossings, entries[i].Crossing)
 	}
 	p.clear[home] = store.Clear{Version: version, Entries: entries, AtVersion: len(reports) > 0 || legacy}
 	if len(reports) > 0 {
 		p.reports[home] = reports
 	}
-	return nil
 }
 
 // Commit commits every changed home of the batch to Redis, each with its
@@ -201,9 +200,7 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 			conflicted[cm.Home.ID] = true
 			continue
 		}
-		if err := c.add(p, cm.Home.ID, versions[i], append(again[i], cm.Outbox...), cm.Reports, false); err != nil {
-			return nil, err
-		}
+		c.add(p, cm.Home.ID, versions[i], append(again[i], cm.Outbox...), cm.Reports, false)
 	}
 	// The crossings can be published from now on, while the derived keys
 	// are written.
@@ -214,12 +211,33 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 	// Derived keys first, so scores are readable as soon as committed. A
 	// crash after the commit leaves watermarks that make redelivered events
 	// count as touched, so these are written again, and the outbox.
-	if d := c.derived(b, conflicted); len(d.Where)+len(d.Contacts)+len(d.Accounts)+len(d.Due)+len(d.Emails)+len(d.MQA)+len(d.Retired) > 0 {
+	where := c.indexEntries(b, conflicted)
+	if b.Derived != nil {
+		b.Derived(&Unwritten{Where: where, keys: func() store.Derived { return c.derived(b, conflicted, where) }})
+		return p, errors.Join(failures...)
+	}
+	if d := c.derived(b, conflicted, where); !d.Empty() {
 		if err := c.Store.WriteDerived(ctx, d); err != nil {
 			return p, err // committed: still to publish
 		}
 	}
 	return p, errors.Join(failures...)
+}
+
+// Unwritten are the derived keys of a commit, left to the caller to write
+// (Batch.Derived).
+type Unwritten struct {
+	// Where are the contact index entries among them, known at once.
+	Where map[string]string
+	keys  func() store.Derived
+	once  sync.Once
+	d     store.Derived
+}
+
+// Keys computes the derived keys (once), from the batch as committed.
+func (u *Unwritten) Keys() store.Derived {
+	u.once.Do(func() { u.d = u.keys() })
+	return u.d
 }
 
 // commits builds the commit of every home the batch changed, each with
@@ -243,9 +261,7 @@ func (c *Committer) commits(ctx context.Context, b *Batch, p *Post) (commits []s
 			}
 		}
 		if !h.Changed && len(b.Applied[id]) == 0 && !m.LegacyOutbox {
-			if err := c.add(p, id, m.Version, loaded, m.Reports, false); err != nil {
-				return nil, nil, err
-			}
+			c.add(p, id, m.Version, loaded, m.Reports, false)
 			continue
 		}
 		var fresh []store.OutboxEntry
@@ -368,6 +384,17 @@ func (c *Committer) Deliver(ctx context.Context, p *Post) error {
 	}
 	// Kafka and Redis are written at once: the report counters do not
 	// delay the transitions.
+	// Encoded here rather than when committed, off the batch's path.
+	if len(p.recs) < len(p.Crossings) {
+		p.recs = make([]stream.Record, len(p.Crossings))
+		for i := range p.Crossings {
+			rec, err := transition.Record(c.Topic, &p.Crossings[i])
+			if err != nil {
+				return fmt.Errorf("encode transition: %w", err)
+			}
+			p.recs[i] = rec
+		}
+	}
 	var g errgroup.Group
 	if len(p.recs) > 0 {
 		failpoint.Hit(failpoint.BeforePublish)
@@ -382,7 +409,7 @@ func (c *Committer) Deliver(ctx context.Context, p *Post) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
-	c.Store.Tally(store.TallyTransitions).Add(time.Now(), len(p.recs))
+	c.Store.Tally(store.TallyTransitions).Add(time.Now(), len(p.Crossings))
 	if err := c.Store.ClearOutboxes(ctx, p.clear); err != nil {
 		return err
 	}
@@ -391,13 +418,30 @@ func (c *Committer) Deliver(ctx context.Context, p *Post) error {
 	return c.Store.UntrackOutboxes(ctx, p.tracked)
 }
 
-// derived lists the derived keys of every home not in conflict: index
-// entries of contacts found somewhere else than the index says (new, moved,
-// or never indexed because a crash came first), the leaderboard scores
-// and next decay time of touched contacts and their accounts, and the
-// email lookup of the addresses the batch gave its contacts.
-func (c *Committer) derived(b *Batch, conflicted map[string]bool) store.Derived {
-	d := store.Derived{Where: map[string]string{}, Contacts: map[string]int32{}, Accounts: map[string]int32{}, Due: map[string]int64{}}
+// indexEntries are the contact index entries of the homes not in
+// conflict, for the contacts found somewhere else than the index says
+// (new, moved, or never indexed because a crash came first).
+func (c *Committer) indexEntries(b *Batch, conflicted map[string]bool) map[string]string {
+	where := map[string]string{}
+	for id, h := range b.WS.Homes {
+		if conflicted[id] {
+			continue
+		}
+		for cid := range h.Contacts {
+			if b.Where[cid] != id {
+				where[cid] = id
+			}
+		}
+	}
+	return where
+}
+
+// derived lists the derived keys of every home not in conflict: the
+// index entries (where, see indexEntries), the leaderboard scores and next
+// decay time of touched contacts and their accounts, and the email lookup
+// of the addresses the batch gave its contacts.
+func (c *Committer) derived(b *Batch, conflicted map[string]bool, where map[string]string) store.Derived {
+	d := store.Derived{Where: where, Contacts: map[string]int32{}, Accounts: map[string]int32{}, Due: map[string]int64{}}
 	// Each contact as the batch loaded it, from whichever home it was in.
 	before := map[string]*scoring.Contact{}
 	for _, home := range b.Before {
@@ -411,9 +455,6 @@ func (c *Committer) derived(b *Batch, conflicted map[string]bool) store.Derived 
 		}
 		touched := h.Changed
 		for cid, ct := range h.Contacts {
-			if b.Where[cid] != id {
-				d.Where[cid] = id
-			}
 			if b.WS.Touched[cid] {
 				touched = true
 				if ct.MergedInto != "" {
@@ -489,9 +530,7 @@ func (c *Committer) PublishOrphans(ctx context.Context, limit int, busy func(own
 				orphans = append(orphans, e)
 			}
 		}
-		if err := c.add(p, home, m.Version, orphans, m.Reports, m.LegacyOutbox); err != nil {
-			return nil, false, err
-		}
+		c.add(p, home, m.Version, orphans, m.Reports, m.LegacyOutbox)
 	}
 	if err := c.Deliver(ctx, p); err != nil {
 		return nil, false, err

@@ -43,6 +43,13 @@ type Batch struct {
 	// given to delivers it and then calls Post.Settled; Cycle does not
 	// deliver it, and waits for it before redoing the batch.
 	Committed func(*Post)
+	// Derived, when set, is given the derived keys of the homes Commit
+	// committed instead of Commit writing them, so that the next batch
+	// can be loaded while they are written. Whoever it is given to writes
+	// them (Store.WriteDerived) in batch order, before the batch's offsets
+	// are committed, and keeps their index entries in the committer's
+	// Unindexed until then.
+	Derived func(*Unwritten)
 }
 
 // Plan says which homes a batch needs, given a workspace that knows where
@@ -69,10 +76,15 @@ func (c *Committer) Load(ctx context.Context, contacts []string, plan Plan, need
 	contacts = slices.AppendSeq(slices.Clone(contacts), maps.Keys(need.Locate))
 	slices.Sort(contacts)
 	contacts = slices.Compact(contacts)
+	var unwritten map[string]string
+	if c.Unindexed != nil {
+		unwritten = c.Unindexed.of(contacts) // before the read: see of
+	}
 	where, err := c.Store.IndexedHomes(ctx, contacts)
 	if err != nil {
 		return nil, err
 	}
+	maps.Copy(where, unwritten)
 	ws := scoring.NewWorkspace(c.Engine, nil)
 	ws.Asked(contacts...)
 	for contact, home := range where {

@@ -24,9 +24,16 @@ func (p *Processor) dedupe(ctx context.Context, items []item) ([]bool, error) {
 	for i := range items {
 		ds[i] = p.delivery(&items[i])
 	}
+	var unfinished []bool
+	if p.later != nil {
+		unfinished = p.later.marked(ds, p.dedupeWindow()) // before the read: see marked
+	}
 	dup, err := p.st.SeenBefore(ctx, p.dedupeWindow(), ds)
 	if err != nil {
 		return nil, err
+	}
+	for i, seen := range unfinished {
+		dup[i] = dup[i] || seen
 	}
 	type first struct {
 		partition int

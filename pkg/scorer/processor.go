@@ -80,10 +80,17 @@ type Processor struct {
 	// beforeMarkSeen lets tests look between a commit (derived keys
 	// included) and the marking of the batch's ids.
 	beforeMarkSeen func()
+	// beforeFinish lets tests hold a batch left for later before its
+	// derived keys are written.
+	beforeFinish func(*unfinished)
 	// early, when set, is given each post as soon as its homes are
 	// committed (commit.Batch.Committed): Scorer.Run publishes it while
 	// the derived keys and the ids seen are written.
 	early func(*Processed)
+	// later, when set, takes each batch's derived keys and ids seen to
+	// write after the batch (see finisher): Scorer.Run writes them while
+	// it processes the next batch.
+	later *finisher
 }
 
 // NewProcessor returns a processor committing through committer (whose
@@ -108,6 +115,9 @@ type Processed struct {
 	ingested map[string]time.Time
 	// fetched is when the scorer fetched the batch.
 	fetched time.Time
+	// finish is what is left to write of the batch, when the processor
+	// leaves it for later: its offsets wait for it.
+	finish *unfinished
 }
 
 // Crossings is how many crossings the batch caused (to publish, or
@@ -143,8 +153,13 @@ func (p *Processor) Process(ctx context.Context, recs []stream.Record) (*Process
 	if err != nil {
 		return nil, err
 	}
-	p.forget(ctx, items)
-	return &Processed{Post: post, Records: recs, ingested: ingested}, nil
+	done := &Processed{Post: post, Records: recs, ingested: ingested}
+	if p.later != nil {
+		done.finish = p.later.processed(items, p.dedupeWindow())
+	} else {
+		p.forget(ctx, items)
+	}
+	return done, nil
 }
 
 // Deliver publishes a processed batch's transitions and clears its outboxes.
@@ -244,6 +259,9 @@ func (p *Processor) apply(ctx context.Context, all []item, need *commit.Needs) (
 	if p.early != nil {
 		b.Committed = func(post *commit.Post) { p.early(&Processed{Post: post, ingested: a.ingested}) }
 	}
+	if p.later != nil {
+		b.Derived = p.later.derived
+	}
 	post, err := p.committer.Commit(ctx, b)
 	if errors.Is(err, store.ErrConflict) {
 		p.metrics.Conflicts.Inc()
@@ -253,11 +271,15 @@ func (p *Processor) apply(ctx context.Context, all []item, need *commit.Needs) (
 		p.blame(items, targets, err)
 		return post, a.ingested, err
 	}
-	if p.beforeMarkSeen != nil {
-		p.beforeMarkSeen()
-	}
-	if err := p.st.MarkSeen(ctx, p.dedupeWindow(), a.done); err != nil {
-		return post, a.ingested, err
+	if p.later != nil {
+		p.later.current().seen = a.done
+	} else {
+		if p.beforeMarkSeen != nil {
+			p.beforeMarkSeen()
+		}
+		if err := p.st.MarkSeen(ctx, p.dedupeWindow(), a.done); err != nil {
+			return post, a.ingested, err
+		}
 	}
 	p.succeeded(items, a)
 	return post, a.ingested, nil

@@ -153,6 +153,9 @@ func (s *Scorer) Run(ctx context.Context) error {
 	// committed, while its derived keys and the ids it saw are written:
 	// its post is handed on early (without records), and the batch comes
 	// again once processed, with its records, for the offset commit.
+	//
+	// Those derived keys and ids are written while the next batch is
+	// processed (see finisher), and the offsets wait for them too.
 	posts := make(chan *Processed, 1)
 	delivered := make(chan *Processed, commitQueue)
 	done, committed := make(chan struct{}), make(chan struct{})
@@ -177,14 +180,35 @@ func (s *Scorer) Run(ctx context.Context) error {
 	}()
 	s.proc.early = func(p *Processed) { posts <- p }
 	defer func() { s.proc.early = nil }()
+	// Each batch's derived keys and ids seen are written while the next
+	// batch is processed, by a goroutine of their own, in batch order:
+	// finishes holds one batch waiting, so a slow finish holds up the
+	// batches after it.
+	s.proc.later = &finisher{}
+	s.proc.committer.Unindexed = &s.proc.later.unindexed
+	finishes, finished := make(chan *unfinished, 1), make(chan struct{})
+	go func() {
+		defer close(finished)
+		failed := false
+		for u := range finishes {
+			// Once one fails (only the run's end does), none after it
+			// counts as finished.
+			failed = failed || s.retry(ctx, "finish batch", func() error { return s.proc.finish(ctx, u) }) != nil
+			u.ok = !failed
+			close(u.done)
+		}
+	}()
 	go func() {
 		defer close(committed)
 		s.commitOffsets(ctx, delivered)
 	}()
 	defer func() {
 		close(posts)
+		close(finishes)
+		<-finished
 		<-done
 		<-committed
+		s.proc.later, s.proc.committer.Unindexed = nil, nil
 	}()
 	// A failing fetch does not clear readiness: with no new events the
 	// next fetch would block, and nothing would set it again. The readiness
@@ -214,6 +238,11 @@ func (s *Scorer) Run(ctx context.Context) error {
 			return nil // only ctx ends retries
 		}
 		p.fetched = start
+		select {
+		case finishes <- p.finish:
+		case <-ctx.Done():
+			return nil
+		}
 		select {
 		case posts <- p:
 		case <-ctx.Done():
@@ -253,6 +282,17 @@ func (s *Scorer) commitOffsets(ctx context.Context, delivered <-chan *Processed)
 			for _, p := range batch {
 				recs = append(recs, p.Records...)
 			}
+		}
+		// A batch's offsets wait for its derived keys and ids seen.
+		finished := true
+		for _, p := range batch {
+			if p.finish != nil {
+				<-p.finish.done
+				finished = finished && p.finish.ok
+			}
+		}
+		if !finished {
+			continue // the run ended first; drain
 		}
 		for range batch {
 			failpoint.Hit(failpoint.ScorerBeforeOffsetCommit)

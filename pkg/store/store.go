@@ -795,6 +795,11 @@ type Derived struct {
 	Retired []string
 }
 
+// Empty reports whether there is nothing to write.
+func (d *Derived) Empty() bool {
+	return len(d.Where)+len(d.Contacts)+len(d.Accounts)+len(d.Due)+len(d.Emails)+len(d.MQA)+len(d.Retired)+len(d.Boards) == 0
+}
+
 // WriteDerived writes the index and leaderboards in one pipeline.
 func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	filtered := map[string]map[string]int32{}

@@ -1,0 +1,149 @@
+package scorer
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/leadscore/leads/pkg/commit"
+	"github.com/leadscore/leads/pkg/store"
+)
+
+// A batch is finished once its derived keys are written and its event ids
+// marked seen. Scorer.Run leaves that to a goroutine of its own (see
+// finisher), which finishes batches in order while the next batch is
+// loaded, applied and committed; a batch's offsets are committed only
+// after it is finished. Until then, what the next batches would read of it
+// from Redis is kept in memory and read over Redis: the contact index
+// entries (commit.Unindexed) and the ids (unmarked).
+
+// unfinished is a batch committed whose derived keys and ids seen are
+// still to be written.
+type unfinished struct {
+	batch   uint64
+	derived []*commit.Unwritten
+	seen    []store.Delivery
+	items   []item
+	// done is closed once the batch is finished (ok) or given up because
+	// the run ended.
+	done chan struct{}
+	ok   bool
+}
+
+// finisher holds the processor's unfinished batches.
+type finisher struct {
+	unindexed commit.Unindexed
+	mu        sync.Mutex
+	// unmarked are the ids of unfinished batches, with the batch.
+	unmarked map[seenID]uint64
+	last     uint64
+	// cur is the batch being processed: it collects the derived keys of
+	// every try (a try that committed part of the batch hands them over
+	// too), and is finished with the try that commits the rest.
+	cur *unfinished
+}
+
+// seenID is an id as dedupe looks it up: in a partition and a bucket of
+// ingest time (see store.SeenBefore).
+type seenID struct {
+	partition int32
+	bucket    int64
+	id        string
+}
+
+// current is the batch being processed.
+func (f *finisher) current() *unfinished {
+	if f.cur == nil {
+		f.last++
+		f.cur = &unfinished{batch: f.last, done: make(chan struct{})}
+	}
+	return f.cur
+}
+
+// derived takes derived keys of the current batch (commit.Batch.Derived).
+func (f *finisher) derived(d *commit.Unwritten) {
+	u := f.current()
+	u.derived = append(u.derived, d)
+	f.unindexed.Add(u.batch, d.Where)
+}
+
+// processed ends the current batch, whose ids seen its last try set, and
+// returns it to finish.
+func (f *finisher) processed(items []item, window time.Duration) *unfinished {
+	u := f.current()
+	f.cur = nil
+	u.items = items
+	seen := u.seen
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.unmarked == nil {
+		f.unmarked = map[seenID]uint64{}
+	}
+	for i := range seen {
+		f.unmarked[seenIDOf(&seen[i], window)] = u.batch
+	}
+	return u
+}
+
+// marked returns, per delivery, whether an unfinished batch has its id in
+// its partition and in its bucket or the one before, as SeenBefore does.
+// Taken before Redis is read, it holds every id that read may miss.
+func (f *finisher) marked(ds []store.Delivery, window time.Duration) []bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.unmarked) == 0 {
+		return nil
+	}
+	out := make([]bool, len(ds))
+	for i := range ds {
+		k := seenIDOf(&ds[i], window)
+		_, now := f.unmarked[k]
+		k.bucket--
+		_, before := f.unmarked[k]
+		out[i] = now || before
+	}
+	return out
+}
+
+// finished forgets what the batch kept in memory, once Redis has it.
+func (f *finisher) finished(u *unfinished, window time.Duration) {
+	for _, d := range u.derived {
+		f.unindexed.Written(u.batch, d.Where)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i := range u.seen {
+		k := seenIDOf(&u.seen[i], window)
+		if f.unmarked[k] == u.batch {
+			delete(f.unmarked, k)
+		}
+	}
+}
+
+func seenIDOf(d *store.Delivery, window time.Duration) seenID {
+	return seenID{d.Partition, store.DedupeBucket(d.At, window), d.ID}
+}
+
+// finish writes an unfinished batch's derived keys and marks its ids seen;
+// it is safe to call again after a failure.
+func (p *Processor) finish(ctx context.Context, u *unfinished) error {
+	if p.beforeFinish != nil {
+		p.beforeFinish(u)
+	}
+	for _, d := range u.derived {
+		if keys := d.Keys(); !keys.Empty() {
+			if err := p.st.WriteDerived(ctx, keys); err != nil {
+				return err
+			}
+		}
+	}
+	if p.beforeMarkSeen != nil {
+		p.beforeMarkSeen()
+	}
+	if err := p.st.MarkSeen(ctx, p.dedupeWindow(), u.seen); err != nil {
+		return err
+	}
+	p.forget(ctx, u.items)
+	p.later.finished(u, p.dedupeWindow())
+	return nil
+}
