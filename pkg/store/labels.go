@@ -108,9 +108,9 @@ func label(e *scoring.Entry, c cause) string {
 	w.str(e.Rule)
 	w.str(e.Product)
 	switch {
-	case c.kind == causeDecay && e.Reason == idleReason(e.Time, c.from):
+	case c.kind == causeDecay && strings.HasPrefix(e.Reason, idlePrefix) && e.Reason == idleReason(e.Time, c.from):
 		w.byte(reasonIdle)
-	case e.Reason == datedReason(e.Time):
+	case strings.HasPrefix(e.Reason, datedPrefix) && e.Reason == datedReason(e.Time):
 		w.byte(reasonDated)
 	default:
 		w.byte(reasonAsIs)
@@ -126,8 +126,11 @@ func label(e *scoring.Entry, c cause) string {
 	return string(w.b)
 }
 
+// idlePrefix starts every idleReason.
+const idlePrefix = "idle "
+
 func idleReason(t, from int64) string {
-	return "idle " + model.FormatDuration(time.Duration(t-from)*time.Second)
+	return idlePrefix + model.FormatDuration(time.Duration(t-from)*time.Second)
 }
 
 func datedReason(t int64) string { return datedPrefix + time.Unix(t, 0).UTC().Format(time.RFC3339) }
@@ -365,14 +368,48 @@ func (l *labels) lookup(ctx context.Context, rdb redis.UniversalClient, key stri
 // packEntries turns entries of one contact into lines, numbering their
 // labels.
 func (s *Store) packEntries(ctx context.Context, contact string, entries []scoring.Entry) ([]rawLine, error) {
-	lines := make([]rawLine, len(entries))
+	preps := make([]prepared, len(entries))
 	texts := map[string]uint32{}
-	labelOf := make([]string, len(entries))
-	prefixOf := make([]string, len(entries))
 	for i := range entries {
-		e := &entries[i]
-		c, prefix := parseCause(e.Cause, contact)
-		lines[i] = rawLine{time: e.Time, cause: c, points: e.Points, behavior: e.Behavior, fit: e.Fit}
+		preps[i] = prepare(&entries[i], contact)
+		preps[i].note(texts)
+	}
+	if err := s.intern(ctx, texts); err != nil {
+		return nil, err
+	}
+	return packPrepared(entries, preps, texts), nil
+}
+
+// prepared is what a ledger entry's line takes from the entry besides
+// numbers from the dictionary: its cause, and the texts to number.
+type prepared struct {
+	cause         cause
+	label, prefix string
+}
+
+func prepare(e *scoring.Entry, contact string) prepared {
+	c, prefix := parseCause(e.Cause, contact)
+	return prepared{cause: c, label: label(e, c), prefix: prefix}
+}
+
+// note adds the texts to number to texts.
+func (p *prepared) note(texts map[string]uint32) {
+	texts[p.label] = 0
+	if p.prefix != "" {
+		texts[p.prefix] = 0
+	}
+}
+
+// packPrepared makes the lines of entries, prepared as preps, whose texts
+// texts numbers.
+func packPrepared(entries []scoring.Entry, preps []prepared, texts map[string]uint32) []rawLine {
+	lines := make([]rawLine, len(entries))
+	for i := range entries {
+		e, p := &entries[i], &preps[i]
+		lines[i] = rawLine{time: e.Time, cause: p.cause, points: e.Points, behavior: e.Behavior, fit: e.Fit, label: texts[p.label]}
+		if p.prefix != "" {
+			lines[i].cause.prefix = texts[p.prefix]
+		}
 		switch {
 		case e.Points == 0:
 			lines[i].axis = axisNone
@@ -383,22 +420,8 @@ func (s *Store) packEntries(ctx context.Context, contact string, entries []scori
 		default:
 			lines[i].axis = axisElsewhere
 		}
-		labelOf[i], prefixOf[i] = label(e, c), prefix
-		texts[labelOf[i]] = 0
-		if prefix != "" {
-			texts[prefix] = 0
-		}
 	}
-	if err := s.intern(ctx, texts); err != nil {
-		return nil, err
-	}
-	for i := range lines {
-		lines[i].label = texts[labelOf[i]]
-		if prefixOf[i] != "" {
-			lines[i].cause.prefix = texts[prefixOf[i]]
-		}
-	}
-	return lines, nil
+	return lines
 }
 
 // unpackLines turns lines of one contact back into entries, newest first.

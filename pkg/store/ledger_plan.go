@@ -62,14 +62,13 @@ func (s *Store) planLedgers(ctx context.Context, commits []Commit) ([]*ledgerPla
 	plans := make([]*ledgerPlan, len(commits))
 	// Number every label first, in one call.
 	texts := map[string]uint32{}
+	preps := make([][]prepared, len(commits))
 	for i := range commits {
-		for j := range commits[i].Home.Ledger {
-			e := &commits[i].Home.Ledger[j]
-			c, prefix := parseCause(e.Cause, e.ContactID)
-			texts[label(e, c)] = 0
-			if prefix != "" {
-				texts[prefix] = 0
-			}
+		ledger := commits[i].Home.Ledger
+		preps[i] = make([]prepared, len(ledger))
+		for j := range ledger {
+			preps[i][j] = prepare(&ledger[j], ledger[j].ContactID)
+			preps[i][j].note(texts)
 		}
 	}
 	if err := s.intern(ctx, texts); err != nil {
@@ -93,8 +92,9 @@ func (s *Store) planLedgers(ctx context.Context, commits []Commit) ([]*ledgerPla
 			removed[id] = true
 		}
 		byContact := map[string][]scoring.Entry{}
+		prepsOf := map[string][]prepared{}
 		var order []string
-		for _, l := range h.Ledger {
+		for j, l := range h.Ledger {
 			if removed[l.ContactID] {
 				continue
 			}
@@ -102,6 +102,7 @@ func (s *Store) planLedgers(ctx context.Context, commits []Commit) ([]*ledgerPla
 				order = append(order, l.ContactID)
 			}
 			byContact[l.ContactID] = append(byContact[l.ContactID], l)
+			prepsOf[l.ContactID] = append(prepsOf[l.ContactID], preps[i][j])
 		}
 		for id := range cm.Carry {
 			if _, ok := byContact[id]; !ok && !removed[id] {
@@ -119,10 +120,7 @@ func (s *Store) planLedgers(ctx context.Context, commits []Commit) ([]*ledgerPla
 			}
 		}
 		for _, id := range order {
-			fresh, err := s.packEntries(ctx, id, byContact[id])
-			if err != nil {
-				return nil, err
-			}
+			fresh := packPrepared(byContact[id], prepsOf[id], texts)
 			t, known := tails[id]
 			switch carried := cm.Carry[id]; {
 			case len(carried) > 0:
