@@ -194,16 +194,19 @@ func TestPipelinedBatchesPublishOnce(t *testing.T) {
 	assert.Equal(t, clean.ids(t), restarted.ids(t), "the restart publishes what the dead process committed")
 }
 
-// chunkSource hands out records in fixed-size batches, then blocks.
+// chunkSource hands out records in fixed-size batches, then blocks; it
+// counts fetches and the records whose offsets were committed.
 type chunkSource struct {
 	mu        sync.Mutex
 	recs      []stream.Record
 	size      int
+	fetches   int
 	committed int
 }
 
 func (c *chunkSource) FetchBatch(ctx context.Context, _ int, _ time.Duration) ([]stream.Record, error) {
 	c.mu.Lock()
+	c.fetches++
 	if len(c.recs) > 0 {
 		n := min(c.size, len(c.recs))
 		out := c.recs[:n]
@@ -227,6 +230,12 @@ func (c *chunkSource) done() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.committed
+}
+
+func (c *chunkSource) fetched() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.fetches
 }
 
 // slowSink publishes after a delay, so that posts overlap the next batches.

@@ -2,7 +2,6 @@ package scorer
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,45 +13,8 @@ import (
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
-	"github.com/leadscore/leads/pkg/stream"
 	"github.com/leadscore/leads/pkg/testutil"
 )
-
-// batchSource hands out its batches one a fetch, then waits for the end;
-// it counts fetches and the records whose offsets were committed.
-type batchSource struct {
-	mu        sync.Mutex
-	batches   [][]stream.Record
-	fetches   int
-	committed int
-}
-
-func (b *batchSource) FetchBatch(ctx context.Context, _ int, _ time.Duration) ([]stream.Record, error) {
-	b.mu.Lock()
-	b.fetches++
-	if len(b.batches) > 0 {
-		next := b.batches[0]
-		b.batches = b.batches[1:]
-		b.mu.Unlock()
-		return next, nil
-	}
-	b.mu.Unlock()
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
-func (b *batchSource) Commit(_ context.Context, recs []stream.Record) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.committed += len(recs)
-	return nil
-}
-
-func (b *batchSource) state() (fetches, committed int) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.fetches, b.committed
-}
 
 // TestTheNextBatchReadsWhatTheLastHasNotWrittenYet: a batch's derived
 // keys and ids seen are written while the next batch is processed. Held
@@ -74,7 +36,7 @@ func TestTheNextBatchReadsWhatTheLastHasNotWrittenYet(t *testing.T) {
 		{ID: "x2", Type: "webinar.attended", ContactID: "x", Time: at(2)},                       // without its account
 		{ID: "y1", Type: "webinar.attended", ContactID: "y", AccountID: "acme.io", Time: at(1)}, // posted again
 	}
-	src := &batchSource{batches: [][]stream.Record{recordsOf(t, 0, first...), recordsOf(t, 2, second...)}}
+	src := &chunkSource{recs: recordsOf(t, 0, append(first, second...)...), size: len(first)}
 	metrics := NewMetrics(nil)
 	s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100, MaxBackoff: 20 * time.Millisecond},
 		testutil.Logger(t), src, &flakySink{}, st, scoring.New(model.Default()), metrics)
@@ -86,13 +48,13 @@ func TestTheNextBatchReadsWhatTheLastHasNotWrittenYet(t *testing.T) {
 		}
 		// The first batch waits until the second is processed: the
 		// scorer then fetches a third time.
-		require.Eventually(t, func() bool { f, _ := src.state(); return f >= 3 }, 10*time.Second, time.Millisecond)
-		_, committedWhileHeld = src.state()
+		require.Eventually(t, func() bool { return src.fetched() >= 3 }, 10*time.Second, time.Millisecond)
+		committedWhileHeld = src.done()
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- s.Run(runCtx) }()
-	require.Eventually(t, func() bool { _, c := src.state(); return c == len(first)+len(second) }, 10*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return src.done() == len(first)+len(second) }, 10*time.Second, time.Millisecond)
 	cancel()
 	require.NoError(t, <-done)
 
