@@ -382,8 +382,6 @@ func (c *Committer) Deliver(ctx context.Context, p *Post) error {
 	if p == nil {
 		return nil
 	}
-	// Kafka and Redis are written at once: the report counters do not
-	// delay the transitions.
 	// Encoded here rather than when committed, off the batch's path.
 	if len(p.recs) < len(p.Crossings) {
 		p.recs = make([]stream.Record, len(p.Crossings))
@@ -395,6 +393,8 @@ func (c *Committer) Deliver(ctx context.Context, p *Post) error {
 			p.recs[i] = rec
 		}
 	}
+	// Kafka and Redis are written at once: the report counters do not
+	// delay the transitions.
 	var g errgroup.Group
 	if len(p.recs) > 0 {
 		failpoint.Hit(failpoint.BeforePublish)

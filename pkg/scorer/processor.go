@@ -56,8 +56,9 @@ type ProcessorConfig struct {
 // decodes them, sends what cannot be scored to the dead letters, applies
 // the rest once (by offset watermark and by event id), and commits the
 // homes to Redis. What is left to do is in the Processed it returns:
-// deliver its post, then commit its offsets. The live scorer and a
-// backfill both use it.
+// deliver its post (and, for Scorer.Run, which leaves the derived keys and
+// ids seen for later, finish it), then commit its offsets. The live scorer
+// and a backfill both use it.
 type Processor struct {
 	cfg       ProcessorConfig
 	log       *zap.Logger
