@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"sync"
@@ -127,6 +129,7 @@ func benchScorer(b *testing.B, replicas, listpackValue int) {
 	defer cancel()
 	var elapsed, goCPU, redisCPU time.Duration
 	for b.Loop() {
+		stopProfile := profileRun(b)
 		go0, redis0 := testutil.CPU(b, rdb)
 		start := time.Now()
 		for _, s := range scorers {
@@ -152,6 +155,7 @@ func benchScorer(b *testing.B, replicas, listpackValue int) {
 		elapsed = time.Since(start)
 		go1, redis1 := testutil.CPU(b, rdb)
 		goCPU, redisCPU = go1-go0, redis1-redis0
+		stopProfile()
 	}
 	cancel()
 	if testing.Verbose() {
@@ -225,6 +229,33 @@ func benchScorer(b *testing.B, replicas, listpackValue int) {
 		{"leads:lb:*", "boards"}, {"{leads:lb:*}:lost", "lost-marks"},
 	} {
 		b.ReportMetric(float64(keysMemory(b, rdb, k.pattern, 0))/benchContacts, k.name+"-bytes/contact")
+	}
+}
+
+// profileEnv names a file to write a CPU profile of the scorers' run
+// alone to: -test.cpuprofile also takes in publishing the events, the
+// naive consumer and the reads after the run.
+const profileEnv = "LEADS_BENCH_CPUPROFILE"
+
+// profileRun starts the CPU profile profileEnv asks for, if any, and
+// returns what stops it.
+func profileRun(b *testing.B) (stop func()) {
+	path := os.Getenv(profileEnv)
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Error(err)
+		}
 	}
 }
 
