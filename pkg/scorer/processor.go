@@ -13,6 +13,7 @@ import (
 	"github.com/leadscore/leads/pkg/commit"
 	"github.com/leadscore/leads/pkg/event"
 	"github.com/leadscore/leads/pkg/failpoint"
+	"github.com/leadscore/leads/pkg/parallel"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
@@ -185,17 +186,22 @@ func (p *Processor) Deliver(ctx context.Context, done *Processed) error {
 // decode parses the records, sending those that are not valid events to
 // the dead letters.
 func (p *Processor) decode(ctx context.Context, recs []stream.Record) ([]item, error) {
-	items := make([]item, 0, len(recs))
-	for _, rec := range recs {
-		var it item
-		it.rec = rec
-		if err := decode(rec.Value, &it.ev); err != nil {
-			if err := p.deadLetter(ctx, rec, err); err != nil {
+	all := make([]item, len(recs))
+	errs := make([]error, len(recs))
+	_ = parallel.Each(len(recs), func(i int) error {
+		all[i].rec = recs[i]
+		errs[i] = decode(recs[i].Value, &all[i].ev)
+		return nil
+	})
+	items := all[:0]
+	for i := range all {
+		if errs[i] != nil {
+			if err := p.deadLetter(ctx, all[i].rec, errs[i]); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		items = append(items, it)
+		items = append(items, all[i])
 	}
 	return items, nil
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/leadscore/leads/pkg/parallel"
 	"github.com/leadscore/leads/pkg/scoring"
 )
 
@@ -80,9 +82,11 @@ func (s *Store) planLedgers(ctx context.Context, commits []Commit) ([]*ledgerPla
 		fresh   []rawLine
 		base    []rawLine // the carried ledger
 	}
-	var rewrite []pending
-	toRead := map[string]ledgerRef{}
-	for i := range commits {
+	// Each commit's plan on its own (in parallel: packing lines is most
+	// of a commit's CPU), with the ledgers it has to read and rewrite.
+	rewrites := make([][]pending, len(commits))
+	reads := make([][]ledgerRef, len(commits))
+	err := parallel.Each(len(commits), func(i int) error {
 		cm := &commits[i]
 		h := cm.Home
 		p := &ledgerPlan{tails: map[string]ledgerTail{}}
@@ -128,25 +132,36 @@ func (s *Store) planLedgers(ctx context.Context, commits []Commit) ([]*ledgerPla
 				for _, b := range carried {
 					ls, _, err := decodeLines([]byte(b))
 					if err != nil {
-						return nil, &HomeError{Home: h.ID, Err: fmt.Errorf("ledger carried by %s: %w", id, err)}
+						return &HomeError{Home: h.ID, Err: fmt.Errorf("ledger carried by %s: %w", id, err)}
 					}
 					base = append(base, ls...)
 				}
-				rewrite = append(rewrite, pending{plan: i, contact: id, fresh: fresh, base: base})
+				rewrites[i] = append(rewrites[i], pending{plan: i, contact: id, fresh: fresh, base: base})
 			case known && !overdue(t, len(fresh), fresh[len(fresh)-1].time, s.LedgerMax, s.LedgerMaxAge):
 				data, nt := appendLines(nil, t, fresh)
 				p.writes = append(p.writes, ledgerWrite{contact: id, op: opAppend, expect: t.size, data: data})
 				p.tails[id] = nt
 			case known && t.lines == 0:
-				rewrite = append(rewrite, pending{plan: i, contact: id, fresh: fresh})
+				rewrites[i] = append(rewrites[i], pending{plan: i, contact: id, fresh: fresh})
 			default:
-				toRead[id+"\x00"+h.ID] = ledgerRef{key: s.ledgerKey(h.ID, id), contact: id}
-				rewrite = append(rewrite, pending{plan: i, contact: id, fresh: fresh})
+				reads[i] = append(reads[i], ledgerRef{key: s.ledgerKey(h.ID, id), contact: id})
+				rewrites[i] = append(rewrites[i], pending{plan: i, contact: id, fresh: fresh})
 			}
 		}
 		for _, id := range h.Removed {
 			p.writes = append(p.writes, ledgerWrite{contact: id, op: opDelete})
 			delete(p.tails, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	rewrite := slices.Concat(rewrites...)
+	toRead := map[string]ledgerRef{}
+	for i, refs := range reads {
+		for _, r := range refs {
+			toRead[r.contact+"\x00"+commits[i].Home.ID] = r
 		}
 	}
 	stored, err := s.readLedgers(ctx, toRead)

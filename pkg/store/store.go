@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/leadscore/leads/pkg/model"
+	"github.com/leadscore/leads/pkg/parallel"
 	"github.com/leadscore/leads/pkg/scoring"
 )
 
@@ -630,11 +631,12 @@ type commitCall struct {
 func (s *Store) commitCalls(commits []Commit, plans []*ledgerPlan) ([]commitCall, error) {
 	keys := make([][]string, len(commits))
 	args := make([][]any, len(commits))
-	for i := range commits {
-		var err error
-		if keys[i], args[i], err = s.commitArgs(&commits[i], plans[i]); err != nil {
-			return nil, err
-		}
+	err := parallel.Each(len(commits), func(i int) (err error) {
+		keys[i], args[i], err = s.commitArgs(&commits[i], plans[i])
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	var calls []commitCall
 	for _, r := range s.scriptCalls(len(commits), func(i int) int { return 1 + len(args[i]) }) {
