@@ -12,10 +12,11 @@ import (
 // A batch is finished once its derived keys are written and its event ids
 // marked seen. Scorer.Run leaves that to a goroutine of its own (see
 // finisher), which finishes batches in order while the next batch is
-// loaded, applied and committed; a batch's offsets are committed only
-// after it is finished. Until then, what the next batches would read of it
-// from Redis is kept in memory and read over Redis: the contact index
-// entries (commit.Unindexed) and the ids (unmarked).
+// processed (after that batch's reads when the scorer is behind: see
+// finisher.wait); a batch's offsets are committed only after it is
+// finished. Until then, what the next batches would read of it from Redis
+// is kept in memory and read over Redis: the contact index entries
+// (commit.Unindexed) and the ids (unmarked).
 
 // unfinished is a batch committed whose derived keys and ids seen are
 // still to be written.
@@ -41,6 +42,70 @@ type finisher struct {
 	// every try (a try that committed part of the batch hands them over
 	// too), and is finished with the try that commits the rest.
 	cur *unfinished
+	// The gate (see wait): handed is the last batch processed, allowed
+	// the last that may be finished; wake is closed when allowed moves or
+	// free is set.
+	gate    sync.Mutex
+	handed  uint64
+	allowed uint64
+	free    bool
+	wake    chan struct{}
+}
+
+// wait returns once batch may be finished (allow): at once for a batch
+// that says the scorer has caught up with the events (smaller than the
+// batch size, and its first event waited for); else once the next batch has read its homes and
+// ids, or once the scorer has waited for events a while
+// (finishWhenIdle); or once the run ends (open), or ctx does. A scorer
+// that is behind writes a batch's derived keys and ids just after the
+// next batch's reads rather than with them: Redis serves one client at a
+// time, and the reads, which the next batch waits for, would otherwise
+// wait behind the writes, which nothing waits for. Its readers, who wait
+// for the events in the topic anyway, see the batch's index entries and
+// leaderboards that much later.
+func (f *finisher) wait(ctx context.Context, batch uint64) {
+	for {
+		f.gate.Lock()
+		if f.free || f.allowed >= batch {
+			f.gate.Unlock()
+			return
+		}
+		if f.wake == nil {
+			f.wake = make(chan struct{})
+		}
+		wake := f.wake
+		f.gate.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// allow lets every batch processed so far be finished.
+func (f *finisher) allow() {
+	f.gate.Lock()
+	defer f.gate.Unlock()
+	if f.allowed < f.handed {
+		f.allowed = f.handed
+		f.signal()
+	}
+}
+
+// open lets every batch be finished from now on, without waiting.
+func (f *finisher) open() {
+	f.gate.Lock()
+	defer f.gate.Unlock()
+	f.free = true
+	f.signal()
+}
+
+func (f *finisher) signal() {
+	if f.wake != nil {
+		close(f.wake)
+		f.wake = nil
+	}
 }
 
 // seenID is an id as dedupe looks it up: in a partition and a bucket of
@@ -74,6 +139,9 @@ func (f *finisher) processed(items []item, window time.Duration) *unfinished {
 	f.cur = nil
 	u.items = items
 	seen := u.seen
+	f.gate.Lock()
+	f.handed = u.batch
+	f.gate.Unlock()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.unmarked == nil {

@@ -2,6 +2,8 @@ package scorer
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	"github.com/leadscore/leads/pkg/model"
 	"github.com/leadscore/leads/pkg/scoring"
 	"github.com/leadscore/leads/pkg/store"
+	"github.com/leadscore/leads/pkg/stream"
 	"github.com/leadscore/leads/pkg/testutil"
 )
 
@@ -70,4 +73,86 @@ func TestTheNextBatchReadsWhatTheLastHasNotWrittenYet(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, int32(1), y.Events, "y1 counted once")
 	assert.Equal(t, 1.0, promtest.ToFloat64(metrics.Duplicates), "the copy of y1 was recognised")
+}
+
+// slowSource is a chunkSource whose fetches take delay, and say they
+// waited that long for their first record unless queued says otherwise.
+type slowSource struct {
+	*chunkSource
+	delay  time.Duration
+	queued bool
+}
+
+func (s *slowSource) Waited() time.Duration {
+	if s.queued {
+		return 0
+	}
+	return s.delay
+}
+
+func (s *slowSource) FetchBatch(ctx context.Context, n int, linger time.Duration) ([]stream.Record, error) {
+	time.Sleep(s.delay)
+	return s.chunkSource.FetchBatch(ctx, n, linger)
+}
+
+// TestABatchIsFinishedAfterTheNextBatchsReads: when the scorer is behind
+// (its batches are full, or their first records were queued), a batch's derived keys and ids seen are written
+// once the next batch has read its homes and ids, so that those reads,
+// which the next batch waits for, do not wait behind the writes in Redis;
+// the last batch, with no batch after it, is finished once the scorer has
+// waited for events a while (finishWhenIdle), and every offset is
+// committed. A scorer that has caught up (a batch smaller than its batch
+// size, its first event waited for) finishes each batch at once, so that
+// readers see its keys as soon as they can.
+func TestABatchIsFinishedAfterTheNextBatchsReads(t *testing.T) {
+	t.Parallel()
+	behind := []string{"load 1", "load 2", "finish 1", "load 3", "finish 2", "finish 3"}
+	for _, tc := range []struct {
+		name      string
+		batchSize int
+		queued    bool
+		want      []string
+	}{
+		{"full batches", 1, false, behind},
+		{"records queued", 100, true, behind},
+		{"caught up", 100, false, []string{"load 1", "finish 1", "load 2", "finish 2", "load 3", "finish 3"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			st := store.New(testutil.RedisClient(t), testutil.Prefix(t))
+			var evs []event.Event
+			for i := range 3 {
+				evs = append(evs, event.Event{ID: fmt.Sprint("e", i), Type: "webinar.attended", ContactID: fmt.Sprint("c", i),
+					Time: base.Add(time.Hour)})
+			}
+			// Each fetch takes 50 ms, well under finishWhenIdle: a batch
+			// finished without waiting is finished during the next
+			// fetch, before the next batch's load.
+			src := &slowSource{chunkSource: &chunkSource{recs: recordsOf(t, 0, evs...), size: 1}, delay: 50 * time.Millisecond,
+				queued: tc.queued}
+			s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: tc.batchSize,
+				MaxBackoff: 20 * time.Millisecond}, testutil.Logger(t), src, &flakySink{}, st, scoring.New(model.Default()), NewMetrics(nil))
+			require.NoError(t, err)
+			var mu sync.Mutex
+			var steps []string
+			note := func(step string) {
+				mu.Lock()
+				defer mu.Unlock()
+				steps = append(steps, step)
+			}
+			loads := 0
+			s.proc.afterLoad = func() { loads++; note(fmt.Sprint("load ", loads)) }
+			s.proc.beforeFinish = func(u *unfinished) { note(fmt.Sprint("finish ", u.batch)) }
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- s.Run(ctx) }()
+			require.Eventually(t, func() bool { return src.done() == len(evs) }, 10*time.Second, time.Millisecond,
+				"every offset committed")
+			cancel()
+			require.NoError(t, <-done)
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, tc.want, steps)
+		})
+	}
 }

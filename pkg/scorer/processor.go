@@ -157,6 +157,7 @@ func (p *Processor) Process(ctx context.Context, recs []stream.Record) (*Process
 	}
 	done := &Processed{Post: post, Records: recs, ingested: ingested}
 	if p.later != nil {
+		p.later.allow()
 		done.finish = p.later.processed(items, p.dedupeWindow())
 	} else {
 		p.forget(ctx, items)
@@ -248,15 +249,19 @@ func (p *Processor) apply(ctx context.Context, all []item, need *commit.Needs) (
 		deduped <- err
 	}()
 	b, targets, err := p.load(ctx, items, need)
-	if derr := <-deduped; derr != nil {
+	derr := <-deduped
+	if derr == nil && err == nil && p.afterLoad != nil {
+		p.afterLoad()
+	}
+	if p.later != nil {
+		p.later.allow() // this batch's reads are done: see finisher.wait
+	}
+	if derr != nil {
 		return nil, nil, derr
 	}
 	if err != nil {
 		p.blame(items, targets, err)
 		return nil, nil, err
-	}
-	if p.afterLoad != nil {
-		p.afterLoad()
 	}
 	a, err := p.applyAll(ctx, b, items, dup)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -17,6 +18,8 @@ type Consumer struct {
 
 	mu     sync.Mutex
 	totals ConsumerStats
+	// waited is how long the last FetchBatch waited for its first record.
+	waited atomic.Int64
 }
 
 type topicPartition struct {
@@ -69,10 +72,12 @@ func NewConsumer(cfg Config, group, topic string, log *zap.Logger) *Consumer {
 // has. Records left unfetched stay queued for the next call.
 func (c *Consumer) FetchBatch(ctx context.Context, limit int, linger time.Duration) ([]Record, error) {
 	limit = max(limit, 1)
+	start := time.Now()
 	first, err := c.r.FetchMessage(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
+	c.waited.Store(int64(time.Since(start)))
 	msgs := make([]kafka.Message, 1, min(limit, 4096))
 	msgs[0] = first
 	if limit > 1 {
@@ -92,6 +97,11 @@ func (c *Consumer) FetchBatch(ctx context.Context, limit int, linger time.Durati
 	}
 	return out, nil
 }
+
+// Waited is how long the last FetchBatch waited for its first record: about
+// nothing when records were already fetched and queued, that is when the
+// consumer is behind.
+func (c *Consumer) Waited() time.Duration { return time.Duration(c.waited.Load()) }
 
 // Commit commits, for each partition, the offset after the highest record
 // given, and returns once the group coordinator has stored it.

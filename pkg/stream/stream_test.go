@@ -264,6 +264,31 @@ func TestFetchBatchStopsAtLimitAndLinger(t *testing.T) {
 	assert.Equal(t, int64(11), s.Messages)
 }
 
+// TestWaitedSaysWhetherTheFirstRecordWasQueued: a fetch whose first record
+// was already fetched from the broker waits for it next to nothing; a
+// fetch that has to wait for a record to be published waits about as long.
+func TestWaitedSaysWhetherTheFirstRecordWasQueued(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 1)
+	var recs []Record
+	for i := range 10 {
+		recs = append(recs, Record{Topic: r.topic, Value: fmt.Append(nil, i)})
+	}
+	require.NoError(t, r.w.Publish(r.ctx, recs...))
+	c := r.consumer(t, testutil.Prefix(t), r.topic)
+	fetch(t, r.ctx, c, 4)
+	// The other six came with the first four, and wait in the reader.
+	fetch(t, r.ctx, c, 6)
+	assert.Less(t, c.Waited(), 50*time.Millisecond, "queued")
+
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		assert.NoError(t, r.w.Publish(r.ctx, Record{Topic: r.topic, Value: []byte("late")}))
+	}()
+	fetch(t, r.ctx, c, 1)
+	assert.GreaterOrEqual(t, c.Waited(), 250*time.Millisecond, "waited for")
+}
+
 func TestSendToDLQ(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, 2, "dlq")
