@@ -54,9 +54,9 @@ type finisher struct {
 
 // wait returns once batch may be finished (allow): at once for a batch
 // that says the scorer has caught up with the events (smaller than the
-// batch size, and its first event waited for); else once the next batch has read its homes and
-// ids, or once the scorer has waited for events a while
-// (finishWhenIdle); or once the run ends (open), or ctx does. A scorer
+// batch size, and its first event waited for); else once the next batch
+// has read its homes and ids, or once the scorer has waited for events a
+// while (finishWhenIdle); or once the run ends (open), or ctx does. A scorer
 // that is behind writes a batch's derived keys and ids just after the
 // next batch's reads rather than with them: Redis serves one client at a
 // time, and the reads, which the next batch waits for, would otherwise

@@ -157,6 +157,8 @@ func (p *Processor) Process(ctx context.Context, recs []stream.Record) (*Process
 	}
 	done := &Processed{Post: post, Records: recs, ingested: ingested}
 	if p.later != nil {
+		// The batches before this one may be finished now, even when
+		// this one read nothing (see finisher.wait).
 		p.later.allow()
 		done.finish = p.later.processed(items, p.dedupeWindow())
 	} else {

@@ -270,10 +270,11 @@ func (s *Scorer) Run(ctx context.Context) error {
 
 // finishWhenIdle is how long a fetch waits before the batches processed
 // are finished without waiting for the next batch's reads (see
-// finisher.wait): longer than a fetch of a full batch that is already
-// queued (25-40 ms for 20,000 records in BenchmarkScorer1M), so that a
-// busy scorer's reads go first, and short enough that an idle scorer's
-// last batch is indexed and its offsets committed soon after.
+// finisher.wait): longer than a fetch of a batch whose records are
+// already queued (about 20-25 ms for the 11,000 records of an average
+// BenchmarkScorer1M batch), so that a busy scorer's reads go first, and
+// short enough that an idle scorer's last batch is indexed and its
+// offsets committed soon after.
 const finishWhenIdle = 100 * time.Millisecond
 
 // waiter is a Source that says how long its last fetch waited for its
