@@ -33,9 +33,9 @@ func TestSIGTERMStopsEachProgramCleanly(t *testing.T) {
 	x := pure(t, r.history)
 	l := r.lane(t, "term")
 	s := l.run("scorer", "")
+	in := waitReady(l.run("ingestor", ""))
 	const chunk = 20
 	refused := 0
-	var in *proc
 	// next takes the refusal of a stopping ingestor, which refuses the
 	// request or is gone, and starts the next, to which the client sends
 	// the request again.
@@ -46,7 +46,6 @@ func TestSIGTERMStopsEachProgramCleanly(t *testing.T) {
 		return waitReady(l.run("ingestor", ""))
 	}
 	var last []byte
-	in = waitReady(l.run("ingestor", ""))
 	for i, n := 0, 1; i < len(r.history); i, n = i+chunk, n+1 {
 		switch n {
 		case 5:

@@ -96,12 +96,12 @@ func (s *slowSource) FetchBatch(ctx context.Context, n int, linger time.Duration
 }
 
 // TestABatchIsFinishedAfterTheNextBatchsReads: when the scorer is behind
-// (its batches are full, or their first records were queued), a batch's derived keys and ids seen are written
-// once the next batch has read its homes and ids, so that those reads,
-// which the next batch waits for, do not wait behind the writes in Redis;
-// the last batch, with no batch after it, is finished once the scorer has
-// waited for events a while (finishWhenIdle), and every offset is
-// committed. A scorer that has caught up (a batch smaller than its batch
+// (its batches are full, or their first records were queued), a batch's
+// derived keys and ids seen are written once the next batch has read its
+// homes and ids, so that those reads, which the next batch waits for, do
+// not wait behind the writes in Redis; the last batch, with no batch
+// after it, is finished once the scorer has waited for events a while
+// (finishWhenIdle), and every offset is committed. A scorer that has caught up (a batch smaller than its batch
 // size, its first event waited for) finishes each batch at once, so that
 // readers see its keys as soon as they can.
 func TestABatchIsFinishedAfterTheNextBatchsReads(t *testing.T) {

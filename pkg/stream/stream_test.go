@@ -226,15 +226,22 @@ func TestKeysPartitionLikeJava(t *testing.T) {
 	}
 }
 
-func TestFetchBatchStopsAtLimitAndLinger(t *testing.T) {
-	t.Parallel()
-	r := newRig(t, 1)
+// tenRecords publishes ten records (values "0" to "9") to the rig's topic,
+// one partition, and returns a consumer of it in a group of its own.
+func (r *rig) tenRecords(t *testing.T) *Consumer {
+	t.Helper()
 	var recs []Record
 	for i := range 10 {
 		recs = append(recs, Record{Topic: r.topic, Value: fmt.Append(nil, i)})
 	}
 	require.NoError(t, r.w.Publish(r.ctx, recs...))
-	c := r.consumer(t, testutil.Prefix(t), r.topic)
+	return r.consumer(t, testutil.Prefix(t), r.topic)
+}
+
+func TestFetchBatchStopsAtLimitAndLinger(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, 1)
+	c := r.tenRecords(t)
 
 	batch, err := c.FetchBatch(r.ctx, 4, time.Second)
 	require.NoError(t, err)
@@ -270,12 +277,7 @@ func TestFetchBatchStopsAtLimitAndLinger(t *testing.T) {
 func TestWaitedSaysWhetherTheFirstRecordWasQueued(t *testing.T) {
 	t.Parallel()
 	r := newRig(t, 1)
-	var recs []Record
-	for i := range 10 {
-		recs = append(recs, Record{Topic: r.topic, Value: fmt.Append(nil, i)})
-	}
-	require.NoError(t, r.w.Publish(r.ctx, recs...))
-	c := r.consumer(t, testutil.Prefix(t), r.topic)
+	c := r.tenRecords(t)
 	fetch(t, r.ctx, c, 4)
 	// The other six came with the first four, and wait in the reader.
 	fetch(t, r.ctx, c, 6)
