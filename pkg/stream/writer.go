@@ -200,6 +200,7 @@ func (w *Writer) assign(ctx context.Context, recs []Record) ([]batch, error) {
 func (w *Writer) send(ctx context.Context, recs []Record, batches []batch) error {
 	var wait *backoff.ExponentialBackOff
 	start := w.now()
+	var prev error // the error of the last round that failed
 	for attempt := 1; ; attempt++ {
 		reqs, err := w.requests(ctx, recs, batches)
 		if err != nil {
@@ -214,7 +215,16 @@ func (w *Writer) send(ctx context.Context, recs []Record, batches []batch) error
 				switch {
 				case c.err == nil:
 					c.b.sent = c.end
-				case !produceRetriable(c.err) || ctx.Err() != nil:
+				case ctx.Err() != nil:
+					last := c.err
+					if errors.Is(last, ctx.Err()) {
+						last = prev // cut short: the round before says why it was retried
+					}
+					if last == nil {
+						return c.err
+					}
+					return fmt.Errorf("%w (last attempt: %w)", ctx.Err(), last)
+				case !produceRetriable(c.err):
 					return c.err
 				default:
 					last = c.err
@@ -232,6 +242,7 @@ func (w *Writer) send(ctx context.Context, recs []Record, batches []batch) error
 		if last == nil {
 			continue // the next records of partitions over a request's limits
 		}
+		prev = last
 		if wait == nil {
 			wait = retry.Backoff(50*time.Millisecond, time.Second)
 		}

@@ -3,6 +3,7 @@ package stream
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -242,11 +243,22 @@ func TestPublishGivesUpWhenItsContextEnds(t *testing.T) {
 	t.Parallel()
 	r := newFakeRig(t, 1, 2, nil)
 	c, seen, w, topic := r.c, r.seen, r.w, r.topic
-	ctx, cancel := context.WithTimeout(r.ctx, 500*time.Millisecond)
-	defer cancel()
+	// The context ends once the broker has refused two attempts and seen
+	// a third: a fixed deadline ended before the first answer on a busy
+	// machine (with -race), leaving no attempt's error to report.
+	ctx, cancel := context.WithCancelCause(r.ctx)
+	defer cancel(nil)
+	stop := errors.New("stopped after three attempts")
+	go func() {
+		for len(seen.requests()) < 3 && ctx.Err() == nil {
+			time.Sleep(time.Millisecond)
+		}
+		cancel(stop)
+	}()
 	c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Topic: topic, Err: kerr.NotEnoughReplicas, Count: -1})
 	err := w.Publish(ctx, keyed(topic, 100, 10)...)
-	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, context.Cause(ctx), stop, "ended by the third attempt, not by the rig's deadline")
 	assert.ErrorIs(t, err, kafka.NotEnoughReplicas, "the last attempt's error")
 	assert.Greater(t, len(seen.requests()), 1, "retried meanwhile")
 }
