@@ -172,6 +172,65 @@ func TestLegacyOutboxIsReadAndMoved(t *testing.T) {
 	assert.Equal(t, outboxOf(fresh), outboxOf(metas["c:c-1"].Outbox))
 }
 
+// TestOutboxMembersRoundTrip: an entry with every field set reads back
+// as it was written, and a member cut short, or with bytes after its
+// last field, is refused as corrupt.
+func TestOutboxMembersRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := OutboxEntry{Writer: "scorer/0a1b", Crossing: scoring.Crossing{Type: scoring.StageChanged, ContactID: "c-1",
+		AccountID: "acme.io", Cause: "evt-9", Time: 1767225600, Score: 120, Behavior: -5, Fit: 125, AccountScore: 300,
+		Grade: "A", Stage: "SQL", From: "MQL", ModelVersion: "v7", Nurture: "evaluate"}}
+	m, err := outboxMember(&e)
+	require.NoError(t, err)
+	assert.Equal(t, outboxFormat, m[0])
+	got, err := decodeOutboxMember(m)
+	require.NoError(t, err)
+	assert.Equal(t, e, got)
+	js, err := json.Marshal(&e)
+	require.NoError(t, err)
+	assert.Less(t, len(m), len(js)/2, "smaller than the JSON form of before")
+	for n := 1; n < len(m); n++ {
+		_, err := decodeOutboxMember(m[:n])
+		assert.ErrorIs(t, err, errCorrupt, "cut at %d", n)
+	}
+	_, err = decodeOutboxMember(m + "x")
+	assert.ErrorIs(t, err, errCorrupt, "a byte after the last field")
+}
+
+// TestOutboxMembersOfBeforeAreReadAndCleared: a member in the JSON form
+// earlier versions wrote, "<crossing id> <JSON>", is read beside the
+// binary ones, and a clear of what was loaded removes it as stored.
+func TestOutboxMembersOfBeforeAreReadAndCleared(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newStore(t)
+	old := OutboxEntry{Writer: "scorer/1", Crossing: scoring.Crossing{Type: scoring.BecameMQL, ContactID: "c-1",
+		Cause: "e1", Time: 1767225600, Score: 101, Behavior: 60, Fit: 41, ModelVersion: "v1", Grade: "B"}}
+	v, err := json.Marshal(&old)
+	require.NoError(t, err)
+	h := scoring.NewHome("c:c-1")
+	h.Contacts["c-1"] = &scoring.Contact{ID: "c-1"}
+	fresh := entries("scorer/2", scoring.Crossing{Type: scoring.BecameAQL, ContactID: "c-1", Cause: "e2"})
+	_, _, err = s.CommitAll(ctx, []Commit{{Home: h, Meta: &Meta{}, Outbox: fresh}})
+	require.NoError(t, err)
+	require.NoError(t, s.Client().SAdd(ctx, s.outboxKey("c:c-1"), old.ID()+" "+string(v)).Err())
+
+	_, metas, err := s.Load(ctx, map[string]*Request{"c:c-1": {}})
+	require.NoError(t, err)
+	got := metas["c:c-1"].Outbox
+	require.Len(t, got, 2)
+	for i := range got {
+		if got[i].Writer == old.Writer {
+			assert.Equal(t, old.Crossing, got[i].Crossing)
+		}
+	}
+	assert.Equal(t, outboxOf(append([]OutboxEntry{old}, fresh...)), outboxOf(got))
+	require.NoError(t, s.ClearOutboxes(ctx, map[string]Clear{"c:c-1": {Entries: got}}))
+	n, err := s.Client().SCard(ctx, s.outboxKey("c:c-1")).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "both forms cleared")
+}
+
 // TestReportDeltasInTheHomesHashAreReadAndMoved: report deltas written in
 // the home's hash, as before they had a key of their own, are loaded, moved
 // out of the hash by the home's next commit with that commit's own, and
