@@ -124,6 +124,12 @@ func ContactBoards(before, now *scoring.Contact) Boards {
 	if before != nil {
 		b.Prev = before.Score()
 	}
+	if sameBoards(before, now) {
+		// Most events move a score and no filter: the same boards, the
+		// same cell, without building them twice.
+		b.Stayed = b.In
+		return b
+	}
 	for _, f := range contactBoards(before) {
 		if slices.Contains(b.In, f) {
 			b.Stayed = append(b.Stayed, f)
@@ -132,6 +138,32 @@ func ContactBoards(before, now *scoring.Contact) Boards {
 		}
 	}
 	return b
+}
+
+// sameBoards reports whether two live contacts have the same filters, and
+// so the same boards (ContactFilters): their grade, stage, nurture
+// category, MQL and AQL status, and products of interest in order.
+func sameBoards(a, b *scoring.Contact) bool {
+	if a == nil || b == nil || a.MergedInto != "" || b.MergedInto != "" ||
+		a.Grade != b.Grade || a.Stage != b.Stage || a.Nurture != b.Nurture || a.MQL != b.MQL || a.AQL != b.AQL {
+		return false
+	}
+	i, j := 0, 0
+	for {
+		for i < len(a.Products) && a.Products[i].Score <= 0 {
+			i++
+		}
+		for j < len(b.Products) && b.Products[j].Score <= 0 {
+			j++
+		}
+		if i == len(a.Products) || j == len(b.Products) {
+			return i == len(a.Products) && j == len(b.Products)
+		}
+		if a.Products[i].Name != b.Products[j].Name {
+			return false
+		}
+		i, j = i+1, j+1
+	}
 }
 
 // mayHold reports whether a full board with the lowest score floor may

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -155,4 +156,64 @@ func TestAMergedContactLeavesEveryBoard(t *testing.T) {
 	assert.Empty(t, b.In)
 	assert.Len(t, b.Out, len(store.ContactFilters(live))+1)
 	assert.Contains(t, b.Out, store.CellOf(live))
+}
+
+// TestContactBoardsIsTheSameWhenNoFilterChanged: for every pair of
+// contacts that differ in one filter's value (or in none), the boards in,
+// out and stayed on are those the comparison of both contacts' boards
+// gives, also when nothing changed but the score.
+func TestContactBoardsIsTheSameWhenNoFilterChanged(t *testing.T) {
+	t.Parallel()
+	base := scoring.Contact{ID: "c-1", Behavior: 50, Grade: "B", Nurture: "evaluate", MQL: true,
+		Products: []scoring.Product{{Name: "analytics", Score: 10}, {Name: "billing"}, {Name: "crm", Score: 3}}}
+	edits := map[string]func(c *scoring.Contact){
+		"score":          func(c *scoring.Contact) { c.Behavior += 30 },
+		"grade":          func(c *scoring.Contact) { c.Grade = "A" },
+		"no grade":       func(c *scoring.Contact) { c.Grade = "" },
+		"stage":          func(c *scoring.Contact) { c.Stage++ },
+		"nurture":        func(c *scoring.Contact) { c.Nurture = "buy" },
+		"mql":            func(c *scoring.Contact) { c.MQL = false },
+		"aql":            func(c *scoring.Contact) { c.AQL = true },
+		"merged":         func(c *scoring.Contact) { c.MergedInto = "c-2" },
+		"product lost":   func(c *scoring.Contact) { c.Products[2].Score = 0 },
+		"product gained": func(c *scoring.Contact) { c.Products[1].Score = 1 },
+		"product points": func(c *scoring.Contact) { c.Products[0].Score = 40 },
+		"product added":  func(c *scoring.Contact) { c.Products = append(c.Products, scoring.Product{Name: "dw", Score: 2}) },
+		"zero added":     func(c *scoring.Contact) { c.Products = append(c.Products, scoring.Product{Name: "dw"}) },
+		"products gone":  func(c *scoring.Contact) { c.Products = nil },
+	}
+	for name, edit := range edits {
+		for _, forward := range []bool{true, false} {
+			before, now := base.Clone(), base.Clone()
+			edit(now)
+			if !forward {
+				before, now = now, before
+			}
+			got := store.ContactBoards(before, now)
+			in := append(store.ContactFilters(now), store.CellOf(now))
+			if now.MergedInto != "" {
+				in = nil
+			}
+			var stayed, out []store.Filter
+			if before.MergedInto == "" {
+				for _, f := range append(store.ContactFilters(before), store.CellOf(before)) {
+					if slices.Contains(in, f) {
+						stayed = append(stayed, f)
+					} else {
+						out = append(out, f)
+					}
+				}
+			}
+			want := store.Boards{Score: now.Score(), Prev: before.Score(), In: in, Stayed: stayed, Out: out}
+			assert.Equal(t, want, got, "%s, forward %v", name, forward)
+			switch {
+			case name == "score" || name == "product points" || name == "zero added":
+				assert.Empty(t, got.Out, "%s: no board left", name)
+			case name == "merged" && !forward: // from no board at all
+				assert.Empty(t, got.Out)
+			default:
+				assert.NotEmpty(t, got.Out, "%s, forward %v: a board left", name, forward)
+			}
+		}
+	}
 }
