@@ -170,6 +170,15 @@ func benchScorer(b *testing.B, replicas, listpackValue int) {
 	// Per event: the scorers with the embedded broker, and redis-server.
 	b.ReportMetric(float64(goCPU.Microseconds())/benchEvents, "process-cpu-µs/event")
 	b.ReportMetric(float64(redisCPU.Microseconds())/benchEvents, "redis-cpu-µs/event")
+	// Where the batches' path spends its time, per event
+	// (leads_scorer_step_seconds_total; fetch includes waiting).
+	for _, step := range []string{"fetch", "decode", "read", "apply", "commit"} {
+		var seconds float64
+		for _, g := range regs {
+			seconds += labelled(b, g, "leads_scorer_step_seconds_total", "step", step)
+		}
+		b.ReportMetric(seconds*1e6/benchEvents, step+"-µs/event")
+	}
 	b.ReportMetric(total("leads_scorer_transitions_total"), "transitions")
 	// Batches redone because another member committed one of their homes
 	// between their load and their commit.
@@ -300,6 +309,28 @@ func keysMemory(b *testing.B, rdb *redis.Client, pattern string, samples ...int)
 		flush()
 	}
 	return total
+}
+
+// labelled is the value of the counter name whose label is value.
+func labelled(b *testing.B, g prometheus.Gatherer, name, label, value string) float64 {
+	mfs, err := g.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	b.Fatalf("no %s{%s=%q}", name, label, value)
+	return 0
 }
 
 func sum(b *testing.B, g prometheus.Gatherer, name string) float64 {

@@ -30,7 +30,16 @@ type Metrics struct {
 	// TransitionLatency is from ingest of the causing event to the
 	// transition acknowledged on the transitions topic.
 	TransitionLatency prometheus.Histogram
+	// Steps counts the seconds the batches' path spends in each of
+	// batchSteps: their rates say where a scorer's time goes.
+	Steps *prometheus.CounterVec
 }
+
+// batchSteps are the steps of a batch's path, in order (Metrics.Steps):
+// waiting for and reading records (idle time included), decoding them,
+// reading what they need from Redis (dedupe and homes), applying them,
+// and committing (ledgers planned, states encoded, commit scripts run).
+var batchSteps = []string{"fetch", "decode", "read", "apply", "commit"}
 
 // retrySteps are the steps the scorer retries (Scorer.retry's what).
 var retrySteps = []string{"fetch", "process batch", "publish transitions", "commit offsets"}
@@ -65,6 +74,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "From ingest to the score committed in Redis.", Buckets: latencyBuckets}),
 		TransitionLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "leads_scorer_transition_latency_seconds",
 			Help: "From ingest of the causing event to the transition published.", Buckets: latencyBuckets}),
+		Steps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "leads_scorer_step_seconds_total",
+			Help: "Seconds the batches' path spent in each step: fetch (idle included), decode, read, apply, commit."},
+			[]string{"step"}),
+	}
+	for _, step := range batchSteps {
+		m.Steps.WithLabelValues(step)
 	}
 	// Every series a dashboard or an alert asks for exists from the start,
 	// at 0, rather than appearing with the first retry or crossing.
@@ -76,7 +91,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.Events, m.Transitions, m.Duplicates, m.DeadLetters, m.Conflicts, m.Retries, m.Stalled, m.BatchSeconds, m.BatchEvents,
-			m.EventLatency, m.TransitionLatency)
+			m.EventLatency, m.TransitionLatency, m.Steps)
 	}
 	return m
 }
@@ -85,6 +100,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 // know: clients may send any type (a source allowed "webinar.*" may send
 // "webinar.a.b"), and each would otherwise be a series of its own.
 const OtherType = "other"
+
+// spent adds the time since start to a step of batchSteps, and returns now.
+func (m *Metrics) spent(step string, start time.Time) time.Time {
+	now := time.Now()
+	m.Steps.WithLabelValues(step).Add(now.Sub(start).Seconds())
+	return now
+}
 
 func (m *Metrics) observeBatch(n int, d time.Duration) {
 	m.BatchSeconds.Observe(d.Seconds())

@@ -90,3 +90,40 @@ func series(t *testing.T, g prometheus.Gatherer) int {
 	}
 	return n
 }
+
+// TestStepSecondsSayWhereABatchsTimeGoes: the seconds of a batch's steps
+// are counted apart; an engine slowed by 200 ms shows in apply, and in no
+// other step.
+func TestStepSecondsSayWhereABatchsTimeGoes(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	metrics := NewMetrics(prometheus.NewRegistry())
+	st := store.New(testutil.RedisClient(t), testutil.Prefix(t))
+	s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100, MaxBackoff: time.Second},
+		testutil.Logger(t), nil, &flakySink{}, st, scoring.New(model.Default()), metrics)
+	require.NoError(t, err)
+	const slow = 200 * time.Millisecond
+	apply := s.proc.applyEvent
+	s.proc.applyEvent = func(w *scoring.Workspace, ev *event.Event) error {
+		if ev.ID == "e-0" {
+			time.Sleep(slow)
+		}
+		return apply(w, ev)
+	}
+	at := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	var evs []event.Event
+	for i := range 10 {
+		evs = append(evs, event.Event{ID: fmt.Sprintf("e-%d", i), Type: "webinar.attended", ContactID: fmt.Sprintf("c-%d", i), Time: at})
+	}
+	require.NoError(t, s.Process(ctx, (&log{t: t}).records(evs...)))
+
+	step := func(name string) float64 { return promtest.ToFloat64(metrics.Steps.WithLabelValues(name)) }
+	assert.GreaterOrEqual(t, step("apply"), slow.Seconds())
+	for _, name := range []string{"decode", "read", "commit"} {
+		assert.Positive(t, step(name), name)
+		assert.Less(t, step(name), slow.Seconds(), name)
+	}
+	assert.Zero(t, step("fetch"), "Process fetches nothing")
+	assert.Equal(t, len(batchSteps), promtest.CollectAndCount(metrics.Steps))
+}

@@ -75,7 +75,8 @@ type Processor struct {
 	failures map[recordID]failure
 	// forgotten is, per partition, the newest dedupe bucket deleted.
 	forgotten map[int32]int64
-	// applyEvent is Workspace.Apply; tests replace it to make the engine fail.
+	// applyEvent is Workspace.Apply; tests replace it to make the engine fail
+	// or slow.
 	applyEvent func(ws *scoring.Workspace, ev *event.Event) error
 	// afterLoad lets tests finish a post between a load and what follows.
 	afterLoad func()
@@ -140,7 +141,9 @@ type item struct {
 // Process commits a batch to Redis: it is safe to call again with the same
 // records after any failure, and so is delivering a post twice.
 func (p *Processor) Process(ctx context.Context, recs []stream.Record) (*Processed, error) {
+	start := time.Now()
 	items, err := p.decode(ctx, recs)
+	p.metrics.spent("decode", start)
 	if err != nil {
 		return nil, err
 	}
@@ -237,6 +240,7 @@ func (p *Processor) deadLetter(ctx context.Context, rec stream.Record, cause err
 // what it committed, even with an error, and when the events that caused
 // crossings were ingested.
 func (p *Processor) apply(ctx context.Context, all []item, need *commit.Needs) (*commit.Post, map[string]time.Time, error) {
+	start := time.Now()
 	items, err := p.setAside(ctx, all)
 	if err != nil {
 		return nil, nil, err
@@ -252,6 +256,7 @@ func (p *Processor) apply(ctx context.Context, all []item, need *commit.Needs) (
 	}()
 	b, targets, err := p.load(ctx, items, need)
 	derr := <-deduped
+	start = p.metrics.spent("read", start)
 	if derr == nil && err == nil && p.afterLoad != nil {
 		p.afterLoad()
 	}
@@ -266,6 +271,7 @@ func (p *Processor) apply(ctx context.Context, all []item, need *commit.Needs) (
 		return nil, nil, err
 	}
 	a, err := p.applyAll(ctx, b, items, dup)
+	start = p.metrics.spent("apply", start)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -277,6 +283,7 @@ func (p *Processor) apply(ctx context.Context, all []item, need *commit.Needs) (
 		b.Derived = p.later.derived
 	}
 	post, err := p.committer.Commit(ctx, b)
+	p.metrics.spent("commit", start)
 	if errors.Is(err, store.ErrConflict) {
 		p.metrics.Conflicts.Inc()
 		p.log.Debug("home changed under us; reloading", zap.Error(err))

@@ -221,8 +221,10 @@ func (s *Scorer) Run(ctx context.Context) error {
 		// A fetch that waits this long waits for events, and no batch
 		// reads Redis: the batches not yet finished may be.
 		idle := time.AfterFunc(finishWhenIdle, s.proc.later.allow)
+		fetching := time.Now()
 		recs, err := s.src.FetchBatch(ctx, s.cfg.BatchSize, s.cfg.Linger)
 		idle.Stop()
+		s.metrics.spent("fetch", fetching)
 		// A batch that is not full, and whose first event was waited for
 		// (as far as the source says), says the scorer has caught up with
 		// the events.
