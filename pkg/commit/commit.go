@@ -190,6 +190,11 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 	if err != nil {
 		return nil, err
 	}
+	crossings := len(p.Crossings)
+	for i := range commits {
+		crossings += len(again[i]) + len(commits[i].Outbox)
+	}
+	p.Crossings = slices.Grow(p.Crossings, crossings-len(p.Crossings))
 	// Homes that conflicted (store.ErrConflict) or that Redis refused
 	// (store.HomeError) are not committed.
 	var failures []error
@@ -267,7 +272,8 @@ func (c *Committer) commits(ctx context.Context, b *Batch, p *Post) (commits []s
 		var fresh []store.OutboxEntry
 		if c.Withhold {
 			p.Withheld += len(h.Crossings)
-		} else {
+		} else if len(h.Crossings) > 0 {
+			fresh = make([]store.OutboxEntry, 0, len(h.Crossings))
 			for _, x := range h.Crossings {
 				fresh = append(fresh, store.OutboxEntry{Writer: c.Writer, Crossing: x})
 			}

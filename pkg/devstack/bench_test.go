@@ -9,6 +9,7 @@ import (
 	"math"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -128,9 +129,12 @@ func benchScorer(b *testing.B, replicas, listpackValue int) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var elapsed, goCPU, redisCPU time.Duration
+	var allocated uint64
 	for b.Loop() {
 		stopProfile := profileRun(b)
 		go0, redis0 := testutil.CPU(b, rdb)
+		var mem0, mem1 runtime.MemStats
+		runtime.ReadMemStats(&mem0)
 		start := time.Now()
 		for _, s := range scorers {
 			go func() { _ = s.Run(runCtx) }()
@@ -154,6 +158,8 @@ func benchScorer(b *testing.B, replicas, listpackValue int) {
 		}
 		elapsed = time.Since(start)
 		go1, redis1 := testutil.CPU(b, rdb)
+		runtime.ReadMemStats(&mem1)
+		allocated = mem1.TotalAlloc - mem0.TotalAlloc
 		goCPU, redisCPU = go1-go0, redis1-redis0
 		stopProfile()
 	}
@@ -170,6 +176,9 @@ func benchScorer(b *testing.B, replicas, listpackValue int) {
 	// Per event: the scorers with the embedded broker, and redis-server.
 	b.ReportMetric(float64(goCPU.Microseconds())/benchEvents, "process-cpu-µs/event")
 	b.ReportMetric(float64(redisCPU.Microseconds())/benchEvents, "redis-cpu-µs/event")
+	// Bytes the process allocated (scorers, embedded broker, reader): less
+	// noisy than its CPU, and what the collector's work follows.
+	b.ReportMetric(float64(allocated)/benchEvents, "alloc-bytes/event")
 	// Where the batches' path spends its time, per event
 	// (leads_scorer_step_seconds_total; fetch includes waiting).
 	for _, step := range []string{"fetch", "decode", "read", "apply", "commit"} {

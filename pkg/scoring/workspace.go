@@ -417,6 +417,11 @@ func (w *Workspace) Contact(id string) *Contact {
 func (w *Workspace) finish(cause string, at time.Time) error {
 	for _, l := range w.res.Ledger {
 		h := w.Homes[w.Where[l.ContactID]]
+		if h.Ledger == nil {
+			// A batch gives a home a few lines (demo traffic: 3 on
+			// average): room for them at once, not 1, 2, then 4.
+			h.Ledger = make([]Entry, 0, 4)
+		}
 		h.Ledger = append(h.Ledger, l)
 		h.Changed = true
 	}

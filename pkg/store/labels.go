@@ -405,23 +405,36 @@ func (p *prepared) note(texts map[string]uint32) {
 func packPrepared(entries []scoring.Entry, preps []prepared, texts map[string]uint32) []rawLine {
 	lines := make([]rawLine, len(entries))
 	for i := range entries {
-		e, p := &entries[i], &preps[i]
-		lines[i] = rawLine{time: e.Time, cause: p.cause, points: e.Points, behavior: e.Behavior, fit: e.Fit, label: texts[p.label]}
-		if p.prefix != "" {
-			lines[i].cause.prefix = texts[p.prefix]
-		}
-		switch {
-		case e.Points == 0:
-			lines[i].axis = axisNone
-		case e.Kind == scoring.KindBehavior || e.Kind == scoring.KindDecay:
-			lines[i].axis = axisBehavior
-		case e.Kind == scoring.KindFit:
-			lines[i].axis = axisFit
-		default:
-			lines[i].axis = axisElsewhere
-		}
+		lines[i] = packLine(&entries[i], &preps[i], texts)
 	}
 	return lines
+}
+
+// packSome is packPrepared of the entries at the indexes which.
+func packSome(entries []scoring.Entry, preps []prepared, which []int, texts map[string]uint32) []rawLine {
+	lines := make([]rawLine, len(which))
+	for i, j := range which {
+		lines[i] = packLine(&entries[j], &preps[j], texts)
+	}
+	return lines
+}
+
+func packLine(e *scoring.Entry, p *prepared, texts map[string]uint32) rawLine {
+	l := rawLine{time: e.Time, cause: p.cause, points: e.Points, behavior: e.Behavior, fit: e.Fit, label: texts[p.label]}
+	if p.prefix != "" {
+		l.cause.prefix = texts[p.prefix]
+	}
+	switch {
+	case e.Points == 0:
+		l.axis = axisNone
+	case e.Kind == scoring.KindBehavior || e.Kind == scoring.KindDecay:
+		l.axis = axisBehavior
+	case e.Kind == scoring.KindFit:
+		l.axis = axisFit
+	default:
+		l.axis = axisElsewhere
+	}
+	return l
 }
 
 // unpackLines turns lines of one contact back into entries, newest first.

@@ -95,8 +95,8 @@ func (s *Store) planLedgers(ctx context.Context, commits []Commit) ([]*ledgerPla
 		for _, id := range h.Removed {
 			removed[id] = true
 		}
-		byContact := map[string][]scoring.Entry{}
-		prepsOf := map[string][]prepared{}
+		// Each contact's lines, as indexes in the home's ledger.
+		byContact := map[string][]int{}
 		var order []string
 		for j, l := range h.Ledger {
 			if removed[l.ContactID] {
@@ -105,8 +105,7 @@ func (s *Store) planLedgers(ctx context.Context, commits []Commit) ([]*ledgerPla
 			if _, ok := byContact[l.ContactID]; !ok {
 				order = append(order, l.ContactID)
 			}
-			byContact[l.ContactID] = append(byContact[l.ContactID], l)
-			prepsOf[l.ContactID] = append(prepsOf[l.ContactID], preps[i][j])
+			byContact[l.ContactID] = append(byContact[l.ContactID], j)
 		}
 		for id := range cm.Carry {
 			if _, ok := byContact[id]; !ok && !removed[id] {
@@ -124,7 +123,7 @@ func (s *Store) planLedgers(ctx context.Context, commits []Commit) ([]*ledgerPla
 			}
 		}
 		for _, id := range order {
-			fresh := packPrepared(byContact[id], prepsOf[id], texts)
+			fresh := packSome(h.Ledger, preps[i], byContact[id], texts)
 			t, known := tails[id]
 			switch carried := cm.Carry[id]; {
 			case len(carried) > 0:

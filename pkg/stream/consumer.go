@@ -78,22 +78,18 @@ func (c *Consumer) FetchBatch(ctx context.Context, limit int, linger time.Durati
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
 	c.waited.Store(int64(time.Since(start)))
-	msgs := make([]kafka.Message, 1, min(limit, 4096))
-	msgs[0] = first
+	out := make([]Record, 1, min(limit, 4096))
+	out[0] = fromMessage(&first)
 	if limit > 1 {
 		lctx, cancel := context.WithTimeout(ctx, linger)
-		for len(msgs) < limit {
+		for len(out) < limit {
 			m, err := c.r.FetchMessage(lctx)
 			if err != nil {
 				break // linger over, ctx done or reader closed: the next call reports it
 			}
-			msgs = append(msgs, m)
+			out = append(out, fromMessage(&m))
 		}
 		cancel()
-	}
-	out := make([]Record, len(msgs))
-	for i := range msgs {
-		out[i] = fromMessage(&msgs[i])
 	}
 	return out, nil
 }
