@@ -640,7 +640,12 @@ func (s *Store) commitCalls(commits []Commit, plans []*ledgerPlan) ([]commitCall
 	}
 	var calls []commitCall
 	for _, r := range s.scriptCalls(len(commits), func(i int) int { return 1 + len(args[i]) }) {
-		c := commitCall{args: []any{r[1] - r[0]}, from: r[0], to: r[1]}
+		nk, na := 0, 1
+		for i := r[0]; i < r[1]; i++ {
+			nk, na = nk+len(keys[i]), na+1+len(args[i])
+		}
+		c := commitCall{keys: make([]string, 0, nk), args: make([]any, 1, na), from: r[0], to: r[1]}
+		c.args[0] = r[1] - r[0]
 		for i := r[0]; i < r[1]; i++ {
 			c.keys = append(c.keys, keys[i]...)
 			c.args = append(append(c.args, len(keys[i])), args[i]...)
@@ -700,8 +705,9 @@ func isNoScript(err error) bool {
 
 func (s *Store) commitArgs(c *Commit, plan *ledgerPlan) ([]string, []any, error) {
 	h := c.Home
-	keys := []string{s.HomeKey(h.ID), s.outboxKey(h.ID), s.reportsKey(h.ID)}
-	args := make([]any, 0, 8+2*len(h.Contacts)+2*len(c.Offsets)+3*len(plan.writes))
+	keys := make([]string, 3, 3+len(plan.writes))
+	keys[0], keys[1], keys[2] = s.HomeKey(h.ID), s.outboxKey(h.ID), s.reportsKey(h.ID)
+	args := make([]any, 0, 10+2*len(h.Contacts)+2*len(c.Offsets)+len(h.Removed)+len(c.Outbox)+3*len(plan.writes))
 	args = append(args, c.Meta.Version, 0)
 	sets := 0
 	set := func(field string, value any) {

@@ -20,6 +20,9 @@ type Consumer struct {
 	totals ConsumerStats
 	// waited is how long the last FetchBatch waited for its first record.
 	waited atomic.Int64
+	// fetched is how many records the last FetchBatch returned: the next
+	// is likely as many, and is allocated so.
+	fetched atomic.Int64
 }
 
 type topicPartition struct {
@@ -78,7 +81,7 @@ func (c *Consumer) FetchBatch(ctx context.Context, limit int, linger time.Durati
 		return nil, fmt.Errorf("fetch: %w", err)
 	}
 	c.waited.Store(int64(time.Since(start)))
-	out := make([]Record, 1, min(limit, 4096))
+	out := make([]Record, 1, min(limit, max(64, int(c.fetched.Load())*9/8)))
 	out[0] = fromMessage(&first)
 	if limit > 1 {
 		lctx, cancel := context.WithTimeout(ctx, linger)
@@ -91,6 +94,7 @@ func (c *Consumer) FetchBatch(ctx context.Context, limit int, linger time.Durati
 		}
 		cancel()
 	}
+	c.fetched.Store(int64(len(out)))
 	return out, nil
 }
 
