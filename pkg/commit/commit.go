@@ -447,9 +447,15 @@ func (c *Committer) indexEntries(b *Batch, conflicted map[string]bool) map[strin
 // decay time of touched contacts and their accounts, and the email lookup
 // of the addresses the batch gave its contacts.
 func (c *Committer) derived(b *Batch, conflicted map[string]bool, where map[string]string) store.Derived {
-	d := store.Derived{Where: where, Contacts: map[string]int32{}, Accounts: map[string]int32{}, Due: map[string]int64{}}
+	n := len(b.WS.Touched)
+	d := store.Derived{Where: where, Contacts: make(map[string]int32, n), Accounts: map[string]int32{},
+		Due: make(map[string]int64, n)}
 	// Each contact as the batch loaded it, from whichever home it was in.
-	before := map[string]*scoring.Contact{}
+	loaded := 0
+	for _, home := range b.Before {
+		loaded += len(home)
+	}
+	before := make(map[string]*scoring.Contact, loaded)
 	for _, home := range b.Before {
 		for id, c := range home {
 			before[id] = c
@@ -470,7 +476,7 @@ func (c *Committer) derived(b *Batch, conflicted map[string]bool, where map[stri
 				}
 				d.Due[cid] = c.Engine.NextDue(ct)
 				if d.Boards == nil {
-					d.Boards = map[string]store.Boards{}
+					d.Boards = make(map[string]store.Boards, n)
 				}
 				d.Boards[cid] = store.ContactBoards(before[cid], ct)
 			}

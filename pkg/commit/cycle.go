@@ -86,6 +86,8 @@ func (c *Committer) Load(ctx context.Context, contacts []string, plan Plan, need
 	}
 	maps.Copy(where, unwritten)
 	ws := scoring.NewWorkspace(c.Engine, nil)
+	// Sized for the batch: they grow to about as many contacts.
+	ws.Where, ws.Touched = make(map[string]string, len(contacts)), make(map[string]bool, len(contacts))
 	ws.Asked(contacts...)
 	for contact, home := range where {
 		ws.Locate(contact, home)
@@ -115,6 +117,9 @@ func (c *Committer) Load(ctx context.Context, contacts []string, plan Plan, need
 	}
 	b := &Batch{WS: ws, Where: where, Metas: metas, Before: make(map[string]map[string]*scoring.Contact, len(homes)),
 		Applied: map[string]map[int32]int64{}}
+	if len(ws.Homes) == 0 {
+		ws.Homes = make(map[string]*scoring.Home, len(homes))
+	}
 	for id, h := range homes {
 		before := make(map[string]*scoring.Contact, len(h.Contacts))
 		for cid, ct := range h.Contacts {

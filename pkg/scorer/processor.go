@@ -383,7 +383,7 @@ type applied struct {
 // incomplete (Workspace.Missing), the commit refuses it, and the next try
 // loads what every such event needs.
 func (p *Processor) applyAll(ctx context.Context, b *commit.Batch, items []item, dup []bool) (*applied, error) {
-	a := &applied{done: make([]store.Delivery, 0, len(items)), byType: map[string]int{}, ingested: map[string]time.Time{}}
+	a := &applied{done: make([]store.Delivery, 0, len(items)), byType: map[string]int{}, ingested: make(map[string]time.Time, len(items))}
 	ws := b.WS
 	for i := range items {
 		it := &items[i]

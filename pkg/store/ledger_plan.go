@@ -42,7 +42,7 @@ type ledgerPlan struct {
 // commits again without loading (a benchmark) appends where it should.
 func (p *ledgerPlan) done(m *Meta) {
 	if m.tails == nil {
-		m.tails = map[string]ledgerTail{}
+		m.tails = make(map[string]ledgerTail, len(p.tails))
 	}
 	for c, t := range p.tails {
 		m.tails[c] = t
