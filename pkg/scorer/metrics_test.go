@@ -92,7 +92,7 @@ func series(t *testing.T, g prometheus.Gatherer) int {
 }
 
 // TestStepSecondsSayWhereABatchsTimeGoes: the seconds of a batch's steps
-// are counted apart; an engine slowed by 200 ms shows in apply, and in no
+// are counted apart; an engine slowed by 400 ms shows in apply, and in no
 // other step.
 func TestStepSecondsSayWhereABatchsTimeGoes(t *testing.T) {
 	t.Parallel()
@@ -103,7 +103,7 @@ func TestStepSecondsSayWhereABatchsTimeGoes(t *testing.T) {
 	s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100, MaxBackoff: time.Second},
 		testutil.Logger(t), nil, &flakySink{}, st, scoring.New(model.Default()), metrics)
 	require.NoError(t, err)
-	const slow = 200 * time.Millisecond
+	const slow = 400 * time.Millisecond
 	apply := s.proc.applyEvent
 	s.proc.applyEvent = func(w *scoring.Workspace, ev *event.Event) error {
 		if ev.ID == "e-0" {
