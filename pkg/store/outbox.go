@@ -14,12 +14,12 @@ import (
 
 // A home's outbox holds the crossings committed with it and not yet known
 // published: a set beside the home's hash, in its slot, of one member per
-// entry, in a binary form (outboxFormat). A commit adds its crossings to it, and a
-// post removes exactly the members it published, so a commit of another
-// writer in between neither brings back what was cleared nor keeps what
-// was published. Each entry names the writer that committed it, so that
-// whoever loads a home can leave alone the crossings another live writer
-// is publishing (see commit.Committer).
+// entry, in a binary form (outboxFormat). A commit adds its crossings to
+// it, and a post removes exactly the members it published, so a commit of
+// another writer in between neither brings back what was cleared nor keeps
+// what was published. Each entry names the writer that committed it, so
+// that whoever loads a home can leave alone the crossings another live
+// writer is publishing (see commit.Committer).
 //
 // An outbox written before entries had writers is a JSON array in the
 // home's hash: it is read as entries of writer "", moved into the set by
