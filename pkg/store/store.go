@@ -749,11 +749,7 @@ func (s *Store) commitArgs(c *Commit, plan *ledgerPlan) ([]string, []any, error)
 	args = append(args, dels...)
 	args = append(args, len(outbox))
 	for i := range outbox {
-		m, err := outboxMember(&outbox[i])
-		if err != nil {
-			return nil, nil, err
-		}
-		args = append(args, m)
+		args = append(args, outboxMember(&outbox[i]))
 	}
 	switch {
 	case len(c.Reports) > 0:
