@@ -53,6 +53,13 @@ type Committer struct {
 	// derived keys their caller writes later (Batch.Derived): Load reads
 	// them over the index.
 	Unindexed *Unindexed
+	// KeepEarlierDue leaves a contact's entry in the due index as it is
+	// when the batch moved the contact's next due time later (most events
+	// do): the entry, earlier than due, still brings the decayer to the
+	// contact, which then finds nothing due and writes the later time
+	// (see decay.Decayer.reindex). The scorer sets it; the decayer, whose
+	// contacts are due when it commits them, does not.
+	KeepEarlierDue bool
 }
 
 // Writers of outbox entries.
@@ -474,7 +481,9 @@ func (c *Committer) derived(b *Batch, conflicted map[string]bool, where map[stri
 				} else {
 					d.Contacts[cid] = ct.Score()
 				}
-				d.Due[cid] = c.Engine.NextDue(ct)
+				if due := c.Engine.NextDue(ct); !c.KeepEarlierDue || b.Redone[cid] || !c.dueLater(before[cid], due) {
+					d.Due[cid] = due
+				}
 				if d.Boards == nil {
 					d.Boards = make(map[string]store.Boards, n)
 				}
@@ -498,6 +507,20 @@ func (c *Committer) derived(b *Batch, conflicted map[string]bool, where map[stri
 		}
 	}
 	return d
+}
+
+// dueLater reports whether due is at or after the next due time of a
+// contact as loaded (nil: new), which the due index then holds or precedes:
+// written when that contact was committed, by a batch that moved it
+// earlier, or a batch before it. A contact last scored by another model
+// may have had another due time (the model's decay or dormancy changed):
+// its entry is written.
+func (c *Committer) dueLater(before *scoring.Contact, due int64) bool {
+	if before == nil || before.Model != c.Engine.Model().Version {
+		return false
+	}
+	prev := c.Engine.NextDue(before)
+	return prev != 0 && due >= prev
 }
 
 // PublishOrphans publishes the crossings of the homes in the outbox index

@@ -37,6 +37,11 @@ type Batch struct {
 	// Emails are the addresses the batch's events gave contacts, as
 	// store.EmailHash → contact, for the email lookup.
 	Emails map[string]string
+	// Redone are contacts of events the batch found applied before (by
+	// their home's watermark): the run that applied them may have died
+	// before writing their derived keys, so all of those are written,
+	// their due index entries included (see Committer.KeepEarlierDue).
+	Redone map[string]bool
 	// Committed, when set, is given the post as soon as Commit has
 	// committed the homes, before it writes the derived keys, so that the
 	// transitions are published while those are written. Whoever it is

@@ -3,12 +3,14 @@ package decay
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -324,4 +326,101 @@ func TestCrossingsOfADecayerThatDiedBeforePublishingAreDrained(t *testing.T) {
 	for i := range 10 {
 		assert.Equal(t, clean.contact(t, fmt.Sprint("c-", i)), crashed.contact(t, fmt.Sprint("c-", i)))
 	}
+}
+
+// dueEntry is a contact's time in the due index (0: none).
+func (r *rig) dueEntry(t *testing.T, id string) int64 {
+	t.Helper()
+	at, err := r.st.Client().ZScore(r.ctx, r.st.DueKey(store.DueShard(id)), id).Result()
+	if errors.Is(err, redis.Nil) {
+		return 0
+	}
+	require.NoError(t, err)
+	return int64(at)
+}
+
+// TestAnEarlierDueEntryBringsTheDecayerToNothing: an event that moves a
+// contact's next due time later leaves its due index entry as it was; the
+// decayer, brought to the contact at that time, finds nothing due, changes
+// nothing and writes the later time, at which the contact decays.
+func TestAnEarlierDueEntryBringsTheDecayerToNothing(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.score(t, event.Event{ID: "click-1", Type: "email.clicked", ContactID: "c-1", Time: day(0)},
+		event.Event{ID: "click-2", Type: "email.clicked", ContactID: "c-1", Time: day(1)})
+	first := r.engine.NextDue(r.contact(t, "c-1"))
+	require.NotZero(t, first)
+	require.Equal(t, first, r.dueEntry(t, "c-1"))
+
+	r.score(t, event.Event{ID: "click-3", Type: "email.clicked", ContactID: "c-1", Time: day(5)})
+	before := r.contact(t, "c-1")
+	due := r.engine.NextDue(before)
+	require.Greater(t, due, first)
+	assert.Equal(t, first, r.dueEntry(t, "c-1"), "the earlier entry kept")
+	sent := len(r.sink.recs)
+
+	d := r.decayer(t, "a")
+	n, err := d.Pass(r.ctx, time.Unix(first, 0))
+	require.NoError(t, err)
+	assert.Zero(t, n, "nothing decayed")
+	assert.Equal(t, *before, *r.contact(t, "c-1"), "the contact as it was")
+	assert.Len(t, r.sink.recs, sent, "nothing published")
+	assert.Equal(t, due, r.dueEntry(t, "c-1"), "the entry moved to the contact's due time")
+	backlog, err := r.st.Backlog(r.ctx, time.Unix(due-1, 0))
+	require.NoError(t, err)
+	assert.Zero(t, backlog)
+
+	n, err = d.Pass(r.ctx, time.Unix(due, 0))
+	require.NoError(t, err)
+	assert.Equal(t, 1, n, "due then")
+	assert.NotEqual(t, *before, *r.contact(t, "c-1"))
+}
+
+// TestARedeliveredEventWritesItsDueEntryAgain: a scorer that died after a
+// commit and before writing its derived keys left no due entry; the event,
+// redelivered, is not applied again but writes it.
+func TestARedeliveredEventWritesItsDueEntryAgain(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	click := event.Event{ID: "click-1", Type: "email.clicked", ContactID: "c-1", Time: day(0)}
+	r.score(t, click)
+	c := r.contact(t, "c-1")
+	due := r.engine.NextDue(c)
+	require.Equal(t, due, r.dueEntry(t, "c-1"))
+	// What that scorer never wrote: the entry, and the id as seen.
+	require.NoError(t, r.st.Client().ZRem(r.ctx, r.st.DueKey(store.DueShard("c-1")), "c-1").Err())
+	require.NoError(t, r.st.ForgetDeliveries(r.ctx, 0, store.DedupeBucket(time.Unix(0, 0), scorer.DefaultDedupeWindow)))
+
+	v, err := json.Marshal(&click)
+	require.NoError(t, err)
+	require.NoError(t, r.scorer.Process(r.ctx, []stream.Record{{Topic: "e", Partition: 0, Offset: r.offset, Value: v}}))
+	assert.Equal(t, *c, *r.contact(t, "c-1"), "not applied again")
+	assert.Equal(t, due, r.dueEntry(t, "c-1"))
+}
+
+// TestAnEventUnderANewModelWritesItsDueEntry: a model whose decay comes
+// sooner makes the contact's next due time earlier than its entry, though
+// later than the time the new model gives the contact as it was: the entry
+// is written.
+func TestAnEventUnderANewModelWritesItsDueEntry(t *testing.T) {
+	t.Parallel()
+	r := newRig(t)
+	r.score(t, event.Event{ID: "click-1", Type: "email.clicked", ContactID: "c-1", Time: day(0)},
+		event.Event{ID: "click-2", Type: "email.clicked", ContactID: "c-1", Time: day(1)})
+	first := r.dueEntry(t, "c-1")
+	require.NotZero(t, first)
+
+	m := *model.Default()
+	m.Version += "-sooner"
+	m.Decay.IdleAfter /= 4
+	sooner := scoring.New(&m)
+	s, err := scorer.New(scorer.Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100}, testutil.Logger(t), nil, r.sink, r.st, sooner, nil)
+	require.NoError(t, err)
+	click := event.Event{ID: "click-3", Type: "email.clicked", ContactID: "c-1", Time: day(2)}
+	v, err := json.Marshal(&click)
+	require.NoError(t, err)
+	require.NoError(t, s.Process(r.ctx, []stream.Record{{Topic: "e", Partition: 0, Offset: r.offset + 1, Value: v}}))
+	due := sooner.NextDue(r.contact(t, "c-1"))
+	require.Less(t, due, first)
+	assert.Equal(t, due, r.dueEntry(t, "c-1"))
 }

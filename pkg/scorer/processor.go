@@ -402,6 +402,10 @@ func (p *Processor) applyAll(ctx context.Context, b *commit.Batch, items []item,
 				a.done = append(a.done, p.delivery(it))
 				if !it.ev.IsAccountEvent() {
 					ws.Touched[it.ev.ContactID] = true
+					if b.Redone == nil {
+						b.Redone = map[string]bool{}
+					}
+					b.Redone[it.ev.ContactID] = true
 				}
 				noteEmail(b, &it.ev)
 				continue

@@ -129,7 +129,8 @@ func New(cfg Config, log *zap.Logger, src Source, sink Sink, st *store.Store, en
 	if metrics == nil {
 		metrics = NewMetrics(nil)
 	}
-	committer := &commit.Committer{Store: st, Sink: sink, Topic: cfg.TransitionsTopic, Engine: engine, Writer: commit.ScorerWriter()}
+	committer := &commit.Committer{Store: st, Sink: sink, Topic: cfg.TransitionsTopic, Engine: engine, Writer: commit.ScorerWriter(),
+		KeepEarlierDue: true}
 	proc := NewProcessor(ProcessorConfig{MaxAttempts: cfg.MaxAttempts, DedupeWindow: cfg.DedupeWindow, Latency: true}, log,
 		committer, ToDLQ{Sink: sink, Topic: cfg.DLQTopic, Now: time.Now}, metrics)
 	return &Scorer{cfg: cfg, log: log, src: src, proc: proc, metrics: metrics, now: time.Now}, nil
