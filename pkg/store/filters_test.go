@@ -217,3 +217,40 @@ func TestContactBoardsIsTheSameWhenNoFilterChanged(t *testing.T) {
 		}
 	}
 }
+
+// TestContactsLeavingOneBoardTogetherAllLeaveIt: contacts merged into
+// others and contacts whose grade changed, several to a board in one
+// write, are off the boards they left, and the others stay.
+func TestContactsLeavingOneBoardTogetherAllLeaveIt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.New(testutil.RedisClient(t), testutil.Prefix(t))
+	d := store.Derived{Contacts: map[string]int32{}, Boards: map[string]store.Boards{}}
+	for i := range 6 {
+		c := &scoring.Contact{ID: fmt.Sprint("c", i), Behavior: int32(10 * (i + 1)), Grade: "A"}
+		d.Contacts[c.ID] = c.Score()
+		d.Boards[c.ID] = store.ContactBoards(nil, c)
+	}
+	require.NoError(t, st.WriteDerived(ctx, d))
+	ids := func(board string) []string {
+		t.Helper()
+		items, err := st.Leaderboard(ctx, board, 10)
+		require.NoError(t, err)
+		var out []string
+		for _, it := range items {
+			out = append(out, it.ID)
+		}
+		return out
+	}
+	gradeA := store.Filter{Field: store.FilterGrade, Value: "A"}.Board()
+	require.Equal(t, []string{"c5", "c4", "c3", "c2", "c1", "c0"}, ids(gradeA))
+
+	d = store.Derived{Retired: []string{"c0", "c2"}, Boards: map[string]store.Boards{}}
+	for _, id := range []string{"c1", "c4"} {
+		before := &scoring.Contact{ID: id, Behavior: 20, Grade: "A"}
+		d.Boards[id] = store.ContactBoards(before, &scoring.Contact{ID: id, Behavior: 20, Grade: "B"})
+	}
+	require.NoError(t, st.WriteDerived(ctx, d))
+	assert.Equal(t, []string{"c5", "c4", "c3", "c1"}, ids("contact"), "c0 and c2 merged into others")
+	assert.Equal(t, []string{"c5", "c3", "c2", "c0"}, ids(gradeA), "c1 and c4 went to B")
+}

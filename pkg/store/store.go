@@ -809,6 +809,7 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 	filtered := map[string]map[string]int32{}
 	skipped := map[string]Ranked{}
 	var left []string
+	leaving := map[string][]any{} // board → contacts to take off it
 	cells := map[string]bool{}
 	for c, b := range d.Boards {
 		for _, f := range b.In {
@@ -835,8 +836,13 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 			filtered[board][c] = b.Score
 		}
 		for _, f := range b.Out {
-			left = append(left, f.Board())
+			board := f.Board()
+			left = append(left, board)
+			leaving[board] = append(leaving[board], c)
 		}
+	}
+	for _, c := range d.Retired {
+		leaving["contact"] = append(leaving["contact"], c)
 	}
 	var ranks boardWrites
 	s.rank(&ranks, "contact", d.Contacts, nil, s.LeaderboardSize)
@@ -872,13 +878,9 @@ func (s *Store) WriteDerived(ctx context.Context, d Derived) error {
 				pipe.SRem(ctx, s.mqaKey(), a)
 			}
 		}
-		for _, c := range d.Retired {
-			pipe.ZRem(ctx, s.LeaderboardKey("contact"), c)
-		}
-		for c, b := range d.Boards {
-			for _, f := range b.Out {
-				pipe.ZRem(ctx, s.LeaderboardKey(f.Board()), c)
-			}
+		// One ZREM per board: many contacts leave the same few boards.
+		for board, members := range leaving {
+			pipe.ZRem(ctx, s.LeaderboardKey(board), members...)
 		}
 		after = s.queueRanks(ctx, pipe, &ranks)
 		for c, at := range d.Due {
