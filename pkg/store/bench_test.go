@@ -34,18 +34,7 @@ func BenchmarkCommitAll(b *testing.B) {
 	at := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	commits := make([]Commit, homes)
 	for n := range commits {
-		h := scoring.NewHome(fmt.Sprintf("a:acct-%d.io", n))
-		for i := range perHome {
-			c := &scoring.Contact{ID: fmt.Sprintf("c-%d-%d", n, i)}
-			var res scoring.Result
-			ev := event.Event{ID: "e-" + c.ID, Type: "email.clicked", ContactID: c.ID, AccountID: h.Account.ID, Time: at}
-			if err := engine.Apply(h.Account, c, &ev, &res); err != nil {
-				b.Fatal(err)
-			}
-			h.Contacts[c.ID] = c
-			h.Ledger = append(h.Ledger, res.Ledger...)
-		}
-		commits[n] = Commit{Home: h, Meta: &Meta{}, Offsets: map[int32]int64{int32(n % 8): int64(n)}}
+		commits[n] = commitOf(b, engine, scoring.NewHome(fmt.Sprintf("a:acct-%d.io", n)), perHome, at, n)
 	}
 	measure := func(b *testing.B, op func() error) {
 		if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
@@ -64,21 +53,59 @@ func BenchmarkCommitAll(b *testing.B) {
 		}
 		b.ReportMetric((cpu()-cpu0)*1e6/float64(b.N*homes*perHome), "redis-µs/contact")
 	}
+	commitAll := func(commits []Commit) error {
+		versions, errs, err := s.CommitAll(ctx, commits)
+		if err != nil {
+			return err
+		}
+		for i := range commits {
+			if errs[i] != nil {
+				return errs[i]
+			}
+			commits[i].Meta.Version = versions[i]
+		}
+		return nil
+	}
 	b.Run("script", func(b *testing.B) {
-		measure(b, func() error {
-			versions, errs, err := s.CommitAll(ctx, commits)
-			if err != nil {
-				return err
-			}
-			for i := range commits {
-				if errs[i] != nil {
-					return errs[i]
-				}
-				commits[i].Meta.Version = versions[i]
-			}
-			return nil
-		})
+		measure(b, func() error { return commitAll(commits) })
 	})
+	// The same on ledgers of 20 and 180 lines (retention keeps 200): a
+	// ledger appended to is read into the script and set whole while it
+	// is short, appended to and copied once it is long (see commit.lua).
+	// Run it with -benchtime 20x or less, so that no ledger reaches 200.
+	for _, n := range []int{20, 180} {
+		b.Run(fmt.Sprintf("script-%d-lines", n), func(b *testing.B) {
+			long := make([]Commit, homes)
+			for h := range long {
+				long[h] = commitOf(b, engine, scoring.NewHome(fmt.Sprintf("a:long%d-%d.io", n, h)), perHome, at, h)
+				// n lines a contact, an hour apart, each of its own
+				// cause, before the line measured.
+				one := long[h].Home.Ledger
+				var lines []scoring.Entry
+				for k := range int64(n) {
+					for _, e := range one {
+						e.Time -= (int64(n) - k) * 3600
+						e.Cause += fmt.Sprint("-", k)
+						lines = append(lines, e)
+					}
+				}
+				long[h].Home.Ledger = append(lines, one...)
+			}
+			if err := commitAll(long); err != nil {
+				b.Fatal(err)
+			}
+			for h := range long {
+				long[h].Home.Ledger = long[h].Home.Ledger[n*perHome:]
+			}
+			h := long[0].Home
+			size, err := rdb.StrLen(ctx, s.ledgerKey(h.ID, h.Ledger[0].ContactID)).Result()
+			if err != nil {
+				b.Fatal(err)
+			}
+			measure(b, func() error { return commitAll(long) })
+			b.ReportMetric(float64(size), "ledger-bytes")
+		})
+	}
 	plans, err := s.planLedgers(ctx, commits)
 	if err != nil {
 		b.Fatal(err)
@@ -164,6 +191,23 @@ func BenchmarkCommitAll(b *testing.B) {
 			return err
 		})
 	})
+}
+
+// commitOf is the commit of home h with perHome new contacts, each with one
+// email click scored at at, and an offset n.
+func commitOf(b *testing.B, engine *scoring.Engine, h *scoring.Home, perHome int, at time.Time, n int) Commit {
+	b.Helper()
+	for i := range perHome {
+		c := &scoring.Contact{ID: fmt.Sprintf("c-%s-%d", h.ID, i)}
+		var res scoring.Result
+		ev := event.Event{ID: "e-" + c.ID, Type: "email.clicked", ContactID: c.ID, AccountID: h.Account.ID, Time: at}
+		if err := engine.Apply(h.Account, c, &ev, &res); err != nil {
+			b.Fatal(err)
+		}
+		h.Contacts[c.ID] = c
+		h.Ledger = append(h.Ledger, res.Ledger...)
+	}
+	return Commit{Home: h, Meta: &Meta{}, Offsets: map[int32]int64{int32(n % 8): int64(n)}}
 }
 
 // BenchmarkWriteDerived writes the derived keys (index, due index, the

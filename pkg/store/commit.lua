@@ -12,19 +12,26 @@
 --   number of entries to add to the outbox, then the entries,
 --   the report deltas: 's' and the deltas to set, 'd' to delete them, or
 --     'k' to keep them as they are,
---   then for each ledger key (a packed string, see packed.go): 'a', its
---     expected length and lines to append; 'r' and the whole ledger; or
---     'd' to delete it (the ledger of a contact that left, or emptied).
+--   then for each ledger key (a packed string, see packed.go): 'a' or
+--     'A' (a long ledger), its expected length and lines to append; 'r'
+--     and the whole ledger; or 'd' to delete it (the ledger of a contact
+--     that left, or emptied).
 -- Returns per home {1, new version}, or {0, current version} when another
 -- writer committed since the caller loaded it, or {2, current version}
 -- when a ledger to append to is not as long as the caller was told
 -- (nothing of the home is written either way).
 -- Watermarks only move forward: the version check proves nobody applied
 -- later offsets since the load.
--- A ledger is appended to by reading and setting it whole: APPEND would
--- leave it up to twice as large in memory as it is (Redis grows strings
--- ahead), and the lines are small enough that copying them costs less.
--- It is read once, when its length is checked, before anything is written.
+-- A short ledger ('a') is appended to by reading and setting it whole: it
+-- is read once, when its length is checked, before anything is written.
+-- APPEND alone would leave a ledger up to twice as large in memory as it
+-- is (Redis grows strings ahead). A long ledger ('A') is not read: every
+-- string that enters Lua is hashed byte by byte, twice for a ledger read
+-- and concatenated, which made a 5 KB ledger cost five times a short one.
+-- Its length is checked with STRLEN; it is appended to, then copied
+-- (COPY allocates the exact size) over itself. The copy's key shares the
+-- ledger's slot, and a contact id's part of a key has no ':', so it is
+-- no other key; it does not outlive the call.
 -- push runs cmd on key with the n arguments from ARGV[from] on, in
 -- chunks that fit Lua's stack, and returns the last reply (0 for none).
 local function push(cmd, key, from, n)
@@ -58,6 +65,11 @@ for h = 1, tonumber(ARGV[1]) do
     if op == 'a' then
       old[l] = redis.call('GET', KEYS[l])
       if (old[l] and #old[l] or 0) ~= tonumber(ARGV[j + 1]) then
+        astray = true
+      end
+      j = j + 3
+    elseif op == 'A' then
+      if redis.call('STRLEN', KEYS[l]) ~= tonumber(ARGV[j + 1]) then
         astray = true
       end
       j = j + 3
@@ -115,6 +127,12 @@ for h = 1, tonumber(ARGV[1]) do
         else
           redis.call('SET', KEYS[l], ARGV[i + 2])
         end
+        i = i + 3
+      elseif op == 'A' then
+        local copy = KEYS[l] .. ':new'
+        redis.call('APPEND', KEYS[l], ARGV[i + 2])
+        redis.call('COPY', KEYS[l], copy, 'REPLACE')
+        redis.call('RENAME', copy, KEYS[l])
         i = i + 3
       elseif op == 'r' then
         redis.call('SET', KEYS[l], ARGV[i + 1])

@@ -767,7 +767,11 @@ func (s *Store) commitArgs(c *Commit, plan *ledgerPlan) ([]string, []any, error)
 		keys = append(keys, s.ledgerKey(h.ID, w.contact))
 		switch w.op {
 		case opAppend:
-			args = append(args, "a", w.expect, w.data)
+			op := "a"
+			if w.expect >= longLedger {
+				op = "A"
+			}
+			args = append(args, op, w.expect, w.data)
 		case opReplace:
 			args = append(args, "r", w.data)
 		default:
