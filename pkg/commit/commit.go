@@ -214,16 +214,26 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 		}
 		c.add(p, cm.Home.ID, versions[i], append(again[i], cm.Outbox...), cm.Reports, false)
 	}
-	// The crossings can be published from now on, while the derived keys
-	// are written.
-	if b.Committed != nil {
-		p.handed = make(chan struct{})
-		b.Committed(p)
-	}
 	// Derived keys first, so scores are readable as soon as committed. A
 	// crash after the commit leaves watermarks that make redelivered events
 	// count as touched, so these are written again, and the outbox.
 	where := c.indexEntries(b, conflicted)
+	// The crossings can be published from now on, while the derived keys
+	// are written, once the contacts they name can be found: the index
+	// entries of new and moved contacts are written first, so that a
+	// receiver that reads a new contact by id at once finds it. Written
+	// here, in batch order, they are left out of the derived keys, which
+	// may be written after the next batch's.
+	if b.Committed != nil {
+		if len(where) > 0 {
+			if err := c.Store.WriteDerived(ctx, store.Derived{Where: where}); err != nil {
+				return p, err // committed: still to publish
+			}
+			where = nil
+		}
+		p.handed = make(chan struct{})
+		b.Committed(p)
+	}
 	if b.Derived != nil {
 		b.Derived(&Unwritten{Where: where, keys: func() store.Derived { return c.derived(b, conflicted, where) }})
 		return p, errors.Join(failures...)

@@ -2,6 +2,7 @@ package scorer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/leadscore/leads/pkg/store"
 	"github.com/leadscore/leads/pkg/stream"
 	"github.com/leadscore/leads/pkg/testutil"
+	"github.com/leadscore/leads/pkg/transition"
 )
 
 // TestTheNextBatchReadsWhatTheLastHasNotWrittenYet: a batch's derived
@@ -154,5 +156,63 @@ func TestABatchIsFinishedAfterTheNextBatchsReads(t *testing.T) {
 			defer mu.Unlock()
 			assert.Equal(t, tc.want, steps)
 		})
+	}
+}
+
+// checkingSink runs check on each record it is given, then keeps it.
+type checkingSink struct {
+	flakySink
+	check func(stream.Record)
+}
+
+func (s *checkingSink) Publish(ctx context.Context, recs ...stream.Record) error {
+	for _, r := range recs {
+		s.check(r)
+	}
+	return s.flakySink.Publish(ctx, recs...)
+}
+
+// TestATransitionsContactIsFoundWhenItIsPublished: a batch's crossings
+// are published while its derived keys are written, or before, when those
+// wait for the next batch's reads. The contacts they name, new ones
+// included, are found by id by then: held unwritten, the derived keys do
+// not hold their index entries.
+func TestATransitionsContactIsFoundWhenItIsPublished(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := store.New(testutil.RedisClient(t), testutil.Prefix(t))
+	evs := history("found-")
+	src := &chunkSource{recs: recordsOf(t, 0, evs...), size: len(evs)}
+	var mu sync.Mutex
+	lookups := map[string]error{}
+	sink := &checkingSink{check: func(r stream.Record) {
+		var ce transition.CloudEvent
+		require.NoError(t, json.Unmarshal(r.Value, &ce))
+		_, _, err := st.Contact(ctx, ce.Data.ContactID)
+		mu.Lock()
+		defer mu.Unlock()
+		lookups[ce.ID] = err
+	}}
+	s, err := New(Config{EventsTopic: "e", TransitionsTopic: "t", DLQTopic: "d", BatchSize: 100, MaxBackoff: 20 * time.Millisecond},
+		testutil.Logger(t), src, sink, st, scoring.New(model.Default()), nil)
+	require.NoError(t, err)
+	release := make(chan struct{})
+	s.proc.beforeFinish = func(*unfinished) { <-release } // the derived keys wait for the check
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(lookups) == 4 // history's four transitions
+	}, 10*time.Second, time.Millisecond)
+	close(release)
+	require.Eventually(t, func() bool { return src.done() == len(evs) }, 10*time.Second, time.Millisecond)
+	cancel()
+	require.NoError(t, <-done)
+	mu.Lock()
+	defer mu.Unlock()
+	for id, err := range lookups {
+		assert.NoError(t, err, id)
 	}
 }
