@@ -49,10 +49,6 @@ type Committer struct {
 	// gets no redelivery after a crash (the decayer): see PublishOrphans.
 	Track bool
 	Owner string
-	// Unindexed, when set, holds the index entries of batches whose
-	// derived keys their caller writes later (Batch.Derived): Load reads
-	// them over the index.
-	Unindexed *Unindexed
 	// KeepEarlierDue leaves a contact's entry in the due index as it is
 	// when the batch moved the contact's next due time later (most events
 	// do): the entry, earlier than due, still brings the decayer to the
@@ -218,24 +214,24 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 	// crash after the commit leaves watermarks that make redelivered events
 	// count as touched, so these are written again, and the outbox.
 	where := c.indexEntries(b, conflicted)
-	// The crossings can be published from now on, while the derived keys
-	// are written, once the contacts they name can be found: the index
-	// entries of new and moved contacts are written first, so that a
-	// receiver that reads a new contact by id at once finds it. Written
-	// here, in batch order, they are left out of the derived keys, which
-	// may be written after the next batch's.
-	if b.Committed != nil {
-		if len(where) > 0 {
-			if err := c.Store.WriteDerived(ctx, store.Derived{Where: where}); err != nil {
-				return p, err // committed: still to publish
-			}
-			where = nil
+	// The crossings may be published, and the other derived keys written
+	// after the next batch is loaded, once the contacts of this one can be
+	// found: the index entries of new and moved contacts are written
+	// first, in batch order, so that a receiver that reads a new contact
+	// by id at once finds it, and so does the next batch. They are then
+	// left out of the derived keys.
+	if (b.Committed != nil || b.Derived != nil) && len(where) > 0 {
+		if err := c.Store.WriteDerived(ctx, store.Derived{Where: where}); err != nil {
+			return p, err // committed: still to publish
 		}
+		where = nil
+	}
+	if b.Committed != nil {
 		p.handed = make(chan struct{})
 		b.Committed(p)
 	}
 	if b.Derived != nil {
-		b.Derived(&Unwritten{Where: where, keys: func() store.Derived { return c.derived(b, conflicted, where) }})
+		b.Derived(&Unwritten{keys: func() store.Derived { return c.derived(b, conflicted, nil) }})
 		return p, errors.Join(failures...)
 	}
 	if d := c.derived(b, conflicted, where); !d.Empty() {
@@ -249,11 +245,9 @@ func (c *Committer) Commit(ctx context.Context, b *Batch) (*Post, error) {
 // Unwritten are the derived keys of a commit, left to the caller to write
 // (Batch.Derived).
 type Unwritten struct {
-	// Where are the contact index entries among them, known at once.
-	Where map[string]string
-	keys  func() store.Derived
-	once  sync.Once
-	d     store.Derived
+	keys func() store.Derived
+	once sync.Once
+	d    store.Derived
 }
 
 // Keys computes the derived keys (once), from the batch as committed.

@@ -52,8 +52,8 @@ type Batch struct {
 	// committed instead of Commit writing them, so that the next batch
 	// can be loaded while they are written. Whoever it is given to writes
 	// them (Store.WriteDerived) in batch order, before the batch's offsets
-	// are committed, and keeps their index entries in the committer's
-	// Unindexed until then.
+	// are committed. Their index entries are not among them: Commit
+	// writes those first, so the next batch reads them from Redis.
 	Derived func(*Unwritten)
 }
 
@@ -81,15 +81,10 @@ func (c *Committer) Load(ctx context.Context, contacts []string, plan Plan, need
 	contacts = slices.AppendSeq(slices.Clone(contacts), maps.Keys(need.Locate))
 	slices.Sort(contacts)
 	contacts = slices.Compact(contacts)
-	var unwritten map[string]string
-	if c.Unindexed != nil {
-		unwritten = c.Unindexed.of(contacts) // before the read: see of
-	}
 	where, err := c.Store.IndexedHomes(ctx, contacts)
 	if err != nil {
 		return nil, err
 	}
-	maps.Copy(where, unwritten)
 	ws := scoring.NewWorkspace(c.Engine, nil)
 	// Sized for the batch: they grow to about as many contacts.
 	ws.Where, ws.Touched = make(map[string]string, len(contacts)), make(map[string]bool, len(contacts))

@@ -14,9 +14,10 @@ import (
 // finisher), which finishes batches in order while the next batch is
 // processed (after that batch's reads when the scorer is behind: see
 // finisher.wait); a batch's offsets are committed only after it is
-// finished. Until then, what the next batches would read of it from Redis
-// is kept in memory and read over Redis: the contact index entries
-// (commit.Unindexed) and the ids (unmarked).
+// finished. Until then, the ids it marks seen, which the next batches
+// would read from Redis, are kept in memory and read over Redis
+// (unmarked); its contact index entries are written before it is handed
+// over (commit.Committer.Commit).
 
 // unfinished is a batch committed whose derived keys and ids seen are
 // still to be written.
@@ -33,8 +34,7 @@ type unfinished struct {
 
 // finisher holds the processor's unfinished batches.
 type finisher struct {
-	unindexed commit.Unindexed
-	mu        sync.Mutex
+	mu sync.Mutex
 	// unmarked are the ids of unfinished batches, with the batch.
 	unmarked map[seenID]uint64
 	last     uint64
@@ -129,7 +129,6 @@ func (f *finisher) current() *unfinished {
 func (f *finisher) derived(d *commit.Unwritten) {
 	u := f.current()
 	u.derived = append(u.derived, d)
-	f.unindexed.Add(u.batch, d.Where)
 }
 
 // processed ends the current batch, whose ids seen its last try set, and
@@ -175,9 +174,6 @@ func (f *finisher) marked(ds []store.Delivery, window time.Duration) []bool {
 
 // finished forgets what the batch kept in memory, once Redis has it.
 func (f *finisher) finished(u *unfinished, window time.Duration) {
-	for _, d := range u.derived {
-		f.unindexed.Written(u.batch, d.Where)
-	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for i := range u.seen {

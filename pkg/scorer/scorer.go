@@ -187,7 +187,6 @@ func (s *Scorer) Run(ctx context.Context) error {
 	// finishes holds one batch waiting, so a slow finish holds up the
 	// batches after it.
 	s.proc.later = &finisher{}
-	s.proc.committer.Unindexed = &s.proc.later.unindexed
 	finishes, finished := make(chan *unfinished, 1), make(chan struct{})
 	go func() {
 		defer close(finished)
@@ -212,7 +211,7 @@ func (s *Scorer) Run(ctx context.Context) error {
 		<-finished
 		<-done
 		<-committed
-		s.proc.later, s.proc.committer.Unindexed = nil, nil
+		s.proc.later = nil
 	}()
 	// A failing fetch does not clear readiness: with no new events the
 	// next fetch would block, and nothing would set it again. The readiness
